@@ -1,0 +1,216 @@
+//! The CPU backend: f64 throughout, rows split into a fixed number of chunks run on rayon's pool.
+//!
+//! Kernel choice for S = Xᵀ diag(c) X (measured by `cargo bench --bench gram`, figures in
+//! BENCHMARKS.md): per block of rows, the rows are scaled by cᵢ into a scratch block and S is
+//! updated by one GEMM (matrixmultiply's packed, vectorised dgemm), reading X in place through
+//! its strides. It computes the full p × p product, twice the flops of a symmetric rank-k
+//! update, and still runs several times faster than a hand-written lower-triangle loop.
+//!
+//! Determinism: the chunking depends only on (n, p), each chunk accumulates its rows in order
+//! and the partial sums are added in chunk order, so a fit gives bit-identical results however
+//! many threads rayon has.
+
+use rayon::prelude::*;
+
+use super::strided::{Strided, StridedMut, gemm};
+use super::{Backend, BackendInfo, Needs, Stats};
+use crate::data::Problem;
+use crate::error::Result;
+
+/// Rows per GEMM call: the reduction depth of each update, large enough for matrixmultiply's
+/// packing to pay off, small enough that the scaled scratch block stays in cache for moderate p.
+const BLOCK_ROWS: usize = 256;
+/// At most this many row chunks (and partial Gram matrices) per fit.
+const MAX_CHUNKS: usize = 32;
+/// A chunk has at least this many rows, so small problems run on one thread without overhead.
+const MIN_CHUNK_ROWS: usize = 2048;
+/// Cap on the memory held by the chunks' partial Gram matrices.
+const PARTIAL_GRAM_BYTES: usize = 256 << 20;
+
+/// What one pass over the rows computes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Work {
+    Loss,
+    Gradient,
+    Gram,
+}
+
+/// One row chunk: its range, partial sums and scratch space (allocated once per fit).
+struct Chunk {
+    start: usize,
+    len: usize,
+    loss: f64,
+    /// Xᵀ(w ⊙ ℓ') over the chunk's rows.
+    grad: Vec<f64>,
+    /// Σ wᵢ ℓ'ᵢ (the intercept's gradient).
+    grad_ones: f64,
+    /// Xᵀ diag(c) X over the chunk's rows, p × p column-major.
+    gram: Vec<f64>,
+    /// Xᵀ c (the intercept's row of S).
+    gram_ones: Vec<f64>,
+    /// Σ cᵢ.
+    gram_ones_ones: f64,
+    eta: Vec<f64>,
+    /// wᵢ ℓ'ᵢ for the current block.
+    weighted_derivative: Vec<f64>,
+    /// cᵢ = wᵢ ω̂ᵢ for the current block.
+    weighted_precision: Vec<f64>,
+    /// diag(c) X for the current block, column-major with leading dimension `BLOCK_ROWS`.
+    scaled_rows: Vec<f64>,
+}
+
+/// The f64 CPU backend (see the module docs for the kernel).
+pub struct CpuBackend<'a> {
+    problem: &'a Problem<'a>,
+    intercept: bool,
+    chunks: Vec<Chunk>,
+}
+
+impl<'a> CpuBackend<'a> {
+    /// Binds the backend to a checked problem; `intercept` appends a column of ones.
+    pub fn new(problem: &'a Problem<'a>, intercept: bool) -> Self {
+        let (n, p) = (problem.nrows(), problem.ncols());
+        let memory_cap = (PARTIAL_GRAM_BYTES / (8 * p * p).max(1)).max(1);
+        let n_chunks = n.div_ceil(MIN_CHUNK_ROWS).clamp(1, MAX_CHUNKS.min(memory_cap));
+        let chunk_rows = n.div_ceil(n_chunks);
+        let chunks = (0..n)
+            .step_by(chunk_rows)
+            .map(|start| Chunk {
+                start,
+                len: chunk_rows.min(n - start),
+                loss: 0.0,
+                grad: vec![0.0; p],
+                grad_ones: 0.0,
+                gram: vec![0.0; p * p],
+                gram_ones: vec![0.0; p],
+                gram_ones_ones: 0.0,
+                eta: vec![0.0; BLOCK_ROWS],
+                weighted_derivative: vec![0.0; BLOCK_ROWS],
+                weighted_precision: vec![0.0; BLOCK_ROWS],
+                scaled_rows: vec![0.0; BLOCK_ROWS * p],
+            })
+            .collect();
+        Self { problem, intercept, chunks }
+    }
+
+    /// One pass over all rows, then the partial sums reduced in chunk order. Returns the mean
+    /// loss; gradient and Gram go to `out` when `work` asks for them.
+    fn pass(&mut self, theta: &[f64], work: Work, out: Option<&mut Stats>) -> f64 {
+        let p = self.problem.ncols();
+        let (beta, intercept) = (&theta[..p], if self.intercept { theta[p] } else { 0.0 });
+        let problem = self.problem;
+        self.chunks.par_iter_mut().for_each(|chunk| chunk.accumulate(problem, beta, intercept, work));
+
+        let inv_w = 1.0 / problem.weight_sum;
+        let loss = self.chunks.iter().map(|c| c.loss).sum::<f64>() * inv_w;
+        let Some(out) = out else { return loss };
+        out.loss = loss;
+        out.gradient.fill(0.0);
+        for c in &self.chunks {
+            for j in 0..p {
+                out.gradient[j] += c.grad[j] * inv_w;
+            }
+            if self.intercept {
+                out.gradient[p] += c.grad_ones * inv_w;
+            }
+        }
+        if work == Work::Gram {
+            out.gram.fill(0.0);
+            for c in &self.chunks {
+                // Upper triangle only; GEMM rounds (j, k) and (k, j) differently, so S is made
+                // exactly symmetric by mirroring it below.
+                for k in 0..p {
+                    for j in 0..=k {
+                        out.gram[(j, k)] += c.gram[j + k * p] * inv_w;
+                    }
+                }
+                if self.intercept {
+                    for j in 0..p {
+                        out.gram[(j, p)] += c.gram_ones[j] * inv_w;
+                    }
+                    out.gram[(p, p)] += c.gram_ones_ones * inv_w;
+                }
+            }
+            out.gram.fill_lower_triangle_with_upper_triangle();
+        }
+        loss
+    }
+}
+
+impl Chunk {
+    fn accumulate(&mut self, problem: &Problem<'_>, beta: &[f64], b0: f64, work: Work) {
+        let p = problem.ncols();
+        self.loss = 0.0;
+        self.grad.fill(0.0);
+        self.grad_ones = 0.0;
+        if work == Work::Gram {
+            self.gram.fill(0.0);
+            self.gram_ones.fill(0.0);
+            self.gram_ones_ones = 0.0;
+        }
+        let family = problem.family;
+        let beta = Strided::new(beta, p, 1, 1, p);
+        let end = self.start + self.len;
+        let mut block_start = self.start;
+        while block_start < end {
+            let len = BLOCK_ROWS.min(end - block_start);
+            let x = problem.x.rows(block_start, len);
+            gemm(1.0, x, beta, 0.0, StridedMut::new(&mut self.eta, len, 1, 1, len));
+            for r in 0..len {
+                let i = block_start + r;
+                let (w, y, eta) = (problem.weights[i], problem.y[i], self.eta[r] + b0);
+                if work == Work::Loss {
+                    self.loss += w * family.loss(y, eta);
+                    continue;
+                }
+                let e = family.estep(y, eta);
+                self.loss += w * e.loss;
+                self.weighted_derivative[r] = w * e.derivative;
+                self.weighted_precision[r] = w * e.weight;
+            }
+            if work != Work::Loss {
+                let wd = &self.weighted_derivative[..len];
+                gemm(1.0, x.t(), Strided::new(wd, len, 1, 1, len), 1.0, StridedMut::new(&mut self.grad, p, 1, 1, p));
+                self.grad_ones += wd.iter().sum::<f64>();
+            }
+            if work == Work::Gram {
+                let c = &self.weighted_precision[..len];
+                for j in 0..p {
+                    let column = &mut self.scaled_rows[j * BLOCK_ROWS..j * BLOCK_ROWS + len];
+                    for (r, s) in column.iter_mut().enumerate() {
+                        *s = c[r] * problem.x.get(block_start + r, j);
+                    }
+                }
+                let scaled = Strided::new(&self.scaled_rows, len, p, 1, BLOCK_ROWS);
+                gemm(1.0, x.t(), scaled, 1.0, StridedMut::new(&mut self.gram, p, p, 1, p));
+                let c = Strided::new(c, len, 1, 1, len);
+                gemm(1.0, x.t(), c, 1.0, StridedMut::new(&mut self.gram_ones, p, 1, 1, p));
+                self.gram_ones_ones += self.weighted_precision[..len].iter().sum::<f64>();
+            }
+            block_start += len;
+        }
+    }
+}
+
+impl Backend for CpuBackend<'_> {
+    fn dim(&self) -> usize {
+        self.problem.ncols() + usize::from(self.intercept)
+    }
+
+    fn evaluate(&mut self, theta: &[f64], needs: Needs, out: &mut Stats) -> Result<()> {
+        let work = match needs {
+            Needs::Gradient => Work::Gradient,
+            Needs::GradientAndGram => Work::Gram,
+        };
+        self.pass(theta, work, Some(out));
+        Ok(())
+    }
+
+    fn loss(&mut self, theta: &[f64]) -> Result<f64> {
+        Ok(self.pass(theta, Work::Loss, None))
+    }
+
+    fn info(&self) -> BackendInfo {
+        BackendInfo { kind: "cpu", device: format!("cpu f64 ({} threads)", rayon::current_num_threads()) }
+    }
+}

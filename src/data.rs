@@ -1,0 +1,253 @@
+//! Design-matrix views, responses and the checks every input goes through once.
+
+use std::borrow::Cow;
+
+use nalgebra::{DMatrix, DVector};
+
+use crate::backend::strided::Strided;
+
+use crate::error::{Error, Input, Result};
+use crate::family::Family;
+
+/// A read-only view of a dense `n × p` design matrix, in any memory layout.
+///
+/// Element `(i, j)` lives at `data[i * row_stride + j * col_stride]`. Row-major slices
+/// (`row_stride = p`) and nalgebra's column-major `DMatrix` (`col_stride = n`) are both read in
+/// place: nothing is copied and nothing the caller passed is modified.
+#[derive(Debug, Clone, Copy)]
+pub struct Design<'a> {
+    data: &'a [f64],
+    nrows: usize,
+    ncols: usize,
+    row_stride: usize,
+    col_stride: usize,
+}
+
+impl<'a> Design<'a> {
+    /// A row-major matrix: row `i` is `data[i * ncols .. (i + 1) * ncols]`.
+    ///
+    /// # Errors
+    /// [`Error::ShapeMismatch`] when `data.len() != nrows * ncols`.
+    pub fn row_major(data: &'a [f64], nrows: usize, ncols: usize) -> Result<Self> {
+        Self::check_len(data, nrows, ncols)?;
+        Ok(Self { data, nrows, ncols, row_stride: ncols, col_stride: 1 })
+    }
+
+    /// A column-major matrix: column `j` is `data[j * nrows .. (j + 1) * nrows]`.
+    ///
+    /// # Errors
+    /// [`Error::ShapeMismatch`] when `data.len() != nrows * ncols`.
+    pub fn column_major(data: &'a [f64], nrows: usize, ncols: usize) -> Result<Self> {
+        Self::check_len(data, nrows, ncols)?;
+        Ok(Self { data, nrows, ncols, row_stride: 1, col_stride: nrows })
+    }
+
+    fn check_len(data: &[f64], rows: usize, cols: usize) -> Result<()> {
+        let expected = rows.checked_mul(cols).unwrap_or(usize::MAX);
+        if data.len() != expected {
+            return Err(Error::ShapeMismatch { rows, cols, len: data.len(), expected });
+        }
+        Ok(())
+    }
+
+    /// Number of rows (observations).
+    pub fn nrows(&self) -> usize {
+        self.nrows
+    }
+
+    /// Number of columns (features).
+    pub fn ncols(&self) -> usize {
+        self.ncols
+    }
+
+    /// Element `(row, col)`.
+    #[inline]
+    pub fn get(&self, row: usize, col: usize) -> f64 {
+        self.data[row * self.row_stride + col * self.col_stride]
+    }
+
+    /// Rows `start .. start + len` as a strided `len × p` operand, read in place.
+    pub(crate) fn rows(&self, start: usize, len: usize) -> Strided<'a> {
+        let offset = start * self.row_stride;
+        Strided::new(&self.data[offset..], len, self.ncols, self.row_stride, self.col_stride)
+    }
+
+    /// The first non-finite entry, scanning row by row.
+    fn check_finite(&self) -> Result<()> {
+        for row in 0..self.nrows {
+            for col in 0..self.ncols {
+                let value = self.get(row, col);
+                if !value.is_finite() {
+                    return Err(Error::NonFiniteDesign { row, col, value });
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl<'a> From<&'a DMatrix<f64>> for Design<'a> {
+    fn from(m: &'a DMatrix<f64>) -> Self {
+        Design {
+            data: m.as_slice(),
+            nrows: m.nrows(),
+            ncols: m.ncols(),
+            row_stride: 1,
+            col_stride: m.nrows(),
+        }
+    }
+}
+
+impl<'a, 'b> From<&'b Design<'a>> for Design<'a> {
+    fn from(d: &'b Design<'a>) -> Self {
+        *d
+    }
+}
+
+/// A response vector: `f64` values, or booleans for binary families (`true` = 1).
+pub trait AsTarget {
+    /// The response as `f64` values.
+    fn as_target(&self) -> Cow<'_, [f64]>;
+}
+
+impl AsTarget for [f64] {
+    fn as_target(&self) -> Cow<'_, [f64]> {
+        Cow::Borrowed(self)
+    }
+}
+
+impl AsTarget for Vec<f64> {
+    fn as_target(&self) -> Cow<'_, [f64]> {
+        Cow::Borrowed(self)
+    }
+}
+
+impl AsTarget for DVector<f64> {
+    fn as_target(&self) -> Cow<'_, [f64]> {
+        Cow::Borrowed(self.as_slice())
+    }
+}
+
+impl AsTarget for [bool] {
+    fn as_target(&self) -> Cow<'_, [f64]> {
+        Cow::Owned(self.iter().map(|&b| if b { 1.0 } else { 0.0 }).collect())
+    }
+}
+
+impl AsTarget for Vec<bool> {
+    fn as_target(&self) -> Cow<'_, [f64]> {
+        self.as_slice().as_target()
+    }
+}
+
+/// Checked data for one fit: the design, the response, the sample weights and their sum.
+///
+/// Built once by [`Problem::new`], which runs every data check; backends and solvers trust it.
+#[derive(Debug, Clone)]
+pub struct Problem<'a> {
+    /// The design matrix.
+    pub x: Design<'a>,
+    /// The response, one value per row.
+    pub y: Cow<'a, [f64]>,
+    /// Sample weights, one per row (all ones when the caller gave none).
+    pub weights: Cow<'a, [f64]>,
+    /// `W = Σ wᵢ`.
+    pub weight_sum: f64,
+    /// The smallest positive weight (used by the separation certificate).
+    pub min_positive_weight: f64,
+    /// The loss family.
+    pub family: Family,
+}
+
+impl<'a> Problem<'a> {
+    /// Checks shapes, finiteness, labels and weights.
+    ///
+    /// # Errors
+    /// [`Error::EmptyData`], [`Error::NoFeatures`], [`Error::LengthMismatch`],
+    /// [`Error::NonFiniteDesign`], [`Error::NonFiniteValue`], [`Error::InvalidLabel`],
+    /// [`Error::NegativeValue`] or [`Error::AllZeroWeights`], naming the first offending entry.
+    pub fn new(
+        x: Design<'a>,
+        y: Cow<'a, [f64]>,
+        weights: Option<&'a [f64]>,
+        family: Family,
+    ) -> Result<Self> {
+        let n = x.nrows();
+        if n == 0 {
+            return Err(Error::EmptyData);
+        }
+        if x.ncols() == 0 {
+            return Err(Error::NoFeatures);
+        }
+        check_len(Input::Target, n, y.len())?;
+        x.check_finite()?;
+        check_finite(Input::Target, &y)?;
+        for (row, &value) in y.iter().enumerate() {
+            family.check_label(row, value)?;
+        }
+        let weights = match weights {
+            Some(w) => {
+                check_len(Input::Weights, n, w.len())?;
+                check_finite(Input::Weights, w)?;
+                check_nonnegative(Input::Weights, w)?;
+                Cow::Borrowed(w)
+            }
+            None => Cow::Owned(vec![1.0; n]),
+        };
+        let weight_sum: f64 = weights.iter().sum();
+        if weight_sum <= 0.0 {
+            return Err(Error::AllZeroWeights);
+        }
+        let min_positive_weight =
+            weights.iter().copied().filter(|&w| w > 0.0).fold(f64::INFINITY, f64::min);
+        Ok(Self { x, y, weights, weight_sum, min_positive_weight, family })
+    }
+
+    /// Number of rows.
+    pub fn nrows(&self) -> usize {
+        self.x.nrows()
+    }
+
+    /// Number of features (without the intercept).
+    pub fn ncols(&self) -> usize {
+        self.x.ncols()
+    }
+
+    /// Weighted root-mean-square of each column: the scale a coefficient is measured in.
+    pub fn column_scales(&self) -> Vec<f64> {
+        let mut sq = vec![0.0; self.ncols()];
+        for i in 0..self.nrows() {
+            let w = self.weights[i];
+            if w == 0.0 {
+                continue;
+            }
+            for (j, s) in sq.iter_mut().enumerate() {
+                let v = self.x.get(i, j);
+                *s += w * v * v;
+            }
+        }
+        sq.iter().map(|s| (s / self.weight_sum).sqrt()).collect()
+    }
+}
+
+pub(crate) fn check_len(input: Input, expected: usize, found: usize) -> Result<()> {
+    if expected != found {
+        let unit = if input == Input::PenaltyFactors { "columns" } else { "rows" };
+        return Err(Error::LengthMismatch { input, expected, found, unit });
+    }
+    Ok(())
+}
+
+pub(crate) fn check_finite(input: Input, values: &[f64]) -> Result<()> {
+    match values.iter().position(|v| !v.is_finite()) {
+        Some(index) => Err(Error::NonFiniteValue { input, index, value: values[index] }),
+        None => Ok(()),
+    }
+}
+
+pub(crate) fn check_nonnegative(input: Input, values: &[f64]) -> Result<()> {
+    match values.iter().position(|&v| v < 0.0) {
+        Some(index) => Err(Error::NegativeValue { input, index, value: values[index] }),
+        None => Ok(()),
+    }
+}

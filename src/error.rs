@@ -1,0 +1,164 @@
+//! The crate's one error type.
+
+use thiserror::Error;
+
+/// Which input array a data error refers to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Input {
+    /// The design matrix `X`.
+    Design,
+    /// The response `y`.
+    Target,
+    /// The sample weights.
+    Weights,
+    /// The penalty factors.
+    PenaltyFactors,
+}
+
+impl std::fmt::Display for Input {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Input::Design => "X",
+            Input::Target => "y",
+            Input::Weights => "sample weights",
+            Input::PenaltyFactors => "penalty factors",
+        })
+    }
+}
+
+/// Everything that can go wrong in `scalemix`.
+///
+/// Each bad input has its own variant that names the offending row, column or value, so a caller
+/// can report it without parsing the message. Numerical trouble during a fit is also an error,
+/// never a panic; reaching `max_iter` is *not* an error (see [`crate::Termination`]).
+#[derive(Debug, Error, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum Error {
+    /// The data has no rows.
+    #[error("the data is empty: X has no rows")]
+    EmptyData,
+    /// The design matrix has no columns.
+    #[error("X has no columns (p = 0): at least one feature is needed")]
+    NoFeatures,
+    /// A slice does not hold `rows × cols` values.
+    #[error("X was given as {rows} × {cols} but the slice holds {len} values (expected {expected})")]
+    ShapeMismatch {
+        /// Declared number of rows.
+        rows: usize,
+        /// Declared number of columns.
+        cols: usize,
+        /// Length of the slice.
+        len: usize,
+        /// `rows * cols`.
+        expected: usize,
+    },
+    /// Two inputs that must have the same length do not.
+    #[error("{input} has {found} entries but X has {expected} {unit}")]
+    LengthMismatch {
+        /// The input whose length is wrong.
+        input: Input,
+        /// The length it should have.
+        expected: usize,
+        /// The length it has.
+        found: usize,
+        /// "rows" or "columns".
+        unit: &'static str,
+    },
+    /// New data for a fitted model has the wrong number of columns.
+    #[error("X has {found} columns but the model was fitted on {expected}")]
+    FeatureMismatch {
+        /// Columns the model was fitted on.
+        expected: usize,
+        /// Columns given.
+        found: usize,
+    },
+    /// A NaN or infinite entry of X.
+    #[error("X has a non-finite value {value} at row {row}, column {col}")]
+    NonFiniteDesign {
+        /// Row index (0-based).
+        row: usize,
+        /// Column index (0-based).
+        col: usize,
+        /// The offending value.
+        value: f64,
+    },
+    /// A NaN or infinite entry of a vector input (y, weights, penalty factors).
+    #[error("{input} has a non-finite value {value} at index {index}")]
+    NonFiniteValue {
+        /// Which input.
+        input: Input,
+        /// Index (0-based).
+        index: usize,
+        /// The offending value.
+        value: f64,
+    },
+    /// A label that the family does not accept.
+    #[error("y has the value {value} at row {row}, but the {family} family needs {expected}")]
+    InvalidLabel {
+        /// Row index (0-based).
+        row: usize,
+        /// The offending value.
+        value: f64,
+        /// The family's name.
+        family: &'static str,
+        /// What the family accepts.
+        expected: &'static str,
+    },
+    /// A negative sample weight or penalty factor.
+    #[error("{input} has a negative value {value} at index {index}")]
+    NegativeValue {
+        /// Which input.
+        input: Input,
+        /// Index (0-based).
+        index: usize,
+        /// The offending value.
+        value: f64,
+    },
+    /// Every sample weight is zero, so the mean loss is undefined.
+    #[error("every sample weight is zero: there is nothing to fit")]
+    AllZeroWeights,
+    /// The penalty strength is negative or not finite.
+    #[error("lambda must be finite and ≥ 0, got {0}")]
+    InvalidLambda(f64),
+    /// The elastic-net mixing parameter lies outside `[0, 1]`.
+    #[error("alpha must lie in [0, 1], got {0}")]
+    InvalidAlpha(f64),
+    /// A solver option is out of range.
+    #[error("invalid option {name} = {value}: {reason}")]
+    InvalidOption {
+        /// The option's name.
+        name: &'static str,
+        /// The value given, formatted.
+        value: String,
+        /// What the option needs.
+        reason: &'static str,
+    },
+    /// A model was asked for something its family does not define (e.g. probabilities for a
+    /// gaussian model).
+    #[error("{operation} is not defined for the {family} family")]
+    Unsupported {
+        /// What was asked.
+        operation: &'static str,
+        /// The family's name.
+        family: &'static str,
+    },
+    /// The iteration produced a non-finite value (a bug or an input at the edge of f64 range).
+    #[error("numerical breakdown at iteration {iteration}: {reason}")]
+    Numerical {
+        /// The iteration at which it happened.
+        iteration: usize,
+        /// What became non-finite.
+        reason: String,
+    },
+    /// A backend failed (device lost, out of memory, shader rejected, ...).
+    #[error("backend {backend} failed: {reason}")]
+    Backend {
+        /// The backend's name.
+        backend: String,
+        /// The backend's own message.
+        reason: String,
+    },
+}
+
+/// `Result` with [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,413 @@
+//! The user-facing API: the [`Glm`] builder and the [`Fit`] it returns.
+
+use std::time::{Duration, Instant};
+
+use crate::backend::{Backend, BackendChoice, BackendInfo, CpuBackend, Needs, Stats};
+use crate::data::{AsTarget, Design, Problem};
+use crate::error::{Error, Result};
+use crate::family::Family;
+use crate::penalty::{Penalty, PenaltyTerms, check_factors};
+use crate::solver::{Acceleration, Run, SeparationBound, SolverOptions, Termination};
+
+/// A penalized GLM to fit: family, penalty, intercept and solver settings.
+///
+/// Settings are only stored by the builder methods; [`Glm::fit`] checks them all, together with
+/// the data, before any work starts.
+///
+/// ```
+/// use scalemix::{Glm, Penalty};
+/// let x = nalgebra::DMatrix::from_row_slice(4, 1, &[-2.0, -1.0, 1.0, 2.0]);
+/// let y = [false, true, false, true];
+/// let fit = Glm::logistic().penalty(Penalty::ridge(0.1)).fit(&x, &y[..])?;
+/// assert!(fit.converged());
+/// # Ok::<(), scalemix::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Glm {
+    family: Family,
+    penalty: Penalty,
+    penalty_factors: Option<Vec<f64>>,
+    fit_intercept: bool,
+    options: SolverOptions,
+    backend: BackendChoice,
+}
+
+impl Glm {
+    /// A model of the given family with no penalty, an intercept and default solver settings.
+    pub fn new(family: Family) -> Self {
+        Self {
+            family,
+            penalty: Penalty::none(),
+            penalty_factors: None,
+            fit_intercept: true,
+            options: SolverOptions::default(),
+            backend: BackendChoice::default(),
+        }
+    }
+
+    /// Logistic regression (labels 0/1 or booleans).
+    pub fn logistic() -> Self {
+        Self::new(Family::Logistic)
+    }
+
+    /// Least-squares (gaussian) regression.
+    pub fn gaussian() -> Self {
+        Self::new(Family::Gaussian)
+    }
+
+    /// The penalty (default: none).
+    pub fn penalty(mut self, penalty: Penalty) -> Self {
+        self.penalty = penalty;
+        self
+    }
+
+    /// Per-feature penalty factors vⱼ ≥ 0 (default all 1; 0 leaves a feature unpenalized).
+    pub fn penalty_factors(mut self, factors: Vec<f64>) -> Self {
+        self.penalty_factors = Some(factors);
+        self
+    }
+
+    /// Whether to fit an unpenalized intercept (default true).
+    pub fn fit_intercept(mut self, yes: bool) -> Self {
+        self.fit_intercept = yes;
+        self
+    }
+
+    /// The acceleration scheme (default [`Acceleration::Restart`]).
+    pub fn acceleration(mut self, acceleration: Acceleration) -> Self {
+        self.options.acceleration = acceleration;
+        self
+    }
+
+    /// Iteration budget (default 1000). Reaching it is reported by [`Fit::termination`].
+    pub fn max_iter(mut self, max_iter: usize) -> Self {
+        self.options.max_iter = max_iter;
+        self
+    }
+
+    /// Relative objective-change tolerance (default 1e-12); see [`SolverOptions::tol`].
+    pub fn tol(mut self, tol: f64) -> Self {
+        self.options.tol = tol;
+        self
+    }
+
+    /// KKT tolerance (default 1e-11); see [`SolverOptions::kkt_tol`].
+    pub fn kkt_tol(mut self, kkt_tol: f64) -> Self {
+        self.options.kkt_tol = kkt_tol;
+        self
+    }
+
+    /// Threshold below which ℓ₁-penalized coefficients become exact zeros (default 1e-9); see
+    /// [`SolverOptions::zero_tol`].
+    pub fn zero_tol(mut self, zero_tol: f64) -> Self {
+        self.options.zero_tol = zero_tol;
+        self
+    }
+
+    /// Every solver setting at once.
+    pub fn solver_options(mut self, options: SolverOptions) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// The backend to run on (default [`BackendChoice::Cpu`]).
+    pub fn backend(mut self, backend: BackendChoice) -> Self {
+        self.backend = backend;
+        self
+    }
+
+    /// Fits the model with unit sample weights.
+    ///
+    /// `x` is an nalgebra `&DMatrix<f64>` or a [`Design`] (e.g. `Design::row_major(&v, n, p)?`);
+    /// `y` is `&[f64]`, `&[bool]`, `&Vec<_>` or `&DVector<f64>`.
+    ///
+    /// # Errors
+    /// A specific [`Error`] for every bad input or setting (see its variants), or a numerical
+    /// breakdown. Reaching `max_iter` is not an error.
+    pub fn fit<'a, X, Y>(&self, x: X, y: &'a Y) -> Result<Fit>
+    where
+        X: Into<Design<'a>>,
+        Y: AsTarget + ?Sized,
+    {
+        self.fit_impl(x.into(), y, None)
+    }
+
+    /// Fits the model with sample weights wᵢ ≥ 0 (not all zero).
+    ///
+    /// # Errors
+    /// As [`Glm::fit`], plus weight errors.
+    pub fn fit_weighted<'a, X, Y>(&self, x: X, y: &'a Y, weights: &'a [f64]) -> Result<Fit>
+    where
+        X: Into<Design<'a>>,
+        Y: AsTarget + ?Sized,
+    {
+        self.fit_impl(x.into(), y, Some(weights))
+    }
+
+    fn check_options(&self) -> Result<()> {
+        let o = &self.options;
+        let positive = |name, value: f64| {
+            if value.is_finite() && value > 0.0 {
+                Ok(())
+            } else {
+                Err(Error::InvalidOption {
+                    name,
+                    value: value.to_string(),
+                    reason: "must be finite and > 0",
+                })
+            }
+        };
+        positive("tol", o.tol)?;
+        positive("kkt_tol", o.kkt_tol)?;
+        if !o.zero_tol.is_finite() || o.zero_tol < 0.0 {
+            return Err(Error::InvalidOption {
+                name: "zero_tol",
+                value: o.zero_tol.to_string(),
+                reason: "must be finite and ≥ 0",
+            });
+        }
+        if o.max_iter == 0 {
+            return Err(Error::InvalidOption {
+                name: "max_iter",
+                value: "0".into(),
+                reason: "must be at least 1",
+            });
+        }
+        Ok(())
+    }
+
+    fn fit_impl<'a, Y: AsTarget + ?Sized>(
+        &self,
+        x: Design<'a>,
+        y: &'a Y,
+        weights: Option<&'a [f64]>,
+    ) -> Result<Fit> {
+        let start = Instant::now();
+        self.check_options()?;
+        let problem = Problem::new(x, y.as_target(), weights, self.family)?;
+        let p = problem.ncols();
+        let dim = p + usize::from(self.fit_intercept);
+        let factors = match &self.penalty_factors {
+            Some(f) => {
+                check_factors(f, p)?;
+                f.clone()
+            }
+            None => vec![1.0; p],
+        };
+        let terms = self.penalty.terms(&factors, dim)?;
+
+        let mut backend: Box<dyn Backend + '_> = match self.backend {
+            BackendChoice::Cpu => Box::new(CpuBackend::new(&problem, self.fit_intercept)),
+        };
+
+        // Start from the null model: β = 0, intercept at the link of the weighted mean.
+        let mut theta0 = vec![0.0; dim];
+        if self.fit_intercept {
+            let mean = weighted_mean(&problem.y, &problem.weights, problem.weight_sum);
+            theta0[p] = self.family.link(mean);
+        }
+        let mut probe = Stats::new(dim);
+        backend.evaluate(&theta0, Needs::Gradient, &mut probe)?;
+        let kkt_scale = terms.kkt_violation(&theta0, probe.gradient.as_slice()).max(1.0);
+
+        let response_scale = match self.family {
+            Family::Logistic => 1.0,
+            Family::Gaussian => {
+                let mean = weighted_mean(&problem.y, &problem.weights, problem.weight_sum);
+                let var = problem
+                    .y
+                    .iter()
+                    .zip(problem.weights.iter())
+                    .map(|(&y, &w)| w * (y - mean) * (y - mean))
+                    .sum::<f64>()
+                    / problem.weight_sum;
+                if var > 0.0 { var.sqrt() } else { 1.0 }
+            }
+        };
+        let mut zero_threshold = vec![0.0; dim];
+        for (j, scale) in problem.column_scales().into_iter().enumerate() {
+            zero_threshold[j] = if scale > 0.0 {
+                self.options.zero_tol * response_scale / scale
+            } else {
+                f64::INFINITY // an all-zero column never changes η
+            };
+        }
+        let separation = SeparationBound(
+            self.family.separation_bound(problem.min_positive_weight, problem.weight_sum),
+        );
+
+        // ℓ₁ weights make zero absorbing: start the lasso from the ridge fit at the same λ.
+        if terms.has_lasso() {
+            let ridge = PenaltyTerms {
+                ridge: terms.ridge.iter().zip(&terms.lasso).map(|(r, l)| r + l).collect(),
+                lasso: vec![0.0; dim],
+            };
+            let warm = Run {
+                penalty: &ridge,
+                options: SolverOptions { tol: 1e-8, kkt_tol: 1e-6, max_iter: 200, ..self.options },
+                kkt_scale,
+                zero_threshold: zero_threshold.clone(),
+                separation: SeparationBound(None),
+            };
+            theta0 = warm.solve(backend.as_mut(), theta0)?.theta;
+        }
+
+        let run = Run { penalty: &terms, options: self.options, kkt_scale, zero_threshold, separation };
+        let solution = run.solve(backend.as_mut(), theta0)?;
+        let mut theta = solution.theta;
+        let intercept = if self.fit_intercept { theta.pop().unwrap_or(0.0) } else { 0.0 };
+        Ok(Fit {
+            family: self.family,
+            penalty: self.penalty,
+            coefficients: theta,
+            intercept,
+            objective: solution.objective,
+            iterations: solution.iterations,
+            termination: solution.termination,
+            trace: solution.trace,
+            kkt_violation: solution.kkt_violation,
+            restarts: solution.restarts,
+            elapsed: start.elapsed(),
+            backend: backend.info(),
+        })
+    }
+}
+
+fn weighted_mean(y: &[f64], w: &[f64], weight_sum: f64) -> f64 {
+    y.iter().zip(w).map(|(y, w)| y * w).sum::<f64>() / weight_sum
+}
+
+/// A fitted model and the record of how it was fitted.
+#[derive(Debug, Clone)]
+pub struct Fit {
+    family: Family,
+    penalty: Penalty,
+    coefficients: Vec<f64>,
+    intercept: f64,
+    objective: f64,
+    iterations: usize,
+    termination: Termination,
+    trace: Vec<f64>,
+    kkt_violation: f64,
+    restarts: usize,
+    elapsed: Duration,
+    backend: BackendInfo,
+}
+
+impl Fit {
+    /// The coefficients β, one per column of X (exact zeros where the ℓ₁ penalty set them).
+    pub fn coefficients(&self) -> &[f64] {
+        &self.coefficients
+    }
+
+    /// The intercept b₀ (0 when none was fitted).
+    pub fn intercept(&self) -> f64 {
+        self.intercept
+    }
+
+    /// The objective F at the returned coefficients.
+    pub fn objective(&self) -> f64 {
+        self.objective
+    }
+
+    /// Whether the fit stopped on its convergence criteria.
+    pub fn converged(&self) -> bool {
+        self.termination == Termination::Converged
+    }
+
+    /// Why the fit stopped.
+    pub fn termination(&self) -> Termination {
+        self.termination
+    }
+
+    /// Number of EM iterations run.
+    pub fn iterations(&self) -> usize {
+        self.iterations
+    }
+
+    /// F at the start and after each iteration.
+    pub fn objective_trace(&self) -> &[f64] {
+        &self.trace
+    }
+
+    /// The KKT violation (∞-norm of the minimum-norm subgradient of F) at the result.
+    pub fn kkt_violation(&self) -> f64 {
+        self.kkt_violation
+    }
+
+    /// How many times function-value restart discarded a Nesterov step.
+    pub fn restarts(&self) -> usize {
+        self.restarts
+    }
+
+    /// Wall time of the fit, checks included.
+    pub fn elapsed(&self) -> Duration {
+        self.elapsed
+    }
+
+    /// The backend and device that ran.
+    pub fn backend(&self) -> &BackendInfo {
+        &self.backend
+    }
+
+    /// The family fitted.
+    pub fn family(&self) -> Family {
+        self.family
+    }
+
+    /// The penalty fitted.
+    pub fn penalty(&self) -> Penalty {
+        self.penalty
+    }
+
+    /// The linear predictor η = Xβ + b₀ for new rows.
+    ///
+    /// # Errors
+    /// [`Error::FeatureMismatch`] when X has the wrong number of columns, or
+    /// [`Error::NonFiniteDesign`] for a NaN or infinite entry.
+    pub fn decision_function<'a>(&self, x: impl Into<Design<'a>>) -> Result<Vec<f64>> {
+        let x = x.into();
+        if x.ncols() != self.coefficients.len() {
+            return Err(Error::FeatureMismatch { expected: self.coefficients.len(), found: x.ncols() });
+        }
+        let mut eta = Vec::with_capacity(x.nrows());
+        for row in 0..x.nrows() {
+            let mut s = self.intercept;
+            for (col, b) in self.coefficients.iter().enumerate() {
+                let value = x.get(row, col);
+                if !value.is_finite() {
+                    return Err(Error::NonFiniteDesign { row, col, value });
+                }
+                s += value * b;
+            }
+            eta.push(s);
+        }
+        Ok(eta)
+    }
+
+    /// P(y = 1 | x) for a logistic model.
+    ///
+    /// # Errors
+    /// [`Error::Unsupported`] for families without probabilities, else as
+    /// [`Fit::decision_function`].
+    pub fn predict_proba<'a>(&self, x: impl Into<Design<'a>>) -> Result<Vec<f64>> {
+        if self.family != Family::Logistic {
+            return Err(Error::Unsupported { operation: "predict_proba", family: self.family.name() });
+        }
+        let eta = self.decision_function(x)?;
+        Ok(eta.into_iter().map(|e| self.family.inverse_link(e)).collect())
+    }
+
+    /// Predictions on the response scale: class labels 0/1 for logistic (probability ≥ ½),
+    /// the mean for gaussian.
+    ///
+    /// # Errors
+    /// As [`Fit::decision_function`].
+    pub fn predict<'a>(&self, x: impl Into<Design<'a>>) -> Result<Vec<f64>> {
+        let eta = self.decision_function(x)?;
+        Ok(match self.family {
+            Family::Logistic => eta.into_iter().map(|e| f64::from(e >= 0.0)).collect(),
+            Family::Gaussian => eta,
+        })
+    }
+}

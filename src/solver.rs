@@ -1,0 +1,289 @@
+//! The SM-EM driver: E-step on the backend, M-step on the CPU, acceleration, stopping.
+//!
+//! One iteration (docs/sm-em.md §2–3):
+//!
+//! 1. pick the point v to step from: θₖ (plain EM), or θₖ + μₖ(θₖ − θₖ₋₁) with μₖ = k/(k+3)
+//!    (Nesterov);
+//! 2. E-step at v on the backend: loss, ∇L and S;
+//! 3. M-step: θₖ₊₁ = EM(v) (see [`crate::mstep`]);
+//! 4. with [`Acceleration::Restart`], if F(θₖ₊₁) > F(θₖ), discard it, take the plain EM step
+//!    θₖ₊₁ = EM(θₖ) (which never increases F) and reset k to 0 (O'Donoghue & Candès, 2015).
+//!
+//! It stops when the relative change of F is at most `tol` *and* the KKT violation at the new
+//! point is at most `kkt_tol` (relative to the violation at the starting point, floored at 1);
+//! when the optimum is provably at infinity; or after `max_iter` iterations.
+
+use crate::backend::{Backend, Needs, Stats};
+use crate::error::{Error, Result};
+use crate::mstep::MStep;
+use crate::penalty::PenaltyTerms;
+
+/// How EM iterations are accelerated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Acceleration {
+    /// Plain EM: F never increases, linear convergence.
+    None,
+    /// Nesterov extrapolation with μₖ = k/(k+3), as in the paper: faster, but F may go up.
+    Nesterov,
+    /// Nesterov with function-value restart: as fast as Nesterov and monotone again (default).
+    #[default]
+    Restart,
+}
+
+/// Why a fit stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Termination {
+    /// The relative objective change and the KKT violation are both below their tolerances.
+    Converged,
+    /// `max_iter` iterations ran first; the result is the last iterate.
+    MaxIterations,
+    /// The data are separated and the penalty vanishes along the current direction: the loss
+    /// tends to 0 as the coefficients are scaled up, so no finite minimizer exists. The result
+    /// is a finite point that already separates the data.
+    OptimumAtInfinity,
+}
+
+impl std::fmt::Display for Termination {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Termination::Converged => "converged",
+            Termination::MaxIterations => "max_iter reached",
+            Termination::OptimumAtInfinity => "optimum at infinity (separable data, no penalty)",
+        })
+    }
+}
+
+/// Solver settings (checked by [`crate::Glm`] before a fit).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SolverOptions {
+    /// Acceleration scheme.
+    pub acceleration: Acceleration,
+    /// Iteration budget.
+    pub max_iter: usize,
+    /// Relative objective change |Fₖ − Fₖ₊₁| / |Fₖ₊₁| below which F is considered stalled.
+    pub tol: f64,
+    /// KKT violation (∞-norm of the minimum-norm subgradient of F) at which a stalled fit counts
+    /// as converged, relative to the violation at the starting point (floored at 1).
+    pub kkt_tol: f64,
+    /// ℓ₁-penalized coefficients whose contribution to η is below `zero_tol` (in units of the
+    /// response scale: 1 for logistic, the RMS of y − ȳ for gaussian) are set to exact zeros.
+    pub zero_tol: f64,
+}
+
+impl Default for SolverOptions {
+    fn default() -> Self {
+        Self {
+            acceleration: Acceleration::Restart,
+            max_iter: 1000,
+            tol: 1e-12,
+            kkt_tol: 1e-11,
+            zero_tol: 1e-9,
+        }
+    }
+}
+
+/// What the separation certificate needs to know about the loss.
+pub(crate) struct SeparationBound(pub Option<f64>);
+
+/// A solver run's outcome.
+#[derive(Debug, Clone)]
+pub(crate) struct Solution {
+    pub theta: Vec<f64>,
+    pub objective: f64,
+    pub iterations: usize,
+    pub termination: Termination,
+    pub trace: Vec<f64>,
+    pub kkt_violation: f64,
+    pub restarts: usize,
+}
+
+/// Everything fixed for one run.
+pub(crate) struct Run<'p> {
+    pub penalty: &'p PenaltyTerms,
+    pub options: SolverOptions,
+    /// The KKT violation is compared to `kkt_tol * kkt_scale`.
+    pub kkt_scale: f64,
+    /// Per-coordinate |θⱼ| below which an ℓ₁ coordinate is set to zero.
+    pub zero_threshold: Vec<f64>,
+    pub separation: SeparationBound,
+}
+
+impl Run<'_> {
+    fn objective(&self, loss: f64, theta: &[f64]) -> f64 {
+        loss + self.penalty.value(theta)
+    }
+
+    /// Sets ℓ₁ coordinates below their threshold to exact zeros.
+    fn absorb_zeros(&self, theta: &mut [f64]) {
+        for (j, t) in theta.iter_mut().enumerate() {
+            if self.penalty.lasso[j] > 0.0 && t.abs() <= self.zero_threshold[j] {
+                *t = 0.0;
+            }
+        }
+    }
+
+    /// Zero ℓ₁ coordinates whose gradient violates |gⱼ| ≤ lassoⱼ are moved off zero by the
+    /// coordinate-wise minimizer of the quadratic model (a soft-threshold step), since EM alone
+    /// can never leave zero. Returns whether any coordinate moved.
+    fn revive(&self, theta: &mut [f64], stats: &Stats, target: f64) -> bool {
+        let mut moved = false;
+        for j in 0..theta.len() {
+            let lasso = self.penalty.lasso[j];
+            if lasso == 0.0 || theta[j] != 0.0 {
+                continue;
+            }
+            let g = stats.gradient[j];
+            let excess = g.abs() - lasso;
+            if excess > target {
+                let curvature = stats.gram[(j, j)] + self.penalty.ridge[j];
+                let step = excess / if curvature > 0.0 { curvature } else { 1.0 };
+                theta[j] = -g.signum() * step.max(2.0 * self.zero_threshold[j]);
+                log::debug!("coordinate {j} violates KKT at zero (|g| − λα = {excess:e}); re-activated");
+                moved = true;
+            }
+        }
+        moved
+    }
+
+    /// Runs SM-EM from `theta`.
+    pub(crate) fn solve(&self, backend: &mut dyn Backend, mut theta: Vec<f64>) -> Result<Solution> {
+        let dim = theta.len();
+        let opts = self.options;
+        let mut mstep = MStep::new(dim);
+        let mut stats = Stats::new(dim); // statistics at the point the next M-step starts from
+        let mut probe = Stats::new(dim); // statistics at the candidate θₖ₊₁
+        let mut prev = theta.clone();
+        let mut next = vec![0.0; dim];
+        let mut v = vec![0.0; dim];
+
+        self.absorb_zeros(&mut theta);
+        backend.evaluate(&theta, Needs::GradientAndGram, &mut stats)?;
+        let mut stats_at_theta = true;
+        let mut f = self.objective(stats.loss, &theta);
+        check_finite(f, 0, "initial objective")?;
+        let mut trace = vec![f];
+        let kkt_target = opts.kkt_tol * self.kkt_scale;
+        let mut kkt = self.penalty.kkt_violation(&theta, stats.gradient.as_slice());
+        let mut k = 0usize; // Nesterov counter, reset by restarts
+        let mut restarts = 0usize;
+        let mut revivals_left = 2 * dim + 10;
+        let mut termination = Termination::MaxIterations;
+        let mut iterations = 0;
+
+        while iterations < opts.max_iter {
+            iterations += 1;
+            let mu = match opts.acceleration {
+                Acceleration::None => 0.0,
+                _ => k as f64 / (k as f64 + 3.0),
+            };
+            if mu > 0.0 {
+                for j in 0..dim {
+                    let absorbed = self.penalty.lasso[j] > 0.0 && theta[j] == 0.0;
+                    v[j] = if absorbed { 0.0 } else { theta[j] + mu * (theta[j] - prev[j]) };
+                }
+                backend.evaluate(&v, Needs::GradientAndGram, &mut stats)?;
+                stats_at_theta = false;
+            } else {
+                v.copy_from_slice(&theta);
+                if !stats_at_theta {
+                    backend.evaluate(&theta, Needs::GradientAndGram, &mut stats)?;
+                    stats_at_theta = true;
+                }
+            }
+            self.em_step(&mut mstep, &v, &stats, &mut next, iterations)?;
+
+            // Plain EM steps from θₖ₊₁ next time, so it needs S there; Nesterov extrapolates.
+            let mut probe_has_gram = opts.acceleration == Acceleration::None;
+            let needs = if probe_has_gram { Needs::GradientAndGram } else { Needs::Gradient };
+            backend.evaluate(&next, needs, &mut probe)?;
+            let mut f_next = self.objective(probe.loss, &next);
+            check_finite(f_next, iterations, "objective")?;
+
+            if opts.acceleration == Acceleration::Restart && f_next > f && mu > 0.0 {
+                restarts += 1;
+                if !stats_at_theta {
+                    backend.evaluate(&theta, Needs::GradientAndGram, &mut stats)?;
+                }
+                self.em_step(&mut mstep, &theta, &stats, &mut next, iterations)?;
+                backend.evaluate(&next, Needs::GradientAndGram, &mut probe)?;
+                probe_has_gram = true;
+                f_next = self.objective(probe.loss, &next);
+                check_finite(f_next, iterations, "objective")?;
+                k = 0;
+            } else {
+                k += 1;
+            }
+
+            prev.copy_from_slice(&theta);
+            theta.copy_from_slice(&next);
+            let change = (f - f_next).abs() / f_next.abs().max(f64::MIN_POSITIVE);
+            f = f_next;
+            trace.push(f);
+            std::mem::swap(&mut stats, &mut probe);
+            stats_at_theta = probe_has_gram;
+            // `stats` now holds ∇L(θₖ₊₁) whatever `probe_has_gram` says; S may be stale.
+            kkt = self.penalty.kkt_violation(&theta, stats.gradient.as_slice());
+
+            if let SeparationBound(Some(bound)) = self.separation {
+                if stats.loss < bound && self.penalty.is_zero_at(&theta) {
+                    termination = Termination::OptimumAtInfinity;
+                    break;
+                }
+            }
+            if change <= opts.tol {
+                if kkt <= kkt_target {
+                    termination = Termination::Converged;
+                    break;
+                }
+                if revivals_left > 0 && self.revive(&mut theta, &stats, kkt_target) {
+                    revivals_left -= 1;
+                    prev.copy_from_slice(&theta);
+                    k = 0;
+                    backend.evaluate(&theta, Needs::GradientAndGram, &mut stats)?;
+                    stats_at_theta = true;
+                    f = self.objective(stats.loss, &theta);
+                    kkt = self.penalty.kkt_violation(&theta, stats.gradient.as_slice());
+                }
+            }
+        }
+        Ok(Solution {
+            theta,
+            objective: f,
+            iterations,
+            termination,
+            trace,
+            kkt_violation: kkt,
+            restarts,
+        })
+    }
+
+    fn em_step(
+        &self,
+        mstep: &mut MStep,
+        from: &[f64],
+        stats: &Stats,
+        next: &mut [f64],
+        iteration: usize,
+    ) -> Result<()> {
+        if !mstep.update(from, &stats.gradient, &stats.gram, self.penalty, next) {
+            return Err(Error::Numerical {
+                iteration,
+                reason: "the M-step matrix is not positive definite even after diagonal loading"
+                    .into(),
+            });
+        }
+        if let Some(j) = next.iter().position(|t| !t.is_finite()) {
+            return Err(Error::Numerical { iteration, reason: format!("coefficient {j} is not finite") });
+        }
+        self.absorb_zeros(next);
+        Ok(())
+    }
+}
+
+fn check_finite(value: f64, iteration: usize, what: &str) -> Result<()> {
+    if value.is_finite() {
+        Ok(())
+    } else {
+        Err(Error::Numerical { iteration, reason: format!("{what} is {value}") })
+    }
+}

@@ -1,0 +1,68 @@
+//! Seeded synthetic problems: the ill-conditioned logistic regression of the paper's benchmarks.
+
+use nalgebra::DMatrix;
+use rand::rngs::StdRng;
+use rand::{RngExt, SeedableRng};
+use rand_distr::StandardNormal;
+
+use crate::family::sigmoid;
+
+/// A generated classification problem (X row-major).
+#[derive(Debug, Clone)]
+pub struct SyntheticProblem {
+    /// Row-major n × p design.
+    pub x: Vec<f64>,
+    /// Labels in {0, 1}.
+    pub y: Vec<f64>,
+    /// Rows.
+    pub n: usize,
+    /// Columns.
+    pub p: usize,
+    /// The coefficients the labels were drawn from.
+    pub beta_true: Vec<f64>,
+}
+
+/// Ill-conditioned logistic regression: X = Z Σ^½ with Z standard normal and Σ's eigenvalues
+/// log-spaced from 1 to 1/`condition` in a random orthogonal basis; β ~ N(0, scale²/p · I);
+/// y ~ Bernoulli(σ(Xβ)). Larger `scale` makes the classes closer to separable.
+///
+/// # Panics
+/// If `n` or `p` is zero or `condition < 1` (a programming error in the caller's constants).
+pub fn ill_conditioned_logistic(
+    n: usize,
+    p: usize,
+    condition: f64,
+    scale: f64,
+    seed: u64,
+) -> SyntheticProblem {
+    assert!(n > 0 && p > 0 && condition >= 1.0, "invalid synthetic problem shape");
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut normal = |_| rng.sample::<f64, _>(StandardNormal);
+    // A random orthogonal basis: Q from the QR decomposition of a Gaussian matrix.
+    let q = DMatrix::from_fn(p, p, |i, j| normal(i * p + j)).qr().q();
+    let sqrt_eig: Vec<f64> = (0..p)
+        .map(|k| {
+            let t = if p == 1 { 0.0 } else { k as f64 / (p - 1) as f64 };
+            condition.powf(-t).sqrt()
+        })
+        .collect();
+    // Σ^½ = Q diag(√λ) Qᵀ.
+    let mut q_scaled = q.clone();
+    for (k, mut col) in q_scaled.column_iter_mut().enumerate() {
+        col *= sqrt_eig[k];
+    }
+    let sigma_half = &q_scaled * q.transpose();
+    let z = DMatrix::from_fn(n, p, |i, j| normal(i * p + j));
+    let x = z * sigma_half;
+    let beta_true: Vec<f64> = (0..p).map(|j| normal(j) * scale / (p as f64).sqrt()).collect();
+    let mut x_row_major = Vec::with_capacity(n * p);
+    let mut y = Vec::with_capacity(n);
+    for i in 0..n {
+        let row = x.row(i);
+        x_row_major.extend(row.iter());
+        let eta: f64 = row.iter().zip(&beta_true).map(|(a, b)| a * b).sum();
+        let u: f64 = rng.random();
+        y.push(f64::from(u < sigmoid(eta)));
+    }
+    SyntheticProblem { x: x_row_major, y, n, p, beta_true }
+}

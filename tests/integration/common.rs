@@ -1,0 +1,87 @@
+//! Shared helpers: fixture loading and small random problems.
+
+use std::path::PathBuf;
+
+use serde_json::Value;
+
+/// One reference problem from `tests/fixtures/references.json`.
+pub struct Reference {
+    pub name: String,
+    pub family: String,
+    pub intercept: bool,
+    pub lambda: f64,
+    pub alpha: f64,
+    pub objective: f64,
+    pub intercept_value: f64,
+    pub coef: Vec<f64>,
+    /// Row-major X.
+    pub x: Vec<f64>,
+    pub y: Vec<f64>,
+    pub n: usize,
+    pub p: usize,
+}
+
+fn fixtures_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests").join("fixtures")
+}
+
+/// Reads a CSV whose last column is `y`, returning (row-major X, y, n, p).
+pub fn read_csv(file: &str) -> (Vec<f64>, Vec<f64>, usize, usize) {
+    let path = fixtures_dir().join(file);
+    let mut reader = csv::Reader::from_path(&path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
+    let p = reader.headers().expect("header row").len() - 1;
+    let (mut x, mut y, mut n) = (Vec::new(), Vec::new(), 0);
+    for record in reader.records() {
+        let record = record.expect("csv record");
+        let values: Vec<f64> = record.iter().map(|v| v.parse().expect("number")).collect();
+        x.extend_from_slice(&values[..p]);
+        y.push(values[p]);
+        n += 1;
+    }
+    (x, y, n, p)
+}
+
+/// The named reference problem with its data.
+pub fn reference(name: &str) -> Reference {
+    let text = std::fs::read_to_string(fixtures_dir().join("references.json")).expect("references.json");
+    let all: Value = serde_json::from_str(&text).expect("valid JSON");
+    let entry = all
+        .as_array()
+        .expect("array")
+        .iter()
+        .find(|e| e["name"] == name)
+        .unwrap_or_else(|| panic!("no reference named {name}"));
+    let num = |k: &str| entry[k].as_f64().unwrap_or_else(|| panic!("{name}: {k}"));
+    let (x, y, n, p) = read_csv(entry["file"].as_str().expect("file"));
+    assert_eq!((n, p), (num("n") as usize, num("p") as usize), "{name}: shape");
+    Reference {
+        name: name.to_string(),
+        family: entry["family"].as_str().expect("family").to_string(),
+        intercept: entry["intercept"].as_bool().expect("intercept"),
+        lambda: num("lambda"),
+        alpha: num("alpha"),
+        objective: num("objective"),
+        intercept_value: num("intercept_value"),
+        coef: entry["coef"].as_array().expect("coef").iter().map(|v| v.as_f64().expect("coef")).collect(),
+        x,
+        y,
+        n,
+        p,
+    }
+}
+
+/// F at (β, b₀) computed directly from the definition, independently of the crate's solver
+/// (logistic with the stable log(1 + e^η)).
+pub fn logistic_objective(r: &Reference, beta: &[f64], b0: f64) -> f64 {
+    let mut loss = 0.0;
+    for i in 0..r.n {
+        let eta: f64 = b0 + (0..r.p).map(|j| r.x[i * r.p + j] * beta[j]).sum::<f64>();
+        let softplus = if eta > 0.0 { eta + (-eta).exp().ln_1p() } else { eta.exp().ln_1p() };
+        loss += softplus - r.y[i] * eta;
+    }
+    let pen: f64 = beta
+        .iter()
+        .map(|b| r.lambda * (r.alpha * b.abs() + 0.5 * (1.0 - r.alpha) * b * b))
+        .sum();
+    loss / r.n as f64 + pen
+}

@@ -1,0 +1,130 @@
+//! Fits against the independently computed optima in tests/fixtures/.
+
+use scalemix::{Acceleration, Design, Glm, Penalty, Termination};
+
+use crate::common::{Reference, logistic_objective, reference};
+
+/// The tolerance the fixtures are held to: (F(fit) − F*) / F*.
+const OBJECTIVE_GAP: f64 = 1e-10;
+/// Ridge optima are unique and well conditioned enough to pin coefficients to this relative
+/// error (∞-norm, relative to the largest coefficient).
+const RIDGE_COEF_REL: f64 = 1e-7;
+
+fn fit_reference(r: &Reference, acceleration: Acceleration) -> scalemix::Fit {
+    assert_eq!(r.family, "logistic");
+    let x = Design::row_major(&r.x, r.n, r.p).expect("shape");
+    Glm::logistic()
+        .penalty(Penalty::elastic_net(r.lambda, r.alpha))
+        .fit_intercept(r.intercept)
+        .acceleration(acceleration)
+        .max_iter(5000)
+        .fit(x, &r.y)
+        .expect("fit")
+}
+
+fn check_gap(r: &Reference, fit: &scalemix::Fit) {
+    assert_eq!(fit.termination(), Termination::Converged, "{}: {:?}", r.name, fit.termination());
+    // Recompute F from the definition rather than trusting the solver's own value.
+    let f = logistic_objective(r, fit.coefficients(), fit.intercept());
+    assert!(
+        (f - fit.objective()).abs() <= 1e-13 * f,
+        "{}: reported objective {} but F = {f}",
+        r.name,
+        fit.objective()
+    );
+    let gap = (f - r.objective) / r.objective;
+    eprintln!("{}: relative gap {gap:.3e} in {} iterations", r.name, fit.iterations());
+    assert!(gap <= OBJECTIVE_GAP, "{}: gap {gap:e} > {OBJECTIVE_GAP:e}", r.name);
+    // A gap far below zero would mean F* is wrong or the objective convention differs.
+    assert!(gap >= -1e-12, "{}: F = {f} is below the reference optimum {}", r.name, r.objective);
+}
+
+fn check_ridge_coefficients(r: &Reference, fit: &scalemix::Fit) {
+    let scale = r.coef.iter().fold(0.0_f64, |m, c| m.max(c.abs()));
+    let (worst, err) = fit
+        .coefficients()
+        .iter()
+        .zip(&r.coef)
+        .map(|(a, b)| (a - b).abs() / scale)
+        .enumerate()
+        .fold((0, 0.0), |acc, (j, e)| if e > acc.1 { (j, e) } else { acc });
+    assert!(
+        err <= RIDGE_COEF_REL,
+        "{}: coefficient {worst} is {} vs reference {} (relative error {err:e})",
+        r.name,
+        fit.coefficients()[worst],
+        r.coef[worst]
+    );
+    let b0_err = (fit.intercept() - r.intercept_value).abs() / scale.max(r.intercept_value.abs());
+    assert!(b0_err <= RIDGE_COEF_REL, "{}: intercept error {b0_err:e}", r.name);
+}
+
+#[test]
+fn breast_cancer_logistic_ridge() {
+    let r = reference("breast_cancer_logistic_ridge");
+    let fit = fit_reference(&r, Acceleration::Restart);
+    check_gap(&r, &fit);
+    check_ridge_coefficients(&r, &fit);
+}
+
+#[test]
+fn breast_cancer_logistic_lasso() {
+    let r = reference("breast_cancer_logistic_lasso");
+    let fit = fit_reference(&r, Acceleration::Restart);
+    check_gap(&r, &fit);
+    // The support: reference coefficients above 1e-9 are the active set; the rest are exact
+    // zeros in the fit.
+    for (j, (&c, &reference)) in fit.coefficients().iter().zip(&r.coef).enumerate() {
+        if reference.abs() > 1e-9 {
+            assert!((c - reference).abs() <= 1e-5 * reference.abs().max(1.0), "coef {j}: {c} vs {reference}");
+        } else {
+            assert_eq!(c, 0.0, "coef {j} should be an exact zero, got {c}");
+        }
+    }
+}
+
+#[test]
+fn illcond_logistic_p100() {
+    let r = reference("illcond_logistic_p100");
+    let fit = fit_reference(&r, Acceleration::Restart);
+    check_gap(&r, &fit);
+    check_ridge_coefficients(&r, &fit);
+}
+
+#[test]
+fn every_acceleration_reaches_the_ridge_optimum() {
+    let r = reference("breast_cancer_logistic_ridge");
+    for acceleration in [Acceleration::None, Acceleration::Nesterov] {
+        let fit = fit_reference(&r, acceleration);
+        check_gap(&r, &fit);
+    }
+}
+
+/// Gaussian ridge against its closed form (XᵀX/n + λI) β = Xᵀy/n on centred data.
+#[test]
+fn gaussian_ridge_matches_closed_form() {
+    let (x, y, n, p) = crate::common::read_csv("diabetes.csv");
+    let lambda = 0.05;
+    let fit = Glm::gaussian()
+        .penalty(Penalty::ridge(lambda))
+        .fit(Design::row_major(&x, n, p).unwrap(), &y)
+        .unwrap();
+    assert!(fit.converged());
+    // Closed form, written independently with nalgebra: centre X and y (the intercept is
+    // unpenalized), solve the normal equations by LU.
+    let xm = nalgebra::DMatrix::from_row_slice(n, p, &x);
+    let means = xm.row_mean();
+    let ymean = y.iter().sum::<f64>() / n as f64;
+    let xc = nalgebra::DMatrix::from_fn(n, p, |i, j| xm[(i, j)] - means[j]);
+    let yc = nalgebra::DVector::from_iterator(n, y.iter().map(|v| v - ymean));
+    let a = xc.transpose() * &xc / n as f64 + nalgebra::DMatrix::identity(p, p) * lambda;
+    let b = xc.transpose() * yc / n as f64;
+    let beta = a.lu().solve(&b).expect("nonsingular");
+    let b0 = ymean - (means * &beta)[0];
+    let scale = beta.amax();
+    for j in 0..p {
+        let err = (fit.coefficients()[j] - beta[j]).abs() / scale;
+        assert!(err < 1e-9, "coef {j}: {} vs {} ({err:e})", fit.coefficients()[j], beta[j]);
+    }
+    assert!((fit.intercept() - b0).abs() < 1e-9 * b0.abs(), "{} vs {b0}", fit.intercept());
+}

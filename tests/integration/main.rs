@@ -1,0 +1,7 @@
+//! The integration suite: one binary, one module per concern.
+
+mod api;
+mod common;
+mod fixtures;
+mod params;
+mod properties;

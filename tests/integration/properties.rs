@@ -1,0 +1,140 @@
+//! EM's guarantees on small random problems: plain EM and restart-Nesterov never increase F, and
+//! the point a fit converges to satisfies the KKT conditions, checked with a gradient computed
+//! here from the definition.
+
+use proptest::prelude::*;
+use scalemix::{Acceleration, Design, Family, Glm, Penalty};
+
+/// Allowed increase of F between iterations: round-off in a sum of n loss terms of size O(1)
+/// (n ≤ 40 here), relative to F.
+const MONOTONE_SLACK: f64 = 1e-13;
+/// KKT violation accepted at a converged point: the solver's 1e-9 target times the KKT scale
+/// of these problems (O(1) to O(10)), with margin.
+const KKT_TOLERANCE: f64 = 1e-7;
+
+#[derive(Debug, Clone)]
+struct Case {
+    n: usize,
+    p: usize,
+    x: Vec<f64>,
+    labels: Vec<bool>,
+    response: Vec<f64>,
+    lambda: f64,
+    alpha: f64,
+    intercept: bool,
+}
+
+fn case() -> impl Strategy<Value = Case> {
+    (3usize..30, 1usize..6).prop_flat_map(|(n, p)| {
+        (
+            prop::collection::vec(-3.0..3.0f64, n * p),
+            prop::collection::vec(any::<bool>(), n),
+            prop::collection::vec(-5.0..5.0f64, n),
+            -4.0..0.0f64,
+            prop_oneof![Just(0.0), Just(1.0), 0.0..1.0f64],
+            any::<bool>(),
+        )
+            .prop_map(move |(x, labels, response, log_lambda, alpha, intercept)| Case {
+                n,
+                p,
+                x,
+                labels,
+                response,
+                lambda: 10f64.powf(log_lambda),
+                alpha,
+                intercept,
+            })
+    })
+}
+
+fn glm(family: Family, c: &Case, acceleration: Acceleration) -> Glm {
+    Glm::new(family)
+        .penalty(Penalty::elastic_net(c.lambda, c.alpha))
+        .fit_intercept(c.intercept)
+        .acceleration(acceleration)
+        .max_iter(20_000)
+}
+
+fn target(family: Family, c: &Case) -> Vec<f64> {
+    match family {
+        Family::Logistic => c.labels.iter().map(|&b| f64::from(b)).collect(),
+        _ => c.response.clone(),
+    }
+}
+
+fn assert_monotone(trace: &[f64]) -> Result<(), TestCaseError> {
+    for (k, w) in trace.windows(2).enumerate() {
+        prop_assert!(
+            w[1] <= w[0] + MONOTONE_SLACK * w[0].abs().max(1e-300),
+            "F went up at iteration {}: {} -> {}",
+            k + 1,
+            w[0],
+            w[1]
+        );
+    }
+    Ok(())
+}
+
+/// max over coordinates of the minimum-norm subgradient of F, from the definition.
+fn kkt_violation(family: Family, c: &Case, y: &[f64], beta: &[f64], b0: f64) -> f64 {
+    let mut g = vec![0.0; c.p];
+    let mut g0 = 0.0;
+    for i in 0..c.n {
+        let row = &c.x[i * c.p..(i + 1) * c.p];
+        let eta = b0 + row.iter().zip(beta).map(|(a, b)| a * b).sum::<f64>();
+        let d = match family {
+            Family::Logistic => 1.0 / (1.0 + (-eta).exp()) - y[i],
+            _ => eta - y[i],
+        };
+        for j in 0..c.p {
+            g[j] += row[j] * d / c.n as f64;
+        }
+        g0 += d / c.n as f64;
+    }
+    let ridge = c.lambda * (1.0 - c.alpha);
+    let lasso = c.lambda * c.alpha;
+    let mut worst: f64 = if c.intercept { g0.abs() } else { 0.0 };
+    for j in 0..c.p {
+        let smooth = g[j] + ridge * beta[j];
+        let v = if beta[j] != 0.0 {
+            (smooth + lasso * beta[j].signum()).abs()
+        } else {
+            (smooth.abs() - lasso).max(0.0)
+        };
+        worst = worst.max(v);
+    }
+    worst
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    #[test]
+    fn plain_em_never_increases_the_objective(c in case(), logistic in any::<bool>()) {
+        let family = if logistic { Family::Logistic } else { Family::Gaussian };
+        let y = target(family, &c);
+        let x = Design::row_major(&c.x, c.n, c.p).unwrap();
+        let fit = glm(family, &c, Acceleration::None).max_iter(300).fit(x, &y).unwrap();
+        assert_monotone(fit.objective_trace())?;
+    }
+
+    #[test]
+    fn restart_nesterov_never_increases_the_objective(c in case(), logistic in any::<bool>()) {
+        let family = if logistic { Family::Logistic } else { Family::Gaussian };
+        let y = target(family, &c);
+        let x = Design::row_major(&c.x, c.n, c.p).unwrap();
+        let fit = glm(family, &c, Acceleration::Restart).fit(x, &y).unwrap();
+        assert_monotone(fit.objective_trace())?;
+    }
+
+    #[test]
+    fn converged_fits_satisfy_kkt(c in case(), logistic in any::<bool>()) {
+        let family = if logistic { Family::Logistic } else { Family::Gaussian };
+        let y = target(family, &c);
+        let x = Design::row_major(&c.x, c.n, c.p).unwrap();
+        let fit = glm(family, &c, Acceleration::Restart).fit(x, &y).unwrap();
+        prop_assert!(fit.converged(), "{:?} after {} iterations", fit.termination(), fit.iterations());
+        let v = kkt_violation(family, &c, &y, fit.coefficients(), fit.intercept());
+        prop_assert!(v <= KKT_TOLERANCE, "KKT violation {v:e}");
+    }
+}
