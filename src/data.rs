@@ -43,7 +43,7 @@ impl<'a> Design<'a> {
     }
 
     fn check_len(data: &[f64], rows: usize, cols: usize) -> Result<()> {
-        let expected = rows.checked_mul(cols).unwrap_or(usize::MAX);
+        let expected = rows.saturating_mul(cols);
         if data.len() != expected {
             return Err(Error::ShapeMismatch { rows, cols, len: data.len(), expected });
         }

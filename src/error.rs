@@ -41,7 +41,9 @@ pub enum Error {
     #[error("X has no columns (p = 0): at least one feature is needed")]
     NoFeatures,
     /// A slice does not hold `rows × cols` values.
-    #[error("X was given as {rows} × {cols} but the slice holds {len} values (expected {expected})")]
+    #[error(
+        "X was given as {rows} × {cols} but the slice holds {len} values (expected {expected})"
+    )]
     ShapeMismatch {
         /// Declared number of rows.
         rows: usize,

@@ -252,7 +252,8 @@ impl Glm {
             theta0 = warm.solve(backend.as_mut(), theta0)?.theta;
         }
 
-        let run = Run { penalty: &terms, options: self.options, kkt_scale, zero_threshold, separation };
+        let run =
+            Run { penalty: &terms, options: self.options, kkt_scale, zero_threshold, separation };
         let solution = run.solve(backend.as_mut(), theta0)?;
         let mut theta = solution.theta;
         let intercept = if self.fit_intercept { theta.pop().unwrap_or(0.0) } else { 0.0 };
@@ -368,7 +369,10 @@ impl Fit {
     pub fn decision_function<'a>(&self, x: impl Into<Design<'a>>) -> Result<Vec<f64>> {
         let x = x.into();
         if x.ncols() != self.coefficients.len() {
-            return Err(Error::FeatureMismatch { expected: self.coefficients.len(), found: x.ncols() });
+            return Err(Error::FeatureMismatch {
+                expected: self.coefficients.len(),
+                found: x.ncols(),
+            });
         }
         let mut eta = Vec::with_capacity(x.nrows());
         for row in 0..x.nrows() {
@@ -392,7 +396,10 @@ impl Fit {
     /// [`Fit::decision_function`].
     pub fn predict_proba<'a>(&self, x: impl Into<Design<'a>>) -> Result<Vec<f64>> {
         if self.family != Family::Logistic {
-            return Err(Error::Unsupported { operation: "predict_proba", family: self.family.name() });
+            return Err(Error::Unsupported {
+                operation: "predict_proba",
+                family: self.family.name(),
+            });
         }
         let eta = self.decision_function(x)?;
         Ok(eta.into_iter().map(|e| self.family.inverse_link(e)).collect())

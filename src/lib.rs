@@ -60,6 +60,11 @@ mod penalty;
 mod solver;
 pub mod synthetic;
 
+/// The README's examples compile and run as doctests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
+
 pub use backend::BackendChoice;
 pub use data::{AsTarget, Design, Problem};
 pub use error::{Error, Input, Result};

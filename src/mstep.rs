@@ -63,10 +63,12 @@ impl MStep {
             let lasso = penalty.lasso[j];
             let t = theta[j];
             self.scale[j] = if lasso > 0.0 { (t.abs() / lasso).sqrt() } else { 1.0 };
-            let r = -(gradient[j] + penalty.ridge[j] * t + lasso * t.signum() * f64::from(t != 0.0));
+            let r =
+                -(gradient[j] + penalty.ridge[j] * t + lasso * t.signum() * f64::from(t != 0.0));
             self.rhs[j] = self.scale[j] * r;
         }
-        let max_diag = (0..dim).map(|j| gram[(j, j)].abs()).fold(0.0, f64::max).max(f64::MIN_POSITIVE);
+        let max_diag =
+            (0..dim).map(|j| gram[(j, j)].abs()).fold(0.0, f64::max).max(f64::MIN_POSITIVE);
         let mut jitter = 0.0;
         let factor = loop {
             self.fill_matrix(gram, penalty, jitter, max_diag);
@@ -79,7 +81,9 @@ impl MStep {
                     if jitter > LAST_JITTER {
                         return false;
                     }
-                    log::debug!("M-step matrix not positive definite; loading its diagonal by {jitter:e}");
+                    log::debug!(
+                        "M-step matrix not positive definite; loading its diagonal by {jitter:e}"
+                    );
                 }
             }
         };
@@ -93,7 +97,13 @@ impl MStep {
 
     /// Σ S Σ + diag(ridge s²) + diag(1 on ℓ₁ coordinates), plus `jitter` times each diagonal
     /// entry (floored at `1e-12 · max_diag` so an all-zero column gets a pivot).
-    fn fill_matrix(&mut self, gram: &DMatrix<f64>, penalty: &PenaltyTerms, jitter: f64, max_diag: f64) {
+    fn fill_matrix(
+        &mut self,
+        gram: &DMatrix<f64>,
+        penalty: &PenaltyTerms,
+        jitter: f64,
+        max_diag: f64,
+    ) {
         let dim = gram.nrows();
         for k in 0..dim {
             for j in 0..dim {

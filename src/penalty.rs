@@ -105,7 +105,9 @@ impl PenaltyTerms {
     /// - θⱼ ≠ 0: |gⱼ + ridgeⱼ θⱼ + lassoⱼ sign θⱼ|;
     /// - θⱼ = 0: max(0, |gⱼ| − lassoⱼ) (zero lies in the subdifferential).
     pub fn kkt_violation(&self, theta: &[f64], gradient: &[f64]) -> f64 {
-        (0..theta.len()).map(|j| self.kkt_violation_at(j, theta[j], gradient[j])).fold(0.0, f64::max)
+        (0..theta.len())
+            .map(|j| self.kkt_violation_at(j, theta[j], gradient[j]))
+            .fold(0.0, f64::max)
     }
 
     /// The KKT violation of one coordinate (see [`PenaltyTerms::kkt_violation`]).

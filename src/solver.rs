@@ -127,9 +127,9 @@ impl Run<'_> {
     /// can never leave zero. Returns whether any coordinate moved.
     fn revive(&self, theta: &mut [f64], stats: &Stats, target: f64) -> bool {
         let mut moved = false;
-        for j in 0..theta.len() {
+        for (j, t) in theta.iter_mut().enumerate() {
             let lasso = self.penalty.lasso[j];
-            if lasso == 0.0 || theta[j] != 0.0 {
+            if lasso == 0.0 || *t != 0.0 {
                 continue;
             }
             let g = stats.gradient[j];
@@ -137,8 +137,10 @@ impl Run<'_> {
             if excess > target {
                 let curvature = stats.gram[(j, j)] + self.penalty.ridge[j];
                 let step = excess / if curvature > 0.0 { curvature } else { 1.0 };
-                theta[j] = -g.signum() * step.max(2.0 * self.zero_threshold[j]);
-                log::debug!("coordinate {j} violates KKT at zero (|g| − λα = {excess:e}); re-activated");
+                *t = -g.signum() * step.max(2.0 * self.zero_threshold[j]);
+                log::debug!(
+                    "coordinate {j} violates KKT at zero (|g| − λα = {excess:e}); re-activated"
+                );
                 moved = true;
             }
         }
@@ -273,7 +275,10 @@ impl Run<'_> {
             });
         }
         if let Some(j) = next.iter().position(|t| !t.is_finite()) {
-            return Err(Error::Numerical { iteration, reason: format!("coefficient {j} is not finite") });
+            return Err(Error::Numerical {
+                iteration,
+                reason: format!("coefficient {j} is not finite"),
+            });
         }
         self.absorb_zeros(next);
         Ok(())

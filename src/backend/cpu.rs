@@ -4,7 +4,9 @@
 //! BENCHMARKS.md): per block of rows, the rows are scaled by cᵢ into a scratch block and S is
 //! updated by one GEMM (matrixmultiply's packed, vectorised dgemm), reading X in place through
 //! its strides. It computes the full p × p product, twice the flops of a symmetric rank-k
-//! update, and still runs several times faster than a hand-written lower-triangle loop.
+//! update, and still ran 2.4× (n = 100 000, p = 100) to 3.2× (n = 20 000, p = 300) faster
+//! than a hand-written lower-triangle loop, and that while also computing η, the loss and the
+//! gradient.
 //!
 //! Determinism: the chunking depends only on (n, p), each chunk accumulates its rows in order
 //! and the partial sums are added in chunk order, so a fit gives bit-identical results however
@@ -99,7 +101,9 @@ impl<'a> CpuBackend<'a> {
         let p = self.problem.ncols();
         let (beta, intercept) = (&theta[..p], if self.intercept { theta[p] } else { 0.0 });
         let problem = self.problem;
-        self.chunks.par_iter_mut().for_each(|chunk| chunk.accumulate(problem, beta, intercept, work));
+        self.chunks
+            .par_iter_mut()
+            .for_each(|chunk| chunk.accumulate(problem, beta, intercept, work));
 
         let inv_w = 1.0 / problem.weight_sum;
         let loss = self.chunks.iter().map(|c| c.loss).sum::<f64>() * inv_w;
@@ -170,7 +174,13 @@ impl Chunk {
             }
             if work != Work::Loss {
                 let wd = &self.weighted_derivative[..len];
-                gemm(1.0, x.t(), Strided::new(wd, len, 1, 1, len), 1.0, StridedMut::new(&mut self.grad, p, 1, 1, p));
+                gemm(
+                    1.0,
+                    x.t(),
+                    Strided::new(wd, len, 1, 1, len),
+                    1.0,
+                    StridedMut::new(&mut self.grad, p, 1, 1, p),
+                );
                 self.grad_ones += wd.iter().sum::<f64>();
             }
             if work == Work::Gram {
@@ -211,6 +221,9 @@ impl Backend for CpuBackend<'_> {
     }
 
     fn info(&self) -> BackendInfo {
-        BackendInfo { kind: "cpu", device: format!("cpu f64 ({} threads)", rayon::current_num_threads()) }
+        BackendInfo {
+            kind: "cpu",
+            device: format!("cpu f64 ({} threads)", rayon::current_num_threads()),
+        }
     }
 }

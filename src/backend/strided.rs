@@ -31,14 +31,29 @@ fn extent(rows: usize, cols: usize, row_stride: usize, col_stride: usize) -> usi
 impl<'s> Strided<'s> {
     /// # Panics
     /// If the operand does not fit in `data` (a bug in the caller's shape arithmetic).
-    pub(crate) fn new(data: &'s [f64], rows: usize, cols: usize, row_stride: usize, col_stride: usize) -> Self {
-        assert!(extent(rows, cols, row_stride, col_stride) <= data.len(), "strided operand out of bounds");
+    pub(crate) fn new(
+        data: &'s [f64],
+        rows: usize,
+        cols: usize,
+        row_stride: usize,
+        col_stride: usize,
+    ) -> Self {
+        assert!(
+            extent(rows, cols, row_stride, col_stride) <= data.len(),
+            "strided operand out of bounds"
+        );
         Self { data, rows, cols, row_stride, col_stride }
     }
 
     /// The same elements seen as the transpose.
     pub(crate) fn t(self) -> Self {
-        Self { rows: self.cols, cols: self.rows, row_stride: self.col_stride, col_stride: self.row_stride, ..self }
+        Self {
+            rows: self.cols,
+            cols: self.rows,
+            row_stride: self.col_stride,
+            col_stride: self.row_stride,
+            ..self
+        }
     }
 }
 
@@ -46,8 +61,17 @@ impl<'s> StridedMut<'s> {
     /// # Panics
     /// If the operand does not fit in `data`, or if two elements alias (a zero stride with more
     /// than one row or column).
-    pub(crate) fn new(data: &'s mut [f64], rows: usize, cols: usize, row_stride: usize, col_stride: usize) -> Self {
-        assert!(extent(rows, cols, row_stride, col_stride) <= data.len(), "strided operand out of bounds");
+    pub(crate) fn new(
+        data: &'s mut [f64],
+        rows: usize,
+        cols: usize,
+        row_stride: usize,
+        col_stride: usize,
+    ) -> Self {
+        assert!(
+            extent(rows, cols, row_stride, col_stride) <= data.len(),
+            "strided operand out of bounds"
+        );
         assert!((rows <= 1 || row_stride > 0) && (cols <= 1 || col_stride > 0), "aliased output");
         Self { data, rows, cols, row_stride, col_stride }
     }
@@ -96,7 +120,13 @@ mod tests {
         let b: Vec<f64> = (0..k * n).map(|v| (v as f64 * 0.11).cos()).collect();
         // a row-major, b column-major, c column-major.
         let mut c = vec![1.0; m * n];
-        gemm(2.0, Strided::new(&a, m, k, k, 1), Strided::new(&b, k, n, 1, k), 0.5, StridedMut::new(&mut c, m, n, 1, m));
+        gemm(
+            2.0,
+            Strided::new(&a, m, k, k, 1),
+            Strided::new(&b, k, n, 1, k),
+            0.5,
+            StridedMut::new(&mut c, m, n, 1, m),
+        );
         for i in 0..m {
             for j in 0..n {
                 let dot: f64 = (0..k).map(|l| a[i * k + l] * b[l + j * k]).sum();

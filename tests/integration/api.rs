@@ -25,7 +25,10 @@ fn boolean_labels_equal_zero_one_labels() {
     let x = Design::row_major(&d.x, d.n, d.p).unwrap();
     let labels: Vec<bool> = d.y.iter().map(|&v| v == 1.0).collect();
     let glm = Glm::logistic().penalty(Penalty::ridge(1e-2));
-    assert_eq!(glm.fit(x, &labels).unwrap().coefficients(), glm.fit(x, &d.y).unwrap().coefficients());
+    assert_eq!(
+        glm.fit(x, &labels).unwrap().coefficients(),
+        glm.fit(x, &d.y).unwrap().coefficients()
+    );
 }
 
 #[test]

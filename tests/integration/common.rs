@@ -43,7 +43,8 @@ pub fn read_csv(file: &str) -> (Vec<f64>, Vec<f64>, usize, usize) {
 
 /// The named reference problem with its data.
 pub fn reference(name: &str) -> Reference {
-    let text = std::fs::read_to_string(fixtures_dir().join("references.json")).expect("references.json");
+    let text =
+        std::fs::read_to_string(fixtures_dir().join("references.json")).expect("references.json");
     let all: Value = serde_json::from_str(&text).expect("valid JSON");
     let entry = all
         .as_array()
@@ -62,7 +63,12 @@ pub fn reference(name: &str) -> Reference {
         alpha: num("alpha"),
         objective: num("objective"),
         intercept_value: num("intercept_value"),
-        coef: entry["coef"].as_array().expect("coef").iter().map(|v| v.as_f64().expect("coef")).collect(),
+        coef: entry["coef"]
+            .as_array()
+            .expect("coef")
+            .iter()
+            .map(|v| v.as_f64().expect("coef"))
+            .collect(),
         x,
         y,
         n,
@@ -79,9 +85,7 @@ pub fn logistic_objective(r: &Reference, beta: &[f64], b0: f64) -> f64 {
         let softplus = if eta > 0.0 { eta + (-eta).exp().ln_1p() } else { eta.exp().ln_1p() };
         loss += softplus - r.y[i] * eta;
     }
-    let pen: f64 = beta
-        .iter()
-        .map(|b| r.lambda * (r.alpha * b.abs() + 0.5 * (1.0 - r.alpha) * b * b))
-        .sum();
+    let pen: f64 =
+        beta.iter().map(|b| r.lambda * (r.alpha * b.abs() + 0.5 * (1.0 - r.alpha) * b * b)).sum();
     loss / r.n as f64 + pen
 }

@@ -76,7 +76,10 @@ fn breast_cancer_logistic_lasso() {
     // zeros in the fit.
     for (j, (&c, &reference)) in fit.coefficients().iter().zip(&r.coef).enumerate() {
         if reference.abs() > 1e-9 {
-            assert!((c - reference).abs() <= 1e-5 * reference.abs().max(1.0), "coef {j}: {c} vs {reference}");
+            assert!(
+                (c - reference).abs() <= 1e-5 * reference.abs().max(1.0),
+                "coef {j}: {c} vs {reference}"
+            );
         } else {
             assert_eq!(c, 0.0, "coef {j} should be an exact zero, got {c}");
         }

@@ -5,7 +5,11 @@ use nalgebra::DMatrix;
 use scalemix::{Design, Error, Glm, Input, Penalty, Termination};
 
 fn small() -> (DMatrix<f64>, Vec<f64>) {
-    let x = DMatrix::from_row_slice(6, 2, &[0.5, 1.0, -1.0, 0.3, 2.0, -0.7, -0.4, 0.1, 1.5, 1.2, -2.0, 0.4]);
+    let x = DMatrix::from_row_slice(
+        6,
+        2,
+        &[0.5, 1.0, -1.0, 0.3, 2.0, -0.7, -0.4, 0.1, 1.5, 1.2, -2.0, 0.4],
+    );
     (x, vec![1.0, 0.0, 1.0, 0.0, 1.0, 0.0])
 }
 
@@ -64,7 +68,10 @@ fn rejects_non_finite_parameters() {
         Glm::logistic().penalty(Penalty::elastic_net(0.1, f64::NAN)).fit(&x, &y),
         Err(Error::InvalidAlpha(_))
     ));
-    assert!(matches!(Glm::logistic().tol(f64::NAN).fit(&x, &y), Err(Error::InvalidOption { name: "tol", .. })));
+    assert!(matches!(
+        Glm::logistic().tol(f64::NAN).fit(&x, &y),
+        Err(Error::InvalidOption { name: "tol", .. })
+    ));
     assert!(matches!(
         Glm::logistic().kkt_tol(0.0).fit(&x, &y),
         Err(Error::InvalidOption { name: "kkt_tol", .. })
@@ -111,7 +118,10 @@ fn rejects_labels_outside_zero_one() {
     let (x, mut y) = small();
     y[2] = 2.0;
     let err = Glm::logistic().fit(&x, &y).unwrap_err();
-    assert!(matches!(err, Error::InvalidLabel { row: 2, value: 2.0, family: "logistic", .. }), "{err:?}");
+    assert!(
+        matches!(err, Error::InvalidLabel { row: 2, value: 2.0, family: "logistic", .. }),
+        "{err:?}"
+    );
     y[2] = -1.0;
     assert!(matches!(Glm::logistic().fit(&x, &y), Err(Error::InvalidLabel { row: 2, .. })));
 }
@@ -135,7 +145,10 @@ fn rejects_all_zero_weights() {
 #[test]
 fn rejects_negative_lambda() {
     let (x, y) = small();
-    assert_eq!(Glm::logistic().penalty(Penalty::lasso(-1e-3)).fit(&x, &y).unwrap_err(), Error::InvalidLambda(-1e-3));
+    assert_eq!(
+        Glm::logistic().penalty(Penalty::lasso(-1e-3)).fit(&x, &y).unwrap_err(),
+        Error::InvalidLambda(-1e-3)
+    );
 }
 
 #[test]
@@ -173,7 +186,10 @@ fn rejects_zero_features() {
 #[test]
 fn rejects_zero_max_iter() {
     let (x, y) = small();
-    assert!(matches!(Glm::logistic().max_iter(0).fit(&x, &y), Err(Error::InvalidOption { name: "max_iter", .. })));
+    assert!(matches!(
+        Glm::logistic().max_iter(0).fit(&x, &y),
+        Err(Error::InvalidOption { name: "max_iter", .. })
+    ));
 }
 
 #[test]
@@ -181,12 +197,18 @@ fn rejects_prediction_with_wrong_columns_or_family() {
     let (x, y) = small();
     let fit = Glm::logistic().penalty(Penalty::ridge(0.1)).fit(&x, &y).unwrap();
     let wide = DMatrix::<f64>::zeros(2, 3);
-    assert_eq!(fit.decision_function(&wide).unwrap_err(), Error::FeatureMismatch { expected: 2, found: 3 });
+    assert_eq!(
+        fit.decision_function(&wide).unwrap_err(),
+        Error::FeatureMismatch { expected: 2, found: 3 }
+    );
     let mut bad = DMatrix::<f64>::zeros(2, 2);
     bad[(1, 0)] = f64::NAN;
     assert!(matches!(fit.predict_proba(&bad), Err(Error::NonFiniteDesign { row: 1, col: 0, .. })));
     let g = Glm::gaussian().fit(&x, &y).unwrap();
-    assert!(matches!(g.predict_proba(&x), Err(Error::Unsupported { operation: "predict_proba", .. })));
+    assert!(matches!(
+        g.predict_proba(&x),
+        Err(Error::Unsupported { operation: "predict_proba", .. })
+    ));
 }
 
 #[test]
@@ -207,7 +229,9 @@ fn constant_and_all_zero_columns_work() {
         for family in [Glm::logistic(), Glm::gaussian()] {
             let fit = family.penalty(penalty).fit(&wide, &y).unwrap();
             assert!(fit.converged(), "{penalty:?}: {:?}", fit.termination());
-            assert!(fit.coefficients().iter().all(|c| c.is_finite()) && fit.intercept().is_finite());
+            assert!(
+                fit.coefficients().iter().all(|c| c.is_finite()) && fit.intercept().is_finite()
+            );
             assert_eq!(fit.coefficients()[1], 0.0, "an all-zero column has no effect on the fit");
         }
     }

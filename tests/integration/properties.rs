@@ -79,15 +79,14 @@ fn assert_monotone(trace: &[f64]) -> Result<(), TestCaseError> {
 fn kkt_violation(family: Family, c: &Case, y: &[f64], beta: &[f64], b0: f64) -> f64 {
     let mut g = vec![0.0; c.p];
     let mut g0 = 0.0;
-    for i in 0..c.n {
-        let row = &c.x[i * c.p..(i + 1) * c.p];
+    for (row, &yi) in c.x.chunks(c.p).zip(y) {
         let eta = b0 + row.iter().zip(beta).map(|(a, b)| a * b).sum::<f64>();
         let d = match family {
-            Family::Logistic => 1.0 / (1.0 + (-eta).exp()) - y[i],
-            _ => eta - y[i],
+            Family::Logistic => 1.0 / (1.0 + (-eta).exp()) - yi,
+            _ => eta - yi,
         };
-        for j in 0..c.p {
-            g[j] += row[j] * d / c.n as f64;
+        for (gj, xj) in g.iter_mut().zip(row) {
+            *gj += xj * d / c.n as f64;
         }
         g0 += d / c.n as f64;
     }
