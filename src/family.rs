@@ -27,6 +27,8 @@ pub struct Estep {
     pub derivative: f64,
     /// ω̂, the observation's weight in S = Xᵀ diag(w ω̂) X / W.
     pub weight: f64,
+    /// ℓ''(η), the exact curvature (≤ ω̂: the EM weight majorizes it), used by the Newton step.
+    pub curvature: f64,
 }
 
 impl Family {
@@ -62,10 +64,11 @@ impl Family {
                 loss: log1p_exp(eta) - y * eta,
                 derivative: sigmoid(eta) - y,
                 weight: polya_gamma_mean(eta),
+                curvature: logistic_curvature(eta),
             },
             Family::Gaussian => {
                 let r = eta - y;
-                Estep { loss: 0.5 * r * r, derivative: r, weight: 1.0 }
+                Estep { loss: 0.5 * r * r, derivative: r, weight: 1.0, curvature: 1.0 }
             }
         }
     }
@@ -132,6 +135,13 @@ pub fn log1p_exp(eta: f64) -> f64 {
     if eta > 0.0 { eta + (-eta).exp().ln_1p() } else { eta.exp().ln_1p() }
 }
 
+/// σ(η)(1 − σ(η)) = e^{−|η|} / (1 + e^{−|η|})², without cancellation in 1 − σ for large |η|.
+#[inline]
+pub fn logistic_curvature(eta: f64) -> f64 {
+    let e = (-eta.abs()).exp();
+    e / ((1.0 + e) * (1.0 + e))
+}
+
 /// The Pólya–Gamma mean tanh(η/2)/(2η), even in η, → ¼ at η = 0.
 ///
 /// In f64, tanh is accurate to relative round-off for small arguments, so the closed form is used
@@ -153,6 +163,16 @@ mod tests {
         let above = polya_gamma_mean(1e-4 * (1.0 + 1e-12));
         assert!((below - above).abs() < 1e-15, "{below} vs {above}");
         assert_eq!(polya_gamma_mean(0.0), 0.25);
+    }
+
+    #[test]
+    fn em_weight_majorizes_the_curvature() {
+        for eta in [-40.0, -3.0, -0.2, 0.0, 1e-5, 0.7, 5.0, 300.0] {
+            let e = Family::Logistic.estep(0.0, eta);
+            assert!(e.curvature <= e.weight, "η = {eta}: {} > {}", e.curvature, e.weight);
+            let s = sigmoid(eta);
+            assert!((e.curvature - s * (1.0 - s)).abs() <= 1e-15, "η = {eta}");
+        }
     }
 
     #[test]

@@ -7,7 +7,7 @@ use crate::data::{AsTarget, Design, Problem};
 use crate::error::{Error, Result};
 use crate::family::Family;
 use crate::penalty::{Penalty, PenaltyTerms, check_factors};
-use crate::solver::{Acceleration, Run, SeparationBound, SolverOptions, Termination};
+use crate::solver::{Acceleration, Run, SolverOptions, Termination};
 
 /// A penalized GLM to fit: family, penalty, intercept and solver settings.
 ///
@@ -210,31 +210,9 @@ impl Glm {
         backend.evaluate(&theta0, Needs::Gradient, &mut probe)?;
         let kkt_scale = terms.kkt_violation(&theta0, probe.gradient.as_slice()).max(1.0);
 
-        let response_scale = match self.family {
-            Family::Logistic => 1.0,
-            Family::Gaussian => {
-                let mean = weighted_mean(&problem.y, &problem.weights, problem.weight_sum);
-                let var = problem
-                    .y
-                    .iter()
-                    .zip(problem.weights.iter())
-                    .map(|(&y, &w)| w * (y - mean) * (y - mean))
-                    .sum::<f64>()
-                    / problem.weight_sum;
-                if var > 0.0 { var.sqrt() } else { 1.0 }
-            }
-        };
-        let mut zero_threshold = vec![0.0; dim];
-        for (j, scale) in problem.column_scales().into_iter().enumerate() {
-            zero_threshold[j] = if scale > 0.0 {
-                self.options.zero_tol * response_scale / scale
-            } else {
-                f64::INFINITY // an all-zero column never changes η
-            };
-        }
-        let separation = SeparationBound(
-            self.family.separation_bound(problem.min_positive_weight, problem.weight_sum),
-        );
+        let zero_threshold = zero_thresholds(&problem, self.options.zero_tol, dim);
+        let separation_bound =
+            self.family.separation_bound(problem.min_positive_weight, problem.weight_sum);
 
         // ℓ₁ weights make zero absorbing: start the lasso from the ridge fit at the same λ.
         if terms.has_lasso() {
@@ -247,13 +225,18 @@ impl Glm {
                 options: SolverOptions { tol: 1e-8, kkt_tol: 1e-6, max_iter: 200, ..self.options },
                 kkt_scale,
                 zero_threshold: zero_threshold.clone(),
-                separation: SeparationBound(None),
+                separation_bound: None,
             };
             theta0 = warm.solve(backend.as_mut(), theta0)?.theta;
         }
 
-        let run =
-            Run { penalty: &terms, options: self.options, kkt_scale, zero_threshold, separation };
+        let run = Run {
+            penalty: &terms,
+            options: self.options,
+            kkt_scale,
+            zero_threshold,
+            separation_bound,
+        };
         let solution = run.solve(backend.as_mut(), theta0)?;
         let mut theta = solution.theta;
         let intercept = if self.fit_intercept { theta.pop().unwrap_or(0.0) } else { 0.0 };
@@ -272,6 +255,32 @@ impl Glm {
             backend: backend.info(),
         })
     }
+}
+
+/// Per-coordinate |θⱼ| below which an ℓ₁ coordinate is an exact zero: `zero_tol` in units of
+/// the response scale (1 on the logit scale; the weighted standard deviation of y for gaussian),
+/// divided by the column's RMS, so the threshold bounds the coordinate's contribution to η.
+fn zero_thresholds(problem: &Problem<'_>, zero_tol: f64, dim: usize) -> Vec<f64> {
+    let response_scale = match problem.family {
+        Family::Logistic => 1.0,
+        Family::Gaussian => {
+            let mean = weighted_mean(&problem.y, &problem.weights, problem.weight_sum);
+            let var = problem
+                .y
+                .iter()
+                .zip(problem.weights.iter())
+                .map(|(&y, &w)| w * (y - mean) * (y - mean))
+                .sum::<f64>()
+                / problem.weight_sum;
+            if var > 0.0 { var.sqrt() } else { 1.0 }
+        }
+    };
+    let mut thresholds = vec![0.0; dim];
+    for (t, scale) in thresholds.iter_mut().zip(problem.column_scales()) {
+        // An all-zero column never changes η: any value of its coefficient is a zero.
+        *t = if scale > 0.0 { zero_tol * response_scale / scale } else { f64::INFINITY };
+    }
+    thresholds
 }
 
 fn weighted_mean(y: &[f64], w: &[f64], weight_sum: f64) -> f64 {
@@ -336,7 +345,8 @@ impl Fit {
         self.kkt_violation
     }
 
-    /// How many times function-value restart discarded a Nesterov step.
+    /// How many steps were discarded for the plain EM step because they raised F (function-value
+    /// restart, or the Newton safeguard).
     pub fn restarts(&self) -> usize {
         self.restarts
     }

@@ -9,6 +9,9 @@
 //! 4. with [`Acceleration::Restart`], if F(θₖ₊₁) > F(θₖ), discard it, take the plain EM step
 //!    θₖ₊₁ = EM(θₖ) (which never increases F) and reset k to 0 (O'Donoghue & Candès, 2015).
 //!
+//! [`Acceleration::Newton`] replaces ω̂ by the exact curvature in step 2 (no extrapolation) and
+//! uses the same safeguard.
+//!
 //! It stops when the relative change of F is at most `tol` *and* the KKT violation at the new
 //! point is at most `kkt_tol` (relative to the violation at the starting point, floored at 1);
 //! when the optimum is provably at infinity; or after `max_iter` iterations.
@@ -28,6 +31,10 @@ pub enum Acceleration {
     /// Nesterov with function-value restart: as fast as Nesterov and monotone again (default).
     #[default]
     Restart,
+    /// Newton curvature with an EM safeguard: the M-step uses the loss's exact curvature ℓ''
+    /// (σ(η)(1 − σ(η)) for logistic) in place of ω̂; a step that raises F is replaced by the EM
+    /// step from the same point. Monotone, and quadratic near the optimum of smooth losses.
+    Newton,
 }
 
 /// Why a fit stopped.
@@ -82,9 +89,6 @@ impl Default for SolverOptions {
     }
 }
 
-/// What the separation certificate needs to know about the loss.
-pub(crate) struct SeparationBound(pub Option<f64>);
-
 /// A solver run's outcome.
 #[derive(Debug, Clone)]
 pub(crate) struct Solution {
@@ -105,7 +109,9 @@ pub(crate) struct Run<'p> {
     pub kkt_scale: f64,
     /// Per-coordinate |θⱼ| below which an ℓ₁ coordinate is set to zero.
     pub zero_threshold: Vec<f64>,
-    pub separation: SeparationBound,
+    /// Mean loss below which, with a vanishing penalty, the optimum is at infinity
+    /// ([`crate::Family::separation_bound`]); `None` when no such certificate exists.
+    pub separation_bound: Option<f64>,
 }
 
 impl Run<'_> {
@@ -158,8 +164,13 @@ impl Run<'_> {
         let mut next = vec![0.0; dim];
         let mut v = vec![0.0; dim];
 
+        // What the next step needs at θ: the Hessian for Newton, the EM Gram otherwise.
+        let theta_needs = match opts.acceleration {
+            Acceleration::Newton => Needs::GradientAndHessian,
+            _ => Needs::GradientAndGram,
+        };
         self.absorb_zeros(&mut theta);
-        backend.evaluate(&theta, Needs::GradientAndGram, &mut stats)?;
+        backend.evaluate(&theta, theta_needs, &mut stats)?;
         let mut stats_at_theta = true;
         let mut f = self.objective(stats.loss, &theta);
         check_finite(f, 0, "initial objective")?;
@@ -175,8 +186,8 @@ impl Run<'_> {
         while iterations < opts.max_iter {
             iterations += 1;
             let mu = match opts.acceleration {
-                Acceleration::None => 0.0,
-                _ => k as f64 / (k as f64 + 3.0),
+                Acceleration::None | Acceleration::Newton => 0.0,
+                Acceleration::Nesterov | Acceleration::Restart => k as f64 / (k as f64 + 3.0),
             };
             if mu > 0.0 {
                 for j in 0..dim {
@@ -188,26 +199,35 @@ impl Run<'_> {
             } else {
                 v.copy_from_slice(&theta);
                 if !stats_at_theta {
-                    backend.evaluate(&theta, Needs::GradientAndGram, &mut stats)?;
+                    backend.evaluate(&theta, theta_needs, &mut stats)?;
                     stats_at_theta = true;
                 }
             }
             self.em_step(&mut mstep, &v, &stats, &mut next, iterations)?;
 
-            // Plain EM steps from θₖ₊₁ next time, so it needs S there; Nesterov extrapolates.
-            let mut probe_has_gram = opts.acceleration == Acceleration::None;
-            let needs = if probe_has_gram { Needs::GradientAndGram } else { Needs::Gradient };
+            // Plain EM and Newton step from θₖ₊₁ next time, so they need S (or H) there;
+            // Nesterov extrapolates and evaluates S at the extrapolated point instead.
+            let mut probe_has_gram =
+                matches!(opts.acceleration, Acceleration::None | Acceleration::Newton);
+            let needs = if probe_has_gram { theta_needs } else { Needs::Gradient };
             backend.evaluate(&next, needs, &mut probe)?;
             let mut f_next = self.objective(probe.loss, &next);
             check_finite(f_next, iterations, "objective")?;
 
-            if opts.acceleration == Acceleration::Restart && f_next > f && mu > 0.0 {
+            // The safeguard: a step that raised F is replaced by the EM step from θₖ, which
+            // never does (ω̂ majorizes the curvature).
+            let safeguarded = match opts.acceleration {
+                Acceleration::Restart => mu > 0.0,
+                Acceleration::Newton => true,
+                Acceleration::None | Acceleration::Nesterov => false,
+            };
+            if safeguarded && f_next > f {
                 restarts += 1;
-                if !stats_at_theta {
+                if !stats_at_theta || theta_needs != Needs::GradientAndGram {
                     backend.evaluate(&theta, Needs::GradientAndGram, &mut stats)?;
                 }
                 self.em_step(&mut mstep, &theta, &stats, &mut next, iterations)?;
-                backend.evaluate(&next, Needs::GradientAndGram, &mut probe)?;
+                backend.evaluate(&next, theta_needs, &mut probe)?;
                 probe_has_gram = true;
                 f_next = self.objective(probe.loss, &next);
                 check_finite(f_next, iterations, "objective")?;
@@ -226,7 +246,7 @@ impl Run<'_> {
             // `stats` now holds ∇L(θₖ₊₁) whatever `probe_has_gram` says; S may be stale.
             kkt = self.penalty.kkt_violation(&theta, stats.gradient.as_slice());
 
-            if let SeparationBound(Some(bound)) = self.separation {
+            if let Some(bound) = self.separation_bound {
                 if stats.loss < bound && self.penalty.is_zero_at(&theta) {
                     termination = Termination::OptimumAtInfinity;
                     break;
@@ -241,7 +261,7 @@ impl Run<'_> {
                     revivals_left -= 1;
                     prev.copy_from_slice(&theta);
                     k = 0;
-                    backend.evaluate(&theta, Needs::GradientAndGram, &mut stats)?;
+                    backend.evaluate(&theta, theta_needs, &mut stats)?;
                     stats_at_theta = true;
                     f = self.objective(stats.loss, &theta);
                     kkt = self.penalty.kkt_violation(&theta, stats.gradient.as_slice());

@@ -10,7 +10,7 @@
 //!
 //! When an intercept is fitted it is the last coordinate of θ: a column of ones appended to X.
 //! Everything else (penalty weights, the M-step, acceleration, stopping) lives in
-//! [`crate::solver`] and is shared by all backends.
+//! the solver (see [`crate::Glm`]) and is shared by all backends.
 
 mod cpu;
 pub(crate) mod strided;
@@ -26,8 +26,11 @@ use crate::error::Result;
 pub enum Needs {
     /// Loss and gradient (O(n·p)).
     Gradient,
-    /// Loss, gradient and the weighted Gram matrix S (O(n·p²)).
+    /// Loss, gradient and the EM weighted Gram matrix S = Xᵀ diag(w ω̂) X / W (O(n·p²)).
     GradientAndGram,
+    /// Loss, gradient and the Hessian of the loss H = Xᵀ diag(w ℓ'') X / W in place of S, for
+    /// the Newton step (O(n·p²)).
+    GradientAndHessian,
 }
 
 /// The sufficient statistics at one θ.
@@ -37,8 +40,8 @@ pub struct Stats {
     pub loss: f64,
     /// ∇L(θ), length d = p (+1 with an intercept, last).
     pub gradient: DVector<f64>,
-    /// S = Xᵀ diag(w ω̂) X / W, d × d, symmetric (both triangles filled). Only valid after a call
-    /// with [`Needs::GradientAndGram`].
+    /// S = Xᵀ diag(w ω̂) X / W (or the Hessian H with [`Needs::GradientAndHessian`]), d × d,
+    /// symmetric (both triangles filled). Only valid after a call that asked for it.
     pub gram: DMatrix<f64>,
 }
 

@@ -127,6 +127,15 @@ proptest! {
     }
 
     #[test]
+    fn newton_with_safeguard_never_increases_the_objective(c in case(), logistic in any::<bool>()) {
+        let family = if logistic { Family::Logistic } else { Family::Gaussian };
+        let y = target(family, &c);
+        let x = Design::row_major(&c.x, c.n, c.p).unwrap();
+        let fit = glm(family, &c, Acceleration::Newton).fit(x, &y).unwrap();
+        assert_monotone(fit.objective_trace())?;
+    }
+
+    #[test]
     fn converged_fits_satisfy_kkt(c in case(), logistic in any::<bool>()) {
         let family = if logistic { Family::Logistic } else { Family::Gaussian };
         let y = target(family, &c);
