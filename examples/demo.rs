@@ -1,6 +1,7 @@
 //! The main job on an embedded default: an ill-conditioned logistic regression generated in
 //! memory (n = 10 000, p = 200, condition number 1e6, coefficient scale 5 — close to
-//! separable), fitted with plain SM-EM, paper-style Nesterov and Nesterov with restart.
+//! separable), fitted with plain SM-EM, paper-style Nesterov, Nesterov with restart (the
+//! default) and the Newton-curvature step with its EM safeguard.
 //!
 //! `cargo run --release --example demo`
 
@@ -25,6 +26,7 @@ fn main() -> Result<(), scalemix::Error> {
         ("SM-EM (plain)", Acceleration::None),
         ("SM-EM + Nesterov", Acceleration::Nesterov),
         ("SM-EM + restart", Acceleration::Restart),
+        ("SM-EM + Newton", Acceleration::Newton),
     ];
     let fits: Vec<_> = runs
         .iter()

@@ -61,8 +61,8 @@ impl Family {
     pub fn estep(self, y: f64, eta: f64) -> Estep {
         match self {
             Family::Logistic => Estep {
-                loss: log1p_exp(eta) - y * eta,
-                derivative: sigmoid(eta) - y,
+                loss: logistic_loss(y, eta),
+                derivative: (1.0 - y) * sigmoid(eta) - y * sigmoid(-eta),
                 weight: polya_gamma_mean(eta),
                 curvature: logistic_curvature(eta),
             },
@@ -77,7 +77,7 @@ impl Family {
     #[inline]
     pub fn loss(self, y: f64, eta: f64) -> f64 {
         match self {
-            Family::Logistic => log1p_exp(eta) - y * eta,
+            Family::Logistic => logistic_loss(y, eta),
             Family::Gaussian => 0.5 * (eta - y) * (eta - y),
         }
     }
@@ -135,6 +135,15 @@ pub fn log1p_exp(eta: f64) -> f64 {
     if eta > 0.0 { eta + (-eta).exp().ln_1p() } else { eta.exp().ln_1p() }
 }
 
+/// log(1 + e^η) − yη written as (1 − y)·log(1 + e^η) + y·log(1 + e^{−η}) (equal for every y,
+/// since the two softplus terms differ by η): for y ∈ {0, 1} one term vanishes and no
+/// cancellation occurs, where the first form loses all relative accuracy once yη is large, e.g.
+/// near separation. The derivative σ(η) − y is likewise taken as (1 − y)σ(η) − yσ(−η).
+#[inline]
+fn logistic_loss(y: f64, eta: f64) -> f64 {
+    (1.0 - y) * log1p_exp(eta) + y * log1p_exp(-eta)
+}
+
 /// σ(η)(1 − σ(η)) = e^{−|η|} / (1 + e^{−|η|})², without cancellation in 1 − σ for large |η|.
 #[inline]
 pub fn logistic_curvature(eta: f64) -> f64 {
@@ -163,6 +172,14 @@ mod tests {
         let above = polya_gamma_mean(1e-4 * (1.0 + 1e-12));
         assert!((below - above).abs() < 1e-15, "{below} vs {above}");
         assert_eq!(polya_gamma_mean(0.0), 0.25);
+    }
+
+    #[test]
+    fn logistic_loss_keeps_relative_accuracy_for_confident_predictions() {
+        // ℓ(1, 40) = log(1 + e^{−40}) = e^{−40} to double precision; log1p_exp(40) − 40 is 0.
+        let e = Family::Logistic.estep(1.0, 40.0);
+        assert!((e.loss - (-40.0f64).exp()).abs() <= 1e-15 * (-40.0f64).exp());
+        assert!((e.derivative + (-40.0f64).exp()).abs() <= 1e-15 * (-40.0f64).exp());
     }
 
     #[test]

@@ -82,8 +82,9 @@ pub fn logistic_objective(r: &Reference, beta: &[f64], b0: f64) -> f64 {
     let mut loss = 0.0;
     for i in 0..r.n {
         let eta: f64 = b0 + (0..r.p).map(|j| r.x[i * r.p + j] * beta[j]).sum::<f64>();
-        let softplus = if eta > 0.0 { eta + (-eta).exp().ln_1p() } else { eta.exp().ln_1p() };
-        loss += softplus - r.y[i] * eta;
+        // log(1 + e^η) − yη without cancellation for y ∈ {0, 1}.
+        let softplus = |t: f64| if t > 0.0 { t + (-t).exp().ln_1p() } else { t.exp().ln_1p() };
+        loss += if r.y[i] == 1.0 { softplus(-eta) } else { softplus(eta) };
     }
     let pen: f64 =
         beta.iter().map(|b| r.lambda * (r.alpha * b.abs() + 0.5 * (1.0 - r.alpha) * b * b)).sum();
