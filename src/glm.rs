@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::backend::{Backend, BackendChoice, BackendInfo, CpuBackend, Needs, Stats};
+use crate::backend::{Backend, BackendChoice, BackendInfo, CpuBackend};
 use crate::data::{AsTarget, Design, Problem};
 use crate::error::{Error, Result};
 use crate::family::Family;
@@ -187,14 +187,18 @@ impl Glm {
         let problem = Problem::new(x, y.as_target(), weights, self.family)?;
         let p = problem.ncols();
         let dim = p + usize::from(self.fit_intercept);
+        let unit_factors;
         let factors = match &self.penalty_factors {
             Some(f) => {
                 check_factors(f, p)?;
-                f.clone()
+                f.as_slice()
             }
-            None => vec![1.0; p],
+            None => {
+                unit_factors = vec![1.0; p];
+                unit_factors.as_slice()
+            }
         };
-        let terms = self.penalty.terms(&factors, dim)?;
+        let terms = self.penalty.terms(factors, dim)?;
 
         let mut backend: Box<dyn Backend + '_> = match self.backend {
             BackendChoice::Cpu => Box::new(CpuBackend::new(&problem, self.fit_intercept)),
@@ -206,15 +210,13 @@ impl Glm {
             let mean = weighted_mean(&problem.y, &problem.weights, problem.weight_sum);
             theta0[p] = self.family.link(mean);
         }
-        let mut probe = Stats::new(dim);
-        backend.evaluate(&theta0, Needs::Gradient, &mut probe)?;
-        let kkt_scale = terms.kkt_violation(&theta0, probe.gradient.as_slice()).max(1.0);
-
         let zero_threshold = zero_thresholds(&problem, self.options.zero_tol, dim);
         let separation_bound =
             self.family.separation_bound(problem.min_positive_weight, problem.weight_sum);
 
-        // ℓ₁ weights make zero absorbing: start the lasso from the ridge fit at the same λ.
+        // ℓ₁ weights make zero absorbing: start the lasso from the ridge fit at the same λ. Both
+        // runs measure KKT against the gradient scale at the null model, where the first starts.
+        let mut kkt_scale = None;
         if terms.has_lasso() {
             let ridge = PenaltyTerms {
                 ridge: terms.ridge.iter().zip(&terms.lasso).map(|(r, l)| r + l).collect(),
@@ -224,17 +226,19 @@ impl Glm {
                 penalty: &ridge,
                 options: SolverOptions { tol: 1e-8, kkt_tol: 1e-6, max_iter: 200, ..self.options },
                 kkt_scale,
-                zero_threshold: zero_threshold.clone(),
+                zero_threshold: &zero_threshold,
                 separation_bound: None,
             };
-            theta0 = warm.solve(backend.as_mut(), theta0)?.theta;
+            let warm = warm.solve(backend.as_mut(), theta0)?;
+            kkt_scale = Some(warm.kkt_scale);
+            theta0 = warm.theta;
         }
 
         let run = Run {
             penalty: &terms,
             options: self.options,
             kkt_scale,
-            zero_threshold,
+            zero_threshold: &zero_threshold,
             separation_bound,
         };
         let solution = run.solve(backend.as_mut(), theta0)?;

@@ -13,7 +13,7 @@
 //! uses the same safeguard.
 //!
 //! It stops when the relative change of F is at most `tol` *and* the KKT violation at the new
-//! point is at most `kkt_tol` (relative to the violation at the starting point, floored at 1);
+//! point is at most `kkt_tol` (relative to ‖∇L‖∞ at the null model, floored at 1);
 //! when the optimum is provably at infinity; or after `max_iter` iterations.
 
 use crate::backend::{Backend, Needs, Stats};
@@ -70,7 +70,7 @@ pub struct SolverOptions {
     /// Relative objective change |Fₖ − Fₖ₊₁| / |Fₖ₊₁| below which F is considered stalled.
     pub tol: f64,
     /// KKT violation (∞-norm of the minimum-norm subgradient of F) at which a stalled fit counts
-    /// as converged, relative to the violation at the starting point (floored at 1).
+    /// as converged, relative to ‖∇L‖∞ at the null model (floored at 1).
     pub kkt_tol: f64,
     /// ℓ₁-penalized coefficients whose contribution to η is below `zero_tol` (in units of the
     /// response scale: 1 for logistic, the RMS of y − ȳ for gaussian) are set to exact zeros.
@@ -99,16 +99,19 @@ pub(crate) struct Solution {
     pub trace: Vec<f64>,
     pub kkt_violation: f64,
     pub restarts: usize,
+    pub kkt_scale: f64,
 }
 
 /// Everything fixed for one run.
 pub(crate) struct Run<'p> {
     pub penalty: &'p PenaltyTerms,
     pub options: SolverOptions,
-    /// The KKT violation is compared to `kkt_tol * kkt_scale`.
-    pub kkt_scale: f64,
+    /// The KKT violation is compared to `kkt_tol * kkt_scale`; `None` takes
+    /// max(1, ‖∇L‖∞) at the starting point (returned in [`Solution::kkt_scale`] so a follow-up
+    /// run from the result can keep the same scale).
+    pub kkt_scale: Option<f64>,
     /// Per-coordinate |θⱼ| below which an ℓ₁ coordinate is set to zero.
-    pub zero_threshold: Vec<f64>,
+    pub zero_threshold: &'p [f64],
     /// Mean loss below which, with a vanishing penalty, the optimum is at infinity
     /// ([`crate::Family::separation_bound`]); `None` when no such certificate exists.
     pub separation_bound: Option<f64>,
@@ -175,7 +178,8 @@ impl Run<'_> {
         let mut f = self.objective(stats.loss, &theta);
         check_finite(f, 0, "initial objective")?;
         let mut trace = vec![f];
-        let kkt_target = opts.kkt_tol * self.kkt_scale;
+        let kkt_scale = self.kkt_scale.unwrap_or_else(|| stats.gradient.amax().max(1.0));
+        let kkt_target = opts.kkt_tol * kkt_scale;
         let mut kkt = self.penalty.kkt_violation(&theta, stats.gradient.as_slice());
         let mut k = 0usize; // Nesterov counter, reset by restarts
         let mut restarts = 0usize;
@@ -276,6 +280,7 @@ impl Run<'_> {
             trace,
             kkt_violation: kkt,
             restarts,
+            kkt_scale,
         })
     }
 

@@ -23,9 +23,15 @@ pub(crate) struct StridedMut<'s> {
     col_stride: usize,
 }
 
-/// Number of slice entries a `rows × cols` operand with these strides spans.
-fn extent(rows: usize, cols: usize, row_stride: usize, col_stride: usize) -> usize {
-    if rows == 0 || cols == 0 { 0 } else { (rows - 1) * row_stride + (cols - 1) * col_stride + 1 }
+/// Panics unless every element of a `rows × cols` operand with these strides lies within a
+/// slice of `len` entries.
+fn check_bounds(len: usize, rows: usize, cols: usize, row_stride: usize, col_stride: usize) {
+    let extent = if rows == 0 || cols == 0 {
+        0
+    } else {
+        (rows - 1) * row_stride + (cols - 1) * col_stride + 1
+    };
+    assert!(extent <= len, "strided operand out of bounds");
 }
 
 impl<'s> Strided<'s> {
@@ -38,10 +44,7 @@ impl<'s> Strided<'s> {
         row_stride: usize,
         col_stride: usize,
     ) -> Self {
-        assert!(
-            extent(rows, cols, row_stride, col_stride) <= data.len(),
-            "strided operand out of bounds"
-        );
+        check_bounds(data.len(), rows, cols, row_stride, col_stride);
         Self { data, rows, cols, row_stride, col_stride }
     }
 
@@ -68,10 +71,7 @@ impl<'s> StridedMut<'s> {
         row_stride: usize,
         col_stride: usize,
     ) -> Self {
-        assert!(
-            extent(rows, cols, row_stride, col_stride) <= data.len(),
-            "strided operand out of bounds"
-        );
+        check_bounds(data.len(), rows, cols, row_stride, col_stride);
         assert!((rows <= 1 || row_stride > 0) && (cols <= 1 || col_stride > 0), "aliased output");
         Self { data, rows, cols, row_stride, col_stride }
     }
