@@ -2,7 +2,12 @@
 
 use std::time::{Duration, Instant};
 
-use crate::backend::{Backend, BackendChoice, BackendInfo, CpuBackend};
+use std::sync::OnceLock;
+
+use crate::backend::{
+    AUTO_GPU_MIN_WORK, Backend, BackendChoice, BackendInfo, CpuBackend, GpuBackend, GpuContext,
+    GpuOptions, Needs, Stats,
+};
 use crate::data::{AsTarget, Design, Problem};
 use crate::error::{Error, Result};
 use crate::family::Family;
@@ -29,7 +34,9 @@ pub struct Glm {
     penalty_factors: Option<Vec<f64>>,
     fit_intercept: bool,
     options: SolverOptions,
-    backend: BackendChoice,
+    /// `None`: read `SCALEMIX_BACKEND` at fit time.
+    backend: Option<BackendChoice>,
+    gpu: Option<GpuContext>,
 }
 
 impl Glm {
@@ -41,7 +48,8 @@ impl Glm {
             penalty_factors: None,
             fit_intercept: true,
             options: SolverOptions::default(),
-            backend: BackendChoice::default(),
+            backend: None,
+            gpu: None,
         }
     }
 
@@ -110,9 +118,18 @@ impl Glm {
         self
     }
 
-    /// The backend to run on (default [`BackendChoice::Cpu`]).
+    /// The backend to run on. Default: `SCALEMIX_BACKEND` (`auto`, `cpu` or `gpu`) when set,
+    /// else [`BackendChoice::Auto`].
     pub fn backend(mut self, backend: BackendChoice) -> Self {
-        self.backend = backend;
+        self.backend = Some(backend);
+        self
+    }
+
+    /// Runs on this GPU context (a device the application opened, or one built with
+    /// particular [`GpuOptions`]); implies [`BackendChoice::Gpu`].
+    pub fn gpu_context(mut self, context: GpuContext) -> Self {
+        self.backend = Some(BackendChoice::Gpu);
+        self.gpu = Some(context);
         self
     }
 
@@ -176,6 +193,51 @@ impl Glm {
         Ok(())
     }
 
+    /// The backend this fit runs on (see [`BackendChoice`]).
+    fn backend_for<'p>(
+        &self,
+        problem: &'p Problem<'p>,
+        dim: usize,
+    ) -> Result<Box<dyn Backend + 'p>> {
+        let choice = match self.backend {
+            Some(choice) => choice,
+            None => BackendChoice::from_env()?,
+        };
+        let cpu =
+            || -> Box<dyn Backend + 'p> { Box::new(CpuBackend::new(problem, self.fit_intercept)) };
+        let gpu = |context: &GpuContext| -> Result<Box<dyn Backend + 'p>> {
+            log::info!("fitting on {}", context.describe());
+            Ok(Box::new(GpuBackend::new(context, problem, self.fit_intercept)?))
+        };
+        match choice {
+            BackendChoice::Cpu => Ok(cpu()),
+            BackendChoice::Gpu => match &self.gpu {
+                Some(context) => gpu(context),
+                None => gpu(&default_gpu()?),
+            },
+            BackendChoice::Auto => {
+                let work = problem.nrows() as f64 * (dim * dim) as f64;
+                if work < AUTO_GPU_MIN_WORK {
+                    return Ok(cpu());
+                }
+                match default_gpu() {
+                    Ok(context) if !context.is_software() => gpu(&context),
+                    Ok(context) => {
+                        log::info!(
+                            "auto: {} is a software adapter; using the CPU",
+                            context.describe()
+                        );
+                        Ok(cpu())
+                    }
+                    Err(e) => {
+                        log::info!("auto: no GPU ({e}); using the CPU");
+                        Ok(cpu())
+                    }
+                }
+            }
+        }
+    }
+
     fn fit_impl<'a, Y: AsTarget + ?Sized>(
         &self,
         x: Design<'a>,
@@ -200,9 +262,7 @@ impl Glm {
         };
         let terms = self.penalty.terms(factors, dim)?;
 
-        let mut backend: Box<dyn Backend + '_> = match self.backend {
-            BackendChoice::Cpu => Box::new(CpuBackend::new(&problem, self.fit_intercept)),
-        };
+        let mut backend = self.backend_for(&problem, dim)?;
 
         // Start from the null model: β = 0, intercept at the link of the weighted mean.
         let mut theta0 = vec![0.0; dim];
@@ -241,7 +301,22 @@ impl Glm {
             zero_threshold: &zero_threshold,
             separation_bound,
         };
-        let solution = run.solve(backend.as_mut(), theta0)?;
+        let mut solution = run.solve(backend.as_mut(), theta0)?;
+        let info = backend.info();
+        if info.kind != "cpu" {
+            // The reported objective and KKT violation come from one f64 pass on the CPU, so
+            // they are exact whatever precision the device iterated in.
+            drop(backend);
+            let mut stats = Stats::new(dim);
+            CpuBackend::new(&problem, self.fit_intercept).evaluate(
+                &solution.theta,
+                Needs::Gradient,
+                &mut stats,
+            )?;
+            solution.objective = stats.loss + terms.value(&solution.theta);
+            solution.kkt_violation =
+                terms.kkt_violation(&solution.theta, stats.gradient.as_slice());
+        }
         let mut theta = solution.theta;
         let intercept = if self.fit_intercept { theta.pop().unwrap_or(0.0) } else { 0.0 };
         Ok(Fit {
@@ -256,9 +331,16 @@ impl Glm {
             kkt_violation: solution.kkt_violation,
             restarts: solution.restarts,
             elapsed: start.elapsed(),
-            backend: backend.info(),
+            backend: info,
         })
     }
+}
+
+/// The process-wide GPU context with default options, opened on first use and shared by every
+/// fit (opening a device and compiling the kernels takes up to seconds).
+fn default_gpu() -> Result<GpuContext> {
+    static CONTEXT: OnceLock<std::result::Result<GpuContext, Error>> = OnceLock::new();
+    CONTEXT.get_or_init(|| GpuContext::new(GpuOptions::default())).clone()
 }
 
 /// Per-coordinate |θⱼ| below which an ℓ₁ coordinate is an exact zero: `zero_tol` in units of

@@ -15,6 +15,11 @@
 //! It stops when the relative change of F is at most `tol` *and* the KKT violation at the new
 //! point is at most `kkt_tol` (relative to ‖∇L‖∞ at the null model, floored at 1);
 //! when the optimum is provably at infinity; or after `max_iter` iterations.
+//!
+//! With a backend that computes in f32 ([`Stats::gradient_error`] and [`Stats::loss_error`]
+//! non-zero), each test is floored at the backend's own rounding error: an objective change or
+//! KKT violation below it is noise, not progress, and asking for less would never stop. The
+//! restart safeguard likewise only treats an increase of F beyond that noise as an increase.
 
 use crate::backend::{Backend, Needs, Stats};
 use crate::error::{Error, Result};
@@ -179,7 +184,10 @@ impl Run<'_> {
         check_finite(f, 0, "initial objective")?;
         let mut trace = vec![f];
         let kkt_scale = self.kkt_scale.unwrap_or_else(|| stats.gradient.amax().max(1.0));
-        let kkt_target = opts.kkt_tol * kkt_scale;
+        let kkt_tol = opts.kkt_tol * kkt_scale;
+        // The KKT target at the current statistics: never below their rounding error.
+        let kkt_target = |stats: &Stats| kkt_tol.max(stats.gradient_error.amax());
+        let mut f_noise = stats.loss_error;
         let mut kkt = self.penalty.kkt_violation(&theta, stats.gradient.as_slice());
         let mut k = 0usize; // Nesterov counter, reset by restarts
         let mut restarts = 0usize;
@@ -216,6 +224,7 @@ impl Run<'_> {
             let needs = if probe_has_gram { theta_needs } else { Needs::Gradient };
             backend.evaluate(&next, needs, &mut probe)?;
             let mut f_next = self.objective(probe.loss, &next);
+            let mut f_next_noise = probe.loss_error;
             check_finite(f_next, iterations, "objective")?;
 
             // The safeguard: a step that raised F is replaced by the EM step from θₖ, which
@@ -225,7 +234,7 @@ impl Run<'_> {
                 Acceleration::Newton => true,
                 Acceleration::None | Acceleration::Nesterov => false,
             };
-            if safeguarded && f_next > f {
+            if safeguarded && f_next > f + f_noise + f_next_noise {
                 restarts += 1;
                 if !stats_at_theta || theta_needs != Needs::GradientAndGram {
                     backend.evaluate(&theta, Needs::GradientAndGram, &mut stats)?;
@@ -234,6 +243,7 @@ impl Run<'_> {
                 backend.evaluate(&next, theta_needs, &mut probe)?;
                 probe_has_gram = true;
                 f_next = self.objective(probe.loss, &next);
+                f_next_noise = probe.loss_error;
                 check_finite(f_next, iterations, "objective")?;
                 k = 0;
             } else {
@@ -242,8 +252,10 @@ impl Run<'_> {
 
             prev.copy_from_slice(&theta);
             theta.copy_from_slice(&next);
-            let change = (f - f_next).abs() / f_next.abs().max(f64::MIN_POSITIVE);
+            let change = ((f - f_next).abs() - f_noise - f_next_noise).max(0.0)
+                / f_next.abs().max(f64::MIN_POSITIVE);
             f = f_next;
+            f_noise = f_next_noise;
             trace.push(f);
             std::mem::swap(&mut stats, &mut probe);
             stats_at_theta = probe_has_gram;
@@ -257,6 +269,7 @@ impl Run<'_> {
                 }
             }
             if change <= opts.tol {
+                let kkt_target = kkt_target(&stats);
                 if kkt <= kkt_target {
                     termination = Termination::Converged;
                     break;
@@ -268,6 +281,7 @@ impl Run<'_> {
                     backend.evaluate(&theta, theta_needs, &mut stats)?;
                     stats_at_theta = true;
                     f = self.objective(stats.loss, &theta);
+                    f_noise = stats.loss_error;
                     kkt = self.penalty.kkt_violation(&theta, stats.gradient.as_slice());
                 }
             }

@@ -10,19 +10,29 @@ const OBJECTIVE_GAP: f64 = 1e-10;
 /// error (∞-norm, relative to the largest coefficient).
 const RIDGE_COEF_REL: f64 = 1e-7;
 
-fn fit_reference(r: &Reference, acceleration: Acceleration) -> scalemix::Fit {
+/// The reference problem's model with the given acceleration (CPU unless `glm` is changed).
+pub fn reference_model(r: &Reference, acceleration: Acceleration) -> Glm {
     assert_eq!(r.family, "logistic");
-    let x = Design::row_major(&r.x, r.n, r.p).expect("shape");
     Glm::logistic()
         .penalty(Penalty::elastic_net(r.lambda, r.alpha))
         .fit_intercept(r.intercept)
         .acceleration(acceleration)
         .max_iter(5000)
-        .fit(x, &r.y)
-        .expect("fit")
 }
 
-fn check_gap(r: &Reference, fit: &scalemix::Fit) {
+/// Fits the reference problem with `glm`.
+pub fn fit_with(r: &Reference, glm: &Glm) -> scalemix::Fit {
+    let x = Design::row_major(&r.x, r.n, r.p).expect("shape");
+    glm.fit(x, &r.y).expect("fit")
+}
+
+fn fit_reference(r: &Reference, acceleration: Acceleration) -> scalemix::Fit {
+    fit_with(r, &reference_model(r, acceleration).backend(scalemix::BackendChoice::Cpu))
+}
+
+/// The fit reached the reference optimum: converged, objective recomputed from the definition,
+/// relative gap within [`OBJECTIVE_GAP`].
+pub fn check_gap(r: &Reference, fit: &scalemix::Fit) {
     assert_eq!(fit.termination(), Termination::Converged, "{}: {:?}", r.name, fit.termination());
     // Recompute F from the definition rather than trusting the solver's own value.
     let f = logistic_objective(r, fit.coefficients(), fit.intercept());

@@ -4,5 +4,6 @@ mod api;
 mod backend;
 mod common;
 mod fixtures;
+mod gpu;
 mod params;
 mod properties;

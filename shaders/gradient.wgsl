@@ -1,0 +1,76 @@
+// Gradient partial sums: Xᵀ(w ⊙ ℓ') and Σ w ℓ over blocks of rows, with their error scales.
+//
+// Bindings (group 0):
+//   0  uniform       params:  Params
+//   1  storage read  x:       array<f32>       the slice's rows of X, row-major, `cols` per row
+//   2  storage read  rows:    array<RowStats>  the E-step's output for the slice
+//   3  storage rw    partial: array<Acc>       output, one record per row block (below)
+//
+// Dispatch: (ceil((cols + 1) / 64), blocks, 1) workgroups of 64 invocations. Workgroup (t, b)
+// sums rows [b · block_rows, (b + 1) · block_rows) of the slice; invocation k handles slot
+// j = 64 t + k: column j of X for j < cols, the loss for j = cols. Slots past cols return.
+// Neighbouring invocations read neighbouring columns of a row, so loads of X coalesce.
+//
+// Output record of block b, at partial[(block_offset + b) · 2 · (cols + 1)]:
+//   [0, cols]           Σᵢ xᵢⱼ wᵢℓ'ᵢ for each column j, then Σᵢ wᵢℓᵢ
+//   [cols + 1, 2 cols + 1]  Σᵢ (xᵢⱼ · derivative_errorᵢ)², then Σᵢ loss_errorᵢ²
+// The second half holds squares: rounding errors of random sign add in quadrature, so the host
+// takes the error scale of a sum as ε √(Σ squares) rather than the worst case ε Σ |term|.
+//
+// Precision: products in f32; each block's sum runs in a fixed row order in `Acc`, which the
+// host sets to f64 where the adapter has SHADER_F64 and leaves f32 otherwise. The host adds the
+// blocks in order in f64. No atomics: two runs give the same bits.
+
+// Accumulator type; the host substitutes `f64` for adapters with SHADER_F64.
+alias Acc = f32;
+
+struct Params {
+    rows: u32,
+    cols: u32,
+    block_rows: u32,
+    block_offset: u32,
+}
+
+struct RowStats {
+    gram_weight: f32,
+    derivative: f32,
+    loss: f32,
+    derivative_error: f32,
+    loss_error: f32,
+}
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read> rows: array<RowStats>;
+@group(0) @binding(3) var<storage, read_write> partial: array<Acc>;
+
+@compute @workgroup_size(64)
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lane: u32) {
+    let cols = params.cols;
+    let slot = wg.x * 64u + lane;
+    if slot > cols {
+        return;
+    }
+    let start = wg.y * params.block_rows;
+    let end = min(start + params.block_rows, params.rows);
+    var sum = Acc(0.0);
+    var error = Acc(0.0);
+    if slot < cols {
+        for (var i = start; i < end; i++) {
+            let xij = x[i * cols + slot];
+            let r = rows[i];
+            sum += Acc(xij * r.derivative);
+            let e = xij * r.derivative_error;
+            error += Acc(e * e);
+        }
+    } else {
+        for (var i = start; i < end; i++) {
+            let r = rows[i];
+            sum += Acc(r.loss);
+            error += Acc(r.loss_error * r.loss_error);
+        }
+    }
+    let record = (params.block_offset + wg.y) * 2u * (cols + 1u);
+    partial[record + slot] = sum;
+    partial[record + cols + 1u + slot] = error;
+}

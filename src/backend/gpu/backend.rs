@@ -1,0 +1,625 @@
+//! [`GpuBackend`]: one problem's data on the device, and one E-step per call.
+//!
+//! Setup (once per fit): X is converted to f32 row-major (with a column of ones appended when
+//! an intercept is fitted) and uploaded in row slices that each fit the binding limit; the
+//! per-row inputs (y, w) and outputs (the E-step's [`RowStats`]-shaped records) are single
+//! buffers bound per slice at the slice's offset. Every bind group and parameter block is built
+//! here, so an evaluation only uploads θ, records the dispatches, submits once and reads back
+//! once.
+//!
+//! Per evaluation: estep → gradient (→ gram) for each slice, then the fixed-order Gram
+//! reduction; the gradient's block partials and the reduced Gram tiles come back in one
+//! mapped buffer and are finished in f64 here.
+
+use std::sync::Arc;
+
+use bytemuck::{Pod, Zeroable};
+use nalgebra::DVector;
+use wgpu::util::DeviceExt;
+
+use super::context::{GpuContext, Inner};
+use super::shaders::Kernel;
+use crate::backend::{Backend, BackendInfo, Needs, Stats};
+use crate::data::Problem;
+use crate::error::{Error, Result};
+use crate::family::Family;
+
+/// Bytes of one E-step record per row (five f32: gram weight, derivative, loss, two error scales).
+const ROW_STATS_BYTES: u64 = 20;
+/// Bytes of one (y, w) pair.
+const YW_BYTES: u64 = 8;
+/// Side of the Gram kernel's square tiles and the rows it stages per step (gram.wgsl).
+const TILE: usize = 64;
+const GRAM_STEP: usize = 16;
+/// Invocations per workgroup of the one-per-element kernels (estep.wgsl, reduce.wgsl).
+const LINEAR_GROUP: u32 = 256;
+/// Slots per workgroup of the gradient kernel.
+const GRADIENT_GROUP: usize = 64;
+/// The gradient's row blocks: about this many in all, so the read-back stays O(256 · p) while
+/// every block still has enough rows to keep the GPU busy.
+const GRADIENT_BLOCKS: usize = 256;
+const GRADIENT_MIN_BLOCK_ROWS: usize = 32;
+/// Aim for about this many Gram workgroups (tile pairs × row splits) to fill a large GPU…
+const GRAM_TARGET_GROUPS: usize = 2048;
+/// …without the per-split partial tiles taking more than this much device memory.
+const GRAM_PARTIAL_BYTES: usize = 64 << 20;
+/// Largest workgroup count along one dispatch dimension (WebGPU's limit).
+const MAX_GROUPS: u32 = 65_535;
+/// f32 unit roundoff.
+const F32_ROUNDOFF: f64 = f32::EPSILON as f64 / 2.0;
+/// Roundings per summed term: X and θ stored in f32, the product, and the E-step's f32
+/// transcendental functions (≤ 2 ulp), each ≤ 1 unit roundoff of the term's error scale
+/// (estep.wgsl). Their errors have random signs, so a sum's error is about ε √(Σ scale²) per
+/// rounding; four roundings per term, taken in the worst case as all adding up.
+const ROUNDINGS_PER_TERM: f64 = 4.0;
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct EstepParams {
+    rows: u32,
+    cols: u32,
+    family: u32,
+    curvature: u32,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct GradientParams {
+    rows: u32,
+    cols: u32,
+    block_rows: u32,
+    block_offset: u32,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct GramParams {
+    rows: u32,
+    cols: u32,
+    split_rows: u32,
+    split_offset: u32,
+    tiles: u32,
+    pairs: u32,
+    pad: [u32; 2],
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct ReduceParams {
+    len: u32,
+    splits: u32,
+    pad: [u32; 2],
+}
+
+/// One row slice of X with its ready-made bind groups.
+struct Slice {
+    /// Bind groups of the E-step writing ω̂ (index 0) or ℓ'' (index 1).
+    estep: [wgpu::BindGroup; 2],
+    estep_groups: (u32, u32),
+    gradient: wgpu::BindGroup,
+    gradient_blocks: u32,
+    gram: wgpu::BindGroup,
+    gram_splits: u32,
+    // Buffers kept alive for the bind groups.
+    _x: wgpu::Buffer,
+}
+
+/// The GPU backend: SM-EM's E-step, gradient and weighted Gram in WGSL (see the module docs).
+pub struct GpuBackend {
+    context: GpuContext,
+    /// Columns on the device: p, plus one with an intercept.
+    cols: usize,
+    weight_sum: f64,
+    theta: wgpu::Buffer,
+    slices: Vec<Slice>,
+    gradient_partial: wgpu::Buffer,
+    gradient_blocks: usize,
+    /// Rows per gradient block, for the error scale of f32 sums.
+    gradient_block_rows: usize,
+    tiles: usize,
+    pairs: usize,
+    reduce: wgpu::BindGroup,
+    reduce_groups: (u32, u32),
+    gram_out: wgpu::Buffer,
+    staging: wgpu::Buffer,
+    theta_f32: Vec<f32>,
+    _keep: Vec<wgpu::Buffer>,
+}
+
+fn backend_error(reason: impl std::fmt::Display) -> Error {
+    Error::Backend { backend: "gpu".into(), reason: reason.to_string() }
+}
+
+/// A value the f32 kernels cannot hold: named, not silently turned into ±inf.
+fn out_of_f32_range(what: &str, value: f64) -> Error {
+    backend_error(format!(
+        "{what} = {value:e} is outside the f32 range of the GPU kernels (|v| ≤ {:e}); \
+         rescale the data or use the CPU backend",
+        f32::MAX
+    ))
+}
+
+fn to_f32(value: f64, what: impl FnOnce() -> String) -> Result<f32> {
+    let v = value as f32;
+    if v.is_finite() { Ok(v) } else { Err(out_of_f32_range(&what(), value)) }
+}
+
+/// A 1-D count of workgroups as a grid within the per-dimension limit (x · y ≥ count).
+fn grid(count: usize) -> (u32, u32) {
+    let count = count.max(1);
+    let x = count.min(MAX_GROUPS as usize);
+    (x as u32, count.div_ceil(x) as u32)
+}
+
+impl GpuBackend {
+    /// Uploads the problem (X once, in f32) and prepares every dispatch.
+    ///
+    /// # Errors
+    /// [`Error::Backend`] when a value does not fit in f32, a row of X exceeds the binding
+    /// limit, p is beyond what one dispatch can tile, or the device runs out of memory.
+    pub fn new(context: &GpuContext, problem: &Problem<'_>, intercept: bool) -> Result<Self> {
+        let ctx = &context.inner;
+        let device = &ctx.device;
+        let (n, p) = (problem.nrows(), problem.ncols());
+        let cols = p + usize::from(intercept);
+        let family = match problem.family {
+            Family::Logistic => 0u32,
+            Family::Gaussian => 1u32,
+        };
+
+        // Slices: as many rows as fit the binding limit, in whole multiples of the rows that
+        // keep every per-row binding offset aligned.
+        let quantum = (ctx.storage_alignment / 4).max(1) as usize;
+        let limit = context.max_binding_bytes as usize;
+        let by_x = limit / (cols * 4);
+        let by_rows = limit / ROW_STATS_BYTES as usize;
+        let slice_rows = by_x.min(by_rows) / quantum * quantum;
+        if slice_rows == 0 {
+            return Err(backend_error(format!(
+                "{quantum} rows of X ({cols} columns in f32) exceed the storage binding limit of \
+                 {limit} bytes"
+            )));
+        }
+        let slice_rows = slice_rows.min(n.next_multiple_of(quantum));
+
+        let tiles = cols.div_ceil(TILE);
+        let pairs = tiles * (tiles + 1) / 2;
+        if pairs > MAX_GROUPS as usize {
+            return Err(backend_error(format!(
+                "{cols} columns need {pairs} Gram tile pairs, more than one dispatch allows \
+                 ({MAX_GROUPS})"
+            )));
+        }
+        let gradient_block_rows = n.div_ceil(GRADIENT_BLOCKS).max(GRADIENT_MIN_BLOCK_ROWS);
+        let split_target = GRAM_TARGET_GROUPS.div_ceil(pairs);
+        let split_cap = (GRAM_PARTIAL_BYTES / (pairs * TILE * TILE * 4)).max(1);
+        let gram_split_rows = n.div_ceil(split_target.min(split_cap)).next_multiple_of(GRAM_STEP);
+
+        let acc_bytes: u64 = if ctx.f64 { 8 } else { 4 };
+        let scope_oom = device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+        let scope_valid = device.push_error_scope(wgpu::ErrorFilter::Validation);
+
+        // Inputs per row: (y, w) in f32.
+        let mut yw = Vec::with_capacity(2 * n);
+        for i in 0..n {
+            yw.push(to_f32(problem.y[i], || format!("y[{i}]"))?);
+            yw.push(to_f32(problem.weights[i], || format!("weight[{i}]"))?);
+        }
+        let usage = wgpu::BufferUsages::STORAGE;
+        let yw_buf = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some("y, w"),
+            contents: bytemuck::cast_slice(&yw),
+            usage,
+        });
+        drop(yw);
+        let rows_buf = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("row stats"),
+            size: (n as u64 * ROW_STATS_BYTES).max(ROW_STATS_BYTES),
+            usage,
+            mapped_at_creation: false,
+        });
+        let theta = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("theta"),
+            size: (cols * 4) as u64,
+            usage: usage | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+
+        // Partial sums: the gradient's blocks and the Gram's splits, over all slices.
+        let slice_starts: Vec<usize> = (0..n).step_by(slice_rows).collect();
+        let gradient_blocks: usize =
+            slice_starts.iter().map(|&s| slice_rows.min(n - s).div_ceil(gradient_block_rows)).sum();
+        let gram_splits: usize =
+            slice_starts.iter().map(|&s| slice_rows.min(n - s).div_ceil(gram_split_rows)).sum();
+        let gradient_bytes = (gradient_blocks * 2 * (cols + 1)) as u64 * acc_bytes;
+        let gram_len = pairs * TILE * TILE;
+        let gram_bytes = gram_len as u64 * acc_bytes;
+        let copy_src = usage | wgpu::BufferUsages::COPY_SRC;
+        let gradient_partial = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("gradient partials"),
+            size: gradient_bytes,
+            usage: copy_src,
+            mapped_at_creation: false,
+        });
+        let gram_partial = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("gram partials"),
+            size: (gram_splits * gram_len * 4) as u64,
+            usage,
+            mapped_at_creation: false,
+        });
+        let gram_out = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("gram"),
+            size: gram_bytes,
+            usage: copy_src,
+            mapped_at_creation: false,
+        });
+        let staging = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("readback"),
+            size: gradient_bytes + gram_bytes,
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+
+        let uniform = |label: &str, bytes: &[u8]| {
+            device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some(label),
+                contents: bytes,
+                usage: wgpu::BufferUsages::UNIFORM,
+            })
+        };
+        let bind = |kernel: Kernel, entries: &[wgpu::BindingResource<'_>]| {
+            let entries: Vec<_> = entries
+                .iter()
+                .enumerate()
+                .map(|(i, r)| wgpu::BindGroupEntry { binding: i as u32, resource: r.clone() })
+                .collect();
+            device.create_bind_group(&wgpu::BindGroupDescriptor {
+                label: Some(kernel.name()),
+                layout: &ctx.kernels[kernel as usize].layout,
+                entries: &entries,
+            })
+        };
+        let mut keep = Vec::new();
+        let mut slices = Vec::with_capacity(slice_starts.len());
+        let (mut block_offset, mut split_offset) = (0usize, 0usize);
+        for &start in &slice_starts {
+            let rows = slice_rows.min(n - start);
+            let x = upload_rows(device, problem, start, rows, cols, intercept)?;
+            let estep = [0u32, 1].map(|curvature| {
+                let params = uniform(
+                    "estep params",
+                    bytemuck::bytes_of(&EstepParams {
+                        rows: rows as u32,
+                        cols: cols as u32,
+                        family,
+                        curvature,
+                    }),
+                );
+                let group = bind(
+                    Kernel::Estep,
+                    &[
+                        params.as_entire_binding(),
+                        x.as_entire_binding(),
+                        theta.as_entire_binding(),
+                        range(&yw_buf, start, rows, YW_BYTES),
+                        range(&rows_buf, start, rows, ROW_STATS_BYTES),
+                    ],
+                );
+                keep.push(params);
+                group
+            });
+            let blocks = rows.div_ceil(gradient_block_rows);
+            let params = uniform(
+                "gradient params",
+                bytemuck::bytes_of(&GradientParams {
+                    rows: rows as u32,
+                    cols: cols as u32,
+                    block_rows: gradient_block_rows as u32,
+                    block_offset: block_offset as u32,
+                }),
+            );
+            let gradient = bind(
+                Kernel::Gradient,
+                &[
+                    params.as_entire_binding(),
+                    x.as_entire_binding(),
+                    range(&rows_buf, start, rows, ROW_STATS_BYTES),
+                    gradient_partial.as_entire_binding(),
+                ],
+            );
+            keep.push(params);
+            let splits = rows.div_ceil(gram_split_rows);
+            let params = uniform(
+                "gram params",
+                bytemuck::bytes_of(&GramParams {
+                    rows: rows as u32,
+                    cols: cols as u32,
+                    split_rows: gram_split_rows as u32,
+                    split_offset: split_offset as u32,
+                    tiles: tiles as u32,
+                    pairs: pairs as u32,
+                    pad: [0; 2],
+                }),
+            );
+            let gram = bind(
+                Kernel::Gram,
+                &[
+                    params.as_entire_binding(),
+                    x.as_entire_binding(),
+                    range(&rows_buf, start, rows, ROW_STATS_BYTES),
+                    gram_partial.as_entire_binding(),
+                ],
+            );
+            keep.push(params);
+            block_offset += blocks;
+            split_offset += splits;
+            slices.push(Slice {
+                estep,
+                estep_groups: grid(rows.div_ceil(LINEAR_GROUP as usize)),
+                gradient,
+                gradient_blocks: blocks as u32,
+                gram,
+                gram_splits: splits as u32,
+                _x: x,
+            });
+        }
+        let params = uniform(
+            "reduce params",
+            bytemuck::bytes_of(&ReduceParams {
+                len: gram_len as u32,
+                splits: gram_splits as u32,
+                pad: [0; 2],
+            }),
+        );
+        let reduce = bind(
+            Kernel::Reduce,
+            &[
+                params.as_entire_binding(),
+                gram_partial.as_entire_binding(),
+                gram_out.as_entire_binding(),
+            ],
+        );
+        keep.extend([params, yw_buf, rows_buf, gram_partial]);
+
+        let valid = pollster::block_on(scope_valid.pop());
+        let oom = pollster::block_on(scope_oom.pop());
+        if let Some(e) = oom.or(valid) {
+            return Err(backend_error(format!("uploading the problem failed: {e}")));
+        }
+        log::debug!(
+            "gpu backend: {n} rows × {cols} columns in {} slice(s), {gradient_blocks} gradient \
+             blocks of {gradient_block_rows} rows, {pairs} Gram tile pairs × {gram_splits} splits",
+            slices.len()
+        );
+        Ok(Self {
+            context: context.clone(),
+            cols,
+            weight_sum: problem.weight_sum,
+            theta,
+            slices,
+            gradient_partial,
+            gradient_blocks,
+            gradient_block_rows,
+            tiles,
+            pairs,
+            reduce,
+            reduce_groups: grid((gram_len).div_ceil(LINEAR_GROUP as usize)),
+            gram_out,
+            staging,
+            theta_f32: vec![0.0; cols],
+            _keep: keep,
+        })
+    }
+
+    /// The number of row slices X was bound in.
+    pub fn slices(&self) -> usize {
+        self.slices.len()
+    }
+
+    fn inner(&self) -> &Arc<Inner> {
+        &self.context.inner
+    }
+
+    /// Runs the kernels at θ and returns the raw read-back (gradient partials, then the Gram
+    /// tiles when `gram` is set), converted to f64.
+    fn run(&mut self, theta: &[f64], curvature: usize, gram: bool) -> Result<Vec<f64>> {
+        for (t, &v) in self.theta_f32.iter_mut().zip(theta) {
+            *t = to_f32(v, || "a coefficient".into())?;
+        }
+        let ctx = Arc::clone(self.inner());
+        let device = &ctx.device;
+        let scope_oom = device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+        let scope_valid = device.push_error_scope(wgpu::ErrorFilter::Validation);
+        ctx.queue.write_buffer(&self.theta, 0, bytemuck::cast_slice(&self.theta_f32));
+        let mut encoder = device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("e-step") });
+        {
+            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: Some("e-step"),
+                timestamp_writes: None,
+            });
+            let gradient_x = (self.cols + 1).div_ceil(GRADIENT_GROUP) as u32;
+            for slice in &self.slices {
+                pass.set_pipeline(&ctx.kernels[Kernel::Estep as usize].pipeline);
+                pass.set_bind_group(0, &slice.estep[curvature], &[]);
+                pass.dispatch_workgroups(slice.estep_groups.0, slice.estep_groups.1, 1);
+                pass.set_pipeline(&ctx.kernels[Kernel::Gradient as usize].pipeline);
+                pass.set_bind_group(0, &slice.gradient, &[]);
+                pass.dispatch_workgroups(gradient_x, slice.gradient_blocks, 1);
+                if gram {
+                    pass.set_pipeline(&ctx.kernels[Kernel::Gram as usize].pipeline);
+                    pass.set_bind_group(0, &slice.gram, &[]);
+                    pass.dispatch_workgroups(self.pairs as u32, slice.gram_splits, 1);
+                }
+            }
+            if gram {
+                pass.set_pipeline(&ctx.kernels[Kernel::Reduce as usize].pipeline);
+                pass.set_bind_group(0, &self.reduce, &[]);
+                pass.dispatch_workgroups(self.reduce_groups.0, self.reduce_groups.1, 1);
+            }
+        }
+        let gradient_bytes = self.gradient_partial.size();
+        encoder.copy_buffer_to_buffer(&self.gradient_partial, 0, &self.staging, 0, gradient_bytes);
+        let mut read_bytes = gradient_bytes;
+        if gram {
+            let gram_bytes = self.gram_out.size();
+            encoder.copy_buffer_to_buffer(
+                &self.gram_out,
+                0,
+                &self.staging,
+                gradient_bytes,
+                gram_bytes,
+            );
+            read_bytes += gram_bytes;
+        }
+        ctx.queue.submit([encoder.finish()]);
+
+        let (sender, receiver) = futures_intrusive::channel::shared::oneshot_channel();
+        let slice = self.staging.slice(..read_bytes);
+        slice.map_async(wgpu::MapMode::Read, move |result| {
+            // The receiver only goes away if this call already returned with an error.
+            let _ = sender.send(result);
+        });
+        let polled = device.poll(wgpu::PollType::wait_indefinitely());
+        let valid = pollster::block_on(scope_valid.pop());
+        let oom = pollster::block_on(scope_oom.pop());
+        if let Some(e) = oom.or(valid) {
+            return Err(backend_error(format!("the E-step failed on the device: {e}")));
+        }
+        polled.map_err(|e| backend_error(format!("waiting for the device: {e}")))?;
+        match pollster::block_on(receiver.receive()) {
+            Some(Ok(())) => {}
+            Some(Err(e)) => return Err(backend_error(format!("reading results back: {e}"))),
+            None => return Err(backend_error("the device dropped the read-back")),
+        }
+        let values = {
+            let view = slice
+                .get_mapped_range()
+                .map_err(|e| backend_error(format!("reading results back: {e}")))?;
+            if ctx.f64 {
+                view.chunks_exact(8)
+                    .map(|b| f64::from_le_bytes(b.try_into().expect("8-byte chunk")))
+                    .collect()
+            } else {
+                view.chunks_exact(4)
+                    .map(|b| f64::from(f32::from_le_bytes(b.try_into().expect("4-byte chunk"))))
+                    .collect()
+            }
+        };
+        self.staging.unmap();
+        Ok(values)
+    }
+
+    /// The rounding-error scale of one accumulated sum per unit of √(Σ scale²): the terms' own
+    /// roundings, plus, with f32 accumulators, the sequential sum over a block of B rows, whose
+    /// k-th addition rounds a partial sum of size ≈ √k · rms(term): ≈ √(B/2) roundings in
+    /// quadrature. Blocks are added in f64 on the host.
+    fn error_per_unit(&self) -> f64 {
+        let summation =
+            if self.inner().f64 { 0.0 } else { (self.gradient_block_rows as f64 / 2.0).sqrt() };
+        F32_ROUNDOFF * (ROUNDINGS_PER_TERM + summation)
+    }
+}
+
+/// Rows `start .. start + len` of a per-row buffer with `bytes` per row.
+fn range(buf: &wgpu::Buffer, start: usize, len: usize, bytes: u64) -> wgpu::BindingResource<'_> {
+    wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+        buffer: buf,
+        offset: start as u64 * bytes,
+        size: std::num::NonZeroU64::new(len as u64 * bytes),
+    })
+}
+
+/// Converts rows `start .. start + rows` of X to f32 row-major (appending the intercept's ones)
+/// and uploads them.
+fn upload_rows(
+    device: &wgpu::Device,
+    problem: &Problem<'_>,
+    start: usize,
+    rows: usize,
+    cols: usize,
+    intercept: bool,
+) -> Result<wgpu::Buffer> {
+    let p = problem.ncols();
+    let mut data = vec![0f32; rows * cols];
+    for (r, row) in data.chunks_exact_mut(cols).enumerate() {
+        let i = start + r;
+        for (j, v) in row[..p].iter_mut().enumerate() {
+            *v = to_f32(problem.x.get(i, j), || format!("X[{i}, {j}]"))?;
+        }
+        if intercept {
+            row[p] = 1.0;
+        }
+    }
+    Ok(device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+        label: Some("X slice"),
+        contents: bytemuck::cast_slice(&data),
+        usage: wgpu::BufferUsages::STORAGE,
+    }))
+}
+
+impl Backend for GpuBackend {
+    fn dim(&self) -> usize {
+        self.cols
+    }
+
+    fn evaluate(&mut self, theta: &[f64], needs: Needs, out: &mut Stats) -> Result<()> {
+        let (curvature, gram) = match needs {
+            Needs::Gradient => (0, false),
+            Needs::GradientAndGram => (0, true),
+            Needs::GradientAndHessian => (1, true),
+        };
+        let values = self.run(theta, curvature, gram)?;
+        let d = self.cols;
+        let record = 2 * (d + 1);
+        // Blocks in order, in f64.
+        let mut sums = vec![0.0; record];
+        for block in values[..self.gradient_blocks * record].chunks_exact(record) {
+            for (s, v) in sums.iter_mut().zip(block) {
+                *s += v;
+            }
+        }
+        let inv_w = 1.0 / self.weight_sum;
+        let unit = self.error_per_unit() * inv_w;
+        out.loss = sums[d] * inv_w;
+        out.loss_error = sums[record - 1].sqrt() * unit;
+        if out.gradient_error.len() != d {
+            out.gradient_error = DVector::zeros(d);
+        }
+        for j in 0..d {
+            out.gradient[j] = sums[j] * inv_w;
+            out.gradient_error[j] = sums[d + 1 + j].sqrt() * unit;
+        }
+        if gram {
+            let tiles = &values[self.gradient_blocks * record..];
+            for ti in 0..self.tiles {
+                for tj in 0..=ti {
+                    let q = ti * (ti + 1) / 2 + tj;
+                    let tile = &tiles[q * TILE * TILE..(q + 1) * TILE * TILE];
+                    for r in 0..TILE.min(d - ti * TILE) {
+                        let row = ti * TILE + r;
+                        // Diagonal tiles: the lower triangle only, so S is exactly symmetric.
+                        let cmax = if ti == tj { r + 1 } else { TILE.min(d - tj * TILE) };
+                        for c in 0..cmax {
+                            let col = tj * TILE + c;
+                            let v = tile[r * TILE + c] * inv_w;
+                            out.gram[(row, col)] = v;
+                            out.gram[(col, row)] = v;
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn loss(&mut self, theta: &[f64]) -> Result<f64> {
+        let mut stats = Stats::new(self.cols);
+        self.evaluate(theta, Needs::Gradient, &mut stats)?;
+        Ok(stats.loss)
+    }
+
+    fn info(&self) -> BackendInfo {
+        BackendInfo { kind: "gpu", device: self.context.describe() }
+    }
+}

@@ -1,0 +1,97 @@
+//! The WGSL kernels (one per file in `shaders/`, embedded at compile time) and their variants.
+
+/// Which accumulator the kernels use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Variant {
+    /// f32 sums: runs on every adapter.
+    F32,
+    /// f64 sums (`SHADER_F64`); the per-element work stays in f32.
+    F64,
+}
+
+/// The kernels, in the order they run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Kernel {
+    Estep,
+    Gradient,
+    Gram,
+    Reduce,
+}
+
+/// The line that fixes the accumulator type in the kernels that have one.
+const ACC_F32: &str = "alias Acc = f32;";
+const ACC_F64: &str = "alias Acc = f64;";
+
+impl Kernel {
+    pub const COUNT: usize = 4;
+    pub const ALL: [Kernel; Self::COUNT] =
+        [Kernel::Estep, Kernel::Gradient, Kernel::Gram, Kernel::Reduce];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Kernel::Estep => "estep",
+            Kernel::Gradient => "gradient",
+            Kernel::Gram => "gram",
+            Kernel::Reduce => "reduce",
+        }
+    }
+
+    /// The file as written (valid WGSL, f32 accumulators).
+    pub fn file(self) -> &'static str {
+        match self {
+            Kernel::Estep => include_str!("../../../shaders/estep.wgsl"),
+            Kernel::Gradient => include_str!("../../../shaders/gradient.wgsl"),
+            Kernel::Gram => include_str!("../../../shaders/gram.wgsl"),
+            Kernel::Reduce => include_str!("../../../shaders/reduce.wgsl"),
+        }
+    }
+
+    /// The source for a variant: the f64 variant swaps the accumulator alias, nothing else.
+    pub fn source(self, variant: Variant) -> String {
+        let file = self.file();
+        match variant {
+            Variant::F32 => file.to_owned(),
+            Variant::F64 => file.replace(ACC_F32, ACC_F64),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn validate(kernel: Kernel, variant: Variant) {
+        let source = kernel.source(variant);
+        let module = naga::front::wgsl::parse_str(&source)
+            .unwrap_or_else(|e| panic!("{}: {}", kernel.name(), e.emit_to_string(&source)));
+        let capabilities = match variant {
+            Variant::F32 => naga::valid::Capabilities::empty(),
+            Variant::F64 => naga::valid::Capabilities::FLOAT64,
+        };
+        naga::valid::Validator::new(naga::valid::ValidationFlags::all(), capabilities)
+            .validate(&module)
+            .unwrap_or_else(|e| {
+                panic!("{} ({variant:?}): {}", kernel.name(), e.emit_to_string(&source))
+            });
+    }
+
+    /// Every kernel parses and validates in both variants, with no GPU; the f32 variant needs no
+    /// capability at all (it is what Metal and the GL-class adapters run).
+    #[test]
+    fn every_kernel_validates_in_both_variants() {
+        for kernel in Kernel::ALL {
+            validate(kernel, Variant::F32);
+            validate(kernel, Variant::F64);
+        }
+    }
+
+    /// The f64 variant really changes the accumulator where there is one (a renamed alias would
+    /// otherwise silently leave every adapter on f32 sums).
+    #[test]
+    fn f64_variant_swaps_the_accumulator() {
+        for kernel in [Kernel::Gradient, Kernel::Reduce] {
+            assert!(kernel.file().contains(ACC_F32), "{} has no Acc alias", kernel.name());
+            assert!(kernel.source(Variant::F64).contains(ACC_F64));
+        }
+    }
+}

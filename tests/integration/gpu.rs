@@ -1,0 +1,312 @@
+//! The GPU backend against the f64 CPU path: kernel by kernel, over a few EM steps, at the
+//! fixtures' optima, run to run.
+//!
+//! Every test needs an adapter. Without one it prints "skipping GPU test: …" and returns,
+//! unless `SCALEMIX_REQUIRE_GPU=1`, which turns the skip into a failure (CI sets it and installs
+//! Mesa's lavapipe, so the real WGSL runs there).
+
+use std::sync::OnceLock;
+
+use nalgebra::DMatrix;
+use scalemix::backend::{Backend, CpuBackend, GpuBackend, GpuContext, GpuOptions, Needs, Stats};
+use scalemix::{Acceleration, BackendChoice, Design, Error, Family, Glm, Penalty, Problem};
+
+use crate::common::reference;
+use crate::fixtures::{check_gap, fit_with, reference_model};
+
+/// f32 unit roundoff.
+const U32: f64 = f32::EPSILON as f64 / 2.0;
+/// Roundings per term the kernels may add over the f64 path: X, θ and the product stored in
+/// f32, a few ulps in f32's exp/log/tanh, and the error in η (≤ ε Σⱼ|xᵢⱼθⱼ| per ulp) fed
+/// through ℓ' and ω̂. Sixteen unit roundoffs per unit of the term's magnitude covers them with
+/// a margin of about 4; the f32 sums add √n more (rounding errors of random sign).
+const ROUNDINGS_PER_TERM: f64 = 16.0;
+
+/// The two shared contexts: default options (f64 sums where the adapter has SHADER_F64) and
+/// the forced f32-only kernels (the Metal / GL path).
+fn contexts() -> Option<&'static [GpuContext; 2]> {
+    static CONTEXTS: OnceLock<Result<[GpuContext; 2], Error>> = OnceLock::new();
+    let made = CONTEXTS.get_or_init(|| {
+        let default = GpuContext::new(GpuOptions::default())?;
+        let f32_only = GpuContext::new(GpuOptions { use_f64: false, ..GpuOptions::default() })?;
+        eprintln!("GPU tests on {} and {}", default.describe(), f32_only.describe());
+        Ok([default, f32_only])
+    });
+    match made {
+        Ok(contexts) => Some(contexts),
+        Err(e) if std::env::var("SCALEMIX_REQUIRE_GPU").is_ok_and(|v| v == "1") => {
+            panic!("SCALEMIX_REQUIRE_GPU=1 but no GPU context: {e}")
+        }
+        Err(e) => {
+            eprintln!("skipping GPU test: {e}");
+            None
+        }
+    }
+}
+
+/// A seeded problem: ill-conditioned design (condition 1e2), logistic labels or a gaussian
+/// response, non-uniform weights, and a θ away from the optimum.
+struct Case {
+    x: Vec<f64>,
+    y: Vec<f64>,
+    w: Vec<f64>,
+    n: usize,
+    p: usize,
+    theta: Vec<f64>,
+}
+
+fn case(n: usize, p: usize, intercept: bool, family: Family, seed: u64) -> Case {
+    let s = scalemix::synthetic::ill_conditioned_logistic(n, p, 1e2, 2.0, seed);
+    let y = match family {
+        Family::Gaussian => (0..n)
+            .map(|i| (0..p).map(|j| s.x[i * p + j] * s.beta_true[j]).sum::<f64>() + 0.3)
+            .collect(),
+        _ => s.y.clone(),
+    };
+    let w = (0..n).map(|i| 0.5 + (i % 7) as f64 / 4.0).collect();
+    let mut theta: Vec<f64> = s.beta_true.iter().map(|b| 0.6 * b).collect();
+    if intercept {
+        theta.push(-0.2);
+    }
+    Case { x: s.x, y, w, n, p, theta }
+}
+
+/// Stats on both backends at the case's θ.
+fn both(
+    context: &GpuContext,
+    c: &Case,
+    family: Family,
+    intercept: bool,
+    needs: Needs,
+) -> (Stats, Stats, usize) {
+    let design = Design::row_major(&c.x, c.n, c.p).unwrap();
+    let problem = Problem::new(design, c.y.as_slice().into(), Some(&c.w), family).unwrap();
+    let d = c.p + usize::from(intercept);
+    let (mut cpu, mut gpu) = (Stats::new(d), Stats::new(d));
+    CpuBackend::new(&problem, intercept).evaluate(&c.theta, needs, &mut cpu).unwrap();
+    let mut backend = GpuBackend::new(context, &problem, intercept).unwrap();
+    backend.evaluate(&c.theta, needs, &mut gpu).unwrap();
+    (cpu, gpu, backend.slices())
+}
+
+/// Magnitude scales of the loss, each gradient coordinate and each S entry, from the f64
+/// definitions: the sums of |term| that bound the f32 rounding error (see ROUNDINGS_PER_TERM).
+fn scales(c: &Case, family: Family, intercept: bool) -> (f64, Vec<f64>, DMatrix<f64>) {
+    let d = c.p + usize::from(intercept);
+    let wsum: f64 = c.w.iter().sum();
+    let (mut loss, mut grad, mut gram) = (0.0, vec![0.0; d], DMatrix::zeros(d, d));
+    for i in 0..c.n {
+        let xi: Vec<f64> =
+            (0..c.p).map(|j| c.x[i * c.p + j]).chain(intercept.then_some(1.0)).collect();
+        let eta: f64 = xi.iter().zip(&c.theta).map(|(a, b)| a * b).sum();
+        let mag: f64 = xi.iter().zip(&c.theta).map(|(a, b)| (a * b).abs()).sum();
+        let e = family.estep(c.y[i], eta);
+        let w = c.w[i] / wsum;
+        loss += w * (e.loss + e.derivative.abs() * mag);
+        for j in 0..d {
+            grad[j] += w * xi[j].abs() * (e.derivative.abs() + e.weight * mag);
+            for k in 0..d {
+                gram[(j, k)] += w * (e.weight + mag) * (xi[j] * xi[k]).abs();
+            }
+        }
+    }
+    (loss, grad, gram)
+}
+
+/// Asserts |gpu − cpu| ≤ tolerance element-wise, naming the worst element.
+fn assert_close(what: &str, cpu: &[f64], gpu: &[f64], tolerance: impl Fn(usize) -> f64) {
+    let mut worst = (0, 0.0);
+    for (k, (a, b)) in cpu.iter().zip(gpu).enumerate() {
+        let ratio = (a - b).abs() / tolerance(k);
+        assert!(ratio.is_finite(), "{what}[{k}]: cpu {a}, gpu {b}");
+        if ratio > worst.1 {
+            worst = (k, ratio);
+        }
+    }
+    let k = worst.0;
+    assert!(
+        worst.1 <= 1.0,
+        "{what}[{k}]: cpu {} vs gpu {} differ by {:e}, tolerance {:e}",
+        cpu[k],
+        gpu[k],
+        (cpu[k] - gpu[k]).abs(),
+        tolerance(k)
+    );
+}
+
+fn check_stats(context: &GpuContext, shape: (usize, usize, bool), family: Family, needs: Needs) {
+    let (n, p, intercept) = shape;
+    let c = case(n, p, intercept, family, 7 + n as u64);
+    let (cpu, gpu, slices) = both(context, &c, family, intercept, needs);
+    let (loss_scale, grad_scale, gram_scale) = scales(&c, family, intercept);
+    let per_term = (ROUNDINGS_PER_TERM + (n as f64).sqrt()) * U32;
+    let label = format!("{family:?} {needs:?} n={n} p={p} intercept={intercept} slices={slices}");
+    assert_close(&format!("{label}: loss"), &[cpu.loss], &[gpu.loss], |_| per_term * loss_scale);
+    assert_close(
+        &format!("{label}: gradient"),
+        cpu.gradient.as_slice(),
+        gpu.gradient.as_slice(),
+        |j| per_term * grad_scale[j],
+    );
+    // The backend's own error scale must cover its actual error: the solver stops on it.
+    assert_close(
+        &format!("{label}: gradient within its reported error"),
+        cpu.gradient.as_slice(),
+        gpu.gradient.as_slice(),
+        |j| gpu.gradient_error[j].max(f64::MIN_POSITIVE),
+    );
+    if needs != Needs::Gradient {
+        assert_close(&format!("{label}: S"), cpu.gram.as_slice(), gpu.gram.as_slice(), |k| {
+            per_term * gram_scale.as_slice()[k]
+        });
+        assert_eq!(gpu.gram, gpu.gram.transpose(), "{label}: S is not exactly symmetric");
+    }
+}
+
+/// Edge shapes: n not a multiple of the 256-row workgroup, n below one workgroup, p = 1,
+/// d = 65 (one past a 64-column tile, with and without the intercept column), and several
+/// 64-column tiles.
+const SHAPES: [(usize, usize, bool); 6] = [
+    (300, 3, true),
+    (17, 1, false),
+    (40, 1, true),
+    (200, 64, true),
+    (130, 65, false),
+    (90, 130, true),
+];
+
+#[test]
+fn gpu_stats_match_cpu_on_edge_shapes() {
+    let Some(contexts) = contexts() else { return };
+    for context in contexts {
+        for shape in SHAPES {
+            check_stats(context, shape, Family::Logistic, Needs::GradientAndGram);
+        }
+        check_stats(context, (300, 3, true), Family::Gaussian, Needs::GradientAndGram);
+        check_stats(context, (300, 5, true), Family::Logistic, Needs::GradientAndHessian);
+        check_stats(context, (100, 4, false), Family::Gaussian, Needs::Gradient);
+    }
+}
+
+#[test]
+fn gpu_stats_match_cpu_with_x_in_several_slices() {
+    let Some(contexts) = contexts() else { return };
+    for context in contexts {
+        // 3 KiB per binding: a few dozen rows of 6 f32 columns per slice.
+        let small = context.with_max_binding_bytes(3 << 10);
+        let c = case(1000, 5, true, Family::Logistic, 3);
+        let (cpu, gpu, slices) = both(&small, &c, Family::Logistic, true, Needs::GradientAndGram);
+        assert!(slices > 3, "expected X in several slices, got {slices}");
+        let (_, _, whole) = both(context, &c, Family::Logistic, true, Needs::GradientAndGram);
+        assert_eq!(whole, 1);
+        let (loss_scale, grad_scale, _) = scales(&c, Family::Logistic, true);
+        let per_term = (ROUNDINGS_PER_TERM + 1000f64.sqrt()) * U32;
+        assert_close("sliced loss", &[cpu.loss], &[gpu.loss], |_| per_term * loss_scale);
+        assert_close("sliced gradient", cpu.gradient.as_slice(), gpu.gradient.as_slice(), |j| {
+            per_term * grad_scale[j]
+        });
+        let s_scale = cpu.gram.amax();
+        assert_close("sliced S", cpu.gram.as_slice(), gpu.gram.as_slice(), |_| {
+            per_term * 10.0 * s_scale
+        });
+    }
+}
+
+/// The same five plain EM steps on both backends follow the same path: θ after each step
+/// differs by the f32 gradient error amplified by (S + D)⁻¹, far below 1e-4 of |θ| here.
+#[test]
+fn five_em_steps_agree_with_cpu() {
+    let Some(contexts) = contexts() else { return };
+    let c = case(500, 10, true, Family::Logistic, 11);
+    let x = Design::row_major(&c.x, c.n, c.p).unwrap();
+    let glm = Glm::logistic().penalty(Penalty::ridge(1e-2)).acceleration(Acceleration::None);
+    let cpu = glm.clone().backend(BackendChoice::Cpu).max_iter(5).fit(x, &c.y).unwrap();
+    for context in contexts {
+        let gpu = glm.clone().gpu_context(context.clone()).max_iter(5).fit(x, &c.y).unwrap();
+        assert_eq!(gpu.iterations(), 5);
+        let scale = cpu.coefficients().iter().fold(0.0_f64, |m, b| m.max(b.abs()));
+        assert_close("θ after 5 EM steps", cpu.coefficients(), gpu.coefficients(), |_| {
+            1e-4 * scale
+        });
+        assert_close("objective trace", cpu.objective_trace(), gpu.objective_trace(), |k| {
+            1e-6 * cpu.objective_trace()[k]
+        });
+    }
+}
+
+/// The fixtures' optima to a relative gap of 1e-10, with f64 sums and with the f32-only
+/// kernels: f32 gradients give f64-quality optima (the gap is quadratic in their error).
+#[test]
+fn gpu_reaches_the_fixture_optima() {
+    let Some(contexts) = contexts() else { return };
+    for name in
+        ["breast_cancer_logistic_ridge", "breast_cancer_logistic_lasso", "illcond_logistic_p100"]
+    {
+        let r = reference(name);
+        for context in contexts {
+            let glm = reference_model(&r, Acceleration::Restart).gpu_context(context.clone());
+            let fit = fit_with(&r, &glm);
+            eprintln!("{name} on {}", fit.backend());
+            assert_eq!(fit.backend().kind, "gpu");
+            assert!(fit.backend().device.contains(context.adapter_name()));
+            check_gap(&r, &fit);
+            if name.contains("lasso") {
+                for (j, (&c, &reference)) in fit.coefficients().iter().zip(&r.coef).enumerate() {
+                    assert_eq!(c == 0.0, reference.abs() <= 1e-9, "support differs at {j}: {c}");
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn two_gpu_fits_are_bit_identical() {
+    let Some(contexts) = contexts() else { return };
+    let c = case(700, 12, true, Family::Logistic, 5);
+    let x = Design::row_major(&c.x, c.n, c.p).unwrap();
+    for context in contexts {
+        let glm = Glm::logistic().penalty(Penalty::ridge(1e-3)).gpu_context(context.clone());
+        let a = glm.fit(x, &c.y).unwrap();
+        let b = glm.fit(x, &c.y).unwrap();
+        assert!(a.converged(), "{:?}", a.termination());
+        let bits =
+            |f: &scalemix::Fit| f.coefficients().iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&a), bits(&b));
+        assert_eq!(a.intercept().to_bits(), b.intercept().to_bits());
+        assert_eq!(a.iterations(), b.iterations());
+    }
+}
+
+#[test]
+fn gpu_rejects_values_beyond_f32_with_their_position() {
+    let Some(contexts) = contexts() else { return };
+    let mut c = case(50, 3, true, Family::Logistic, 1);
+    c.x[7 * 3 + 2] = 1e39;
+    let x = Design::row_major(&c.x, c.n, c.p).unwrap();
+    let before = c.x.clone();
+    let err = Glm::logistic().gpu_context(contexts[0].clone()).fit(x, &c.y).unwrap_err();
+    let message = err.to_string();
+    assert!(message.contains("X[7, 2]") && message.contains("f32"), "{message}");
+    assert_eq!(before, c.x, "the caller's data changed");
+}
+
+#[test]
+fn backend_choice_parses_its_three_names_and_rejects_others() {
+    for (text, choice) in
+        [("auto", BackendChoice::Auto), ("CPU", BackendChoice::Cpu), (" gpu ", BackendChoice::Gpu)]
+    {
+        assert_eq!(text.parse::<BackendChoice>().unwrap(), choice);
+    }
+    let err = "cuda".parse::<BackendChoice>().unwrap_err();
+    assert!(err.to_string().contains("cuda"), "{err}");
+}
+
+/// Auto keeps small problems on the CPU, where one submit per iteration would cost more than
+/// the whole E-step.
+#[test]
+fn auto_runs_small_problems_on_the_cpu() {
+    let c = case(100, 3, true, Family::Logistic, 2);
+    let x = Design::row_major(&c.x, c.n, c.p).unwrap();
+    let fit = Glm::logistic().backend(BackendChoice::Auto).fit(x, &c.y).unwrap();
+    assert_eq!(fit.backend().kind, "cpu");
+}
