@@ -154,7 +154,8 @@ impl GpuContext {
         if let Some(error) = scope.pop().await {
             return Err(backend_error(format!("a kernel failed to compile: {error}")));
         }
-        let device_limit = limits.max_storage_buffer_binding_size
+        let device_limit = limits
+            .max_storage_buffer_binding_size
             .min(limits.max_buffer_size)
             // Keep every element index inside u32 (the kernels index with u32).
             .min(u64::from(u32::MAX));
