@@ -1,13 +1,15 @@
 //! The main job on an embedded default: an ill-conditioned logistic regression generated in
 //! memory (n = 10 000, p = 200, condition number 1e6, coefficient scale 5 — close to
 //! separable), fitted with plain SM-EM, paper-style Nesterov, Nesterov with restart (the
-//! default) and the Newton-curvature step with its EM safeguard.
+//! default) and the Newton-curvature step with its EM safeguard, on the CPU and, when wgpu finds
+//! a hardware adapter, on the GPU.
 //!
 //! `cargo run --release --example demo`
 
 use std::time::Instant;
 
-use scalemix::{Acceleration, Design, Glm, Penalty, synthetic};
+use scalemix::backend::{GpuContext, GpuOptions};
+use scalemix::{Acceleration, BackendChoice, Design, Glm, Penalty, synthetic};
 
 fn main() -> Result<(), scalemix::Error> {
     env_logger::init();
@@ -20,7 +22,8 @@ fn main() -> Result<(), scalemix::Error> {
         t.elapsed().as_secs_f64()
     );
     let x = Design::row_major(&data.x, n, p)?;
-    let glm = Glm::logistic().penalty(Penalty::ridge(1e-6)).max_iter(1000);
+    let glm =
+        Glm::logistic().penalty(Penalty::ridge(1e-6)).max_iter(1000).backend(BackendChoice::Cpu);
 
     let runs = [
         ("SM-EM (plain)", Acceleration::None),
@@ -28,10 +31,25 @@ fn main() -> Result<(), scalemix::Error> {
         ("SM-EM + restart", Acceleration::Restart),
         ("SM-EM + Newton", Acceleration::Newton),
     ];
-    let fits: Vec<_> = runs
+    let mut fits: Vec<_> = runs
         .iter()
         .map(|(name, acc)| glm.clone().acceleration(*acc).fit(x, &data.y).map(|f| (*name, f)))
         .collect::<Result<_, _>>()?;
+    match GpuContext::new(GpuOptions::default()) {
+        // A CPU rasterizer would only show how slow the GPU code is when emulated.
+        Ok(gpu) if gpu.is_software() => {
+            println!("no GPU rows: the only adapter, {}, is a software one", gpu.describe())
+        }
+        Ok(gpu) => {
+            let gpu_runs =
+                [("restart (gpu)", Acceleration::Restart), ("Newton (gpu)", Acceleration::Newton)];
+            for (name, acc) in gpu_runs {
+                let fit = glm.clone().acceleration(acc).gpu_context(gpu.clone()).fit(x, &data.y)?;
+                fits.push((name, fit));
+            }
+        }
+        Err(e) => println!("no GPU rows: {e}"),
+    }
     let best = fits.iter().map(|(_, f)| f.objective()).fold(f64::INFINITY, f64::min);
 
     println!(
