@@ -14,12 +14,17 @@
 //
 // Precision: f32 throughout (exp, log and tanh have no f64 form in SPIR-V). Every value carries
 // a rounding-error scale so the host can tell converged from stalled-by-rounding:
-//   derivative_error = w (|ℓ'| + ω̂ · Σⱼ|xᵢⱼ θⱼ|)  bounds |Δ(wℓ')| per unit roundoff, since η is
-//                                                 off by at most ~ε Σⱼ|xᵢⱼθⱼ| and ω̂ ≥ ℓ'';
+//   derivative_error = w (|ℓ'| + min(ω̂ Σⱼ|xᵢⱼθⱼ|, jump/ε))  bounds |Δ(wℓ')| per unit roundoff,
+//                      since η is off by at most ~ε Σⱼ|xᵢⱼθⱼ| and ω̂ ≥ |ℓ''|;
 //   loss_error       = w (ℓ + |ℓ'| · Σⱼ|xᵢⱼ θⱼ|) bounds |Δ(wℓ)| per unit roundoff likewise.
 //
-// Families (`params.family`): 0 logistic (y ∈ {0, 1}), 1 gaussian. A new family is one more
-// function returning `Moments` and one more `case` in `moments_of`.
+// Families (`params.family`, parameters `a`, `b`): 0 logistic (y ∈ [0, 1]: binomial problems
+// arrive as success fractions), 1 gaussian, 2 hinge (y ∈ {−1, 1}), 3 quantile (q = a),
+// 4 Student-t (ν = a, σ = b). A new family is one more function returning `Moments` and one more
+// `case` in `moments_of`. Hinge and quantile floor |r| at `params.floor` (relative to the
+// residual's scale) exactly as the CPU path does, so no weight is infinite.
+// For them ℓ' jumps across r = 0, so an error in η moves ℓ' by at most the jump, not ω̂ · Δη:
+// `jump` caps that part of the derivative's error scale.
 // `params.curvature`: 0 writes the EM weight ω̂ (SM-EM), 1 the exact curvature ℓ'' (Newton).
 
 struct Params {
@@ -27,6 +32,10 @@ struct Params {
     cols: u32,
     family: u32,
     curvature: u32,
+    a: f32,
+    b: f32,
+    floor: f32,
+    pad: u32,
 }
 
 struct RowStats {
@@ -48,17 +57,25 @@ struct RowStats {
 
 const FAMILY_LOGISTIC: u32 = 0u;
 const FAMILY_GAUSSIAN: u32 = 1u;
+const FAMILY_HINGE: u32 = 2u;
+const FAMILY_QUANTILE: u32 = 3u;
+const FAMILY_STUDENT_T: u32 = 4u;
+// 1 / (f32 unit roundoff): error scales are in units of the roundoff.
+const INV_ROUNDOFF: f32 = 16777216.0;
+const UNBOUNDED: f32 = 3.0e38;
 
-// Loss, its derivative, the SM-EM weight ω̂ and the exact curvature ℓ'' at η.
+// Loss, its derivative, the SM-EM weight ω̂, the curvature of the Newton step, and the largest
+// change of ℓ' an error in η can cause (UNBOUNDED for the smooth families).
 struct Moments {
     loss: f32,
     derivative: f32,
     weight: f32,
     curvature: f32,
+    jump: f32,
 }
 
-// log(1 + e) for e = exp(-|z|) ∈ (0, 1]: the series keeps full relative precision for tiny e,
-// where 1 + e rounds to 1 (WGSL has no log1p).
+// log(1 + e) for e ≥ 0: the series keeps full relative precision for tiny e, where 1 + e
+// rounds to 1 (WGSL has no log1p).
 fn log1p_small(e: f32) -> f32 {
     if e < 1e-3 {
         return e * (1.0 - e * (0.5 - e / 3.0));
@@ -95,18 +112,65 @@ fn logistic_moments(eta: f32, y: f32) -> Moments {
         weight = (1.0 - e) / ((1.0 + e) * 2.0 * a);
     }
     let curvature = e / ((1.0 + e) * (1.0 + e));
-    return Moments(loss, derivative, weight, curvature);
+    return Moments(loss, derivative, weight, curvature, UNBOUNDED);
 }
 
 fn gaussian_moments(eta: f32, y: f32) -> Moments {
     let r = eta - y;
-    return Moments(0.5 * r * r, r, 1.0, 1.0);
+    return Moments(0.5 * r * r, r, 1.0, 1.0, UNBOUNDED);
+}
+
+// |r| above eps, its Huber version r²/(2 eps) + eps/2 below (whose MM weight is 1/(2 eps)).
+fn huber_abs(r: f32, eps: f32) -> f32 {
+    let a = abs(r);
+    if a >= eps {
+        return a;
+    }
+    return 0.5 * (r * r / eps + eps);
+}
+
+// ℓ = ½|r| + ½r with r = 1 − yη; ω̂ = 1/(2 max(|r|, floor)).
+fn hinge_moments(eta: f32, y: f32) -> Moments {
+    let r = 1.0 - y * eta;
+    let a = max(abs(r), params.floor);
+    let weight = 0.5 / a;
+    return Moments(0.5 * (huber_abs(r, params.floor) + r), -0.5 * y * (1.0 + r / a), weight, weight, 1.0);
+}
+
+// ℓ = ½|r| + (q − ½)r with r = y − η; ω̂ = 1/(2 max(|r|, floor · max(1, |y|))).
+fn quantile_moments(eta: f32, y: f32) -> Moments {
+    let q = params.a;
+    let r = y - eta;
+    let eps = params.floor * max(1.0, abs(y));
+    let a = max(abs(r), eps);
+    let weight = 0.5 / a;
+    return Moments(0.5 * huber_abs(r, eps) + (q - 0.5) * r, -(q - 0.5) - 0.5 * r / a, weight, weight, 1.0);
+}
+
+// ℓ = (ν+1)/2 log(1 + r²/(νσ²)) with r = y − η; ω̂ = (ν+1)/(νσ² + r²).
+fn student_t_moments(eta: f32, y: f32) -> Moments {
+    let nu = params.a;
+    let s2 = nu * params.b * params.b;
+    let r = y - eta;
+    let weight = (nu + 1.0) / (s2 + r * r);
+    let loss = 0.5 * (nu + 1.0) * log1p_small(r * r / s2);
+    let curvature = max(weight * (s2 - r * r) / (s2 + r * r), 0.0);
+    return Moments(loss, -weight * r, weight, curvature, UNBOUNDED);
 }
 
 fn moments_of(family: u32, eta: f32, y: f32) -> Moments {
     switch family {
         case FAMILY_GAUSSIAN: {
             return gaussian_moments(eta, y);
+        }
+        case FAMILY_HINGE: {
+            return hinge_moments(eta, y);
+        }
+        case FAMILY_QUANTILE: {
+            return quantile_moments(eta, y);
+        }
+        case FAMILY_STUDENT_T: {
+            return student_t_moments(eta, y);
         }
         default: {
             return logistic_moments(eta, y);
@@ -143,7 +207,7 @@ fn main(
         w * gram_weight,
         w * m.derivative,
         w * m.loss,
-        w * (abs(m.derivative) + m.weight * magnitude),
+        w * (abs(m.derivative) + min(m.weight * magnitude, m.jump * INV_ROUNDOFF)),
         w * (m.loss + abs(m.derivative) * magnitude),
     );
 }

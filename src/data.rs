@@ -185,6 +185,12 @@ impl<'a> Problem<'a> {
         for (row, &value) in y.iter().enumerate() {
             family.check_label(row, value)?;
         }
+        // Hinge reads 0/1 labels as −1/+1; a copy only when a 0 is present.
+        let y = if family == Family::Hinge && y.contains(&0.0) {
+            Cow::Owned(y.iter().map(|&v| if v == 0.0 { -1.0 } else { v }).collect())
+        } else {
+            y
+        };
         let weights = match weights {
             Some(w) => {
                 check_len(Input::Weights, n, w.len())?;
@@ -201,6 +207,47 @@ impl<'a> Problem<'a> {
         let min_positive_weight =
             weights.iter().copied().filter(|&w| w > 0.0).fold(f64::INFINITY, f64::min);
         Ok(Self { x, y, weights, weight_sum, min_positive_weight, family })
+    }
+
+    /// A binomial problem: `successes[i]` out of `trials[i]` in row i, stored as the equivalent
+    /// logistic problem with success fractions yᵢ/mᵢ and weights wᵢ·mᵢ (the same objective, with
+    /// W = Σ wᵢ still dividing it).
+    ///
+    /// # Errors
+    /// As [`Problem::new`]; [`Error::NegativeValue`] for negative trials and
+    /// [`Error::InvalidLabel`] for a count outside [0, mᵢ].
+    pub fn binomial(
+        x: Design<'a>,
+        successes: &[f64],
+        trials: &[f64],
+        weights: Option<&'a [f64]>,
+    ) -> Result<Self> {
+        let n = x.nrows();
+        check_len(Input::Target, n, successes.len())?;
+        check_len(Input::Trials, n, trials.len())?;
+        check_finite(Input::Target, successes)?;
+        check_finite(Input::Trials, trials)?;
+        check_nonnegative(Input::Trials, trials)?;
+        let mut fractions = Vec::with_capacity(n);
+        for (row, (&s, &m)) in successes.iter().zip(trials).enumerate() {
+            if !(0.0..=m).contains(&s) {
+                return Err(Error::InvalidLabel {
+                    row,
+                    value: s,
+                    family: Family::Binomial.name(),
+                    expected: "success counts between 0 and the row's number of trials",
+                });
+            }
+            fractions.push(if m > 0.0 { s / m } else { 0.0 });
+        }
+        let base = Self::new(x, Cow::Owned(fractions), weights, Family::Binomial)?;
+        let scaled: Vec<f64> = base.weights.iter().zip(trials).map(|(w, m)| w * m).collect();
+        if !scaled.iter().any(|&w| w > 0.0) {
+            return Err(Error::AllZeroWeights);
+        }
+        let min_positive_weight =
+            scaled.iter().copied().filter(|&w| w > 0.0).fold(f64::INFINITY, f64::min);
+        Ok(Self { weights: Cow::Owned(scaled), min_positive_weight, ..base })
     }
 
     /// Number of rows.

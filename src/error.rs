@@ -13,6 +13,8 @@ pub enum Input {
     Weights,
     /// The penalty factors.
     PenaltyFactors,
+    /// The binomial trials per row.
+    Trials,
 }
 
 impl std::fmt::Display for Input {
@@ -22,6 +24,7 @@ impl std::fmt::Display for Input {
             Input::Target => "y",
             Input::Weights => "sample weights",
             Input::PenaltyFactors => "penalty factors",
+            Input::Trials => "binomial trials",
         })
     }
 }

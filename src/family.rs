@@ -6,8 +6,18 @@
 
 use crate::error::{Error, Result};
 
+/// Residual floor of the non-smooth losses (hinge, quantile), relative to the residual's scale
+/// (1 for the hinge margin, max(1, |y|) for quantile).
+///
+/// Their EM weight 1/(2|r|) is infinite at r = 0, where the optimum puts its support vectors
+/// (hinge) or its interpolated points (quantile). With |r| floored at ε, SM-EM is exactly the MM
+/// algorithm of the loss with |r| replaced by its Huber version (r²/(2ε) + ε/2 for |r| < ε):
+/// each row's loss moves by at most ε/4, so the mean loss, and the optimum's objective, by at
+/// most ε/4 in these units. Reported objectives always use the exact loss.
+pub const RESIDUAL_FLOOR: f64 = 1e-10;
+
 /// The loss ℓ(y, η) of a generalized linear model, `η = xᵀβ + b₀`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 #[non_exhaustive]
 pub enum Family {
     /// Logistic regression: ℓ = log(1 + e^η) − yη, labels y ∈ {0, 1}.
@@ -16,18 +26,44 @@ pub enum Family {
     /// Least squares: ℓ = ½ (y − η)², any real y. Its EM weight is 1, so the M-step is an exact
     /// Newton step.
     Gaussian,
+    /// Binomial counts: ℓ = m log(1 + e^η) − yη for y successes out of m trials, m given per row
+    /// ([`crate::Glm::fit_binomial`]). ω̂ = m tanh(η/2)/(2η). Fitted as logistic regression with
+    /// success fractions y/m and weights w·m, which is the same objective.
+    Binomial,
+    /// Hinge loss (linear SVM): ℓ = max(0, 1 − yη), labels y ∈ {−1, +1} (0 is read as −1, so
+    /// 0/1 and boolean labels work too). ω̂ = 1/(2|1 − yη|), floored at [`RESIDUAL_FLOOR`].
+    Hinge,
+    /// Quantile (pinball) loss at level `q` ∈ (0, 1): ℓ = (y − η)(q − 1[y < η]), any real y;
+    /// q = ½ is least absolute deviations (half of |y − η|). ω̂ = 1/(2|y − η|), floored at
+    /// [`RESIDUAL_FLOOR`] · max(1, |y|).
+    Quantile {
+        /// The quantile level q ∈ (0, 1).
+        q: f64,
+    },
+    /// Student-t robust regression: ℓ = (ν+1)/2 · log(1 + (y − η)²/(νσ²)), any real y.
+    /// ω̂ = (ν+1)/(νσ² + r²), bounded: outliers get small weights. The loss is not convex; EM
+    /// finds a local mode (from the least-squares-like start, the one a robust fit wants).
+    StudentT {
+        /// Degrees of freedom ν > 0 (small: heavy tails; ν → ∞: least squares).
+        nu: f64,
+        /// Scale σ > 0 ([`crate::Glm::student_t`] can estimate it).
+        sigma: f64,
+    },
 }
 
 /// One observation's E-step: the loss, its derivative in η and the latent precision.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Estep {
-    /// ℓ(y, η).
+    /// ℓ(y, η) as SM-EM minimizes it (for hinge and quantile, with the [`RESIDUAL_FLOOR`]
+    /// smoothing).
     pub loss: f64,
     /// ℓ'(η), the observation's gradient term.
     pub derivative: f64,
     /// ω̂, the observation's weight in S = Xᵀ diag(w ω̂) X / W.
     pub weight: f64,
-    /// ℓ''(η), the exact curvature (≤ ω̂: the EM weight majorizes it), used by the Newton step.
+    /// The curvature used by the Newton step: ℓ''(η) for logistic, gaussian and binomial
+    /// (≤ ω̂: the EM weight majorizes it); max(ℓ'', 0) for Student-t, whose loss is not convex;
+    /// ω̂ itself for hinge and quantile, whose ℓ'' is 0 almost everywhere (Newton is EM there).
     pub curvature: f64,
 }
 
@@ -37,6 +73,30 @@ impl Family {
         match self {
             Family::Logistic => "logistic",
             Family::Gaussian => "gaussian",
+            Family::Binomial => "binomial",
+            Family::Hinge => "hinge",
+            Family::Quantile { .. } => "quantile",
+            Family::StudentT { .. } => "student-t",
+        }
+    }
+
+    /// Checks the family's own parameters.
+    ///
+    /// # Errors
+    /// [`Error::InvalidOption`] naming `q`, `nu` or `sigma`.
+    pub fn check(self) -> Result<()> {
+        let bad = |name, value: f64, reason| {
+            Err(Error::InvalidOption { name, value: value.to_string(), reason })
+        };
+        match self {
+            Family::Quantile { q } if !(q > 0.0 && q < 1.0) => bad("q", q, "must be in (0, 1)"),
+            Family::StudentT { nu, .. } if !(nu > 0.0 && nu.is_finite()) => {
+                bad("nu", nu, "must be finite and > 0")
+            }
+            Family::StudentT { sigma, .. } if !(sigma > 0.0 && sigma.is_finite()) => {
+                bad("sigma", sigma, "must be finite and > 0")
+            }
+            _ => Ok(()),
         }
     }
 
@@ -45,22 +105,32 @@ impl Family {
     /// # Errors
     /// [`Error::InvalidLabel`] when the family does not accept `value`.
     pub fn check_label(self, row: usize, value: f64) -> Result<()> {
-        match self {
-            Family::Logistic if value != 0.0 && value != 1.0 => Err(Error::InvalidLabel {
-                row,
-                value,
-                family: self.name(),
-                expected: "labels 0 or 1 (or booleans)",
-            }),
-            _ => Ok(()),
-        }
+        let expected = match self {
+            Family::Logistic if value != 0.0 && value != 1.0 => "labels 0 or 1 (or booleans)",
+            Family::Hinge if value != -1.0 && value != 1.0 && value != 0.0 => {
+                "labels −1 or +1 (0/1 and booleans are read as −1/+1)"
+            }
+            // Fractions y/m, checked against the trials by `Problem::binomial`.
+            Family::Binomial if !(0.0..=1.0).contains(&value) => {
+                "success counts between 0 and the row's number of trials"
+            }
+            _ => return Ok(()),
+        };
+        Err(Error::InvalidLabel { row, value, family: self.name(), expected })
     }
 
-    /// Loss, derivative and EM weight at one observation, all in f64.
+    /// Whether ω̂ is unbounded (hinge and quantile at r = 0): their gradient is then sensitive
+    /// to rounding in η, and backends report that error so the solver does not chase it.
+    pub fn has_unbounded_weight(self) -> bool {
+        matches!(self, Family::Hinge | Family::Quantile { .. })
+    }
+
+    /// Loss, derivative, EM weight and Newton curvature at one observation, all in f64.
     #[inline]
     pub fn estep(self, y: f64, eta: f64) -> Estep {
         match self {
-            Family::Logistic => Estep {
+            // Binomial problems reach the backends as logistic ones with fractional labels.
+            Family::Logistic | Family::Binomial => Estep {
                 loss: logistic_loss(y, eta),
                 derivative: (1.0 - y) * sigmoid(eta) - y * sigmoid(-eta),
                 weight: polya_gamma_mean(eta),
@@ -70,36 +140,91 @@ impl Family {
                 let r = eta - y;
                 Estep { loss: 0.5 * r * r, derivative: r, weight: 1.0, curvature: 1.0 }
             }
+            Family::Hinge => {
+                // ℓ = ½|r| + ½r with r = 1 − yη; dr/dη = −y.
+                let r = 1.0 - y * eta;
+                let a = r.abs().max(RESIDUAL_FLOOR);
+                let weight = 0.5 / a;
+                Estep {
+                    loss: 0.5 * (huber_abs(r, RESIDUAL_FLOOR) + r),
+                    derivative: -0.5 * y * (1.0 + r / a),
+                    weight,
+                    curvature: weight,
+                }
+            }
+            Family::Quantile { q } => {
+                // ℓ = ½|r| + (q − ½) r with r = y − η; dr/dη = −1.
+                let r = y - eta;
+                let floor = RESIDUAL_FLOOR * y.abs().max(1.0);
+                let a = r.abs().max(floor);
+                let weight = 0.5 / a;
+                Estep {
+                    loss: 0.5 * huber_abs(r, floor) + (q - 0.5) * r,
+                    derivative: -(q - 0.5) - 0.5 * r / a,
+                    weight,
+                    curvature: weight,
+                }
+            }
+            Family::StudentT { nu, sigma } => {
+                let r = y - eta;
+                let s2 = nu * sigma * sigma;
+                let weight = (nu + 1.0) / (s2 + r * r);
+                Estep {
+                    loss: 0.5 * (nu + 1.0) * (r * r / s2).ln_1p(),
+                    derivative: -weight * r,
+                    weight,
+                    curvature: (weight * (s2 - r * r) / (s2 + r * r)).max(0.0),
+                }
+            }
         }
     }
 
-    /// The loss alone (cheaper than [`Family::estep`] for objective evaluations).
+    /// The loss as SM-EM minimizes it (the definition, except for hinge and quantile, whose
+    /// |r| is Huber-smoothed below [`RESIDUAL_FLOOR`]); equal to [`Family::estep`]'s loss.
+    #[inline]
+    pub fn fitted_loss(self, y: f64, eta: f64) -> f64 {
+        match self {
+            Family::Logistic | Family::Binomial => logistic_loss(y, eta),
+            Family::Gaussian => 0.5 * (eta - y) * (eta - y),
+            _ => self.estep(y, eta).loss,
+        }
+    }
+
+    /// The loss by its definition (what reported objectives use).
     #[inline]
     pub fn loss(self, y: f64, eta: f64) -> f64 {
         match self {
-            Family::Logistic => logistic_loss(y, eta),
-            Family::Gaussian => 0.5 * (eta - y) * (eta - y),
+            Family::Hinge => (1.0 - y * eta).max(0.0),
+            Family::Quantile { q } => {
+                let r = y - eta;
+                r * (q - f64::from(u8::from(r < 0.0)))
+            }
+            _ => self.fitted_loss(y, eta),
         }
     }
 
-    /// The mean of y as an η: the optimal intercept when every coefficient is zero.
+    /// The η to start the intercept from when every coefficient is zero, given the weighted
+    /// mean of y: the optimal intercept for logistic, binomial and gaussian, a sensible centre
+    /// for the others.
     pub fn link(self, mean: f64) -> f64 {
         match self {
-            Family::Logistic => {
+            Family::Logistic | Family::Binomial => {
                 // Clamp so an all-0 or all-1 response starts from a finite point.
                 let m = mean.clamp(1e-10, 1.0 - 1e-10);
                 (m / (1.0 - m)).ln()
             }
-            Family::Gaussian => mean,
+            Family::Hinge => mean.signum(),
+            Family::Gaussian | Family::Quantile { .. } | Family::StudentT { .. } => mean,
         }
     }
 
-    /// The inverse link: η to the response scale (a probability for logistic).
+    /// The inverse link: η to the response scale (a probability for logistic and binomial, η
+    /// itself for the others).
     #[inline]
     pub fn inverse_link(self, eta: f64) -> f64 {
         match self {
-            Family::Logistic => sigmoid(eta),
-            Family::Gaussian => eta,
+            Family::Logistic | Family::Binomial => sigmoid(eta),
+            _ => eta,
         }
     }
 
@@ -109,13 +234,21 @@ impl Family {
     /// For logistic: if `(1/W) Σ wᵢ ℓᵢ < ln 2 · w_min / W`, every ℓᵢ < ln 2, i.e. every point is
     /// strictly on its side of the hyperplane. Scaling (β, b₀) by t → ∞ then drives the loss to
     /// 0, which no finite point attains: the optimum is at infinity. `None` for families whose
-    /// loss is bounded below by a value some finite point reaches.
+    /// loss some finite point minimizes (binomial counts strictly between 0 and m included:
+    /// their certificate is computed per problem by `Problem::binomial`).
     pub fn separation_bound(self, min_positive_weight: f64, weight_sum: f64) -> Option<f64> {
         match self {
             Family::Logistic => Some(std::f64::consts::LN_2 * min_positive_weight / weight_sum),
-            Family::Gaussian => None,
+            _ => None,
         }
     }
+}
+
+/// |r| for |r| ≥ ε, r²/(2ε) + ε/2 below: the Huber function whose MM weight is 1/(2 max(|r|, ε)).
+#[inline]
+fn huber_abs(r: f64, eps: f64) -> f64 {
+    let a = r.abs();
+    if a >= eps { a } else { 0.5 * (r * r / eps + eps) }
 }
 
 /// σ(η) = 1 / (1 + e^{−η}), without overflow for either sign.

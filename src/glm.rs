@@ -6,7 +6,7 @@ use std::sync::OnceLock;
 
 use crate::backend::{
     AUTO_GPU_MIN_WORK, Backend, BackendChoice, BackendInfo, CpuBackend, GpuBackend, GpuContext,
-    GpuOptions, Needs, Stats,
+    GpuOptions, Needs, PolishBackend, Stats,
 };
 use crate::data::{AsTarget, Design, Problem};
 use crate::error::{Error, Result};
@@ -37,6 +37,8 @@ pub struct Glm {
     /// `None`: read `SCALEMIX_BACKEND` at fit time.
     backend: Option<BackendChoice>,
     gpu: Option<GpuContext>,
+    /// Student-t only: estimate σ (see [`Glm::student_t`]).
+    estimate_sigma: bool,
 }
 
 impl Glm {
@@ -50,6 +52,7 @@ impl Glm {
             options: SolverOptions::default(),
             backend: None,
             gpu: None,
+            estimate_sigma: false,
         }
     }
 
@@ -61,6 +64,33 @@ impl Glm {
     /// Least-squares (gaussian) regression.
     pub fn gaussian() -> Self {
         Self::new(Family::Gaussian)
+    }
+
+    /// Binomial regression on success counts out of a number of trials per row; fit it with
+    /// [`Glm::fit_binomial`].
+    pub fn binomial() -> Self {
+        Self::new(Family::Binomial)
+    }
+
+    /// Linear SVM (hinge loss); labels −1/+1, or 0/1 and booleans read as −1/+1.
+    pub fn hinge() -> Self {
+        Self::new(Family::Hinge)
+    }
+
+    /// Quantile regression at level q ∈ (0, 1) (q = 0.5: median regression).
+    pub fn quantile(q: f64) -> Self {
+        Self::new(Family::Quantile { q })
+    }
+
+    /// Student-t robust regression with ν degrees of freedom and scale σ: `Some(σ)` keeps σ
+    /// fixed; `None` estimates it jointly with the coefficients by maximum likelihood (EM on
+    /// σ² alternating with the coefficient fit until σ changes by less than 1e-10 relative),
+    /// starting from 1.4826 × the median absolute deviation of y. [`Fit::family`] reports the
+    /// σ used.
+    pub fn student_t(nu: f64, sigma: Option<f64>) -> Self {
+        let mut glm = Self::new(Family::StudentT { nu, sigma: sigma.unwrap_or(1.0) });
+        glm.estimate_sigma = sigma.is_none();
+        glm
     }
 
     /// The penalty (default: none).
@@ -161,6 +191,45 @@ impl Glm {
         self.fit_impl(x.into(), y, Some(weights))
     }
 
+    /// Fits a binomial model ([`Glm::binomial`]): `successes[i]` out of `trials[i]` ≥ 0 in row i.
+    ///
+    /// # Errors
+    /// As [`Glm::fit`]; [`Error::InvalidLabel`] for a count outside [0, trials],
+    /// [`Error::NegativeValue`] for negative trials, [`Error::Unsupported`] when the model is
+    /// not binomial.
+    pub fn fit_binomial<'a, X>(&self, x: X, successes: &'a [f64], trials: &'a [f64]) -> Result<Fit>
+    where
+        X: Into<Design<'a>>,
+    {
+        self.fit_binomial_weighted(x, successes, trials, None)
+    }
+
+    /// [`Glm::fit_binomial`] with sample weights (`None`: all ones).
+    ///
+    /// # Errors
+    /// As [`Glm::fit_binomial`], plus weight errors.
+    pub fn fit_binomial_weighted<'a, X>(
+        &self,
+        x: X,
+        successes: &'a [f64],
+        trials: &'a [f64],
+        weights: Option<&'a [f64]>,
+    ) -> Result<Fit>
+    where
+        X: Into<Design<'a>>,
+    {
+        if self.family != Family::Binomial {
+            return Err(Error::Unsupported {
+                operation: "fit_binomial",
+                family: self.family.name(),
+            });
+        }
+        let start = Instant::now();
+        self.check_options()?;
+        let problem = Problem::binomial(x.into(), successes, trials, weights)?;
+        self.fit_problem(problem, start)
+    }
+
     fn check_options(&self) -> Result<()> {
         let o = &self.options;
         let positive = |name, value: f64| {
@@ -194,20 +263,16 @@ impl Glm {
     }
 
     /// The backend this fit runs on (see [`BackendChoice`]).
-    fn backend_for<'p>(
-        &self,
-        problem: &'p Problem<'p>,
-        dim: usize,
-    ) -> Result<Box<dyn Backend + 'p>> {
+    fn backend_for<'p>(&self, problem: &'p Problem<'p>) -> Result<Engine<'p>> {
         let choice = match self.backend {
             Some(choice) => choice,
             None => BackendChoice::from_env()?,
         };
-        let cpu =
-            || -> Box<dyn Backend + 'p> { Box::new(CpuBackend::new(problem, self.fit_intercept)) };
-        let gpu = |context: &GpuContext| -> Result<Box<dyn Backend + 'p>> {
+        let dim = problem.ncols() + usize::from(self.fit_intercept);
+        let cpu = || Engine::Cpu(CpuBackend::new(problem, self.fit_intercept));
+        let gpu = |context: &GpuContext| -> Result<Engine<'p>> {
             log::info!("fitting on {}", context.describe());
-            Ok(Box::new(GpuBackend::new(context, problem, self.fit_intercept)?))
+            Ok(Engine::Gpu(GpuBackend::new(context, problem, self.fit_intercept)?))
         };
         match choice {
             BackendChoice::Cpu => Ok(cpu()),
@@ -246,7 +311,53 @@ impl Glm {
     ) -> Result<Fit> {
         let start = Instant::now();
         self.check_options()?;
-        let problem = Problem::new(x, y.as_target(), weights, self.family)?;
+        if self.family == Family::Binomial {
+            return Err(Error::Unsupported {
+                operation: "fit (use fit_binomial)",
+                family: "binomial",
+            });
+        }
+        let mut problem = Problem::new(x, y.as_target(), weights, self.family)?;
+        if self.estimate_sigma {
+            if let Family::StudentT { nu, .. } = self.family {
+                problem.family = Family::StudentT { nu, sigma: initial_sigma(&problem) };
+            }
+        }
+        let mut fit = self.fit_problem(problem.clone(), start)?;
+        if let (true, Family::StudentT { nu, .. }) = (self.estimate_sigma, self.family) {
+            // Block coordinate descent on the joint negative log-likelihood: σ at fixed β
+            // (its own EM to convergence), then β at fixed σ from the previous β.
+            for _ in 0..MAX_SIGMA_ROUNDS {
+                let Family::StudentT { sigma, .. } = fit.family else { break };
+                let next = student_t_sigma(&problem, &fit, nu, sigma);
+                if (next - sigma).abs() <= SIGMA_TOL * sigma {
+                    break;
+                }
+                problem.family = Family::StudentT { nu, sigma: next };
+                let mut start_theta = fit.coefficients.clone();
+                if self.fit_intercept {
+                    start_theta.push(fit.intercept);
+                }
+                let iterations = fit.iterations;
+                fit = self.fit_from(problem.clone(), start, Some(start_theta))?;
+                fit.iterations += iterations;
+            }
+        }
+        Ok(fit)
+    }
+
+    fn fit_problem(&self, problem: Problem<'_>, start: Instant) -> Result<Fit> {
+        self.fit_from(problem, start, None)
+    }
+
+    /// Fits a checked problem, from `theta0` or from the null model.
+    fn fit_from(
+        &self,
+        problem: Problem<'_>,
+        start: Instant,
+        theta0: Option<Vec<f64>>,
+    ) -> Result<Fit> {
+        problem.family.check()?;
         let p = problem.ncols();
         let dim = p + usize::from(self.fit_intercept);
         let unit_factors;
@@ -262,17 +373,25 @@ impl Glm {
         };
         let terms = self.penalty.terms(factors, dim)?;
 
-        let mut backend = self.backend_for(&problem, dim)?;
+        let mut backend = self.backend_for(&problem)?;
 
         // Start from the null model: β = 0, intercept at the link of the weighted mean.
-        let mut theta0 = vec![0.0; dim];
-        if self.fit_intercept {
-            let mean = weighted_mean(&problem.y, &problem.weights, problem.weight_sum);
-            theta0[p] = self.family.link(mean);
-        }
+        let family = problem.family;
+        let mut theta0 = match theta0 {
+            Some(theta) => theta,
+            None => {
+                let mut theta = vec![0.0; dim];
+                if self.fit_intercept {
+                    // Σ w (not W): binomial problems carry weights w·m.
+                    let total = problem.weights.iter().sum();
+                    theta[p] = family.link(weighted_mean(&problem.y, &problem.weights, total));
+                }
+                theta
+            }
+        };
         let zero_threshold = zero_thresholds(&problem, self.options.zero_tol, dim);
         let separation_bound =
-            self.family.separation_bound(problem.min_positive_weight, problem.weight_sum);
+            family.separation_bound(problem.min_positive_weight, problem.weight_sum);
 
         // ℓ₁ weights make zero absorbing: start the lasso from the ridge fit at the same λ. Both
         // runs measure KKT against the gradient scale at the null model, where the first starts.
@@ -289,7 +408,7 @@ impl Glm {
                 zero_threshold: &zero_threshold,
                 separation_bound: None,
             };
-            let warm = warm.solve(backend.as_mut(), theta0)?;
+            let warm = warm.solve(backend.as_backend(), theta0)?;
             kkt_scale = Some(warm.kkt_scale);
             theta0 = warm.theta;
         }
@@ -301,8 +420,24 @@ impl Glm {
             zero_threshold: &zero_threshold,
             separation_bound,
         };
-        let mut solution = run.solve(backend.as_mut(), theta0)?;
-        let info = backend.info();
+        let mut solution = run.solve(backend.as_backend(), theta0)?;
+        let mut backend = match backend {
+            // Hinge and quantile: ℓ' jumps at r = 0, so f32 rounding of η leaves the optimum's
+            // support rows at residuals ~1e-7 (relative gaps ~1e-6). Finish with the gradient
+            // and the weights in f64 on the CPU (O(n·p)) and S still on the device (O(n·p²)).
+            Engine::Gpu(gpu) if family.has_unbounded_weight() => {
+                let mut polish = PolishBackend::new(&problem, self.fit_intercept, gpu);
+                let run = Run { kkt_scale: Some(solution.kkt_scale), ..run };
+                let first = solution;
+                solution = run.solve(&mut polish, first.theta)?;
+                solution.iterations += first.iterations;
+                solution.restarts += first.restarts;
+                solution.trace = [first.trace, solution.trace[1..].to_vec()].concat();
+                Engine::Polish(polish)
+            }
+            other => other,
+        };
+        let info = backend.as_backend().info();
         if info.kind != "cpu" {
             // The reported objective and KKT violation come from one f64 pass on the CPU, so
             // they are exact whatever precision the device iterated in.
@@ -313,14 +448,17 @@ impl Glm {
                 Needs::Gradient,
                 &mut stats,
             )?;
-            solution.objective = stats.loss + terms.value(&solution.theta);
             solution.kkt_violation =
                 terms.kkt_violation(&solution.theta, stats.gradient.as_slice());
         }
+        // The reported objective uses each loss's definition, in f64, whatever the backend's
+        // precision and whatever smoothing the iterations used (hinge and quantile).
+        solution.objective = exact_mean_loss(&problem, &solution.theta, self.fit_intercept)
+            + terms.value(&solution.theta);
         let mut theta = solution.theta;
         let intercept = if self.fit_intercept { theta.pop().unwrap_or(0.0) } else { 0.0 };
         Ok(Fit {
-            family: self.family,
+            family,
             penalty: self.penalty,
             coefficients: theta,
             intercept,
@@ -336,6 +474,85 @@ impl Glm {
     }
 }
 
+/// (1/W) Σ wᵢ ℓ(yᵢ, ηᵢ) with ℓ by its definition ([`Family::loss`]), in f64.
+fn exact_mean_loss(problem: &Problem<'_>, theta: &[f64], intercept: bool) -> f64 {
+    let p = problem.ncols();
+    let b0 = if intercept { theta[p] } else { 0.0 };
+    let total: f64 = (0..problem.nrows())
+        .map(|i| {
+            let eta = b0 + (0..p).map(|j| problem.x.get(i, j) * theta[j]).sum::<f64>();
+            problem.weights[i] * problem.family.loss(problem.y[i], eta)
+        })
+        .sum();
+    total / problem.weight_sum
+}
+
+/// Most σ updates of a Student-t fit with estimated scale.
+const MAX_SIGMA_ROUNDS: usize = 200;
+/// Relative change of σ below which its estimate is final.
+const SIGMA_TOL: f64 = 1e-10;
+
+/// 1.4826 × the weighted median absolute deviation of y from its median: a robust start for σ
+/// (σ of a normal sample), floored so constant data still give a positive scale.
+fn initial_sigma(problem: &Problem<'_>) -> f64 {
+    let median = |values: &mut Vec<f64>| {
+        values.sort_by(f64::total_cmp);
+        let n = values.len();
+        if n % 2 == 1 { values[n / 2] } else { 0.5 * (values[n / 2 - 1] + values[n / 2]) }
+    };
+    let mut y: Vec<f64> = problem.y.to_vec();
+    let m = median(&mut y);
+    let mut dev: Vec<f64> = problem.y.iter().map(|v| (v - m).abs()).collect();
+    let mad = median(&mut dev);
+    let scale = problem.y.iter().fold(0.0_f64, |a, v| a.max(v.abs())).max(1.0);
+    (1.4826 * mad).max(1e-6 * scale)
+}
+
+/// σ minimizing the Student-t negative log-likelihood at the fit's residuals, by EM on σ²:
+/// σ² ← (1/W) Σ wᵢ τᵢ rᵢ², τᵢ = (ν+1)/(ν + rᵢ²/σ²), from the current σ to a fixed point.
+fn student_t_sigma(problem: &Problem<'_>, fit: &Fit, nu: f64, sigma: f64) -> f64 {
+    let (n, p) = (problem.nrows(), problem.ncols());
+    let r2: Vec<f64> = (0..n)
+        .map(|i| {
+            let eta: f64 = fit.intercept
+                + (0..p).map(|j| problem.x.get(i, j) * fit.coefficients[j]).sum::<f64>();
+            (problem.y[i] - eta).powi(2)
+        })
+        .collect();
+    let mut s2 = sigma * sigma;
+    for _ in 0..1000 {
+        let next = r2
+            .iter()
+            .zip(problem.weights.iter())
+            .map(|(&r2, &w)| w * (nu + 1.0) / (nu + r2 / s2) * r2)
+            .sum::<f64>()
+            / problem.weight_sum;
+        let done = (next - s2).abs() <= 1e-14 * s2;
+        s2 = next.max(f64::MIN_POSITIVE);
+        if done {
+            break;
+        }
+    }
+    s2.sqrt()
+}
+
+/// The backend a fit runs on.
+enum Engine<'p> {
+    Cpu(CpuBackend<'p>),
+    Gpu(GpuBackend),
+    Polish(PolishBackend<'p>),
+}
+
+impl<'p> Engine<'p> {
+    fn as_backend(&mut self) -> &mut (dyn Backend + 'p) {
+        match self {
+            Engine::Cpu(b) => b,
+            Engine::Gpu(b) => b,
+            Engine::Polish(b) => b,
+        }
+    }
+}
+
 /// The process-wide GPU context with default options, opened on first use and shared by every
 /// fit (opening a device and compiling the kernels takes up to seconds).
 fn default_gpu() -> Result<GpuContext> {
@@ -348,8 +565,8 @@ fn default_gpu() -> Result<GpuContext> {
 /// divided by the column's RMS, so the threshold bounds the coordinate's contribution to η.
 fn zero_thresholds(problem: &Problem<'_>, zero_tol: f64, dim: usize) -> Vec<f64> {
     let response_scale = match problem.family {
-        Family::Logistic => 1.0,
-        Family::Gaussian => {
+        Family::Logistic | Family::Binomial | Family::Hinge => 1.0,
+        Family::Gaussian | Family::Quantile { .. } | Family::StudentT { .. } => {
             let mean = weighted_mean(&problem.y, &problem.weights, problem.weight_sum);
             let var = problem
                 .y
@@ -491,7 +708,7 @@ impl Fit {
     /// [`Error::Unsupported`] for families without probabilities, else as
     /// [`Fit::decision_function`].
     pub fn predict_proba<'a>(&self, x: impl Into<Design<'a>>) -> Result<Vec<f64>> {
-        if self.family != Family::Logistic {
+        if !matches!(self.family, Family::Logistic | Family::Binomial) {
             return Err(Error::Unsupported {
                 operation: "predict_proba",
                 family: self.family.name(),
@@ -509,8 +726,11 @@ impl Fit {
     pub fn predict<'a>(&self, x: impl Into<Design<'a>>) -> Result<Vec<f64>> {
         let eta = self.decision_function(x)?;
         Ok(match self.family {
-            Family::Logistic => eta.into_iter().map(|e| f64::from(e >= 0.0)).collect(),
-            Family::Gaussian => eta,
+            Family::Logistic | Family::Binomial => {
+                eta.into_iter().map(|e| f64::from(e >= 0.0)).collect()
+            }
+            Family::Hinge => eta.into_iter().map(|e| if e >= 0.0 { 1.0 } else { -1.0 }).collect(),
+            Family::Gaussian | Family::Quantile { .. } | Family::StudentT { .. } => eta,
         })
     }
 }

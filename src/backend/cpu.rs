@@ -57,6 +57,9 @@ struct Chunk {
     gram_ones: Vec<f64>,
     /// Σ cᵢ.
     gram_ones_ones: f64,
+    /// Σᵢ (|xᵢⱼ| uᵢ)² per coordinate (intercept last): the gradient's rounding-error scale for
+    /// the families whose weight is unbounded (see [`rounding_error`]).
+    error: Vec<f64>,
     eta: Vec<f64>,
     /// wᵢ ℓ'ᵢ for the current block.
     weighted_derivative: Vec<f64>,
@@ -91,6 +94,7 @@ impl<'a> CpuBackend<'a> {
                 gram: vec![0.0; p * p],
                 gram_ones: vec![0.0; p],
                 gram_ones_ones: 0.0,
+                error: vec![0.0; p + 1],
                 eta: vec![0.0; BLOCK_ROWS],
                 weighted_derivative: vec![0.0; BLOCK_ROWS],
                 weighted_precision: vec![0.0; BLOCK_ROWS],
@@ -146,6 +150,49 @@ impl<'a> CpuBackend<'a> {
     }
 }
 
+/// Rounding errors per summed term, in units of the f64 unit roundoff (η's products and sums,
+/// the E-step's functions), taken as adding up in the worst case.
+const ROUNDINGS_PER_TERM: f64 = 4.0;
+
+impl CpuBackend<'_> {
+    /// The gradient's rounding-error scale, for families whose EM weight is unbounded (hinge and
+    /// quantile near r = 0, ω̂ up to 1/(2·RESIDUAL_FLOOR)): there an error of ε|η| in η moves
+    /// ℓ' by up to min(ω̂ ε|η|, 1), which in f64 is already ~1e-8 relative to ∇L, so the KKT
+    /// violation cannot be pushed below it. Per coordinate
+    /// ε √(Σᵢ (|xᵢⱼ| uᵢ)²) / W with uᵢ = wᵢ (|ℓ'ᵢ| + min(ω̂ᵢ Σⱼ|xᵢⱼθⱼ|, 1/ε)), as the GPU
+    /// kernels report theirs. Random signs add in quadrature.
+    fn rounding_error(&mut self, theta: &[f64], out: &mut Stats) {
+        let problem = self.problem;
+        let p = problem.ncols();
+        let (beta, b0) = (&theta[..p], if self.intercept { theta[p] } else { 0.0 });
+        let roundoff = f64::EPSILON / 2.0;
+        self.chunks.par_iter_mut().for_each(|chunk| {
+            chunk.error.fill(0.0);
+            for i in chunk.start..chunk.start + chunk.len {
+                let (mut eta, mut magnitude) = (b0, b0.abs());
+                for (j, b) in beta.iter().enumerate() {
+                    let term = problem.x.get(i, j) * b;
+                    eta += term;
+                    magnitude += term.abs();
+                }
+                let e = problem.family.estep(problem.y[i], eta);
+                let u = problem.weights[i]
+                    * (e.derivative.abs() + (e.weight * magnitude).min(1.0 / roundoff));
+                for j in 0..p {
+                    chunk.error[j] += (problem.x.get(i, j) * u).powi(2);
+                }
+                chunk.error[p] += u * u;
+            }
+        });
+        let scale = ROUNDINGS_PER_TERM * roundoff / problem.weight_sum;
+        for j in 0..out.gradient_error.len() {
+            let source = if j < p { j } else { p };
+            out.gradient_error[j] =
+                self.chunks.iter().map(|c| c.error[source]).sum::<f64>().sqrt() * scale;
+        }
+    }
+}
+
 impl Chunk {
     fn accumulate(&mut self, problem: &Problem<'_>, beta: &[f64], b0: f64, work: Work) {
         let p = problem.ncols();
@@ -169,7 +216,7 @@ impl Chunk {
                 let i = block_start + r;
                 let (w, y, eta) = (problem.weights[i], problem.y[i], self.eta[r] + b0);
                 if work == Work::Loss {
-                    self.loss += w * family.loss(y, eta);
+                    self.loss += w * family.fitted_loss(y, eta);
                     continue;
                 }
                 let e = family.estep(y, eta);
@@ -223,6 +270,9 @@ impl Backend for CpuBackend<'_> {
             Needs::GradientAndHessian => Work::Gram { exact_curvature: true },
         };
         self.pass(theta, work, Some(out));
+        if self.problem.family.has_unbounded_weight() {
+            self.rounding_error(theta, out);
+        }
         Ok(())
     }
 

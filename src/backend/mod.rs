@@ -14,10 +14,12 @@
 
 mod cpu;
 pub mod gpu;
+mod polish;
 pub(crate) mod strided;
 
 pub use cpu::CpuBackend;
 pub use gpu::{GpuBackend, GpuContext, GpuOptions};
+pub use polish::PolishBackend;
 
 use nalgebra::{DMatrix, DVector};
 

@@ -11,6 +11,8 @@ pub struct Reference {
     pub intercept: bool,
     pub lambda: f64,
     pub alpha: f64,
+    /// The quantile level, for quantile problems.
+    pub q: Option<f64>,
     pub objective: f64,
     pub intercept_value: f64,
     pub coef: Vec<f64>,
@@ -61,6 +63,7 @@ pub fn reference(name: &str) -> Reference {
         intercept: entry["intercept"].as_bool().expect("intercept"),
         lambda: num("lambda"),
         alpha: num("alpha"),
+        q: entry["q"].as_f64(),
         objective: num("objective"),
         intercept_value: num("intercept_value"),
         coef: entry["coef"]
@@ -85,6 +88,29 @@ pub fn logistic_objective(r: &Reference, beta: &[f64], b0: f64) -> f64 {
         // log(1 + e^η) − yη without cancellation for y ∈ {0, 1}.
         let softplus = |t: f64| if t > 0.0 { t + (-t).exp().ln_1p() } else { t.exp().ln_1p() };
         loss += if r.y[i] == 1.0 { softplus(-eta) } else { softplus(eta) };
+    }
+    let pen: f64 =
+        beta.iter().map(|b| r.lambda * (r.alpha * b.abs() + 0.5 * (1.0 - r.alpha) * b * b)).sum();
+    loss / r.n as f64 + pen
+}
+
+/// F at (β, b₀) from the definition for the reference's family (logistic, hinge with labels
+/// ±1, or quantile), independently of the crate.
+pub fn objective(r: &Reference, beta: &[f64], b0: f64) -> f64 {
+    if r.family == "logistic" {
+        return logistic_objective(r, beta, b0);
+    }
+    let mut loss = 0.0;
+    for i in 0..r.n {
+        let eta: f64 = b0 + (0..r.p).map(|j| r.x[i * r.p + j] * beta[j]).sum::<f64>();
+        loss += match r.family.as_str() {
+            "hinge" => (1.0 - r.y[i] * eta).max(0.0),
+            "quantile" => {
+                let (q, res) = (r.q.expect("q"), r.y[i] - eta);
+                if res >= 0.0 { q * res } else { (q - 1.0) * res }
+            }
+            other => panic!("no objective for {other}"),
+        };
     }
     let pen: f64 =
         beta.iter().map(|b| r.lambda * (r.alpha * b.abs() + 0.5 * (1.0 - r.alpha) * b * b)).sum();

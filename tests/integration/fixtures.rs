@@ -2,7 +2,7 @@
 
 use scalemix::{Acceleration, Design, Glm, Penalty, Termination};
 
-use crate::common::{Reference, logistic_objective, reference};
+use crate::common::{Reference, objective, reference};
 
 /// The tolerance the fixtures are held to: (F(fit) − F*) / F*.
 const OBJECTIVE_GAP: f64 = 1e-10;
@@ -12,9 +12,13 @@ const RIDGE_COEF_REL: f64 = 1e-7;
 
 /// The reference problem's model with the given acceleration (CPU unless `glm` is changed).
 pub fn reference_model(r: &Reference, acceleration: Acceleration) -> Glm {
-    assert_eq!(r.family, "logistic");
-    Glm::logistic()
-        .penalty(Penalty::elastic_net(r.lambda, r.alpha))
+    let glm = match r.family.as_str() {
+        "logistic" => Glm::logistic(),
+        "hinge" => Glm::hinge(),
+        "quantile" => Glm::quantile(r.q.expect("q")),
+        other => panic!("no model for {other}"),
+    };
+    glm.penalty(Penalty::elastic_net(r.lambda, r.alpha))
         .fit_intercept(r.intercept)
         .acceleration(acceleration)
         .max_iter(5000)
@@ -33,9 +37,14 @@ fn fit_reference(r: &Reference, acceleration: Acceleration) -> scalemix::Fit {
 /// The fit reached the reference optimum: converged, objective recomputed from the definition,
 /// relative gap within [`OBJECTIVE_GAP`].
 pub fn check_gap(r: &Reference, fit: &scalemix::Fit) {
+    check_gap_within(r, fit, OBJECTIVE_GAP);
+}
+
+/// As [`check_gap`] with the given relative gap.
+pub fn check_gap_within(r: &Reference, fit: &scalemix::Fit, tolerance: f64) {
     assert_eq!(fit.termination(), Termination::Converged, "{}: {:?}", r.name, fit.termination());
     // Recompute F from the definition rather than trusting the solver's own value.
-    let f = logistic_objective(r, fit.coefficients(), fit.intercept());
+    let f = objective(r, fit.coefficients(), fit.intercept());
     assert!(
         (f - fit.objective()).abs() <= 1e-13 * f,
         "{}: reported objective {} but F = {f}",
@@ -44,9 +53,12 @@ pub fn check_gap(r: &Reference, fit: &scalemix::Fit) {
     );
     let gap = (f - r.objective) / r.objective;
     eprintln!("{}: relative gap {gap:.3e} in {} iterations", r.name, fit.iterations());
-    assert!(gap <= OBJECTIVE_GAP, "{}: gap {gap:e} > {OBJECTIVE_GAP:e}", r.name);
-    // A gap far below zero would mean F* is wrong or the objective convention differs.
-    assert!(gap >= -1e-12, "{}: F = {f} is below the reference optimum {}", r.name, r.objective);
+    assert!(gap <= tolerance, "{}: gap {gap:e} > {tolerance:e}", r.name);
+    // A gap far below zero would mean F* is wrong or the objective convention differs. The
+    // references are accurate to 1e-12 (smooth problems, Newton-polished) and 1e-11 (the
+    // quantile LP), per tests/fixtures/README.md.
+    let accuracy = if r.family == "quantile" { 1e-11 } else { 1e-12 };
+    assert!(gap >= -accuracy, "{}: F = {f} is below the reference optimum {}", r.name, r.objective);
 }
 
 fn check_ridge_coefficients(r: &Reference, fit: &scalemix::Fit) {

@@ -24,7 +24,7 @@ const ROUNDINGS_PER_TERM: f64 = 16.0;
 
 /// The two shared contexts: default options (f64 sums where the adapter has SHADER_F64) and
 /// the forced f32-only kernels (the Metal / GL path).
-fn contexts() -> Option<&'static [GpuContext; 2]> {
+pub fn contexts() -> Option<&'static [GpuContext; 2]> {
     static CONTEXTS: OnceLock<Result<[GpuContext; 2], Error>> = OnceLock::new();
     let made = CONTEXTS.get_or_init(|| {
         let default = GpuContext::new(GpuOptions::default())?;

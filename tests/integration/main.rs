@@ -3,6 +3,7 @@
 mod api;
 mod backend;
 mod common;
+mod families;
 mod fixtures;
 mod gpu;
 mod params;

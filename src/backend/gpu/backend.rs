@@ -14,7 +14,7 @@
 use std::sync::Arc;
 
 use bytemuck::{Pod, Zeroable};
-use nalgebra::DVector;
+use nalgebra::{DMatrix, DVector};
 use wgpu::util::DeviceExt;
 
 use super::context::{GpuContext, Inner};
@@ -22,7 +22,7 @@ use super::shaders::Kernel;
 use crate::backend::{Backend, BackendInfo, Needs, Stats};
 use crate::data::Problem;
 use crate::error::{Error, Result};
-use crate::family::Family;
+use crate::family::{Family, RESIDUAL_FLOOR};
 
 /// Bytes of one E-step record per row (five f32: gram weight, derivative, loss, two error scales).
 const ROW_STATS_BYTES: u64 = 20;
@@ -60,6 +60,10 @@ struct EstepParams {
     cols: u32,
     family: u32,
     curvature: u32,
+    a: f32,
+    b: f32,
+    floor: f32,
+    pad: u32,
 }
 
 #[repr(C)]
@@ -123,7 +127,18 @@ pub struct GpuBackend {
     gram_out: wgpu::Buffer,
     staging: wgpu::Buffer,
     theta_f32: Vec<f32>,
+    /// The E-step's per-row records (written by the host instead in [`GpuBackend::gram_with_weights`]).
+    rows: wgpu::Buffer,
     _keep: Vec<wgpu::Buffer>,
+}
+
+/// What one submission computes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Pass {
+    /// E-step (with ω̂, or ℓ'' when `curvature` is 1) and gradient, plus S when `gram` is set.
+    Estep { curvature: usize, gram: bool },
+    /// S alone, from row weights the host has written.
+    GramOnly,
 }
 
 fn backend_error(reason: impl std::fmt::Display) -> Error {
@@ -162,9 +177,13 @@ impl GpuBackend {
         let device = &ctx.device;
         let (n, p) = (problem.nrows(), problem.ncols());
         let cols = p + usize::from(intercept);
-        let family = match problem.family {
-            Family::Logistic => 0u32,
-            Family::Gaussian => 1u32,
+        // estep.wgsl's family codes and parameters (a, b).
+        let (family, a, b) = match problem.family {
+            Family::Logistic | Family::Binomial => (0u32, 0.0, 0.0),
+            Family::Gaussian => (1, 0.0, 0.0),
+            Family::Hinge => (2, 0.0, 0.0),
+            Family::Quantile { q } => (3, q as f32, 0.0),
+            Family::StudentT { nu, sigma } => (4, nu as f32, sigma as f32),
         };
 
         // Slices: as many rows as fit the binding limit, in whole multiples of the rows that
@@ -215,7 +234,7 @@ impl GpuBackend {
         let rows_buf = device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("row stats"),
             size: (n as u64 * ROW_STATS_BYTES).max(ROW_STATS_BYTES),
-            usage,
+            usage: usage | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
         let theta = device.create_buffer(&wgpu::BufferDescriptor {
@@ -293,6 +312,10 @@ impl GpuBackend {
                         cols: cols as u32,
                         family,
                         curvature,
+                        a,
+                        b,
+                        floor: RESIDUAL_FLOOR as f32,
+                        pad: 0,
                     }),
                 );
                 let group = bind(
@@ -379,7 +402,7 @@ impl GpuBackend {
                 gram_out.as_entire_binding(),
             ],
         );
-        keep.extend([params, yw_buf, rows_buf, gram_partial]);
+        keep.extend([params, yw_buf, gram_partial]);
 
         let valid = pollster::block_on(scope_valid.pop());
         let oom = pollster::block_on(scope_oom.pop());
@@ -407,6 +430,7 @@ impl GpuBackend {
             gram_out,
             staging,
             theta_f32: vec![0.0; cols],
+            rows: rows_buf,
             _keep: keep,
         })
     }
@@ -420,17 +444,82 @@ impl GpuBackend {
         &self.context.inner
     }
 
-    /// Runs the kernels at θ and returns the raw read-back (gradient partials, then the Gram
-    /// tiles when `gram` is set), converted to f64.
-    fn run(&mut self, theta: &[f64], curvature: usize, gram: bool) -> Result<Vec<f64>> {
+    /// S = Xᵀ diag(c) X / W for row weights c given by the host (e.g. EM weights computed in f64
+    /// from an exact η), into `gram`. Nothing else runs.
+    ///
+    /// # Errors
+    /// [`Error::Backend`] for a weight beyond f32 or a device failure.
+    pub fn gram_with_weights(&mut self, weights: &[f64], gram: &mut DMatrix<f64>) -> Result<()> {
+        let mut records = vec![0f32; weights.len() * (ROW_STATS_BYTES as usize / 4)];
+        for (i, (record, &c)) in records.chunks_exact_mut(5).zip(weights).enumerate() {
+            record[0] = to_f32(c, || format!("row weight {i}"))?;
+        }
+        let values = self.guarded(|this| {
+            this.inner().queue.write_buffer(&this.rows, 0, bytemuck::cast_slice(&records));
+            this.run(Pass::GramOnly)
+        })?;
+        self.unpack_gram(&values, gram);
+        Ok(())
+    }
+
+    /// Writes the reduced Gram tiles (read back as f64) into the symmetric `gram`, over W.
+    fn unpack_gram(&self, tiles: &[f64], gram: &mut DMatrix<f64>) {
+        let d = self.cols;
+        let inv_w = 1.0 / self.weight_sum;
+        for ti in 0..self.tiles {
+            for tj in 0..=ti {
+                let q = ti * (ti + 1) / 2 + tj;
+                let tile = &tiles[q * TILE * TILE..(q + 1) * TILE * TILE];
+                for r in 0..TILE.min(d - ti * TILE) {
+                    let row = ti * TILE + r;
+                    // Diagonal tiles: the lower triangle only, so S is exactly symmetric.
+                    let cmax = if ti == tj { r + 1 } else { TILE.min(d - tj * TILE) };
+                    for c in 0..cmax {
+                        let col = tj * TILE + c;
+                        let v = tile[r * TILE + c] * inv_w;
+                        gram[(row, col)] = v;
+                        gram[(col, row)] = v;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Uploads θ (f32).
+    fn upload_theta(&mut self, theta: &[f64]) -> Result<()> {
         for (t, &v) in self.theta_f32.iter_mut().zip(theta) {
             *t = to_f32(v, || "a coefficient".into())?;
         }
+        self.inner().queue.write_buffer(&self.theta, 0, bytemuck::cast_slice(&self.theta_f32));
+        Ok(())
+    }
+
+    /// Runs `work` inside validation and out-of-memory error scopes, so any device error it
+    /// causes comes back as an [`Error::Backend`] instead of reaching wgpu's panicking default
+    /// handler.
+    fn guarded<T>(&mut self, work: impl FnOnce(&mut Self) -> Result<T>) -> Result<T> {
+        let ctx = Arc::clone(self.inner());
+        let scope_oom = ctx.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+        let scope_valid = ctx.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let result = work(self);
+        let valid = pollster::block_on(scope_valid.pop());
+        let oom = pollster::block_on(scope_oom.pop());
+        match oom.or(valid) {
+            Some(e) => Err(backend_error(format!("the device reported: {e}"))),
+            None => result,
+        }
+    }
+
+    /// Runs one submission and returns the raw read-back converted to f64: for
+    /// [`Pass::Estep`] the gradient partials, then the Gram tiles when asked; for
+    /// [`Pass::GramOnly`] the Gram tiles alone.
+    fn run(&mut self, what: Pass) -> Result<Vec<f64>> {
+        let (estep, curvature, gram) = match what {
+            Pass::Estep { curvature, gram } => (true, curvature, gram),
+            Pass::GramOnly => (false, 0, true),
+        };
         let ctx = Arc::clone(self.inner());
         let device = &ctx.device;
-        let scope_oom = device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
-        let scope_valid = device.push_error_scope(wgpu::ErrorFilter::Validation);
-        ctx.queue.write_buffer(&self.theta, 0, bytemuck::cast_slice(&self.theta_f32));
         let mut encoder = device
             .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("e-step") });
         {
@@ -440,12 +529,14 @@ impl GpuBackend {
             });
             let gradient_x = (self.cols + 1).div_ceil(GRADIENT_GROUP) as u32;
             for slice in &self.slices {
-                pass.set_pipeline(&ctx.kernels[Kernel::Estep as usize].pipeline);
-                pass.set_bind_group(0, &slice.estep[curvature], &[]);
-                pass.dispatch_workgroups(slice.estep_groups.0, slice.estep_groups.1, 1);
-                pass.set_pipeline(&ctx.kernels[Kernel::Gradient as usize].pipeline);
-                pass.set_bind_group(0, &slice.gradient, &[]);
-                pass.dispatch_workgroups(gradient_x, slice.gradient_blocks, 1);
+                if estep {
+                    pass.set_pipeline(&ctx.kernels[Kernel::Estep as usize].pipeline);
+                    pass.set_bind_group(0, &slice.estep[curvature], &[]);
+                    pass.dispatch_workgroups(slice.estep_groups.0, slice.estep_groups.1, 1);
+                    pass.set_pipeline(&ctx.kernels[Kernel::Gradient as usize].pipeline);
+                    pass.set_bind_group(0, &slice.gradient, &[]);
+                    pass.dispatch_workgroups(gradient_x, slice.gradient_blocks, 1);
+                }
                 if gram {
                     pass.set_pipeline(&ctx.kernels[Kernel::Gram as usize].pipeline);
                     pass.set_bind_group(0, &slice.gram, &[]);
@@ -458,8 +549,16 @@ impl GpuBackend {
                 pass.dispatch_workgroups(self.reduce_groups.0, self.reduce_groups.1, 1);
             }
         }
-        let gradient_bytes = self.gradient_partial.size();
-        encoder.copy_buffer_to_buffer(&self.gradient_partial, 0, &self.staging, 0, gradient_bytes);
+        let gradient_bytes = if estep { self.gradient_partial.size() } else { 0 };
+        if estep {
+            encoder.copy_buffer_to_buffer(
+                &self.gradient_partial,
+                0,
+                &self.staging,
+                0,
+                gradient_bytes,
+            );
+        }
         let mut read_bytes = gradient_bytes;
         if gram {
             let gram_bytes = self.gram_out.size();
@@ -480,13 +579,9 @@ impl GpuBackend {
             // The receiver only goes away if this call already returned with an error.
             let _ = sender.send(result);
         });
-        let polled = device.poll(wgpu::PollType::wait_indefinitely());
-        let valid = pollster::block_on(scope_valid.pop());
-        let oom = pollster::block_on(scope_oom.pop());
-        if let Some(e) = oom.or(valid) {
-            return Err(backend_error(format!("the E-step failed on the device: {e}")));
-        }
-        polled.map_err(|e| backend_error(format!("waiting for the device: {e}")))?;
+        device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map_err(|e| backend_error(format!("waiting for the device: {e}")))?;
         match pollster::block_on(receiver.receive()) {
             Some(Ok(())) => {}
             Some(Err(e)) => return Err(backend_error(format!("reading results back: {e}"))),
@@ -569,7 +664,10 @@ impl Backend for GpuBackend {
             Needs::GradientAndGram => (0, true),
             Needs::GradientAndHessian => (1, true),
         };
-        let values = self.run(theta, curvature, gram)?;
+        let values = self.guarded(|this| {
+            this.upload_theta(theta)?;
+            this.run(Pass::Estep { curvature, gram })
+        })?;
         let d = self.cols;
         let record = 2 * (d + 1);
         // Blocks in order, in f64.
@@ -591,24 +689,7 @@ impl Backend for GpuBackend {
             out.gradient_error[j] = sums[d + 1 + j].sqrt() * unit;
         }
         if gram {
-            let tiles = &values[self.gradient_blocks * record..];
-            for ti in 0..self.tiles {
-                for tj in 0..=ti {
-                    let q = ti * (ti + 1) / 2 + tj;
-                    let tile = &tiles[q * TILE * TILE..(q + 1) * TILE * TILE];
-                    for r in 0..TILE.min(d - ti * TILE) {
-                        let row = ti * TILE + r;
-                        // Diagonal tiles: the lower triangle only, so S is exactly symmetric.
-                        let cmax = if ti == tj { r + 1 } else { TILE.min(d - tj * TILE) };
-                        for c in 0..cmax {
-                            let col = tj * TILE + c;
-                            let v = tile[r * TILE + c] * inv_w;
-                            out.gram[(row, col)] = v;
-                            out.gram[(col, row)] = v;
-                        }
-                    }
-                }
-            }
+            self.unpack_gram(&values[self.gradient_blocks * record..], &mut out.gram);
         }
         Ok(())
     }

@@ -106,6 +106,9 @@ impl GpuContext {
                 .map_err(|e| {
                     backend_error(format!("cannot open {}: {e}", adapter.get_info().name))
                 })?;
+            // Every call scalemix makes runs inside error scopes; this only keeps an error that
+            // escapes one from reaching wgpu's default handler, which panics.
+            device.on_uncaptured_error(std::sync::Arc::new(|e| log::error!("wgpu: {e}")));
             Self::build(device, queue, adapter.get_info(), options).await
         })
     }
