@@ -1,7 +1,7 @@
 //! The non-logistic families and the bridge penalty: reference optima, subgradient optimality,
 //! equivalences with independent formulations, and their rejected inputs.
 
-use scalemix::{Acceleration, BackendChoice};
+use scalemix::{Acceleration, BackendChoice, Design, Glm, Penalty, Termination};
 
 use crate::common::reference;
 use crate::fixtures::{check_gap_within, fit_with, reference_model};
@@ -37,6 +37,342 @@ fn nonsmooth_fixtures_reach_their_optima_on_the_gpu() {
             let fit = fit_with(&r, &glm);
             eprintln!("{}", fit.backend());
             check_gap_within(&r, &fit, NONSMOOTH_GAP);
+        }
+    }
+}
+
+/// Subgradient optimality of a non-smooth fit, checked from the definitions: rows off the kink
+/// (|r| > `KINK`) contribute their derivative; the kink rows' subgradients tᵢ are solved for by
+/// least squares on the equations of the nonzero coordinates (and the intercept), and must lie
+/// in their intervals; zero coordinates must have |gⱼ| ≤ λαvⱼ.
+mod subgradient {
+    use nalgebra::{DMatrix, DVector};
+
+    /// Rows this close to the kink are treated as on it (the ε floor of the fit is 1e-10).
+    const KINK: f64 = 1e-7;
+    /// KKT equations hold to this, relative to the largest gradient term.
+    const TOL: f64 = 1e-6;
+
+    pub enum Loss {
+        /// Labels ±1.
+        Hinge,
+        Quantile(f64),
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub fn check(
+        loss: &Loss,
+        x: &[f64],
+        y: &[f64],
+        n: usize,
+        p: usize,
+        lambda: f64,
+        alpha: f64,
+        beta: &[f64],
+        b0: f64,
+    ) {
+        let d = p + 1; // coordinates, intercept last
+        let row = |i: usize| (0..p).map(move |j| x[i * p + j]).chain([1.0]);
+        let (mut fixed, mut kinks, mut scale) = (vec![0.0; d], Vec::new(), 0.0_f64);
+        for i in 0..n {
+            let eta = b0 + (0..p).map(|j| x[i * p + j] * beta[j]).sum::<f64>();
+            // (distance to the kink, derivative off it, subgradient interval on it)
+            let (r, off, interval) = match loss {
+                Loss::Hinge => {
+                    let r = 1.0 - y[i] * eta;
+                    let off = if r > 0.0 { -y[i] } else { 0.0 };
+                    let (a, b) = (-y[i], 0.0);
+                    (r, off, (a.min(b), a.max(b)))
+                }
+                Loss::Quantile(q) => {
+                    let r = y[i] - eta;
+                    let off = if r > 0.0 { -q } else { 1.0 - q };
+                    (r, off, (-q, 1.0 - q))
+                }
+            };
+            if r.abs() <= KINK * y[i].abs().max(1.0) {
+                kinks.push((i, interval));
+            } else {
+                for (j, xij) in row(i).enumerate() {
+                    fixed[j] += off * xij / n as f64;
+                    scale = scale.max((off * xij).abs() / n as f64);
+                }
+            }
+        }
+        // Penalty gradient on nonzero coordinates; the equations are the active set.
+        let active: Vec<usize> = (0..d).filter(|&j| j == p || beta[j] != 0.0).collect();
+        let penalty = |j: usize| {
+            if j == p { 0.0 } else { lambda * ((1.0 - alpha) * beta[j] + alpha * beta[j].signum()) }
+        };
+        let a = DMatrix::from_fn(active.len(), kinks.len(), |r, k| {
+            let (i, _) = kinks[k];
+            row(i).nth(active[r]).unwrap() / n as f64
+        });
+        let b =
+            DVector::from_iterator(active.len(), active.iter().map(|&j| -(fixed[j] + penalty(j))));
+        let t = if kinks.is_empty() {
+            DVector::zeros(0)
+        } else {
+            a.clone().svd(true, true).solve(&b, 1e-12).expect("least squares")
+        };
+        let residual = (&a * &t - &b).amax();
+        assert!(residual <= TOL * scale, "KKT equations off by {residual:e} (scale {scale:e})");
+        for (k, &(i, (lo, hi))) in kinks.iter().enumerate() {
+            let slack = 1e-6 * (hi - lo);
+            assert!(
+                t[k] >= lo - slack && t[k] <= hi + slack,
+                "row {i}: subgradient {} outside [{lo}, {hi}]",
+                t[k]
+            );
+        }
+        for j in (0..p).filter(|&j| beta[j] == 0.0) {
+            let g = fixed[j]
+                + kinks.iter().zip(t.iter()).map(|(&(i, _), tk)| x[i * p + j] * tk).sum::<f64>()
+                    / n as f64;
+            assert!(
+                g.abs() <= lambda * alpha + TOL * scale,
+                "zero coefficient {j}: |g| = {} > λα = {}",
+                g.abs(),
+                lambda * alpha
+            );
+        }
+        eprintln!(
+            "KKT: {} kink rows, {} active coordinates, residual {residual:.1e}",
+            kinks.len(),
+            active.len()
+        );
+    }
+}
+
+/// The hinge and quantile fits satisfy their subgradient conditions, with ridge and with
+/// lasso / elastic-net penalties (zero coefficients included).
+#[test]
+fn nonsmooth_fits_satisfy_subgradient_optimality() {
+    use subgradient::{Loss, check};
+    for (name, lambda, alpha) in [
+        ("wine_hinge_ridge", 1e-2, 0.0),
+        ("wine_hinge_ridge", 2e-2, 1.0),
+        ("diabetes_quantile_median", 0.0, 0.0),
+        ("diabetes_quantile_median", 3e-3, 1.0),
+        ("diabetes_quantile_median", 3e-3, 0.5),
+    ] {
+        let r = reference(name);
+        let (glm, loss) = match r.family.as_str() {
+            "hinge" => (Glm::hinge(), Loss::Hinge),
+            _ => (Glm::quantile(r.q.unwrap()), Loss::Quantile(r.q.unwrap())),
+        };
+        let x = Design::row_major(&r.x, r.n, r.p).unwrap();
+        let fit = glm
+            .penalty(Penalty::elastic_net(lambda, alpha))
+            .backend(BackendChoice::Cpu)
+            .max_iter(5000)
+            .fit(x, &r.y)
+            .unwrap();
+        assert_eq!(fit.termination(), Termination::Converged, "{name} λ={lambda} α={alpha}");
+        let zeros = fit.coefficients().iter().filter(|&&b| b == 0.0).count();
+        eprintln!("{name} λ={lambda} α={alpha}: {} iterations, {zeros} zeros", fit.iterations());
+        if alpha > 0.0 && lambda > 0.0 {
+            assert!(zeros > 0, "{name}: the lasso should zero some coefficients");
+        }
+        check(&loss, &r.x, &r.y, r.n, r.p, lambda, alpha, fit.coefficients(), fit.intercept());
+    }
+}
+
+/// A small seeded design and a linear predictor for the equivalence tests.
+fn design(n: usize, p: usize, seed: u64) -> (Vec<f64>, Vec<f64>) {
+    let s = scalemix::synthetic::ill_conditioned_logistic(n, p, 10.0, 1.0, seed);
+    let eta = (0..n).map(|i| (0..p).map(|j| s.x[i * p + j] * s.beta_true[j]).sum()).collect();
+    (s.x, eta)
+}
+
+/// Binomial counts y of m trials equal logistic regression on the rows expanded to m Bernoulli
+/// rows (y ones, m − y zeros). The binomial mean divides by n rows, the expanded one by Σm, so
+/// the same optimum needs λ scaled by n / Σm.
+#[test]
+fn binomial_equals_logistic_on_expanded_rows() {
+    let (n, p) = (60, 4);
+    let (x, eta) = design(n, p, 21);
+    let trials: Vec<f64> = (0..n).map(|i| (1 + i % 5) as f64).collect();
+    let successes: Vec<f64> = (0..n)
+        .map(|i| (trials[i] / (1.0 + (-eta[i]).exp())).round().clamp(0.0, trials[i]))
+        .collect();
+    let (mut xe, mut ye) = (Vec::new(), Vec::new());
+    for i in 0..n {
+        for k in 0..trials[i] as usize {
+            xe.extend_from_slice(&x[i * p..(i + 1) * p]);
+            ye.push(f64::from(u8::from((k as f64) < successes[i])));
+        }
+    }
+    let total: f64 = trials.iter().sum();
+    let lambda = 1e-2;
+    let binomial = Glm::binomial()
+        .penalty(Penalty::ridge(lambda))
+        .backend(BackendChoice::Cpu)
+        .fit_binomial(Design::row_major(&x, n, p).unwrap(), &successes, &trials)
+        .unwrap();
+    let logistic = Glm::logistic()
+        .penalty(Penalty::ridge(lambda * n as f64 / total))
+        .backend(BackendChoice::Cpu)
+        .fit(Design::row_major(&xe, ye.len(), p).unwrap(), &ye)
+        .unwrap();
+    assert!(binomial.converged() && logistic.converged());
+    for (j, (a, b)) in binomial.coefficients().iter().zip(logistic.coefficients()).enumerate() {
+        assert!((a - b).abs() <= 1e-8 * b.abs().max(1.0), "coef {j}: {a} vs {b}");
+    }
+    assert!((binomial.intercept() - logistic.intercept()).abs() <= 1e-8);
+    // The objectives differ by exactly the factor Σm / n.
+    let ratio = binomial.objective() / logistic.objective();
+    assert!((ratio - total / n as f64).abs() <= 1e-9 * ratio, "objective ratio {ratio}");
+}
+
+/// Student-t regression with fixed (ν, σ) against iteratively reweighted least squares written
+/// here with nalgebra: weights τᵢ = (ν+1)/(νσ² + rᵢ²), then the ridge normal equations
+/// (XᵀTX/n + λI′) θ = XᵀTy/n (intercept unpenalized), to a fixed point.
+#[test]
+fn student_t_matches_an_independent_irls() {
+    use nalgebra::{DMatrix, DVector};
+    let (n, p) = (80, 3);
+    let (x, eta) = design(n, p, 5);
+    // Gaussian-like noise with a few gross outliers.
+    let y: Vec<f64> = (0..n)
+        .map(|i| {
+            eta[i] + 0.3 * ((i * 37 % 11) as f64 - 5.0) / 5.0 + if i % 13 == 0 { 8.0 } else { 0.0 }
+        })
+        .collect();
+    let (nu, sigma, lambda) = (3.0, 0.5, 1e-3);
+    let fit = Glm::student_t(nu, Some(sigma))
+        .penalty(Penalty::ridge(lambda))
+        .backend(BackendChoice::Cpu)
+        .fit(Design::row_major(&x, n, p).unwrap(), &y)
+        .unwrap();
+    assert!(fit.converged(), "{:?}", fit.termination());
+
+    let xa = DMatrix::from_fn(n, p + 1, |i, j| if j < p { x[i * p + j] } else { 1.0 });
+    let yv = DVector::from_vec(y.clone());
+    let mut theta = DVector::zeros(p + 1);
+    theta[p] = y.iter().sum::<f64>() / n as f64;
+    for _ in 0..2000 {
+        let r = &yv - &xa * &theta;
+        let tau =
+            DVector::from_iterator(n, r.iter().map(|r| (nu + 1.0) / (nu * sigma * sigma + r * r)));
+        let xt = DMatrix::from_fn(p + 1, n, |j, i| xa[(i, j)] * tau[i]);
+        let mut a = &xt * &xa / n as f64;
+        for j in 0..p {
+            a[(j, j)] += lambda;
+        }
+        let next = a.lu().solve(&(&xt * &yv / n as f64)).expect("solvable");
+        let done = (&next - &theta).amax() <= 1e-14;
+        theta = next;
+        if done {
+            break;
+        }
+    }
+    for j in 0..p {
+        let (a, b) = (fit.coefficients()[j], theta[j]);
+        assert!((a - b).abs() <= 1e-8 * b.abs().max(1.0), "coef {j}: {a} vs IRLS {b}");
+    }
+    assert!((fit.intercept() - theta[p]).abs() <= 1e-8 * theta[p].abs().max(1.0));
+}
+
+/// With σ estimated, the fit's σ is the fixed point of its own EM equation
+/// σ² = (1/n) Σ τᵢ rᵢ², τᵢ = (ν+1)/(ν + rᵢ²/σ²), at the fit's residuals.
+#[test]
+fn student_t_estimates_sigma_at_its_fixed_point() {
+    let (n, p) = (120, 3);
+    let (x, eta) = design(n, p, 8);
+    let y: Vec<f64> = (0..n)
+        .map(|i| {
+            eta[i] + 0.7 * ((i * 53 % 17) as f64 - 8.0) / 8.0 + if i % 10 == 0 { 6.0 } else { 0.0 }
+        })
+        .collect();
+    let nu = 4.0;
+    let fit = Glm::student_t(nu, None)
+        .backend(BackendChoice::Cpu)
+        .fit(Design::row_major(&x, n, p).unwrap(), &y)
+        .unwrap();
+    assert!(fit.converged());
+    let scalemix::Family::StudentT { sigma, .. } = fit.family() else { panic!("family") };
+    let r2: Vec<f64> = (0..n)
+        .map(|i| {
+            let e =
+                fit.intercept() + (0..p).map(|j| x[i * p + j] * fit.coefficients()[j]).sum::<f64>();
+            (y[i] - e).powi(2)
+        })
+        .collect();
+    let s2 = sigma * sigma;
+    let implied = r2.iter().map(|r2| (nu + 1.0) / (nu + r2 / s2) * r2).sum::<f64>() / n as f64;
+    eprintln!("σ = {sigma}, implied {}", implied.sqrt());
+    assert!((implied - s2).abs() <= 1e-8 * s2, "σ² = {s2} but its EM update gives {implied}");
+    // The outliers are down-weighted: σ is far below the residual standard deviation.
+    let sd = (r2.iter().sum::<f64>() / n as f64).sqrt();
+    assert!(sigma < 0.8 * sd, "σ = {sigma}, residual sd = {sd}");
+}
+
+mod rejects {
+    use scalemix::{Design, Error, Glm};
+
+    fn data() -> (Vec<f64>, usize, usize) {
+        ((0..12).map(|v| v as f64 * 0.3 - 1.0).collect(), 6, 2)
+    }
+
+    #[test]
+    fn rejects_a_third_class_for_hinge() {
+        let (x, n, p) = data();
+        let y = [1.0, -1.0, 2.0, 1.0, -1.0, 1.0];
+        let err = Glm::hinge().fit(Design::row_major(&x, n, p).unwrap(), &y[..]).unwrap_err();
+        assert!(matches!(err, Error::InvalidLabel { row: 2, value, .. } if value == 2.0), "{err}");
+    }
+
+    #[test]
+    fn rejects_quantile_levels_outside_the_unit_interval() {
+        let (x, n, p) = data();
+        let y = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0];
+        for q in [0.0, 1.0, -0.2, 1.5, f64::NAN] {
+            let err =
+                Glm::quantile(q).fit(Design::row_major(&x, n, p).unwrap(), &y[..]).unwrap_err();
+            assert!(matches!(err, Error::InvalidOption { name: "q", .. }), "q = {q}: {err}");
+        }
+    }
+
+    #[test]
+    fn rejects_counts_above_the_trials() {
+        let (x, n, p) = data();
+        let trials = [3.0, 3.0, 3.0, 2.0, 2.0, 2.0];
+        let successes = [1.0, 0.0, 3.0, 2.0, 3.0, 1.0];
+        let err = Glm::binomial()
+            .fit_binomial(Design::row_major(&x, n, p).unwrap(), &successes, &trials)
+            .unwrap_err();
+        assert!(matches!(err, Error::InvalidLabel { row: 4, .. }), "{err}");
+        assert!(err.to_string().contains("trials"), "{err}");
+    }
+
+    #[test]
+    fn rejects_negative_trials_and_misuse_of_fit_binomial() {
+        let (x, n, p) = data();
+        let design = Design::row_major(&x, n, p).unwrap();
+        let trials = [3.0, 3.0, -1.0, 2.0, 2.0, 2.0];
+        let successes = [1.0, 0.0, 0.0, 2.0, 1.0, 1.0];
+        let err = Glm::binomial().fit_binomial(design, &successes, &trials).unwrap_err();
+        assert!(matches!(err, Error::NegativeValue { index: 2, .. }), "{err}");
+        let err = Glm::logistic().fit_binomial(design, &successes, &[3.0; 6]).unwrap_err();
+        assert!(matches!(err, Error::Unsupported { .. }), "{err}");
+        let err = Glm::binomial().fit(design, &successes[..]).unwrap_err();
+        assert!(matches!(err, Error::Unsupported { .. }), "{err}");
+    }
+
+    #[test]
+    fn rejects_nonpositive_student_t_parameters() {
+        let (x, n, p) = data();
+        let y = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0];
+        let design = Design::row_major(&x, n, p).unwrap();
+        for (glm, name) in [
+            (Glm::student_t(0.0, Some(1.0)), "nu"),
+            (Glm::student_t(-2.0, None), "nu"),
+            (Glm::student_t(3.0, Some(0.0)), "sigma"),
+            (Glm::student_t(3.0, Some(f64::INFINITY)), "sigma"),
+        ] {
+            let err = glm.fit(design, &y[..]).unwrap_err();
+            assert!(matches!(err, Error::InvalidOption { name: n, .. } if n == name), "{err}");
         }
     }
 }

@@ -57,11 +57,17 @@ struct Case {
 
 fn case(n: usize, p: usize, intercept: bool, family: Family, seed: u64) -> Case {
     let s = scalemix::synthetic::ill_conditioned_logistic(n, p, 1e2, 2.0, seed);
+    let linear = |i: usize| (0..p).map(|j| s.x[i * p + j] * s.beta_true[j]).sum::<f64>();
+    // A deterministic spread of noise in (−1, 1).
+    let noise = |i: usize| ((i * 7919 % 101) as f64 - 50.0) / 50.0;
     let y = match family {
-        Family::Gaussian => (0..n)
-            .map(|i| (0..p).map(|j| s.x[i * p + j] * s.beta_true[j]).sum::<f64>() + 0.3)
-            .collect(),
-        _ => s.y.clone(),
+        Family::Logistic => s.y.clone(),
+        Family::Hinge => s.y.iter().map(|&v| 2.0 * v - 1.0).collect(),
+        Family::Binomial => (0..n).map(|i| (i % 5) as f64 / 4.0).collect(),
+        Family::StudentT { .. } => {
+            (0..n).map(|i| linear(i) + noise(i) + if i % 9 == 0 { 5.0 } else { 0.0 }).collect()
+        }
+        _ => (0..n).map(|i| linear(i) + 0.3 + noise(i)).collect(),
     };
     let w = (0..n).map(|i| 0.5 + (i % 7) as f64 / 4.0).collect();
     let mut theta: Vec<f64> = s.beta_true.iter().map(|b| 0.6 * b).collect();
@@ -106,7 +112,10 @@ fn scales(c: &Case, family: Family, intercept: bool) -> (f64, Vec<f64>, DMatrix<
         for j in 0..d {
             grad[j] += w * xi[j].abs() * (e.derivative.abs() + e.weight * mag);
             for k in 0..d {
-                gram[(j, k)] += w * (e.weight + mag) * (xi[j] * xi[k]).abs();
+                // |dω̂/dη| ≤ 2ω̂² for every family (equality for hinge and quantile, where
+                // ω̂ = 1/(2|r|)); for logistic and Student-t it is smaller.
+                let weight_scale = e.weight + (0.25 + 2.0 * e.weight * e.weight) * mag;
+                gram[(j, k)] += w * weight_scale * (xi[j] * xi[k]).abs();
             }
         }
     }
@@ -175,6 +184,15 @@ const SHAPES: [(usize, usize, bool); 6] = [
     (90, 130, true),
 ];
 
+/// Every family besides logistic, with a non-trivial parameter each.
+const OTHER_FAMILIES: [Family; 5] = [
+    Family::Gaussian,
+    Family::Binomial,
+    Family::Hinge,
+    Family::Quantile { q: 0.3 },
+    Family::StudentT { nu: 3.0, sigma: 1.5 },
+];
+
 #[test]
 fn gpu_stats_match_cpu_on_edge_shapes() {
     let Some(contexts) = contexts() else { return };
@@ -182,9 +200,14 @@ fn gpu_stats_match_cpu_on_edge_shapes() {
         for shape in SHAPES {
             check_stats(context, shape, Family::Logistic, Needs::GradientAndGram);
         }
-        check_stats(context, (300, 3, true), Family::Gaussian, Needs::GradientAndGram);
         check_stats(context, (300, 5, true), Family::Logistic, Needs::GradientAndHessian);
         check_stats(context, (100, 4, false), Family::Gaussian, Needs::Gradient);
+        for family in OTHER_FAMILIES {
+            for shape in [(300, 3, true), (17, 1, false), (130, 65, false)] {
+                check_stats(context, shape, family, Needs::GradientAndGram);
+            }
+            check_stats(context, (300, 3, true), family, Needs::GradientAndHessian);
+        }
     }
 }
 
