@@ -400,6 +400,7 @@ impl Glm {
             let ridge = PenaltyTerms {
                 ridge: terms.ridge.iter().zip(&terms.lasso).map(|(r, l)| r + l).collect(),
                 lasso: vec![0.0; dim],
+                exponent: 1.0,
             };
             let warm = Run {
                 penalty: &ridge,

@@ -6,9 +6,10 @@
 //! θ⁺ = θ + δ,   (S + D) δ = r,   r = −(∇L + ridge ⊙ θ + lasso ⊙ sign θ)
 //! ```
 //!
-//! with D = diag(ridgeⱼ + lassoⱼ / |θⱼ|). The ℓ₁ weights lassoⱼ/|θⱼ| blow up as θⱼ → 0, so the
-//! system is solved in rescaled form: with sⱼ = √(|θⱼ| / lassoⱼ) on ℓ₁ coordinates (1 elsewhere)
-//! and Σ = diag(s), δ = Σu where
+//! with D = diag(ridgeⱼ + lassoⱼ / |θⱼ|) (for the bridge |θⱼ|^q: lassoⱼ q |θⱼ|^(q−2), with
+//! ∂|θⱼ|^q in r). These weights blow up as θⱼ → 0, so the system is solved in rescaled form:
+//! with sⱼ = 1/√dⱼ (√(|θⱼ| / lassoⱼ) for the lasso) on those coordinates (1 elsewhere) and
+//! Σ = diag(s), δ = Σu where
 //!
 //! ```text
 //! (Σ S Σ + diag(ridgeⱼ sⱼ²) + diag(1 on ℓ₁ coordinates)) u = Σ r,
@@ -60,11 +61,9 @@ impl MStep {
     ) -> bool {
         let dim = theta.len();
         for j in 0..dim {
-            let lasso = penalty.lasso[j];
             let t = theta[j];
-            self.scale[j] = if lasso > 0.0 { (t.abs() / lasso).sqrt() } else { 1.0 };
-            let r =
-                -(gradient[j] + penalty.ridge[j] * t + lasso * t.signum() * f64::from(t != 0.0));
+            self.scale[j] = penalty.power_scale(j, t);
+            let r = -(gradient[j] + penalty.ridge[j] * t + penalty.power_gradient(j, t));
             self.rhs[j] = self.scale[j] * r;
         }
         let max_diag =

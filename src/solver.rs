@@ -130,7 +130,7 @@ impl Run<'_> {
     /// Sets ℓ₁ coordinates below their threshold to exact zeros.
     fn absorb_zeros(&self, theta: &mut [f64]) {
         for (j, t) in theta.iter_mut().enumerate() {
-            if self.penalty.lasso[j] > 0.0 && t.abs() <= self.zero_threshold[j] {
+            if self.penalty.zero_is_a_kink(j) && t.abs() <= self.zero_threshold[j] {
                 *t = 0.0;
             }
         }
@@ -142,12 +142,12 @@ impl Run<'_> {
     fn revive(&self, theta: &mut [f64], stats: &Stats, target: f64) -> bool {
         let mut moved = false;
         for (j, t) in theta.iter_mut().enumerate() {
-            let lasso = self.penalty.lasso[j];
-            if lasso == 0.0 || *t != 0.0 {
+            if self.penalty.lasso[j] == 0.0 || *t != 0.0 {
                 continue;
             }
             let g = stats.gradient[j];
-            let excess = g.abs() - lasso;
+            // How far |g| is beyond what zero can absorb (see PenaltyTerms::kkt_violation_at).
+            let excess = self.penalty.kkt_violation_at(j, 0.0, g);
             if excess > target {
                 let curvature = stats.gram[(j, j)] + self.penalty.ridge[j];
                 let step = excess / if curvature > 0.0 { curvature } else { 1.0 };

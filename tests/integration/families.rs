@@ -376,3 +376,105 @@ mod rejects {
         }
     }
 }
+
+/// Logistic gradient (1/n) Xᵀ(σ(η) − y) and objective with λ Σ|β|^q, from the definitions.
+fn bridge_stationarity(
+    r: &crate::common::Reference,
+    beta: &[f64],
+    b0: f64,
+    lambda: f64,
+    q: f64,
+) -> (Vec<f64>, f64) {
+    let (n, p) = (r.n, r.p);
+    let mut g = vec![0.0; p + 1];
+    let mut loss = 0.0;
+    for i in 0..n {
+        let eta = b0 + (0..p).map(|j| r.x[i * p + j] * beta[j]).sum::<f64>();
+        let prob = 1.0 / (1.0 + (-eta).exp());
+        let softplus = |t: f64| if t > 0.0 { t + (-t).exp().ln_1p() } else { t.exp().ln_1p() };
+        loss += if r.y[i] == 1.0 { softplus(-eta) } else { softplus(eta) };
+        let row = r.x[i * p..(i + 1) * p].iter().chain([&1.0]);
+        for (gj, xij) in g.iter_mut().zip(row) {
+            *gj += (prob - r.y[i]) * xij / n as f64;
+        }
+    }
+    let mut violation = g[p].abs();
+    for j in 0..p {
+        if beta[j] != 0.0 {
+            let d = g[j] + lambda * q * beta[j].abs().powf(q - 1.0) * beta[j].signum();
+            violation = violation.max(d.abs());
+        }
+    }
+    let f = loss / n as f64 + lambda * beta.iter().map(|b| b.abs().powf(q)).sum::<f64>();
+    (vec![violation], f)
+}
+
+/// The bridge penalty: q = 1.5 (convex, no exact zeros) reaches stationarity; q = 0.5 (not
+/// convex) reaches a sparse local mode, stationary in its nonzero coordinates, that no small
+/// move of them improves; q = 1 is the lasso.
+#[test]
+fn bridge_penalty_reaches_stationary_points() {
+    let r = reference("breast_cancer_logistic_ridge");
+    let x = Design::row_major(&r.x, r.n, r.p).unwrap();
+    let lambda = 1e-2;
+    for q in [1.5, 0.5] {
+        let fit = Glm::logistic()
+            .penalty(Penalty::bridge(lambda, q))
+            .backend(BackendChoice::Cpu)
+            .max_iter(5000)
+            .fit(x, &r.y)
+            .unwrap();
+        assert!(fit.converged(), "q = {q}: {:?}", fit.termination());
+        let (beta, b0) = (fit.coefficients().to_vec(), fit.intercept());
+        let (violation, f) = bridge_stationarity(&r, &beta, b0, lambda, q);
+        let zeros = beta.iter().filter(|&&b| b == 0.0).count();
+        eprintln!(
+            "bridge q = {q}: {} iterations, {zeros} zeros, stationarity {:.1e}",
+            fit.iterations(),
+            violation[0]
+        );
+        assert!(violation[0] <= 1e-7, "q = {q}: stationarity violated by {:e}", violation[0]);
+        assert!(
+            (f - fit.objective()).abs() <= 1e-12 * f,
+            "q = {q}: objective {f} vs {}",
+            fit.objective()
+        );
+        if q > 1.0 {
+            assert_eq!(zeros, 0, "q > 1 has no exact zeros");
+        } else {
+            assert!(zeros > 0, "q < 1 should be sparse");
+            for j in (0..r.p).filter(|&j| beta[j] != 0.0) {
+                for step in [1e-4, -1e-4] {
+                    let mut moved = beta.clone();
+                    moved[j] += step * beta[j].abs().max(1e-3);
+                    let (_, g) = bridge_stationarity(&r, &moved, b0, lambda, q);
+                    assert!(g >= f - 1e-15, "q = {q}: moving coefficient {j} lowers F");
+                }
+            }
+        }
+    }
+    let lasso = Glm::logistic()
+        .penalty(Penalty::lasso(lambda))
+        .backend(BackendChoice::Cpu)
+        .fit(x, &r.y)
+        .unwrap();
+    let bridge1 = Glm::logistic()
+        .penalty(Penalty::bridge(lambda, 1.0))
+        .backend(BackendChoice::Cpu)
+        .fit(x, &r.y)
+        .unwrap();
+    assert_eq!(lasso.coefficients(), bridge1.coefficients());
+}
+
+#[test]
+fn rejects_bridge_exponents_outside_zero_to_two() {
+    let r = reference("breast_cancer_logistic_ridge");
+    let x = Design::row_major(&r.x, r.n, r.p).unwrap();
+    for q in [0.0, 2.0, -1.0, 3.0, f64::NAN] {
+        let err = Glm::logistic().penalty(Penalty::bridge(0.1, q)).fit(x, &r.y).unwrap_err();
+        assert!(
+            matches!(err, scalemix::Error::InvalidOption { name: "bridge exponent q", .. }),
+            "q = {q}: {err}"
+        );
+    }
+}
