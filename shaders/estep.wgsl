@@ -5,7 +5,8 @@
 //   1  storage read  x:      array<f32>        the slice's rows of X, row-major, `cols` per row
 //                                              (with an intercept, the last column is all ones)
 //   2  storage read  theta:  array<f32>        θ = (β, b₀), `cols` values
-//   3  storage read  yw:     array<vec2<f32>>  (yᵢ, wᵢ) per row of the slice
+//   3  storage read  yw:     array<vec4<f32>>  (yᵢ, wᵢ, offsetᵢ, 0) per row of the slice; η adds
+//                                              the offset (0 unless the host sets one)
 //   4  storage rw    rows:   array<RowStats>   output, one per row of the slice
 //
 // Dispatch: one invocation per row, 256 per workgroup; the grid may be 2-D (x · 65535 + y rows
@@ -52,7 +53,7 @@ struct RowStats {
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read> theta: array<f32>;
-@group(0) @binding(3) var<storage, read> yw: array<vec2<f32>>;
+@group(0) @binding(3) var<storage, read> yw: array<vec4<f32>>;
 @group(0) @binding(4) var<storage, read_write> rows: array<RowStats>;
 
 const FAMILY_LOGISTIC: u32 = 0u;
@@ -189,14 +190,14 @@ fn main(
     }
     let cols = params.cols;
     let base = i * cols;
-    var eta = 0.0;
-    var magnitude = 0.0;
+    let obs = yw[i];
+    var eta = obs.z;
+    var magnitude = abs(obs.z);
     for (var j = 0u; j < cols; j++) {
         let term = x[base + j] * theta[j];
         eta += term;
         magnitude += abs(term);
     }
-    let obs = yw[i];
     let m = moments_of(params.family, eta, obs.x);
     let w = obs.y;
     var gram_weight = m.weight;

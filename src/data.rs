@@ -73,7 +73,7 @@ impl<'a> Design<'a> {
     }
 
     /// The first non-finite entry, scanning row by row.
-    fn check_finite(&self) -> Result<()> {
+    pub(crate) fn check_finite(&self) -> Result<()> {
         for row in 0..self.nrows {
             for col in 0..self.ncols {
                 let value = self.get(row, col);
@@ -157,6 +157,9 @@ pub struct Problem<'a> {
     pub min_positive_weight: f64,
     /// The loss family.
     pub family: Family,
+    /// A known term added to every row's linear predictor, ηᵢ = xᵢᵀβ + b₀ + offsetᵢ (none by
+    /// default; multinomial fits use it for the other classes' log-sum-exp).
+    pub offset: Option<Cow<'a, [f64]>>,
 }
 
 impl<'a> Problem<'a> {
@@ -206,7 +209,7 @@ impl<'a> Problem<'a> {
         }
         let min_positive_weight =
             weights.iter().copied().filter(|&w| w > 0.0).fold(f64::INFINITY, f64::min);
-        Ok(Self { x, y, weights, weight_sum, min_positive_weight, family })
+        Ok(Self { x, y, weights, weight_sum, min_positive_weight, family, offset: None })
     }
 
     /// A binomial problem: `successes[i]` out of `trials[i]` in row i, stored as the equivalent
@@ -248,6 +251,23 @@ impl<'a> Problem<'a> {
         let min_positive_weight =
             scaled.iter().copied().filter(|&w| w > 0.0).fold(f64::INFINITY, f64::min);
         Ok(Self { weights: Cow::Owned(scaled), min_positive_weight, ..base })
+    }
+
+    /// The same problem with a per-row offset in η.
+    ///
+    /// # Errors
+    /// [`Error::LengthMismatch`] or [`Error::NonFiniteValue`] for a bad offset.
+    pub fn with_offset(mut self, offset: Cow<'a, [f64]>) -> Result<Self> {
+        check_len(Input::Offset, self.nrows(), offset.len())?;
+        check_finite(Input::Offset, &offset)?;
+        self.offset = Some(offset);
+        Ok(self)
+    }
+
+    /// The offset of row `i` (0 without one).
+    #[inline]
+    pub fn offset_at(&self, i: usize) -> f64 {
+        self.offset.as_ref().map_or(0.0, |o| o[i])
     }
 
     /// Number of rows.

@@ -15,6 +15,8 @@ pub enum Input {
     PenaltyFactors,
     /// The binomial trials per row.
     Trials,
+    /// The per-row offset of η.
+    Offset,
 }
 
 impl std::fmt::Display for Input {
@@ -25,6 +27,7 @@ impl std::fmt::Display for Input {
             Input::Weights => "sample weights",
             Input::PenaltyFactors => "penalty factors",
             Input::Trials => "binomial trials",
+            Input::Offset => "offset",
         })
     }
 }
@@ -154,6 +157,12 @@ pub enum Error {
         iteration: usize,
         /// What became non-finite.
         reason: String,
+    },
+    /// A multi-class fit got fewer than two distinct labels.
+    #[error("a multi-class fit needs at least two distinct labels in y, found {found}")]
+    TooFewClasses {
+        /// The number of distinct labels.
+        found: usize,
     },
     /// A backend failed (device lost, out of memory, shader rejected, ...).
     #[error("backend {backend} failed: {reason}")]

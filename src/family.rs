@@ -33,7 +33,7 @@ pub enum Family {
     /// Hinge loss (linear SVM): ℓ = max(0, 1 − yη), labels y ∈ {−1, +1} (0 is read as −1, so
     /// 0/1 and boolean labels work too). ω̂ = 1/(2|1 − yη|), floored at [`RESIDUAL_FLOOR`].
     Hinge,
-    /// Quantile (pinball) loss at level `q` ∈ (0, 1): ℓ = (y − η)(q − 1[y < η]), any real y;
+    /// Quantile (pinball) loss at level `q` ∈ (0, 1): ℓ = (y − η)(q − 𝟙(y < η)), any real y;
     /// q = ½ is least absolute deviations (half of |y − η|). ω̂ = 1/(2|y − η|), floored at
     /// [`RESIDUAL_FLOOR`] · max(1, |y|).
     Quantile {

@@ -262,8 +262,35 @@ impl Glm {
         Ok(())
     }
 
+    /// The model's family (the builder's, before any per-fit estimate).
+    pub(crate) fn family(&self) -> Family {
+        self.family
+    }
+
+    /// Whether an intercept is fitted.
+    pub(crate) fn intercept(&self) -> bool {
+        self.fit_intercept
+    }
+
+    /// The solver settings.
+    pub(crate) fn options(&self) -> SolverOptions {
+        self.options
+    }
+
+    /// The penalty expanded for `dim` coordinates of which the first `p` are features, after
+    /// checking λ, α, the exponent and the penalty factors.
+    pub(crate) fn checked_terms(&self, p: usize, dim: usize) -> Result<PenaltyTerms> {
+        match &self.penalty_factors {
+            Some(f) => {
+                check_factors(f, p)?;
+                self.penalty.terms(f, dim)
+            }
+            None => self.penalty.terms(&vec![1.0; p], dim),
+        }
+    }
+
     /// The backend this fit runs on (see [`BackendChoice`]).
-    fn backend_for<'p>(&self, problem: &'p Problem<'p>) -> Result<Engine<'p>> {
+    pub(crate) fn backend_for<'p>(&self, problem: &'p Problem<'p>) -> Result<Engine<'p>> {
         let choice = match self.backend {
             Some(choice) => choice,
             None => BackendChoice::from_env()?,
@@ -360,18 +387,7 @@ impl Glm {
         problem.family.check()?;
         let p = problem.ncols();
         let dim = p + usize::from(self.fit_intercept);
-        let unit_factors;
-        let factors = match &self.penalty_factors {
-            Some(f) => {
-                check_factors(f, p)?;
-                f.as_slice()
-            }
-            None => {
-                unit_factors = vec![1.0; p];
-                unit_factors.as_slice()
-            }
-        };
-        let terms = self.penalty.terms(factors, dim)?;
+        let terms = self.checked_terms(p, dim)?;
 
         let mut backend = self.backend_for(&problem)?;
 
@@ -481,7 +497,9 @@ fn exact_mean_loss(problem: &Problem<'_>, theta: &[f64], intercept: bool) -> f64
     let b0 = if intercept { theta[p] } else { 0.0 };
     let total: f64 = (0..problem.nrows())
         .map(|i| {
-            let eta = b0 + (0..p).map(|j| problem.x.get(i, j) * theta[j]).sum::<f64>();
+            let eta = b0
+                + problem.offset_at(i)
+                + (0..p).map(|j| problem.x.get(i, j) * theta[j]).sum::<f64>();
             problem.weights[i] * problem.family.loss(problem.y[i], eta)
         })
         .sum();
@@ -538,14 +556,14 @@ fn student_t_sigma(problem: &Problem<'_>, fit: &Fit, nu: f64, sigma: f64) -> f64
 }
 
 /// The backend a fit runs on.
-enum Engine<'p> {
+pub(crate) enum Engine<'p> {
     Cpu(CpuBackend<'p>),
     Gpu(GpuBackend),
     Polish(PolishBackend<'p>),
 }
 
 impl<'p> Engine<'p> {
-    fn as_backend(&mut self) -> &mut (dyn Backend + 'p) {
+    pub(crate) fn as_backend(&mut self) -> &mut (dyn Backend + 'p) {
         match self {
             Engine::Cpu(b) => b,
             Engine::Gpu(b) => b,

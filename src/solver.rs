@@ -105,6 +105,8 @@ pub(crate) struct Solution {
     pub kkt_violation: f64,
     pub restarts: usize,
     pub kkt_scale: f64,
+    /// The backend's rounding-error scale of ∇L at the result (0 for the CPU backend).
+    pub gradient_error: f64,
 }
 
 /// Everything fixed for one run.
@@ -295,6 +297,7 @@ impl Run<'_> {
             kkt_violation: kkt,
             restarts,
             kkt_scale,
+            gradient_error: stats.gradient_error.amax(),
         })
     }
 

@@ -169,7 +169,8 @@ impl CpuBackend<'_> {
         self.chunks.par_iter_mut().for_each(|chunk| {
             chunk.error.fill(0.0);
             for i in chunk.start..chunk.start + chunk.len {
-                let (mut eta, mut magnitude) = (b0, b0.abs());
+                let offset = problem.offset_at(i);
+                let (mut eta, mut magnitude) = (b0 + offset, b0.abs() + offset.abs());
                 for (j, b) in beta.iter().enumerate() {
                     let term = problem.x.get(i, j) * b;
                     eta += term;
@@ -214,7 +215,8 @@ impl Chunk {
             gemm(1.0, x, beta, 0.0, StridedMut::new(&mut self.eta, len, 1, 1, len));
             for r in 0..len {
                 let i = block_start + r;
-                let (w, y, eta) = (problem.weights[i], problem.y[i], self.eta[r] + b0);
+                let eta = self.eta[r] + b0 + problem.offset_at(i);
+                let (w, y) = (problem.weights[i], problem.y[i]);
                 if work == Work::Loss {
                     self.loss += w * family.fitted_loss(y, eta);
                     continue;

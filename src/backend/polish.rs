@@ -48,7 +48,9 @@ impl Backend for PolishBackend<'_> {
         let p = problem.ncols();
         let b0 = if self.intercept { theta[p] } else { 0.0 };
         for (i, c) in self.weights.iter_mut().enumerate() {
-            let eta = b0 + (0..p).map(|j| problem.x.get(i, j) * theta[j]).sum::<f64>();
+            let eta = b0
+                + problem.offset_at(i)
+                + (0..p).map(|j| problem.x.get(i, j) * theta[j]).sum::<f64>();
             let e = problem.family.estep(problem.y[i], eta);
             let weight = if needs == Needs::GradientAndHessian { e.curvature } else { e.weight };
             *c = problem.weights[i] * weight;

@@ -6,5 +6,6 @@ mod common;
 mod families;
 mod fixtures;
 mod gpu;
+mod multiclass;
 mod params;
 mod properties;

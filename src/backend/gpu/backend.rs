@@ -26,8 +26,8 @@ use crate::family::{Family, RESIDUAL_FLOOR};
 
 /// Bytes of one E-step record per row (five f32: gram weight, derivative, loss, two error scales).
 const ROW_STATS_BYTES: u64 = 20;
-/// Bytes of one (y, w) pair.
-const YW_BYTES: u64 = 8;
+/// Bytes of one (y, w, offset, 0) record.
+const YW_BYTES: u64 = 16;
 /// Side of the Gram kernel's square tiles and the rows it stages per step (gram.wgsl).
 const TILE: usize = 64;
 const GRAM_STEP: usize = 16;
@@ -129,6 +129,9 @@ pub struct GpuBackend {
     theta_f32: Vec<f32>,
     /// The E-step's per-row records (written by the host instead in [`GpuBackend::gram_with_weights`]).
     rows: wgpu::Buffer,
+    /// (y, w, offset, 0) per row.
+    inputs: wgpu::Buffer,
+    rows_count: usize,
     _keep: Vec<wgpu::Buffer>,
 }
 
@@ -218,19 +221,12 @@ impl GpuBackend {
         let scope_oom = device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
         let scope_valid = device.push_error_scope(wgpu::ErrorFilter::Validation);
 
-        // Inputs per row: (y, w) in f32.
-        let mut yw = Vec::with_capacity(2 * n);
-        for i in 0..n {
-            yw.push(to_f32(problem.y[i], || format!("y[{i}]"))?);
-            yw.push(to_f32(problem.weights[i], || format!("weight[{i}]"))?);
-        }
         let usage = wgpu::BufferUsages::STORAGE;
         let yw_buf = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-            label: Some("y, w"),
-            contents: bytemuck::cast_slice(&yw),
-            usage,
+            label: Some("y, w, offset"),
+            contents: bytemuck::cast_slice(&row_inputs(problem)?),
+            usage: usage | wgpu::BufferUsages::COPY_DST,
         });
-        drop(yw);
         let rows_buf = device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("row stats"),
             size: (n as u64 * ROW_STATS_BYTES).max(ROW_STATS_BYTES),
@@ -402,7 +398,7 @@ impl GpuBackend {
                 gram_out.as_entire_binding(),
             ],
         );
-        keep.extend([params, yw_buf, gram_partial]);
+        keep.extend([params, gram_partial]);
 
         let valid = pollster::block_on(scope_valid.pop());
         let oom = pollster::block_on(scope_oom.pop());
@@ -430,8 +426,32 @@ impl GpuBackend {
             gram_out,
             staging,
             theta_f32: vec![0.0; cols],
+            rows_count: n,
             rows: rows_buf,
+            inputs: yw_buf,
             _keep: keep,
+        })
+    }
+
+    /// Replaces y, the weights and the offset with `problem`'s, keeping X (which must be the
+    /// same matrix, with the same family and intercept) on the device: one O(n) upload instead
+    /// of O(n·p). Multinomial fits use it to step class after class.
+    ///
+    /// # Errors
+    /// [`Error::Backend`] for a different row count, a value beyond f32 or a device failure.
+    pub fn set_rows(&mut self, problem: &Problem<'_>) -> Result<()> {
+        if problem.nrows() != self.rows_count {
+            return Err(backend_error(format!(
+                "set_rows got {} rows for a backend holding {}",
+                problem.nrows(),
+                self.rows_count
+            )));
+        }
+        let inputs = row_inputs(problem)?;
+        self.weight_sum = problem.weight_sum;
+        self.guarded(|this| {
+            this.inner().queue.write_buffer(&this.inputs, 0, bytemuck::cast_slice(&inputs));
+            Ok(())
         })
     }
 
@@ -614,6 +634,18 @@ impl GpuBackend {
             if self.inner().f64 { 0.0 } else { (self.gradient_block_rows as f64 / 2.0).sqrt() };
         F32_ROUNDOFF * (ROUNDINGS_PER_TERM + summation)
     }
+}
+
+/// (y, w, offset, 0) per row in f32.
+fn row_inputs(problem: &Problem<'_>) -> Result<Vec<f32>> {
+    let mut inputs = Vec::with_capacity(4 * problem.nrows());
+    for i in 0..problem.nrows() {
+        inputs.push(to_f32(problem.y[i], || format!("y[{i}]"))?);
+        inputs.push(to_f32(problem.weights[i], || format!("weight[{i}]"))?);
+        inputs.push(to_f32(problem.offset_at(i), || format!("offset[{i}]"))?);
+        inputs.push(0.0);
+    }
+    Ok(inputs)
 }
 
 /// Rows `start .. start + len` of a per-row buffer with `bytes` per row.

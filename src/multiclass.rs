@@ -1,0 +1,485 @@
+//! K-class models: multinomial logistic regression by per-class Pólya–Gamma updates, and
+//! one-vs-rest linear SVMs.
+//!
+//! **Multinomial.** With linear predictors ηᵢₖ = xᵢᵀβₖ + bₖ and the first class (in sorted label
+//! order) as the reference (β = 0, b = 0), the loss is log Σₖ e^ηᵢₖ − ηᵢ,yᵢ. Holding the other
+//! classes fixed, class k's part is a logistic loss in ηᵢₖ − cᵢₖ with cᵢₖ = log Σ_{l≠k} e^ηᵢₗ
+//! (Holmes & Held, 2006), so one SM-EM step for βₖ is the binary step with that offset and
+//! labels 1[yᵢ = k]; its gradient is exactly the multinomial one, Xᵀ(w ⊙ (pₖ − yₖ))/W. A sweep
+//! takes a few such steps for each class in turn (block-coordinate MM, so F never increases);
+//! sweeps repeat until F stalls and the joint KKT violation, computed in f64 from the
+//! definitions, is below the tolerance. With two classes this is exactly logistic regression.
+//!
+//! **One-vs-rest hinge.** K binary SVMs, class k against the rest; predictions take the class
+//! with the largest decision value.
+
+use std::borrow::Cow;
+use std::time::{Duration, Instant};
+
+use nalgebra::DMatrix;
+
+use crate::backend::BackendInfo;
+use crate::data::{Design, Problem};
+use crate::error::{Error, Result};
+use crate::family::{Family, log1p_exp};
+use crate::glm::{Engine, Glm};
+use crate::penalty::PenaltyTerms;
+use crate::solver::{Run, SolverOptions, Termination};
+
+/// SM-EM iterations per class per sweep: enough for the class to catch up with the others'
+/// last move, few enough that no class runs far ahead of them.
+const STEPS_PER_CLASS: usize = 3;
+
+/// A fitted K-class model.
+#[derive(Debug, Clone)]
+pub struct MulticlassFit {
+    family: Family,
+    classes: Vec<f64>,
+    /// p × K, one column per class (all zeros for the multinomial reference class).
+    coefficients: DMatrix<f64>,
+    intercepts: Vec<f64>,
+    objective: f64,
+    iterations: usize,
+    termination: Termination,
+    kkt_violation: f64,
+    trace: Vec<f64>,
+    elapsed: Duration,
+    backend: BackendInfo,
+}
+
+impl MulticlassFit {
+    /// The class labels in sorted order; column k of the coefficients belongs to `classes()[k]`.
+    pub fn classes(&self) -> &[f64] {
+        &self.classes
+    }
+
+    /// The coefficients, p × K (the multinomial reference class, the first, is all zeros).
+    pub fn coefficients(&self) -> &DMatrix<f64> {
+        &self.coefficients
+    }
+
+    /// One intercept per class.
+    pub fn intercepts(&self) -> &[f64] {
+        &self.intercepts
+    }
+
+    /// Multinomial: the penalized mean negative log-likelihood. One-vs-rest: the sum of the K
+    /// binary objectives.
+    pub fn objective(&self) -> f64 {
+        self.objective
+    }
+
+    /// Multinomial: sweeps over the classes. One-vs-rest: iterations over all K fits.
+    pub fn iterations(&self) -> usize {
+        self.iterations
+    }
+
+    /// Why the fit stopped (the worst of the K fits for one-vs-rest).
+    pub fn termination(&self) -> Termination {
+        self.termination
+    }
+
+    /// Whether the fit converged.
+    pub fn converged(&self) -> bool {
+        self.termination == Termination::Converged
+    }
+
+    /// The largest KKT violation over classes and coordinates, in f64 from the definitions.
+    pub fn kkt_violation(&self) -> f64 {
+        self.kkt_violation
+    }
+
+    /// The objective after each sweep (multinomial) or the final objective per class (one-vs-rest).
+    pub fn objective_trace(&self) -> &[f64] {
+        &self.trace
+    }
+
+    /// Wall time of the fit.
+    pub fn elapsed(&self) -> Duration {
+        self.elapsed
+    }
+
+    /// The backend and device that ran.
+    pub fn backend(&self) -> &BackendInfo {
+        &self.backend
+    }
+
+    /// The family: logistic (multinomial) or hinge (one-vs-rest).
+    pub fn family(&self) -> Family {
+        self.family
+    }
+
+    /// The K linear predictors of each row, n × K.
+    ///
+    /// # Errors
+    /// [`Error::FeatureMismatch`] when `x` has the wrong number of columns, or a non-finite
+    /// entry.
+    pub fn decision_function<'a>(&self, x: impl Into<Design<'a>>) -> Result<DMatrix<f64>> {
+        let x = x.into();
+        let p = self.coefficients.nrows();
+        if x.ncols() != p {
+            return Err(Error::FeatureMismatch { expected: p, found: x.ncols() });
+        }
+        x.check_finite()?;
+        let k = self.classes.len();
+        Ok(DMatrix::from_fn(x.nrows(), k, |i, c| {
+            self.intercepts[c]
+                + (0..p).map(|j| x.get(i, j) * self.coefficients[(j, c)]).sum::<f64>()
+        }))
+    }
+
+    /// Class probabilities, n × K (softmax of the linear predictors); multinomial only.
+    ///
+    /// # Errors
+    /// [`Error::Unsupported`] for one-vs-rest SVMs, else as [`MulticlassFit::decision_function`].
+    pub fn predict_proba<'a>(&self, x: impl Into<Design<'a>>) -> Result<DMatrix<f64>> {
+        if self.family != Family::Logistic {
+            return Err(Error::Unsupported {
+                operation: "predict_proba",
+                family: self.family.name(),
+            });
+        }
+        let mut eta = self.decision_function(x)?;
+        for mut row in eta.row_iter_mut() {
+            let values: Vec<f64> = row.iter().copied().collect();
+            let lse = log_sum_exp(values.iter().copied());
+            row.apply(|v| *v = (*v - lse).exp());
+        }
+        Ok(eta)
+    }
+
+    /// The most likely class label of each row (largest linear predictor).
+    ///
+    /// # Errors
+    /// As [`MulticlassFit::decision_function`].
+    pub fn predict<'a>(&self, x: impl Into<Design<'a>>) -> Result<Vec<f64>> {
+        let eta = self.decision_function(x)?;
+        Ok(eta
+            .row_iter()
+            .map(|row| {
+                let best = (0..row.len()).fold(0, |b, c| if row[c] > row[b] { c } else { b });
+                self.classes[best]
+            })
+            .collect())
+    }
+}
+
+fn log_sum_exp(values: impl Iterator<Item = f64> + Clone) -> f64 {
+    let max = values.clone().fold(f64::NEG_INFINITY, f64::max);
+    max + values.map(|v| (v - max).exp()).sum::<f64>().ln()
+}
+
+/// The sorted distinct labels and each row's class index.
+fn classes_of(y: &[f64]) -> Result<(Vec<f64>, Vec<usize>)> {
+    if let Some(index) = y.iter().position(|v| !v.is_finite()) {
+        return Err(Error::NonFiniteValue { input: crate::Input::Target, index, value: y[index] });
+    }
+    let mut classes = y.to_vec();
+    classes.sort_by(f64::total_cmp);
+    classes.dedup();
+    if classes.len() < 2 {
+        return Err(Error::TooFewClasses { found: classes.len() });
+    }
+    let index =
+        y.iter().map(|v| classes.binary_search_by(|c| c.total_cmp(v)).unwrap_or(0)).collect();
+    Ok((classes, index))
+}
+
+impl Glm {
+    /// Fits a K-class model to labels with any K ≥ 2 distinct values: multinomial logistic
+    /// regression for [`Glm::logistic`], one-vs-rest linear SVMs for [`Glm::hinge`].
+    ///
+    /// Penalty, penalty factors, intercept, solver settings and backend apply to every class;
+    /// `max_iter` bounds the multinomial sweeps. The multinomial uses the first class as the
+    /// reference, so with two classes it is exactly [`Glm::fit`] of the second class against the
+    /// first.
+    ///
+    /// # Errors
+    /// [`Error::TooFewClasses`], [`Error::Unsupported`] for other families, or any error of
+    /// [`Glm::fit`].
+    pub fn fit_multiclass<'a, X>(&self, x: X, y: &'a [f64]) -> Result<MulticlassFit>
+    where
+        X: Into<Design<'a>>,
+    {
+        self.fit_multiclass_weighted(x, y, None)
+    }
+
+    /// [`Glm::fit_multiclass`] with sample weights (`None`: all ones).
+    ///
+    /// # Errors
+    /// As [`Glm::fit_multiclass`], plus weight errors.
+    pub fn fit_multiclass_weighted<'a, X>(
+        &self,
+        x: X,
+        y: &'a [f64],
+        weights: Option<&'a [f64]>,
+    ) -> Result<MulticlassFit>
+    where
+        X: Into<Design<'a>>,
+    {
+        let start = Instant::now();
+        let x = x.into();
+        let (classes, class_of) = classes_of(y)?;
+        match self.family() {
+            Family::Logistic => self.multinomial(x, classes, &class_of, weights, start),
+            Family::Hinge => self.one_vs_rest(x, classes, &class_of, weights, start),
+            other => Err(Error::Unsupported { operation: "fit_multiclass", family: other.name() }),
+        }
+    }
+
+    fn one_vs_rest(
+        &self,
+        x: Design<'_>,
+        classes: Vec<f64>,
+        class_of: &[usize],
+        weights: Option<&[f64]>,
+        start: Instant,
+    ) -> Result<MulticlassFit> {
+        let (p, k) = (x.ncols(), classes.len());
+        let mut coefficients = DMatrix::zeros(p, k);
+        let (mut intercepts, mut trace) = (vec![0.0; k], Vec::with_capacity(k));
+        let (mut iterations, mut kkt, mut termination) = (0, 0.0_f64, Termination::Converged);
+        let mut backend = None;
+        for (c, intercept) in intercepts.iter_mut().enumerate() {
+            let labels: Vec<f64> =
+                class_of.iter().map(|&ci| if ci == c { 1.0 } else { -1.0 }).collect();
+            let fit = match weights {
+                Some(w) => self.fit_weighted(x, &labels, w)?,
+                None => self.fit(x, &labels)?,
+            };
+            coefficients.set_column(c, &nalgebra::DVector::from_column_slice(fit.coefficients()));
+            *intercept = fit.intercept();
+            trace.push(fit.objective());
+            iterations += fit.iterations();
+            kkt = kkt.max(fit.kkt_violation());
+            if fit.termination() != Termination::Converged {
+                termination = fit.termination();
+            }
+            backend = Some(fit.backend().clone());
+        }
+        Ok(MulticlassFit {
+            family: Family::Hinge,
+            classes,
+            coefficients,
+            intercepts,
+            objective: trace.iter().sum(),
+            iterations,
+            termination,
+            kkt_violation: kkt,
+            trace,
+            elapsed: start.elapsed(),
+            backend: backend.expect("at least two classes"),
+        })
+    }
+
+    fn multinomial(
+        &self,
+        x: Design<'_>,
+        classes: Vec<f64>,
+        class_of: &[usize],
+        weights: Option<&[f64]>,
+        start: Instant,
+    ) -> Result<MulticlassFit> {
+        let (p, k) = (x.ncols(), classes.len());
+        let dim = p + usize::from(self.intercept());
+        // The checked base problem (labels of class 1 as placeholders; each step sets its own).
+        let indicator = |c: usize| -> Vec<f64> {
+            class_of.iter().map(|&ci| f64::from(u8::from(ci == c))).collect()
+        };
+        let base = Problem::new(x, Cow::Owned(indicator(1)), weights, Family::Logistic)?;
+        let terms = self.checked_terms(p, dim)?;
+        let mut engine = self.backend_for(&base)?;
+        let info = engine.as_backend().info();
+
+        // θ per class (reference class 0 stays at zero); start from the class frequencies.
+        let mut theta = vec![vec![0.0; dim]; k];
+        if self.intercept() {
+            let mut freq = vec![0.0; k];
+            for (i, &c) in class_of.iter().enumerate() {
+                freq[c] += base.weights[i];
+            }
+            for c in 1..k {
+                theta[c][p] = (freq[c].max(1e-10) / freq[0].max(1e-10)).ln();
+            }
+        }
+        let state = Multinomial { base: &base, class_of, k, p, intercept: self.intercept() };
+        let (mut eta, mut f) = state.predictors_and_objective(&theta, &terms);
+        let scale = state.kkt(&theta, &eta, &terms).1.max(1.0);
+
+        // ℓ₁ (and bridge) terms make zero absorbing: start from the ridge fit, as Glm::fit does.
+        let mut schedule = Vec::new();
+        if terms.has_lasso() {
+            let ridge = PenaltyTerms {
+                ridge: terms.ridge.iter().zip(&terms.lasso).map(|(r, l)| r + l).collect(),
+                lasso: vec![0.0; dim],
+                exponent: 1.0,
+            };
+            let loose = SolverOptions { tol: 1e-8, kkt_tol: 1e-6, max_iter: 200, ..self.options() };
+            schedule.push((ridge, loose));
+        }
+        schedule.push((terms.clone(), self.options()));
+
+        let zero_threshold = vec![self.options().zero_tol; dim];
+        let mut trace = vec![f];
+        let (mut sweeps, mut termination, mut kkt) = (0, Termination::MaxIterations, f64::MAX);
+        for (stage_terms, options) in &schedule {
+            termination = Termination::MaxIterations;
+            for _ in 0..options.max_iter {
+                sweeps += 1;
+                // The device's rounding error of the class gradients: the KKT floor, as in Glm::fit.
+                let mut noise = 0.0_f64;
+                #[allow(clippy::needless_range_loop)] // each step reads all of θ through η
+                for c in 1..k {
+                    let offset = state.offsets(&eta, c);
+                    let problem = Problem { y: Cow::Owned(indicator(c)), ..base.clone() }
+                        .with_offset(Cow::Owned(offset))?;
+                    let run = Run {
+                        penalty: stage_terms,
+                        options: SolverOptions { max_iter: STEPS_PER_CLASS, ..*options },
+                        kkt_scale: Some(scale),
+                        zero_threshold: &zero_threshold,
+                        separation_bound: None,
+                    };
+                    let start_theta = std::mem::take(&mut theta[c]);
+                    let solution = match &mut engine {
+                        Engine::Gpu(gpu) => {
+                            gpu.set_rows(&problem)?;
+                            run.solve(gpu, start_theta)?
+                        }
+                        _ => {
+                            let mut cpu =
+                                crate::backend::CpuBackend::new(&problem, self.intercept());
+                            run.solve(&mut cpu, start_theta)?
+                        }
+                    };
+                    noise = noise.max(solution.gradient_error);
+                    theta[c] = solution.theta;
+                    state.update_class(&mut eta, &theta[c], c);
+                }
+                let (next_eta, next_f) = state.predictors_and_objective(&theta, stage_terms);
+                eta = next_eta;
+                let change = (f - next_f).abs() / next_f.abs().max(f64::MIN_POSITIVE);
+                f = next_f;
+                trace.push(f);
+                kkt = state.kkt(&theta, &eta, stage_terms).0;
+                if change <= options.tol && kkt <= (options.kkt_tol * scale).max(noise) {
+                    termination = Termination::Converged;
+                    break;
+                }
+            }
+        }
+        let mut coefficients = DMatrix::zeros(p, k);
+        let mut intercepts = vec![0.0; k];
+        for c in 1..k {
+            for j in 0..p {
+                coefficients[(j, c)] = theta[c][j];
+            }
+            if self.intercept() {
+                intercepts[c] = theta[c][p];
+            }
+        }
+        Ok(MulticlassFit {
+            family: Family::Logistic,
+            classes,
+            coefficients,
+            intercepts,
+            objective: f,
+            iterations: sweeps,
+            termination,
+            kkt_violation: kkt,
+            trace,
+            elapsed: start.elapsed(),
+            backend: info,
+        })
+    }
+}
+
+/// The fixed parts of a multinomial fit and its f64 evaluations from the definitions.
+struct Multinomial<'p> {
+    base: &'p Problem<'p>,
+    class_of: &'p [usize],
+    k: usize,
+    p: usize,
+    intercept: bool,
+}
+
+impl Multinomial<'_> {
+    /// Row i's linear predictor for class c.
+    fn eta_of(&self, theta: &[f64], i: usize) -> f64 {
+        let b0 = if self.intercept { theta[self.p] } else { 0.0 };
+        b0 + (0..self.p).map(|j| self.base.x.get(i, j) * theta[j]).sum::<f64>()
+    }
+
+    /// Recomputes class c's column of η (n × K, row-major) after its coefficients moved.
+    fn update_class(&self, eta: &mut [f64], theta: &[f64], c: usize) {
+        for i in 0..self.base.nrows() {
+            eta[i * self.k + c] = self.eta_of(theta, i);
+        }
+    }
+
+    /// η (row-major n × K, reference column 0) and F in f64.
+    fn predictors_and_objective(
+        &self,
+        theta: &[Vec<f64>],
+        terms: &PenaltyTerms,
+    ) -> (Vec<f64>, f64) {
+        let (n, k) = (self.base.nrows(), self.k);
+        let mut eta = vec![0.0; n * k];
+        for (c, t) in theta.iter().enumerate().skip(1) {
+            self.update_class(&mut eta, t, c);
+        }
+        let loss: f64 = (0..n)
+            .map(|i| {
+                let row = &eta[i * k..(i + 1) * k];
+                self.base.weights[i] * (log_sum_exp(row.iter().copied()) - row[self.class_of[i]])
+            })
+            .sum::<f64>()
+            / self.base.weight_sum;
+        let penalty: f64 = theta.iter().skip(1).map(|t| terms.value(t)).sum();
+        (eta, loss + penalty)
+    }
+
+    /// −cᵢ with cᵢ = log Σ_{l≠c} e^ηᵢₗ, the other classes' part of row i's normalizer: class
+    /// c's step is logistic in ηᵢ꜀ − cᵢ.
+    fn offsets(&self, eta: &[f64], c: usize) -> Vec<f64> {
+        (0..self.base.nrows())
+            .map(|i| {
+                let row = &eta[i * self.k..(i + 1) * self.k];
+                let others = row.iter().enumerate().filter(|&(l, _)| l != c).map(|(_, &v)| v);
+                -log_sum_exp(others)
+            })
+            .collect()
+    }
+
+    /// (KKT violation, ‖∇L‖∞) over every non-reference class, with ∇L for class c =
+    /// Xᵀ(w ⊙ (p_c − 1[y = c]))/W computed in f64 with the stable softmax.
+    fn kkt(&self, theta: &[Vec<f64>], eta: &[f64], terms: &PenaltyTerms) -> (f64, f64) {
+        let (n, k, p) = (self.base.nrows(), self.k, self.p);
+        let dim = theta[0].len();
+        let (mut worst, mut largest) = (0.0_f64, 0.0_f64);
+        for (c, t) in theta.iter().enumerate().skip(1) {
+            let mut gradient = vec![0.0; dim];
+            for i in 0..n {
+                let row = &eta[i * k..(i + 1) * k];
+                let others =
+                    log_sum_exp(row.iter().enumerate().filter(|&(l, _)| l != c).map(|(_, &v)| v));
+                // p_c = σ(η_c − c_i), computed as 1/(1 + e^{c_i − η_c}) without overflow.
+                let prob = (-(log1p_exp(others - row[c]))).exp();
+                let residual =
+                    self.base.weights[i] * (prob - f64::from(u8::from(self.class_of[i] == c)));
+                for (j, g) in gradient.iter_mut().enumerate().take(p) {
+                    *g += residual * self.base.x.get(i, j);
+                }
+                if self.intercept {
+                    gradient[p] += residual;
+                }
+            }
+            for g in &mut gradient {
+                *g /= self.base.weight_sum;
+                largest = largest.max(g.abs());
+            }
+            worst = worst.max(terms.kkt_violation(t, &gradient));
+        }
+        (worst, largest)
+    }
+}

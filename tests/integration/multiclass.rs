@@ -1,0 +1,204 @@
+//! Multi-class fits: multinomial logistic regression and one-vs-rest SVMs.
+
+use nalgebra::DMatrix;
+use scalemix::{BackendChoice, Design, Error, Glm, Penalty};
+
+/// Seeded K-class data: correlated features, labels drawn from a softmax model, label values
+/// deliberately not 0..K.
+fn data(n: usize, p: usize, k: usize, seed: u64) -> (Vec<f64>, Vec<f64>) {
+    let s = scalemix::synthetic::ill_conditioned_logistic(n, p, 10.0, 1.0, seed);
+    let labels = [2.5, -1.0, 7.0, 4.0, 11.0];
+    let y = (0..n)
+        .map(|i| {
+            let row = &s.x[i * p..(i + 1) * p];
+            let scores: Vec<f64> = (0..k)
+                .map(|c| {
+                    row.iter().enumerate().map(|(j, v)| v * ((j + 2 * c) % 5) as f64 * 0.4).sum()
+                })
+                .collect();
+            // A deterministic "draw": the class whose score plus a hashed jitter is largest.
+            let jitter = |c: usize| (((i * 31 + c * 17) % 23) as f64 / 23.0 - 0.5) * 1.5;
+            let best = (0..k)
+                .fold(0, |b, c| if scores[c] + jitter(c) > scores[b] + jitter(b) { c } else { b });
+            labels[best]
+        })
+        .collect();
+    (s.x, y)
+}
+
+/// The multinomial gradient Xᵀ(p_c − 1[y = c])/n for each non-reference class c, and the
+/// objective, from the definitions (softmax with the first sorted class as reference).
+fn gradient_and_objective(
+    x: &[f64],
+    y: &[f64],
+    n: usize,
+    p: usize,
+    fit: &scalemix::MulticlassFit,
+    lambda: f64,
+    alpha: f64,
+) -> (DMatrix<f64>, f64) {
+    let k = fit.classes().len();
+    let b = fit.coefficients();
+    let mut g = DMatrix::zeros(p + 1, k);
+    let mut loss = 0.0;
+    for i in 0..n {
+        let eta: Vec<f64> = (0..k)
+            .map(|c| fit.intercepts()[c] + (0..p).map(|j| x[i * p + j] * b[(j, c)]).sum::<f64>())
+            .collect();
+        let max = eta.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+        let z: f64 = eta.iter().map(|e| (e - max).exp()).sum();
+        let yc = fit.classes().iter().position(|&c| c == y[i]).unwrap();
+        loss += max + z.ln() - eta[yc];
+        for c in 0..k {
+            let r = (eta[c] - max).exp() / z - f64::from(u8::from(c == yc));
+            for j in 0..p {
+                g[(j, c)] += r * x[i * p + j] / n as f64;
+            }
+            g[(p, c)] += r / n as f64;
+        }
+    }
+    let pen: f64 = b.iter().map(|v| lambda * (alpha * v.abs() + 0.5 * (1.0 - alpha) * v * v)).sum();
+    (g, loss / n as f64 + pen)
+}
+
+/// KKT of the fit from the definitions: for each non-reference class and coordinate.
+fn kkt(
+    x: &[f64],
+    y: &[f64],
+    n: usize,
+    p: usize,
+    fit: &scalemix::MulticlassFit,
+    lambda: f64,
+    alpha: f64,
+) -> f64 {
+    let (g, f) = gradient_and_objective(x, y, n, p, fit, lambda, alpha);
+    assert!(
+        (f - fit.objective()).abs() <= 1e-12 * f,
+        "objective {} vs definition {f}",
+        fit.objective()
+    );
+    let mut worst = 0.0_f64;
+    for c in 1..fit.classes().len() {
+        for j in 0..=p {
+            let beta = if j < p { fit.coefficients()[(j, c)] } else { 0.0 };
+            let (l1, l2) =
+                if j < p { (lambda * alpha, lambda * (1.0 - alpha)) } else { (0.0, 0.0) };
+            let smooth = g[(j, c)] + l2 * beta;
+            let v = if beta != 0.0 {
+                (smooth + l1 * beta.signum()).abs()
+            } else {
+                (smooth.abs() - l1).max(0.0)
+            };
+            worst = worst.max(v);
+        }
+    }
+    worst
+}
+
+#[test]
+fn multinomial_with_two_classes_is_logistic_regression() {
+    let (n, p) = (150, 4);
+    let (x, y) = data(n, p, 2, 3);
+    let design = Design::row_major(&x, n, p).unwrap();
+    let glm = Glm::logistic().penalty(Penalty::ridge(1e-2)).backend(BackendChoice::Cpu);
+    let multi = glm.fit_multiclass(design, &y).unwrap();
+    assert_eq!(multi.classes(), &[-1.0, 2.5]);
+    let binary: Vec<f64> = y.iter().map(|&v| f64::from(u8::from(v == 2.5))).collect();
+    let single = glm.fit(design, &binary).unwrap();
+    assert!(multi.converged() && single.converged());
+    for j in 0..p {
+        let (a, b) = (multi.coefficients()[(j, 1)], single.coefficients()[j]);
+        assert!((a - b).abs() <= 1e-8 * b.abs().max(1.0), "coef {j}: {a} vs {b}");
+        assert_eq!(multi.coefficients()[(j, 0)], 0.0);
+    }
+    assert!((multi.intercepts()[1] - single.intercept()).abs() <= 1e-8);
+    assert!((multi.objective() - single.objective()).abs() <= 1e-12 * single.objective());
+}
+
+#[test]
+fn multinomial_satisfies_kkt_with_ridge_and_lasso() {
+    let (n, p) = (300, 5);
+    let (x, y) = data(n, p, 3, 9);
+    let design = Design::row_major(&x, n, p).unwrap();
+    for (lambda, alpha) in [(1e-3, 0.0), (2e-2, 1.0)] {
+        let fit = Glm::logistic()
+            .penalty(Penalty::elastic_net(lambda, alpha))
+            .backend(BackendChoice::Cpu)
+            .fit_multiclass(design, &y)
+            .unwrap();
+        assert!(fit.converged(), "λ={lambda} α={alpha}: {:?}", fit.termination());
+        let violation = kkt(&x, &y, n, p, &fit, lambda, alpha);
+        let zeros = fit.coefficients().iter().skip(p).filter(|&&b| b == 0.0).count();
+        eprintln!(
+            "multinomial λ={lambda} α={alpha}: {} sweeps, KKT {violation:.1e}, {zeros} zeros",
+            fit.iterations()
+        );
+        assert!(violation <= 1e-8, "KKT violated by {violation:e}");
+        if alpha > 0.0 {
+            assert!(zeros > 0, "the lasso should zero some coefficients");
+        }
+        let proba = fit.predict_proba(design).unwrap();
+        for (i, row) in proba.row_iter().enumerate() {
+            assert!((row.sum() - 1.0).abs() <= 1e-12, "row {i} sums to {}", row.sum());
+        }
+        let predicted = fit.predict(design).unwrap();
+        let accuracy = predicted.iter().zip(&y).filter(|(a, b)| a == b).count() as f64 / n as f64;
+        assert!(accuracy > 0.6, "training accuracy {accuracy}");
+    }
+}
+
+#[test]
+fn multinomial_on_the_gpu_matches_the_cpu() {
+    let Some(contexts) = crate::gpu::contexts() else { return };
+    let (n, p) = (200, 4);
+    let (x, y) = data(n, p, 3, 4);
+    let design = Design::row_major(&x, n, p).unwrap();
+    let glm = Glm::logistic().penalty(Penalty::ridge(1e-3));
+    let cpu = glm.clone().backend(BackendChoice::Cpu).fit_multiclass(design, &y).unwrap();
+    for context in contexts {
+        let gpu = glm.clone().gpu_context(context.clone()).fit_multiclass(design, &y).unwrap();
+        assert!(gpu.converged(), "{:?}", gpu.termination());
+        assert_eq!(gpu.backend().kind, "gpu");
+        let gap = (gpu.objective() - cpu.objective()) / cpu.objective();
+        eprintln!(
+            "multinomial on {}: gap to the CPU fit {gap:.1e}, {} sweeps",
+            gpu.backend(),
+            gpu.iterations()
+        );
+        assert!(gap.abs() <= 1e-10, "gap {gap:e}");
+    }
+}
+
+#[test]
+fn one_vs_rest_hinge_fits_each_class_against_the_rest() {
+    let (n, p) = (240, 4);
+    let (x, y) = data(n, p, 3, 6);
+    let design = Design::row_major(&x, n, p).unwrap();
+    let glm = Glm::hinge().penalty(Penalty::ridge(1e-2)).backend(BackendChoice::Cpu);
+    let fit = glm.fit_multiclass(design, &y).unwrap();
+    assert!(fit.converged());
+    assert_eq!(fit.classes(), &[-1.0, 2.5, 7.0]);
+    for (c, &label) in fit.classes().iter().enumerate() {
+        let binary: Vec<f64> = y.iter().map(|&v| if v == label { 1.0 } else { -1.0 }).collect();
+        let single = glm.fit(design, &binary).unwrap();
+        for j in 0..p {
+            assert_eq!(fit.coefficients()[(j, c)], single.coefficients()[j]);
+        }
+    }
+    let predicted = fit.predict(design).unwrap();
+    let accuracy = predicted.iter().zip(&y).filter(|(a, b)| a == b).count() as f64 / n as f64;
+    assert!(accuracy > 0.6, "training accuracy {accuracy}");
+    assert!(matches!(fit.predict_proba(design), Err(Error::Unsupported { .. })));
+}
+
+#[test]
+fn rejects_fewer_than_two_classes_and_other_families() {
+    let x = [0.1, 0.2, 0.3, 0.4];
+    let design = Design::row_major(&x, 4, 1).unwrap();
+    let err = Glm::logistic().fit_multiclass(design, &[3.0; 4]).unwrap_err();
+    assert!(matches!(err, Error::TooFewClasses { found: 1 }), "{err}");
+    let err = Glm::gaussian().fit_multiclass(design, &[1.0, 2.0, 3.0, 1.0]).unwrap_err();
+    assert!(matches!(err, Error::Unsupported { .. }), "{err}");
+    let err = Glm::logistic().fit_multiclass(design, &[1.0, f64::NAN, 3.0, 1.0]).unwrap_err();
+    assert!(matches!(err, Error::NonFiniteValue { index: 1, .. }), "{err}");
+}
