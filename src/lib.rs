@@ -13,8 +13,9 @@
 //! F(b₀, β) = (1/W) Σᵢ wᵢ ℓ(yᵢ, xᵢᵀβ + b₀) + λ Σⱼ vⱼ [ α|βⱼ| + (1−α)/2 βⱼ² ]
 //! ```
 //!
-//! with ℓ(y, η) = log(1 + e^η) − yη for [`Family::Logistic`] (y ∈ {0, 1}) and ½(y − η)² for
-//! [`Family::Gaussian`]. scikit-learn's `LogisticRegression(C=C)` minimizes n·F with λ = 1/(C·n):
+//! with ℓ from the [`Family`]: logistic, binomial, gaussian, hinge, quantile or Student-t (and
+//! [`Glm::fit_multiclass`] for multinomial and one-vs-rest models). The penalty's ℓ₁ part may be
+//! a bridge |βⱼ|^q instead ([`Penalty::bridge`]). scikit-learn's `LogisticRegression(C=C)` minimizes n·F with λ = 1/(C·n):
 //! `penalty="l2"` is α = 0 ([`Penalty::ridge`]), `penalty="l1"` is α = 1 ([`Penalty::lasso`]),
 //! and `elasticnet` with `l1_ratio=r` is α = r.
 //!

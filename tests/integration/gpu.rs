@@ -203,7 +203,7 @@ fn gpu_stats_match_cpu_on_edge_shapes() {
         check_stats(context, (300, 5, true), Family::Logistic, Needs::GradientAndHessian);
         check_stats(context, (100, 4, false), Family::Gaussian, Needs::Gradient);
         for family in OTHER_FAMILIES {
-            for shape in [(300, 3, true), (17, 1, false), (130, 65, false)] {
+            for shape in SHAPES {
                 check_stats(context, shape, family, Needs::GradientAndGram);
             }
             check_stats(context, (300, 3, true), family, Needs::GradientAndHessian);
