@@ -17,6 +17,8 @@ pub enum Input {
     Trials,
     /// The per-row offset of η.
     Offset,
+    /// A cross-validation fold assignment.
+    Folds,
 }
 
 impl std::fmt::Display for Input {
@@ -28,6 +30,7 @@ impl std::fmt::Display for Input {
             Input::PenaltyFactors => "penalty factors",
             Input::Trials => "binomial trials",
             Input::Offset => "offset",
+            Input::Folds => "fold assignment",
         })
     }
 }

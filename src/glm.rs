@@ -12,7 +12,7 @@ use crate::data::{AsTarget, Design, Problem};
 use crate::error::{Error, Result};
 use crate::family::Family;
 use crate::penalty::{Penalty, PenaltyTerms, check_factors};
-use crate::solver::{Acceleration, Run, SolverOptions, Termination};
+use crate::solver::{Acceleration, Run, Solution, SolverOptions, Termination};
 
 /// A penalized GLM to fit: family, penalty, intercept and solver settings.
 ///
@@ -267,6 +267,23 @@ impl Glm {
         self.family
     }
 
+    /// The starting point of a fit: β = 0, the intercept at the link of the weighted mean.
+    pub(crate) fn null_start(&self, problem: &Problem<'_>) -> Vec<f64> {
+        let p = problem.ncols();
+        let mut theta = vec![0.0; p + usize::from(self.fit_intercept)];
+        if self.fit_intercept {
+            // Σ w (not W): binomial problems carry weights w·m.
+            let total = problem.weights.iter().sum();
+            theta[p] = problem.family.link(weighted_mean(&problem.y, &problem.weights, total));
+        }
+        theta
+    }
+
+    /// The penalty as set on the builder.
+    pub(crate) fn penalty_value(&self) -> Penalty {
+        self.penalty
+    }
+
     /// Whether an intercept is fitted.
     pub(crate) fn intercept(&self) -> bool {
         self.fit_intercept
@@ -287,6 +304,61 @@ impl Glm {
             }
             None => self.penalty.terms(&vec![1.0; p], dim),
         }
+    }
+
+    /// Solves one penalized problem from `theta0` on `backend`, finishing hinge and quantile
+    /// GPU fits in f64 ([`PolishBackend`]), then recomputes the reported objective from each
+    /// loss's definition and, for device fits, the KKT violation, in f64 on the CPU. Returns
+    /// the backend for the next solve (a GPU one may have become its polished form).
+    pub(crate) fn solve_point<'p>(
+        &self,
+        point: &Point<'_, 'p>,
+        backend: Engine<'p>,
+        theta0: Vec<f64>,
+    ) -> Result<(Solution, Engine<'p>)> {
+        let problem = point.problem;
+        let run = Run {
+            penalty: point.terms,
+            options: self.options,
+            kkt_scale: point.kkt_scale,
+            zero_threshold: point.zero_threshold,
+            separation_bound: point.separation_bound,
+        };
+        let mut backend = backend;
+        let mut solution = run.solve(backend.as_backend(), theta0)?;
+        let backend = match backend {
+            // Hinge and quantile: ℓ' jumps at r = 0, so f32 rounding of η leaves the optimum's
+            // support rows at residuals ~1e-7 (relative gaps ~1e-6). Finish with the gradient
+            // and the weights in f64 on the CPU (O(n·p)) and S still on the device (O(n·p²)).
+            Engine::Gpu(gpu) if problem.family.has_unbounded_weight() => {
+                let mut polish = PolishBackend::new(problem, self.fit_intercept, gpu);
+                let run = Run { kkt_scale: Some(solution.kkt_scale), ..run };
+                let first = solution;
+                solution = run.solve(&mut polish, first.theta)?;
+                solution.iterations += first.iterations;
+                solution.restarts += first.restarts;
+                solution.trace = [first.trace, solution.trace[1..].to_vec()].concat();
+                Engine::Polish(polish)
+            }
+            other => other,
+        };
+        if !matches!(backend, Engine::Cpu(_)) {
+            // The reported KKT violation comes from one f64 pass on the CPU, whatever precision
+            // the device iterated in.
+            let mut stats = Stats::new(solution.theta.len());
+            CpuBackend::new(problem, self.fit_intercept).evaluate(
+                &solution.theta,
+                Needs::Gradient,
+                &mut stats,
+            )?;
+            solution.kkt_violation =
+                point.terms.kkt_violation(&solution.theta, stats.gradient.as_slice());
+        }
+        // The reported objective uses each loss's definition, in f64, whatever the backend's
+        // precision and whatever smoothing the iterations used (hinge and quantile).
+        solution.objective = exact_mean_loss(problem, &solution.theta, self.fit_intercept)
+            + point.terms.value(&solution.theta);
+        Ok((solution, backend))
     }
 
     /// The backend this fit runs on (see [`BackendChoice`]).
@@ -391,20 +463,8 @@ impl Glm {
 
         let mut backend = self.backend_for(&problem)?;
 
-        // Start from the null model: β = 0, intercept at the link of the weighted mean.
         let family = problem.family;
-        let mut theta0 = match theta0 {
-            Some(theta) => theta,
-            None => {
-                let mut theta = vec![0.0; dim];
-                if self.fit_intercept {
-                    // Σ w (not W): binomial problems carry weights w·m.
-                    let total = problem.weights.iter().sum();
-                    theta[p] = family.link(weighted_mean(&problem.y, &problem.weights, total));
-                }
-                theta
-            }
-        };
+        let mut theta0 = theta0.unwrap_or_else(|| self.null_start(&problem));
         let zero_threshold = zero_thresholds(&problem, self.options.zero_tol, dim);
         let separation_bound =
             family.separation_bound(problem.min_positive_weight, problem.weight_sum);
@@ -430,48 +490,16 @@ impl Glm {
             theta0 = warm.theta;
         }
 
-        let run = Run {
-            penalty: &terms,
-            options: self.options,
-            kkt_scale,
+        let point = Point {
+            problem: &problem,
+            terms: &terms,
             zero_threshold: &zero_threshold,
             separation_bound,
+            kkt_scale,
         };
-        let mut solution = run.solve(backend.as_backend(), theta0)?;
-        let mut backend = match backend {
-            // Hinge and quantile: ℓ' jumps at r = 0, so f32 rounding of η leaves the optimum's
-            // support rows at residuals ~1e-7 (relative gaps ~1e-6). Finish with the gradient
-            // and the weights in f64 on the CPU (O(n·p)) and S still on the device (O(n·p²)).
-            Engine::Gpu(gpu) if family.has_unbounded_weight() => {
-                let mut polish = PolishBackend::new(&problem, self.fit_intercept, gpu);
-                let run = Run { kkt_scale: Some(solution.kkt_scale), ..run };
-                let first = solution;
-                solution = run.solve(&mut polish, first.theta)?;
-                solution.iterations += first.iterations;
-                solution.restarts += first.restarts;
-                solution.trace = [first.trace, solution.trace[1..].to_vec()].concat();
-                Engine::Polish(polish)
-            }
-            other => other,
-        };
-        let info = backend.as_backend().info();
-        if info.kind != "cpu" {
-            // The reported objective and KKT violation come from one f64 pass on the CPU, so
-            // they are exact whatever precision the device iterated in.
-            drop(backend);
-            let mut stats = Stats::new(dim);
-            CpuBackend::new(&problem, self.fit_intercept).evaluate(
-                &solution.theta,
-                Needs::Gradient,
-                &mut stats,
-            )?;
-            solution.kkt_violation =
-                terms.kkt_violation(&solution.theta, stats.gradient.as_slice());
-        }
-        // The reported objective uses each loss's definition, in f64, whatever the backend's
-        // precision and whatever smoothing the iterations used (hinge and quantile).
-        solution.objective = exact_mean_loss(&problem, &solution.theta, self.fit_intercept)
-            + terms.value(&solution.theta);
+        let (solution, backend) = self.solve_point(&point, backend, theta0)?;
+        let info = backend.as_backend_ref().info();
+        drop(backend);
         let mut theta = solution.theta;
         let intercept = if self.fit_intercept { theta.pop().unwrap_or(0.0) } else { 0.0 };
         Ok(Fit {
@@ -492,7 +520,7 @@ impl Glm {
 }
 
 /// (1/W) Σ wᵢ ℓ(yᵢ, ηᵢ) with ℓ by its definition ([`Family::loss`]), in f64.
-fn exact_mean_loss(problem: &Problem<'_>, theta: &[f64], intercept: bool) -> f64 {
+pub(crate) fn exact_mean_loss(problem: &Problem<'_>, theta: &[f64], intercept: bool) -> f64 {
     let p = problem.ncols();
     let b0 = if intercept { theta[p] } else { 0.0 };
     let total: f64 = (0..problem.nrows())
@@ -555,6 +583,15 @@ fn student_t_sigma(problem: &Problem<'_>, fit: &Fit, nu: f64, sigma: f64) -> f64
     s2.sqrt()
 }
 
+/// One penalized problem to solve: the data, the expanded penalty and the solver's fixed inputs.
+pub(crate) struct Point<'a, 'p> {
+    pub problem: &'p Problem<'p>,
+    pub terms: &'a PenaltyTerms,
+    pub zero_threshold: &'a [f64],
+    pub separation_bound: Option<f64>,
+    pub kkt_scale: Option<f64>,
+}
+
 /// The backend a fit runs on.
 pub(crate) enum Engine<'p> {
     Cpu(CpuBackend<'p>),
@@ -563,6 +600,14 @@ pub(crate) enum Engine<'p> {
 }
 
 impl<'p> Engine<'p> {
+    pub(crate) fn as_backend_ref(&self) -> &(dyn Backend + 'p) {
+        match self {
+            Engine::Cpu(b) => b,
+            Engine::Gpu(b) => b,
+            Engine::Polish(b) => b,
+        }
+    }
+
     pub(crate) fn as_backend(&mut self) -> &mut (dyn Backend + 'p) {
         match self {
             Engine::Cpu(b) => b,
@@ -582,7 +627,7 @@ fn default_gpu() -> Result<GpuContext> {
 /// Per-coordinate |θⱼ| below which an ℓ₁ coordinate is an exact zero: `zero_tol` in units of
 /// the response scale (1 on the logit scale; the weighted standard deviation of y for gaussian),
 /// divided by the column's RMS, so the threshold bounds the coordinate's contribution to η.
-fn zero_thresholds(problem: &Problem<'_>, zero_tol: f64, dim: usize) -> Vec<f64> {
+pub(crate) fn zero_thresholds(problem: &Problem<'_>, zero_tol: f64, dim: usize) -> Vec<f64> {
     let response_scale = match problem.family {
         Family::Logistic | Family::Binomial | Family::Hinge => 1.0,
         Family::Gaussian | Family::Quantile { .. } | Family::StudentT { .. } => {
@@ -605,7 +650,7 @@ fn zero_thresholds(problem: &Problem<'_>, zero_tol: f64, dim: usize) -> Vec<f64>
     thresholds
 }
 
-fn weighted_mean(y: &[f64], w: &[f64], weight_sum: f64) -> f64 {
+pub(crate) fn weighted_mean(y: &[f64], w: &[f64], weight_sum: f64) -> f64 {
     y.iter().zip(w).map(|(y, w)| y * w).sum::<f64>() / weight_sum
 }
 

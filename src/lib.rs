@@ -74,12 +74,14 @@
 #![warn(missing_docs)]
 
 pub mod backend;
+mod cv;
 mod data;
 mod error;
 mod family;
 mod glm;
 mod mstep;
 mod multiclass;
+mod path;
 mod penalty;
 mod solver;
 pub mod synthetic;
@@ -90,10 +92,12 @@ pub mod synthetic;
 pub struct ReadmeDoctests;
 
 pub use backend::BackendChoice;
+pub use cv::{CvOptions, CvResult, Folds, Metric};
 pub use data::{AsTarget, Design, Problem};
 pub use error::{Error, Input, Result};
 pub use family::{Estep, Family, RESIDUAL_FLOOR, log1p_exp, polya_gamma_mean, sigmoid};
 pub use glm::{Fit, Glm};
 pub use multiclass::MulticlassFit;
+pub use path::{Path, PathOptions, PathPoint};
 pub use penalty::{Penalty, PenaltyTerms};
 pub use solver::{Acceleration, SolverOptions, Termination};

@@ -34,6 +34,13 @@ impl<'a> PolishBackend<'a> {
     }
 }
 
+impl PolishBackend<'_> {
+    /// The GPU backend back, for the next problem on the same X.
+    pub fn into_gpu(self) -> GpuBackend {
+        self.gram
+    }
+}
+
 impl Backend for PolishBackend<'_> {
     fn dim(&self) -> usize {
         self.gram.dim()

@@ -8,4 +8,5 @@ mod fixtures;
 mod gpu;
 mod multiclass;
 mod params;
+mod path;
 mod properties;

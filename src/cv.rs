@@ -1,0 +1,334 @@
+//! k-fold cross-validation along a regularization path.
+//!
+//! The path is first fitted on all the data (that fixes the λ sequence and is the final refit);
+//! then, for each fold, the same λ sequence is fitted with the fold's rows held out by giving
+//! them weight 0, so no fold copies X, and on the GPU the device copy of X uploaded for the
+//! first fold serves every fold (only the weights are re-sent). Each held-out fold is scored
+//! per λ; `lambda_min` minimizes the mean score (maximizes AUC) and `lambda_1se` is the largest
+//! λ whose mean is within one standard error of that optimum (glmnet's rule).
+
+use std::borrow::Cow;
+
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+
+use crate::data::{Design, Problem};
+use crate::error::{Error, Result};
+use crate::family::Family;
+use crate::glm::Glm;
+use crate::path::{Path, PathOptions};
+
+/// How held-out predictions are scored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Metric {
+    /// 2 × the mean held-out loss (the binomial deviance for logistic, the MSE for gaussian).
+    Deviance,
+    /// The fraction of held-out labels predicted wrongly (logistic, hinge).
+    Misclassification,
+    /// Area under the ROC curve of η (logistic, hinge); larger is better.
+    Auc,
+    /// Mean squared error of η against y (regression families).
+    Mse,
+    /// Mean absolute error of η against y (regression families).
+    Mae,
+    /// Mean check (pinball) loss at the model's q (quantile).
+    CheckLoss,
+}
+
+impl Metric {
+    /// The family's usual metric: deviance for logistic, misclassification for hinge, MSE for
+    /// gaussian and Student-t, check loss for quantile.
+    pub fn default_for(family: Family) -> Metric {
+        match family {
+            Family::Hinge => Metric::Misclassification,
+            Family::Gaussian | Family::StudentT { .. } => Metric::Mse,
+            Family::Quantile { .. } => Metric::CheckLoss,
+            _ => Metric::Deviance,
+        }
+    }
+
+    fn larger_is_better(self) -> bool {
+        self == Metric::Auc
+    }
+
+    fn check(self, family: Family) -> Result<()> {
+        let classification = matches!(family, Family::Logistic | Family::Hinge);
+        let ok = match self {
+            Metric::Deviance => true,
+            Metric::Misclassification | Metric::Auc => classification,
+            Metric::Mse | Metric::Mae => !classification,
+            Metric::CheckLoss => matches!(family, Family::Quantile { .. }),
+        };
+        if ok {
+            Ok(())
+        } else {
+            Err(Error::InvalidOption {
+                name: "metric",
+                value: format!("{self:?}"),
+                reason: "does not apply to this family",
+            })
+        }
+    }
+}
+
+/// A fold assignment: `assignment()[i]` is row i's fold in 0..k. Reusable across models.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Folds {
+    assignment: Vec<usize>,
+    k: usize,
+}
+
+impl Folds {
+    /// Rows shuffled with `seed`, then dealt to k folds in turn (sizes differ by at most one).
+    ///
+    /// # Errors
+    /// [`Error::InvalidOption`] unless 2 ≤ k ≤ n.
+    pub fn new(n: usize, k: usize, seed: u64) -> Result<Self> {
+        Self::check_k(n, k)?;
+        let mut order: Vec<usize> = (0..n).collect();
+        order.shuffle(&mut StdRng::seed_from_u64(seed));
+        let mut assignment = vec![0; n];
+        for (slot, &i) in order.iter().enumerate() {
+            assignment[i] = slot % k;
+        }
+        Ok(Self { assignment, k })
+    }
+
+    /// Stratified: each label's rows are shuffled with `seed` and dealt to the folds in turn,
+    /// continuing where the previous label stopped, so every fold has each label in proportion.
+    ///
+    /// # Errors
+    /// [`Error::InvalidOption`] unless 2 ≤ k ≤ n.
+    pub fn stratified(labels: &[f64], k: usize, seed: u64) -> Result<Self> {
+        Self::check_k(labels.len(), k)?;
+        let mut classes: Vec<f64> = labels.to_vec();
+        classes.sort_by(f64::total_cmp);
+        classes.dedup();
+        let mut rng = StdRng::seed_from_u64(seed);
+        let mut assignment = vec![0; labels.len()];
+        let mut slot = 0;
+        for class in classes {
+            let mut rows: Vec<usize> = (0..labels.len()).filter(|&i| labels[i] == class).collect();
+            rows.shuffle(&mut rng);
+            for i in rows {
+                assignment[i] = slot % k;
+                slot += 1;
+            }
+        }
+        Ok(Self { assignment, k })
+    }
+
+    fn check_k(n: usize, k: usize) -> Result<()> {
+        if k < 2 || k > n {
+            return Err(Error::InvalidOption {
+                name: "folds",
+                value: k.to_string(),
+                reason: "must be at least 2 and at most the number of rows",
+            });
+        }
+        Ok(())
+    }
+
+    /// Row i's fold.
+    pub fn assignment(&self) -> &[usize] {
+        &self.assignment
+    }
+
+    /// Number of folds.
+    pub fn k(&self) -> usize {
+        self.k
+    }
+}
+
+/// Cross-validation settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CvOptions {
+    /// Number of folds (default 5).
+    pub folds: usize,
+    /// Seed of the fold assignment (default 0).
+    pub seed: u64,
+    /// The score; `None` takes [`Metric::default_for`] the family.
+    pub metric: Option<Metric>,
+    /// The path's layout (its early stop applies to the all-data path; folds follow its λs).
+    pub path: PathOptions,
+}
+
+impl Default for CvOptions {
+    fn default() -> Self {
+        Self { folds: 5, seed: 0, metric: None, path: PathOptions::default() }
+    }
+}
+
+/// The outcome of a cross-validation.
+#[derive(Debug, Clone)]
+pub struct CvResult {
+    /// The path fitted on all the data (the final refit): its points carry the coefficients at
+    /// every λ, including `lambda_min` and `lambda_1se`.
+    pub path: Path,
+    /// Mean held-out score per λ (fold-size weighted).
+    pub mean: Vec<f64>,
+    /// Its standard error per λ.
+    pub standard_error: Vec<f64>,
+    /// The λ with the best mean score.
+    pub lambda_min: f64,
+    /// The largest λ within one standard error of the best.
+    pub lambda_1se: f64,
+    /// The score used.
+    pub metric: Metric,
+    /// The folds used.
+    pub folds: Folds,
+}
+
+impl Glm {
+    /// k-fold cross-validation along a path (stratified folds for logistic and hinge).
+    ///
+    /// # Errors
+    /// As [`Glm::path`]; [`Error::InvalidOption`] for a bad fold count or a metric that does not
+    /// apply to the family.
+    pub fn cv<'a, X, Y>(&self, x: X, y: &'a Y, options: &CvOptions) -> Result<CvResult>
+    where
+        X: Into<Design<'a>>,
+        Y: crate::AsTarget + ?Sized,
+    {
+        let x = x.into();
+        let target = y.as_target();
+        let folds = if matches!(self.family(), Family::Logistic | Family::Hinge) {
+            Folds::stratified(&target, options.folds, options.seed)?
+        } else {
+            Folds::new(target.len(), options.folds, options.seed)?
+        };
+        self.cv_with_folds(x, y, None, &folds, options)
+    }
+
+    /// Cross-validation with given folds and optional sample weights.
+    ///
+    /// # Errors
+    /// As [`Glm::cv`]; [`Error::LengthMismatch`] when the folds do not match the rows.
+    pub fn cv_with_folds<'a, X, Y>(
+        &self,
+        x: X,
+        y: &'a Y,
+        weights: Option<&'a [f64]>,
+        folds: &Folds,
+        options: &CvOptions,
+    ) -> Result<CvResult>
+    where
+        X: Into<Design<'a>>,
+        Y: crate::AsTarget + ?Sized,
+    {
+        let family = self.family();
+        if matches!(family, Family::Binomial) {
+            return Err(Error::Unsupported { operation: "cv", family: "binomial" });
+        }
+        let metric = options.metric.unwrap_or(Metric::default_for(family));
+        metric.check(family)?;
+        let problem = Problem::new(x.into(), y.as_target(), weights, family)?;
+        crate::data::check_len(crate::Input::Folds, problem.nrows(), folds.assignment.len())?;
+        let mut engine = None;
+        let lambdas = self.lambda_sequence(&problem, &options.path)?;
+        let early = options.path.early_stop && options.path.lambdas.is_none();
+        let path = self.path_on(&problem, &lambdas, early, &options.path, &mut engine)?;
+        let lambdas = path.lambdas();
+
+        let (n, k) = (problem.nrows(), folds.k);
+        let mut scores = vec![vec![0.0; lambdas.len()]; k];
+        let mut sizes = vec![0.0; k];
+        for (fold, fold_scores) in scores.iter_mut().enumerate() {
+            let held_out: Vec<usize> = (0..n).filter(|&i| folds.assignment[i] == fold).collect();
+            let weights: Vec<f64> = (0..n)
+                .map(|i| if folds.assignment[i] == fold { 0.0 } else { problem.weights[i] })
+                .collect();
+            let training =
+                Problem::new(problem.x, Cow::Borrowed(&problem.y), Some(&weights), family)?;
+            let fold_path = self.path_on(&training, &lambdas, false, &options.path, &mut engine)?;
+            sizes[fold] = held_out.iter().map(|&i| problem.weights[i]).sum();
+            for (l, point) in fold_path.points.iter().enumerate() {
+                fold_scores[l] =
+                    score(&problem, &held_out, &point.coefficients, point.intercept, metric);
+            }
+        }
+        let total: f64 = sizes.iter().sum();
+        let mut mean = vec![0.0; lambdas.len()];
+        let mut standard_error = vec![0.0; lambdas.len()];
+        for l in 0..lambdas.len() {
+            let m = (0..k).map(|f| sizes[f] * scores[f][l]).sum::<f64>() / total;
+            let var = (0..k).map(|f| sizes[f] * (scores[f][l] - m).powi(2)).sum::<f64>() / total;
+            mean[l] = m;
+            standard_error[l] = (var / (k as f64 - 1.0)).sqrt();
+        }
+        let better = |a: f64, b: f64| if metric.larger_is_better() { a > b } else { a < b };
+        let best = (0..lambdas.len()).fold(0, |b, l| if better(mean[l], mean[b]) { l } else { b });
+        let bound = if metric.larger_is_better() {
+            mean[best] - standard_error[best]
+        } else {
+            mean[best] + standard_error[best]
+        };
+        // λ decreases along the path: the first index within the bound is the largest λ.
+        let within =
+            |l: usize| if metric.larger_is_better() { mean[l] >= bound } else { mean[l] <= bound };
+        let one_se = (0..=best).find(|&l| within(l)).unwrap_or(best);
+        Ok(CvResult {
+            lambda_min: lambdas[best],
+            lambda_1se: lambdas[one_se],
+            path,
+            mean,
+            standard_error,
+            metric,
+            folds: folds.clone(),
+        })
+    }
+}
+
+/// The metric on the held-out rows (weighted by the sample weights).
+fn score(problem: &Problem<'_>, rows: &[usize], beta: &[f64], b0: f64, metric: Metric) -> f64 {
+    let p = problem.ncols();
+    let eta = |i: usize| b0 + (0..p).map(|j| problem.x.get(i, j) * beta[j]).sum::<f64>();
+    let family = problem.family;
+    let weight_sum: f64 =
+        rows.iter().map(|&i| problem.weights[i]).sum::<f64>().max(f64::MIN_POSITIVE);
+    let mean = |f: &dyn Fn(usize) -> f64| {
+        rows.iter().map(|&i| problem.weights[i] * f(i)).sum::<f64>() / weight_sum
+    };
+    match metric {
+        Metric::Deviance => mean(&|i| 2.0 * family.loss(problem.y[i], eta(i))),
+        Metric::Misclassification => mean(&|i| {
+            let positive = eta(i) >= 0.0;
+            let label_positive = problem.y[i] > 0.0;
+            f64::from(u8::from(positive != label_positive))
+        }),
+        Metric::Mse => mean(&|i| (problem.y[i] - eta(i)).powi(2)),
+        Metric::Mae => mean(&|i| (problem.y[i] - eta(i)).abs()),
+        Metric::CheckLoss => mean(&|i| family.loss(problem.y[i], eta(i))),
+        Metric::Auc => {
+            let scored: Vec<(f64, bool, f64)> =
+                rows.iter().map(|&i| (eta(i), problem.y[i] > 0.0, problem.weights[i])).collect();
+            auc(scored)
+        }
+    }
+}
+
+/// Weighted Mann–Whitney AUC: P(η of a positive > η of a negative), ties counting ½.
+fn auc(mut scored: Vec<(f64, bool, f64)>) -> f64 {
+    scored.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let (mut negatives_below, mut pairs, mut total_pos, mut total_neg) = (0.0, 0.0, 0.0, 0.0);
+    let mut i = 0;
+    while i < scored.len() {
+        let mut j = i;
+        let (mut pos, mut neg) = (0.0, 0.0);
+        while j < scored.len() && scored[j].0 == scored[i].0 {
+            if scored[j].1 {
+                pos += scored[j].2
+            } else {
+                neg += scored[j].2
+            }
+            j += 1;
+        }
+        pairs += pos * (negatives_below + 0.5 * neg);
+        negatives_below += neg;
+        total_pos += pos;
+        total_neg += neg;
+        i = j;
+    }
+    if total_pos == 0.0 || total_neg == 0.0 { 0.5 } else { pairs / (total_pos * total_neg) }
+}

@@ -1,0 +1,513 @@
+//! Regularization paths: one model fitted at a decreasing sequence of λ, each point started
+//! from the last.
+//!
+//! What is shared along a path: the checked problem (validated once), the null model and its
+//! gradient (which give λ_max and the KKT scale), the column scales behind the zero
+//! thresholds, and on the GPU the device copy of X (uploaded once; every point runs on it).
+//! On the CPU, lasso and elastic-net points use glmnet's sequential strong rules: a feature
+//! enters the M-step only if |∇ⱼL| at the previous point is at least α vⱼ (2λₖ − λₖ₋₁) or it is
+//! already nonzero; the fit runs on that compact design (the p × p solve and the O(n·p²) Gram
+//! shrink to the active size), then the KKT conditions of every discarded feature are checked
+//! with the full f64 gradient and any violator is added back and the point refitted.
+
+use std::borrow::Cow;
+use std::time::{Duration, Instant};
+
+use crate::backend::{Backend, BackendInfo, CpuBackend, GpuBackend, Needs, Stats};
+use crate::data::{Design, Problem};
+use crate::error::{Error, Result};
+use crate::family::Family;
+use crate::glm::{Engine, Glm, Point, exact_mean_loss, zero_thresholds};
+use crate::penalty::{Penalty, PenaltyTerms};
+use crate::solver::Termination;
+
+/// λ large enough that every penalized coefficient stays at zero (the null model).
+const LAMBDA_INFINITY: f64 = 1e150;
+/// glmnet's floor on α when λ_max is computed for ridge (α = 0 has no finite λ_max).
+const RIDGE_ALPHA_FLOOR: f64 = 1e-3;
+/// Early stop: the path ends when the deviance ratio changes by less than this (relative)…
+const DEVIANCE_CHANGE: f64 = 1e-5;
+/// …or exceeds this (glmnet's `fdev` and `devmax`).
+const DEVIANCE_MAX: f64 = 0.999;
+
+/// How a path is laid out.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PathOptions {
+    /// Number of λ values (default 40).
+    pub n_lambda: usize,
+    /// λ_min / λ_max; `None`: 1e-4 when n > p, else 1e-2 (glmnet's defaults).
+    pub lambda_min_ratio: Option<f64>,
+    /// Explicit λ values (any order; fitted from the largest down). Overrides the two above.
+    pub lambdas: Option<Vec<f64>>,
+    /// Stop the default sequence early when the deviance ratio changes by less than 1e-5
+    /// (relative) from one point to the next or exceeds 0.999, as glmnet does. Explicit λ
+    /// lists always run to the end.
+    pub early_stop: bool,
+    /// Sequential strong rules with a KKT check for lasso and elastic net on the CPU.
+    pub strong_rules: bool,
+}
+
+impl Default for PathOptions {
+    fn default() -> Self {
+        Self {
+            n_lambda: 40,
+            lambda_min_ratio: None,
+            lambdas: None,
+            early_stop: true,
+            strong_rules: true,
+        }
+    }
+}
+
+/// One point of a path.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PathPoint {
+    /// The penalty strength.
+    pub lambda: f64,
+    /// β, one per feature.
+    pub coefficients: Vec<f64>,
+    /// b₀ (0 without an intercept).
+    pub intercept: f64,
+    /// F at this λ, from the loss's definition.
+    pub objective: f64,
+    /// Number of nonzero coefficients.
+    pub nonzeros: usize,
+    /// 1 − (L − L_sat)/(L_null − L_sat): the fraction of the null deviance explained.
+    pub deviance_ratio: f64,
+    /// SM-EM iterations (summed over strong-rule refits).
+    pub iterations: usize,
+    /// How the (last) solve stopped.
+    pub termination: Termination,
+    /// Refits because the strong rules had discarded a feature that violated its KKT condition
+    /// (0 when they were right, or not used).
+    pub kkt_refits: usize,
+    /// Wall time of this point.
+    pub elapsed: Duration,
+}
+
+/// A fitted regularization path, strongest penalty first.
+#[derive(Debug, Clone)]
+pub struct Path {
+    /// The points, λ decreasing.
+    pub points: Vec<PathPoint>,
+    /// The smallest λ at which every penalized coefficient is zero (for ridge, glmnet's
+    /// convention: the same with α = 0.001).
+    pub lambda_max: f64,
+    /// Whether the default sequence ended early (see [`PathOptions::early_stop`]).
+    pub stopped_early: bool,
+    /// The backend and device that ran.
+    pub backend: BackendInfo,
+    /// Wall time of the whole path.
+    pub elapsed: Duration,
+}
+
+impl Path {
+    /// The λ values, decreasing.
+    pub fn lambdas(&self) -> Vec<f64> {
+        self.points.iter().map(|p| p.lambda).collect()
+    }
+}
+
+impl Glm {
+    /// Fits the model along a path of λ values (the builder's λ is ignored; α, the exponent,
+    /// penalty factors and everything else apply). See the module docs of `path` for what is
+    /// shared between points.
+    ///
+    /// # Errors
+    /// As [`Glm::fit`]; [`Error::InvalidOption`] for a bad λ list, ratio or `n_lambda`.
+    pub fn path<'a, X, Y>(&self, x: X, y: &'a Y, options: &PathOptions) -> Result<Path>
+    where
+        X: Into<Design<'a>>,
+        Y: crate::AsTarget + ?Sized,
+    {
+        self.path_weighted(x, y, None, options)
+    }
+
+    /// [`Glm::path`] with sample weights (`None`: all ones).
+    ///
+    /// # Errors
+    /// As [`Glm::path`], plus weight errors.
+    pub fn path_weighted<'a, X, Y>(
+        &self,
+        x: X,
+        y: &'a Y,
+        weights: Option<&'a [f64]>,
+        options: &PathOptions,
+    ) -> Result<Path>
+    where
+        X: Into<Design<'a>>,
+        Y: crate::AsTarget + ?Sized,
+    {
+        if matches!(self.family(), Family::Binomial) {
+            return Err(Error::Unsupported { operation: "path", family: "binomial" });
+        }
+        let problem = Problem::new(x.into(), y.as_target(), weights, self.family())?;
+        let mut engine = None;
+        let lambdas = self.lambda_sequence(&problem, options)?;
+        self.path_on(
+            &problem,
+            &lambdas,
+            options.early_stop && options.lambdas.is_none(),
+            options,
+            &mut engine,
+        )
+    }
+
+    /// The λ sequence of `options` for `problem`, decreasing.
+    pub(crate) fn lambda_sequence(
+        &self,
+        problem: &Problem<'_>,
+        options: &PathOptions,
+    ) -> Result<Vec<f64>> {
+        if let Some(list) = &options.lambdas {
+            if list.is_empty() || list.iter().any(|l| !(l.is_finite() && *l >= 0.0)) {
+                return Err(Error::InvalidOption {
+                    name: "lambdas",
+                    value: format!("{list:?}"),
+                    reason: "must be a non-empty list of finite values ≥ 0",
+                });
+            }
+            let mut sorted = list.clone();
+            sorted.sort_by(|a, b| b.total_cmp(a));
+            return Ok(sorted);
+        }
+        if options.n_lambda == 0 {
+            return Err(Error::InvalidOption {
+                name: "n_lambda",
+                value: "0".into(),
+                reason: "must be at least 1",
+            });
+        }
+        let ratio = options.lambda_min_ratio.unwrap_or(if problem.nrows() > problem.ncols() {
+            1e-4
+        } else {
+            1e-2
+        });
+        if !(ratio > 0.0 && ratio < 1.0) {
+            return Err(Error::InvalidOption {
+                name: "lambda_min_ratio",
+                value: ratio.to_string(),
+                reason: "must be in (0, 1)",
+            });
+        }
+        let lambda_max = self.null_model(problem)?.lambda_max;
+        let k = options.n_lambda;
+        Ok((0..k)
+            .map(|i| {
+                let t = if k == 1 { 0.0 } else { i as f64 / (k - 1) as f64 };
+                lambda_max * ratio.powf(t)
+            })
+            .collect())
+    }
+
+    /// The model with every penalized coefficient at zero, its gradient and λ_max.
+    fn null_model(&self, problem: &Problem<'_>) -> Result<NullModel> {
+        let p = problem.ncols();
+        let dim = p + usize::from(self.intercept());
+        let unit = self.unit_terms(p, dim)?;
+        // At λ = ∞ the penalized coordinates stay at their zero start; only the unpenalized
+        // ones (intercept, factor-0 features) move.
+        let infinite = PenaltyTerms {
+            ridge: vec![0.0; dim],
+            lasso: unit
+                .lasso
+                .iter()
+                .zip(&unit.ridge)
+                .map(|(l, r)| if l + r > 0.0 { LAMBDA_INFINITY } else { 0.0 })
+                .collect(),
+            exponent: 1.0,
+        };
+        let zero_threshold = vec![0.0; dim];
+        let point = Point {
+            problem,
+            terms: &infinite,
+            zero_threshold: &zero_threshold,
+            separation_bound: None,
+            kkt_scale: None,
+        };
+        let engine = Engine::Cpu(CpuBackend::new(problem, self.intercept()));
+        let (solution, _) = self.solve_point(&point, engine, self.null_start(problem))?;
+        let mut stats = Stats::new(dim);
+        CpuBackend::new(problem, self.intercept()).evaluate(
+            &solution.theta,
+            Needs::Gradient,
+            &mut stats,
+        )?;
+        let alpha = self.penalty_value().alpha.max(RIDGE_ALPHA_FLOOR);
+        let mut lambda_max = 0.0_f64;
+        for j in 0..p {
+            let factor = unit.lasso[j] + unit.ridge[j]; // vⱼ (λ = 1, α + (1 − α) = 1)
+            if factor > 0.0 {
+                lambda_max = lambda_max.max(stats.gradient[j].abs() / (alpha * factor));
+            }
+        }
+        if lambda_max == 0.0 {
+            lambda_max = 1.0; // a gradient of exactly zero: any sequence is as good
+        }
+        let loss = exact_mean_loss(problem, &solution.theta, self.intercept());
+        Ok(NullModel {
+            theta: solution.theta,
+            gradient_scale: stats.gradient.amax().max(1.0),
+            lambda_max,
+            loss,
+        })
+    }
+
+    /// The penalty at λ = 1 for `dim` coordinates.
+    fn unit_terms(&self, p: usize, dim: usize) -> Result<PenaltyTerms> {
+        self.clone().penalty(Penalty { lambda: 1.0, ..self.penalty_value() }).checked_terms(p, dim)
+    }
+
+    /// Fits every λ of `lambdas` (decreasing) on `problem`. `device` carries a GPU backend
+    /// from one call to the next (cross-validation folds) so X is uploaded once.
+    pub(crate) fn path_on(
+        &self,
+        problem: &Problem<'_>,
+        lambdas: &[f64],
+        early_stop: bool,
+        options: &PathOptions,
+        device: &mut Option<GpuBackend>,
+    ) -> Result<Path> {
+        let start = Instant::now();
+        let p = problem.ncols();
+        let intercept = self.intercept();
+        let dim = p + usize::from(intercept);
+        let unit = self.unit_terms(p, dim)?;
+        let null = self.null_model(problem)?;
+        let saturated = saturated_mean_loss(problem);
+        let zero_threshold = zero_thresholds(problem, self.options().zero_tol, dim);
+        let separation_bound =
+            problem.family.separation_bound(problem.min_positive_weight, problem.weight_sum);
+
+        let mut engine = Some(match device.take() {
+            Some(mut gpu) => {
+                gpu.set_rows(problem)?;
+                Engine::Gpu(gpu)
+            }
+            None => self.backend_for(problem)?,
+        });
+        let on_device = !matches!(engine, Some(Engine::Cpu(_)));
+        let lasso_like = unit.has_lasso() && unit.exponent == 1.0;
+        let strong = options.strong_rules && lasso_like && !on_device;
+        let backend_info = engine.as_ref().map(|e| e.as_backend_ref().info()).expect("set above");
+
+        let mut theta = null.theta.clone();
+        let mut gradient = vec![0.0; dim];
+        let mut stats = Stats::new(dim);
+        CpuBackend::new(problem, intercept).evaluate(&theta, Needs::Gradient, &mut stats)?;
+        gradient.copy_from_slice(stats.gradient.as_slice());
+        let mut previous_lambda = lambdas.first().copied().unwrap_or(0.0).max(null.lambda_max);
+        let mut points: Vec<PathPoint> = Vec::with_capacity(lambdas.len());
+        let mut stopped_early = false;
+        for &lambda in lambdas {
+            let point_start = Instant::now();
+            let terms = scaled(&unit, lambda);
+            let mut iterations = 0;
+            let mut kkt_refits = 0;
+            let termination;
+            if strong {
+                // Sequential strong rule: keep j if unpenalized, nonzero, or |gⱼ| ≥ α vⱼ (2λ − λ₋₁).
+                let mut active: Vec<usize> = (0..p)
+                    .filter(|&j| {
+                        unit.lasso[j] == 0.0
+                            || theta[j] != 0.0
+                            || gradient[j].abs() >= unit.lasso[j] * (2.0 * lambda - previous_lambda)
+                    })
+                    .collect();
+                loop {
+                    let (solution_theta, its, term) = self.solve_compact(
+                        problem,
+                        &terms,
+                        &zero_threshold,
+                        separation_bound,
+                        null.gradient_scale,
+                        &active,
+                        &theta,
+                    )?;
+                    iterations += its;
+                    theta = solution_theta;
+                    CpuBackend::new(problem, intercept).evaluate(
+                        &theta,
+                        Needs::Gradient,
+                        &mut stats,
+                    )?;
+                    gradient.copy_from_slice(stats.gradient.as_slice());
+                    let tolerance = self.options().kkt_tol * null.gradient_scale;
+                    let violators: Vec<usize> = (0..p)
+                        .filter(|j| !active.contains(j))
+                        .filter(|&j| terms.kkt_violation_at(j, 0.0, gradient[j]) > tolerance)
+                        .collect();
+                    if violators.is_empty() {
+                        termination = term;
+                        break;
+                    }
+                    log::debug!("λ = {lambda:e}: strong rules missed {violators:?}; refitting");
+                    kkt_refits += 1;
+                    active.extend(violators);
+                    active.sort_unstable();
+                }
+            } else {
+                let point = Point {
+                    problem,
+                    terms: &terms,
+                    zero_threshold: &zero_threshold,
+                    separation_bound,
+                    kkt_scale: Some(null.gradient_scale),
+                };
+                let taken = engine.take().expect("set above");
+                let (solution, back) = self.solve_point(&point, taken, theta.clone())?;
+                engine = Some(back);
+                iterations = solution.iterations;
+                termination = solution.termination;
+                theta = solution.theta;
+                CpuBackend::new(problem, intercept).evaluate(
+                    &theta,
+                    Needs::Gradient,
+                    &mut stats,
+                )?;
+                gradient.copy_from_slice(stats.gradient.as_slice());
+            }
+            let loss = exact_mean_loss(problem, &theta, intercept);
+            let denominator = null.loss - saturated;
+            let deviance_ratio =
+                if denominator > 0.0 { 1.0 - (loss - saturated) / denominator } else { 0.0 };
+            let nonzeros = theta[..p].iter().filter(|&&b| b != 0.0).count();
+            points.push(PathPoint {
+                lambda,
+                coefficients: theta[..p].to_vec(),
+                intercept: if intercept { theta[p] } else { 0.0 },
+                objective: loss + terms.value(&theta),
+                nonzeros,
+                deviance_ratio,
+                iterations,
+                termination,
+                kkt_refits,
+                elapsed: point_start.elapsed(),
+            });
+            previous_lambda = lambda;
+            if early_stop && points.len() >= 2 {
+                let last = points[points.len() - 2].deviance_ratio;
+                let change = (deviance_ratio - last).abs();
+                if deviance_ratio > DEVIANCE_MAX || change < DEVIANCE_CHANGE * deviance_ratio.abs()
+                {
+                    stopped_early = true;
+                    break;
+                }
+            }
+        }
+        match engine {
+            Some(Engine::Gpu(gpu)) => *device = Some(gpu),
+            Some(Engine::Polish(polish)) => *device = Some(polish.into_gpu()),
+            _ => {}
+        }
+        Ok(Path {
+            points,
+            lambda_max: null.lambda_max,
+            stopped_early,
+            backend: backend_info,
+            elapsed: start.elapsed(),
+        })
+    }
+
+    /// Fits `problem` restricted to the `active` features (plus the intercept) from `theta`,
+    /// returning the full-length θ (inactive features at zero), iterations and termination.
+    #[allow(clippy::too_many_arguments)]
+    fn solve_compact(
+        &self,
+        problem: &Problem<'_>,
+        terms: &PenaltyTerms,
+        zero_threshold: &[f64],
+        separation_bound: Option<f64>,
+        kkt_scale: f64,
+        active: &[usize],
+        theta: &[f64],
+    ) -> Result<(Vec<f64>, usize, Termination)> {
+        let (n, p) = (problem.nrows(), problem.ncols());
+        let intercept = self.intercept();
+        let k = active.len();
+        let mut data = vec![0.0; n * k.max(1)];
+        for i in 0..n {
+            for (c, &j) in active.iter().enumerate() {
+                data[i * k + c] = problem.x.get(i, j);
+            }
+        }
+        // A design needs a column: an empty active set fits a single all-zero one.
+        let columns = k.max(1);
+        let x = Design::row_major(&data, n, columns)?;
+        let compact = Problem {
+            x,
+            y: Cow::Borrowed(&problem.y),
+            weights: Cow::Borrowed(&problem.weights),
+            offset: problem.offset.as_deref().map(Cow::Borrowed),
+            ..problem.clone()
+        };
+        let pick = |v: &[f64]| -> Vec<f64> {
+            let mut out: Vec<f64> = active.iter().map(|&j| v[j]).collect();
+            if k == 0 {
+                out.push(0.0);
+            }
+            if intercept {
+                out.push(v[p]);
+            }
+            out
+        };
+        let sub_terms = PenaltyTerms {
+            ridge: pick(&terms.ridge),
+            lasso: pick(&terms.lasso),
+            exponent: terms.exponent,
+        };
+        let mut sub_threshold = pick(zero_threshold);
+        if k == 0 {
+            sub_threshold[0] = f64::INFINITY;
+        }
+        let point = Point {
+            problem: &compact,
+            terms: &sub_terms,
+            zero_threshold: &sub_threshold,
+            separation_bound,
+            kkt_scale: Some(kkt_scale),
+        };
+        let engine = Engine::Cpu(CpuBackend::new(&compact, intercept));
+        let (solution, _) = self.solve_point(&point, engine, pick(theta))?;
+        let mut full = vec![0.0; p + usize::from(intercept)];
+        for (c, &j) in active.iter().enumerate() {
+            full[j] = solution.theta[c];
+        }
+        if intercept {
+            full[p] = solution.theta[columns];
+        }
+        Ok((full, solution.iterations, solution.termination))
+    }
+}
+
+/// The null model of a path.
+struct NullModel {
+    theta: Vec<f64>,
+    /// max(1, ‖∇L‖∞) there: the KKT scale of every point.
+    gradient_scale: f64,
+    lambda_max: f64,
+    loss: f64,
+}
+
+/// The penalty terms at λ from those at λ = 1.
+fn scaled(unit: &PenaltyTerms, lambda: f64) -> PenaltyTerms {
+    PenaltyTerms {
+        ridge: unit.ridge.iter().map(|r| r * lambda).collect(),
+        lasso: unit.lasso.iter().map(|l| l * lambda).collect(),
+        exponent: unit.exponent,
+    }
+}
+
+/// (1/W) Σ wᵢ min_η ℓ(yᵢ, η): 0 for every family but binomial (success fractions strictly
+/// between 0 and 1), whose saturated loss is the entropy of the fraction per trial.
+pub(crate) fn saturated_mean_loss(problem: &Problem<'_>) -> f64 {
+    if problem.family != Family::Binomial {
+        return 0.0;
+    }
+    let entropy = |f: f64| {
+        let term = |v: f64| if v > 0.0 { -v * v.ln() } else { 0.0 };
+        term(f) + term(1.0 - f)
+    };
+    problem.y.iter().zip(problem.weights.iter()).map(|(&y, &w)| w * entropy(y)).sum::<f64>()
+        / problem.weight_sum
+}

@@ -1,0 +1,219 @@
+//! Regularization paths and cross-validation.
+
+use scalemix::{
+    BackendChoice, CvOptions, Design, Folds, Glm, Metric, PathOptions, Penalty, Termination,
+};
+
+use crate::common::reference;
+
+/// Relative gap between a path point and a cold-start fit at the same λ.
+const PATH_GAP: f64 = 1e-9;
+
+fn breast_cancer() -> (Vec<f64>, Vec<f64>, usize, usize) {
+    let r = reference("breast_cancer_logistic_ridge");
+    (r.x, r.y, r.n, r.p)
+}
+
+#[test]
+fn lambda_max_zeroes_every_coefficient_and_just_below_it_one_enters() {
+    let (x, y, n, p) = breast_cancer();
+    let x = Design::row_major(&x, n, p).unwrap();
+    for alpha in [1.0, 0.5] {
+        let glm =
+            Glm::logistic().penalty(Penalty::elastic_net(1.0, alpha)).backend(BackendChoice::Cpu);
+        let lambda_max =
+            glm.path(x, &y, &PathOptions { n_lambda: 1, ..Default::default() }).unwrap().lambda_max;
+        let options = PathOptions {
+            lambdas: Some(vec![lambda_max, 0.99 * lambda_max]),
+            ..Default::default()
+        };
+        let path = glm.path(x, &y, &options).unwrap();
+        assert_eq!(path.points[0].nonzeros, 0, "α = {alpha}: nonzeros at λ_max");
+        assert!(path.points[1].nonzeros > 0, "α = {alpha}: nothing entered just below λ_max");
+        // Independently: at the null model (intercept logit(ȳ), β = 0) the largest |∇ⱼL| is
+        // λ_max·α, the KKT bound at which the first coefficient leaves zero.
+        let mean = y.iter().sum::<f64>() / n as f64;
+        let largest = (0..p)
+            .map(|j| ((0..n).map(|i| (mean - y[i]) * x.get(i, j)).sum::<f64>() / n as f64).abs())
+            .fold(0.0, f64::max);
+        let expected = largest / alpha;
+        assert!(
+            (lambda_max - expected).abs() <= 1e-9 * expected,
+            "λ_max {lambda_max} vs {expected}"
+        );
+    }
+}
+
+/// Every point of lasso, elastic-net and ridge paths equals a cold-start fit at its λ.
+#[test]
+fn path_points_equal_cold_start_fits() {
+    let (x, y, n, p) = breast_cancer();
+    let x = Design::row_major(&x, n, p).unwrap();
+    for alpha in [1.0, 0.5, 0.0] {
+        let glm = Glm::logistic()
+            .penalty(Penalty::elastic_net(1.0, alpha))
+            .backend(BackendChoice::Cpu)
+            .max_iter(5000);
+        let path = glm
+            .path(
+                x,
+                &y,
+                &PathOptions { n_lambda: 12, lambda_min_ratio: Some(1e-3), ..Default::default() },
+            )
+            .unwrap();
+        let iterations: usize = path.points.iter().map(|q| q.iterations).sum();
+        eprintln!(
+            "α = {alpha}: {} points, {iterations} iterations, λ_max {:.4e}, {:.2} s",
+            path.points.len(),
+            path.lambda_max,
+            path.elapsed.as_secs_f64()
+        );
+        for point in &path.points {
+            assert_eq!(point.termination, Termination::Converged, "λ = {}", point.lambda);
+            let cold =
+                glm.clone().penalty(Penalty::elastic_net(point.lambda, alpha)).fit(x, &y).unwrap();
+            let gap = (point.objective - cold.objective()) / cold.objective();
+            assert!(gap.abs() <= PATH_GAP, "α = {alpha}, λ = {:e}: gap {gap:e}", point.lambda);
+            assert!(point.deviance_ratio >= -1e-12 && point.deviance_ratio <= 1.0);
+        }
+        let ratios: Vec<f64> = path.points.iter().map(|q| q.deviance_ratio).collect();
+        assert!(
+            ratios.windows(2).all(|w| w[1] >= w[0] - 1e-12),
+            "deviance ratio decreased: {ratios:?}"
+        );
+    }
+}
+
+/// The same on the GPU backend: one upload for the whole path.
+#[test]
+fn gpu_path_points_equal_cold_start_fits() {
+    let Some(contexts) = crate::gpu::contexts() else { return };
+    let (x, y, n, p) = breast_cancer();
+    let x = Design::row_major(&x, n, p).unwrap();
+    let glm =
+        Glm::logistic().penalty(Penalty::elastic_net(1.0, 0.5)).gpu_context(contexts[0].clone());
+    let path = glm
+        .path(
+            x,
+            &y,
+            &PathOptions { n_lambda: 6, lambda_min_ratio: Some(1e-2), ..Default::default() },
+        )
+        .unwrap();
+    assert_eq!(path.backend.kind, "gpu");
+    for point in &path.points {
+        let cold = glm
+            .clone()
+            .backend(BackendChoice::Cpu)
+            .penalty(Penalty::elastic_net(point.lambda, 0.5))
+            .fit(x, &y)
+            .unwrap();
+        let gap = (point.objective - cold.objective()) / cold.objective();
+        assert!(gap.abs() <= PATH_GAP, "λ = {:e}: gap {gap:e}", point.lambda);
+    }
+}
+
+/// The sequential strong rule assumes |∇ⱼL| moves at most as fast as λ; strongly correlated
+/// columns break that. On this seeded ill-conditioned least-squares problem (condition 1e3, 20
+/// features, 30 rows) it discards features that then violate their KKT condition, which the
+/// check over all features must catch: every point must still equal a cold fit.
+#[test]
+fn strong_rules_never_drop_a_feature_the_kkt_check_needs() {
+    let (n, p) = (30, 20);
+    let s = scalemix::synthetic::ill_conditioned_logistic(n, p, 1e3, 3.0, 6);
+    let y: Vec<f64> = (0..n)
+        .map(|i| {
+            (0..p).map(|j| s.x[i * p + j] * s.beta_true[j]).sum::<f64>()
+                + ((i * 7) % 5) as f64 * 0.1
+        })
+        .collect();
+    let design = Design::row_major(&s.x, n, p).unwrap();
+    let glm = Glm::gaussian().penalty(Penalty::lasso(1.0)).backend(BackendChoice::Cpu);
+    let options = PathOptions { n_lambda: 40, early_stop: false, ..Default::default() };
+    let path = glm.path(design, &y, &options).unwrap();
+    let refits: usize = path.points.iter().map(|q| q.kkt_refits).sum();
+    eprintln!("strong-rule violations caught by the KKT check: {refits}");
+    assert!(refits > 0, "the problem no longer violates the strong rule; the test proves nothing");
+    for point in &path.points {
+        let cold = glm.clone().penalty(Penalty::lasso(point.lambda)).fit(design, &y).unwrap();
+        let gap = (point.objective - cold.objective()) / cold.objective();
+        assert!(gap.abs() <= PATH_GAP, "λ = {:e}: gap {gap:e}", point.lambda);
+    }
+    // Without the rules the path is the same.
+    let plain = glm.path(design, &y, &PathOptions { strong_rules: false, ..options }).unwrap();
+    for (a, b) in path.points.iter().zip(&plain.points) {
+        assert!((a.objective - b.objective).abs() <= PATH_GAP * b.objective, "λ = {:e}", a.lambda);
+    }
+}
+
+#[test]
+fn folds_are_stratified_and_reproducible() {
+    let (_, y, _, _) = breast_cancer();
+    let a = Folds::stratified(&y, 5, 42).unwrap();
+    let b = Folds::stratified(&y, 5, 42).unwrap();
+    assert_eq!(a, b);
+    assert_ne!(a, Folds::stratified(&y, 5, 43).unwrap());
+    let positives = y.iter().filter(|&&v| v == 1.0).count() as f64 / y.len() as f64;
+    for fold in 0..5 {
+        let rows: Vec<usize> = (0..y.len()).filter(|&i| a.assignment()[i] == fold).collect();
+        let share = rows.iter().filter(|&&i| y[i] == 1.0).count() as f64 / rows.len() as f64;
+        assert!((share - positives).abs() < 0.02, "fold {fold}: {share} positives vs {positives}");
+        assert!((rows.len() as f64 - y.len() as f64 / 5.0).abs() <= 1.0);
+    }
+}
+
+#[test]
+fn cross_validation_picks_lambda_1se_at_or_above_lambda_min() {
+    let (x, y, n, p) = breast_cancer();
+    let x = Design::row_major(&x, n, p).unwrap();
+    for metric in [Metric::Deviance, Metric::Misclassification, Metric::Auc] {
+        let options = CvOptions {
+            folds: 4,
+            seed: 7,
+            metric: Some(metric),
+            path: PathOptions { n_lambda: 15, lambda_min_ratio: Some(1e-3), ..Default::default() },
+        };
+        let cv = Glm::logistic()
+            .penalty(Penalty::lasso(1.0))
+            .backend(BackendChoice::Cpu)
+            .cv(x, &y, &options)
+            .unwrap();
+        eprintln!(
+            "{metric:?}: λ_min {:.3e}, λ_1se {:.3e}, best {:.4}",
+            cv.lambda_min,
+            cv.lambda_1se,
+            cv.mean.iter().cloned().fold(f64::NAN, f64::min)
+        );
+        assert!(cv.lambda_1se >= cv.lambda_min);
+        assert_eq!(cv.mean.len(), cv.path.points.len());
+        assert!(cv.standard_error.iter().all(|s| s.is_finite() && *s >= 0.0));
+        assert_eq!(cv.folds, Folds::stratified(&y, 4, 7).unwrap());
+    }
+}
+
+#[test]
+fn rejects_bad_path_and_cv_settings() {
+    let (x, y, n, p) = breast_cancer();
+    let x = Design::row_major(&x, n, p).unwrap();
+    let glm = Glm::logistic().penalty(Penalty::lasso(1.0));
+    for options in [
+        PathOptions { n_lambda: 0, ..Default::default() },
+        PathOptions { lambda_min_ratio: Some(1.5), ..Default::default() },
+        PathOptions { lambdas: Some(vec![0.1, -1.0]), ..Default::default() },
+        PathOptions { lambdas: Some(vec![]), ..Default::default() },
+    ] {
+        assert!(
+            matches!(glm.path(x, &y, &options), Err(scalemix::Error::InvalidOption { .. })),
+            "{options:?}"
+        );
+    }
+    let bad_folds = CvOptions { folds: 1, ..Default::default() };
+    assert!(matches!(
+        glm.cv(x, &y, &bad_folds),
+        Err(scalemix::Error::InvalidOption { name: "folds", .. })
+    ));
+    let bad_metric = CvOptions { metric: Some(Metric::Mse), ..Default::default() };
+    assert!(matches!(
+        glm.cv(x, &y, &bad_metric),
+        Err(scalemix::Error::InvalidOption { name: "metric", .. })
+    ));
+}
