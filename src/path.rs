@@ -369,8 +369,11 @@ impl Glm {
             }
             let loss = exact_mean_loss(problem, &theta, intercept);
             let denominator = null.loss - saturated;
-            let deviance_ratio =
-                if denominator > 0.0 { 1.0 - (loss - saturated) / denominator } else { 0.0 };
+            let deviance_ratio = if denominator > 0.0 {
+                (1.0 - (loss - saturated) / denominator).max(0.0)
+            } else {
+                0.0
+            };
             let nonzeros = theta[..p].iter().filter(|&&b| b != 0.0).count();
             points.push(PathPoint {
                 lambda,

@@ -2,6 +2,7 @@
 
 mod api;
 mod backend;
+mod cli;
 mod common;
 mod families;
 mod fixtures;

@@ -1,0 +1,486 @@
+//! `scalemix`: fit, path, cross-validate and predict penalized GLMs from data files.
+//!
+//! Every user mistake ends with a one-line message on stderr and exit code 1 (2 for bad
+//! arguments, from clap); nothing here panics on input.
+
+mod data;
+mod demo;
+mod model;
+mod plot;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
+use scalemix::{Acceleration, BackendChoice, CvOptions, Design, Glm, Metric, PathOptions, Penalty};
+
+use crate::data::{Columns, Dataset};
+use crate::model::ModelFile;
+
+#[derive(Parser)]
+#[command(
+    name = "scalemix",
+    version,
+    about = "Penalized GLMs fitted to the exact optimum with Scale Mixture EM, on the CPU or any GPU"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Fit one model.
+    #[command(
+        after_help = "Examples:\n  scalemix fit --data train.csv --family logistic --lambda 0.01 --alpha 1 --output model.json\n  scalemix fit --data wine.csv --target y --family hinge --lambda 0.01 --plot convergence.svg"
+    )]
+    Fit(FitArgs),
+    /// Fit a regularization path (λ from λ_max down).
+    #[command(
+        after_help = "Example:\n  scalemix path --data train.csv --family logistic --alpha 1 --n-lambda 40 --output path.json --plot path.svg"
+    )]
+    Path {
+        #[command(flatten)]
+        fit: FitArgs,
+        #[command(flatten)]
+        path: PathArgs,
+    },
+    /// k-fold cross-validation along a path, with λ_min and λ_1se.
+    #[command(
+        after_help = "Example:\n  scalemix cv --data train.csv --family logistic --alpha 1 --folds 5 --metric auc --output cv.json --plot cv.svg"
+    )]
+    Cv {
+        #[command(flatten)]
+        fit: FitArgs,
+        #[command(flatten)]
+        path: PathArgs,
+        /// Number of folds.
+        #[arg(long, default_value_t = 5)]
+        folds: usize,
+        /// Held-out score (default: deviance for logistic, misclass for hinge, mse otherwise,
+        /// check loss for quantile).
+        #[arg(long, value_enum)]
+        metric: Option<MetricArg>,
+        /// Seed of the fold assignment.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+    },
+    /// Predict with a saved model.
+    #[command(
+        after_help = "Example:\n  scalemix predict --model model.json --data test.csv --output predictions.csv"
+    )]
+    Predict {
+        /// The JSON written by `fit --output`.
+        #[arg(long)]
+        model: PathBuf,
+        /// CSV (features found by name) or LIBSVM data.
+        #[arg(long)]
+        data: PathBuf,
+        /// Where to write the predictions (CSV); stdout when absent.
+        #[arg(long)]
+        output: Option<PathBuf>,
+    },
+    /// The main job on an embedded default: an ill-conditioned logistic regression generated
+    /// in memory, SM-EM against Adam, with a convergence plot.
+    #[command(after_help = "Example:\n  scalemix demo --plot demo.svg")]
+    Demo {
+        #[arg(long, value_enum, default_value_t = BackendArg::Auto)]
+        backend: BackendArg,
+        /// Where to write the convergence plot.
+        #[arg(long, default_value = "demo-convergence.svg")]
+        plot: PathBuf,
+    },
+    /// List the adapters wgpu sees and the one `--backend auto` would pick.
+    Devices,
+}
+
+#[derive(Args, Clone)]
+struct FitArgs {
+    /// CSV with a header row, or LIBSVM/svmlight (.svm, .libsvm, .svmlight); .gz accepted.
+    #[arg(long)]
+    data: PathBuf,
+    /// Target column (default: `y` if present, else the last column).
+    #[arg(long)]
+    target: Option<String>,
+    #[arg(long, value_enum, default_value_t = FamilyArg::Logistic)]
+    family: FamilyArg,
+    /// Quantile level for --family quantile.
+    #[arg(long, default_value_t = 0.5)]
+    quantile: f64,
+    /// Degrees of freedom for --family student-t.
+    #[arg(long, default_value_t = 4.0)]
+    nu: f64,
+    /// Scale for --family student-t (estimated when absent).
+    #[arg(long)]
+    sigma: Option<f64>,
+    /// Trials column for --family binomial (the target holds the success counts).
+    #[arg(long)]
+    trials: Option<String>,
+    /// Penalty strength λ.
+    #[arg(long, default_value_t = 0.0)]
+    lambda: f64,
+    /// Elastic-net mixing α: 0 ridge, 1 lasso.
+    #[arg(long, default_value_t = 0.0)]
+    alpha: f64,
+    /// Bridge exponent q ∈ (0, 2) for λ Σ|β|^q (implies α = 1).
+    #[arg(long)]
+    bridge_q: Option<f64>,
+    /// Fit without an intercept.
+    #[arg(long)]
+    no_intercept: bool,
+    /// Sample-weight column.
+    #[arg(long)]
+    weights: Option<String>,
+    #[arg(long, value_enum, default_value_t = AccelArg::Restart)]
+    accel: AccelArg,
+    /// Relative objective change at which a fit may stop.
+    #[arg(long, default_value_t = 1e-12)]
+    tol: f64,
+    #[arg(long, default_value_t = 1000)]
+    max_iter: usize,
+    #[arg(long, value_enum, default_value_t = BackendArg::Auto)]
+    backend: BackendArg,
+    /// Write the result as JSON here (a readable summary is printed otherwise).
+    #[arg(long)]
+    output: Option<PathBuf>,
+    /// Write an SVG plot here.
+    #[arg(long)]
+    plot: Option<PathBuf>,
+    /// No progress indicator.
+    #[arg(long)]
+    quiet: bool,
+}
+
+#[derive(Args, Clone)]
+struct PathArgs {
+    /// Number of λ values.
+    #[arg(long, default_value_t = 40)]
+    n_lambda: usize,
+    /// λ_min / λ_max (default 1e-4 when n > p, else 1e-2).
+    #[arg(long)]
+    lambda_min_ratio: Option<f64>,
+}
+
+#[derive(ValueEnum, Clone, Copy, PartialEq, Eq)]
+enum FamilyArg {
+    Logistic,
+    Gaussian,
+    Hinge,
+    Quantile,
+    Binomial,
+    #[value(name = "student-t")]
+    StudentT,
+    Multinomial,
+}
+
+#[derive(ValueEnum, Clone, Copy)]
+enum AccelArg {
+    None,
+    Nesterov,
+    Restart,
+    Newton,
+}
+
+#[derive(ValueEnum, Clone, Copy)]
+enum BackendArg {
+    Auto,
+    Cpu,
+    Gpu,
+}
+
+#[derive(ValueEnum, Clone, Copy)]
+enum MetricArg {
+    Deviance,
+    Misclass,
+    Auc,
+    Mse,
+    Mae,
+    Check,
+}
+
+impl BackendArg {
+    fn choice(self) -> BackendChoice {
+        match self {
+            BackendArg::Auto => BackendChoice::Auto,
+            BackendArg::Cpu => BackendChoice::Cpu,
+            BackendArg::Gpu => BackendChoice::Gpu,
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli.command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("scalemix: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(command: Command) -> Result<(), String> {
+    match command {
+        Command::Fit(args) => fit(&args),
+        Command::Path { fit, path } => run_path(&fit, &path),
+        Command::Cv { fit, path, folds, metric, seed } => run_cv(&fit, &path, folds, metric, seed),
+        Command::Predict { model, data, output } => predict(&model, &data, output.as_deref()),
+        Command::Demo { backend, plot } => demo::run(backend.choice(), &plot),
+        Command::Devices => devices(),
+    }
+}
+
+/// A spinner on stderr for work that may take more than a second (hidden with --quiet and when
+/// stderr is not a terminal).
+fn progress(quiet: bool, message: &str) -> ProgressBar {
+    if quiet {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new_spinner();
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} {msg} {elapsed}").expect("valid template"),
+    );
+    bar.set_message(message.to_string());
+    bar.enable_steady_tick(Duration::from_millis(120));
+    bar
+}
+
+/// The data with the columns this command needs.
+fn load(args: &FitArgs) -> Result<Dataset, String> {
+    let mut extras: Vec<&str> = Vec::new();
+    if let Some(w) = &args.weights {
+        extras.push(w);
+    }
+    if args.family == FamilyArg::Binomial {
+        extras.push(args.trials.as_deref().ok_or("--family binomial needs --trials COLUMN")?);
+    }
+    let columns = Columns {
+        target: args.target.as_deref(),
+        extras: &extras,
+        target_required: true,
+        features: None,
+    };
+    data::read(&args.data, &columns)
+}
+
+/// The model the options describe.
+fn glm(args: &FitArgs) -> Glm {
+    let glm = match args.family {
+        FamilyArg::Logistic | FamilyArg::Multinomial => Glm::logistic(),
+        FamilyArg::Gaussian => Glm::gaussian(),
+        FamilyArg::Hinge => Glm::hinge(),
+        FamilyArg::Quantile => Glm::quantile(args.quantile),
+        FamilyArg::Binomial => Glm::binomial(),
+        FamilyArg::StudentT => Glm::student_t(args.nu, args.sigma),
+    };
+    let penalty = match args.bridge_q {
+        Some(q) => Penalty::bridge(args.lambda, q),
+        None => Penalty::elastic_net(args.lambda, args.alpha),
+    };
+    glm.penalty(penalty)
+        .fit_intercept(!args.no_intercept)
+        .acceleration(match args.accel {
+            AccelArg::None => Acceleration::None,
+            AccelArg::Nesterov => Acceleration::Nesterov,
+            AccelArg::Restart => Acceleration::Restart,
+            AccelArg::Newton => Acceleration::Newton,
+        })
+        .tol(args.tol)
+        .max_iter(args.max_iter)
+        .backend(args.backend.choice())
+}
+
+fn weights(data: &Dataset, args: &FitArgs) -> Option<Vec<f64>> {
+    args.weights.as_ref().map(|_| data.extras[0].clone())
+}
+
+fn fit(args: &FitArgs) -> Result<(), String> {
+    let data = load(args)?;
+    let x = Design::row_major(&data.x, data.n, data.p).map_err(|e| e.to_string())?;
+    let bar = progress(args.quiet, "fitting");
+    let glm = glm(args);
+    let w = weights(&data, args);
+    let file = if args.family == FamilyArg::Multinomial {
+        let fit =
+            glm.fit_multiclass_weighted(x, &data.y, w.as_deref()).map_err(|e| e.to_string())?;
+        ModelFile::multiclass(&fit, args.lambda, args.alpha, args.bridge_q, &data.feature_names)
+    } else {
+        let fit = if args.family == FamilyArg::Binomial {
+            let trials = data.extras.last().expect("trials column read");
+            glm.fit_binomial_weighted(x, &data.y, trials, w.as_deref())
+        } else {
+            match &w {
+                Some(w) => glm.fit_weighted(x, &data.y, w),
+                None => glm.fit(x, &data.y),
+            }
+        }
+        .map_err(|e| e.to_string())?;
+        if let Some(path) = &args.plot {
+            plot::convergence(path, &[("SM-EM", fit.objective_trace().to_vec())], fit.objective())?;
+        }
+        ModelFile::single(&fit, args.lambda, args.alpha, args.bridge_q, &data.feature_names)
+    };
+    bar.finish_and_clear();
+    match &args.output {
+        Some(path) => model::write_json(path, &file),
+        None => emit(&file.summary()),
+    }
+}
+
+fn path_options(path: &PathArgs) -> PathOptions {
+    PathOptions {
+        n_lambda: path.n_lambda,
+        lambda_min_ratio: path.lambda_min_ratio,
+        ..Default::default()
+    }
+}
+
+fn check_path_family(args: &FitArgs) -> Result<(), String> {
+    if matches!(args.family, FamilyArg::Binomial | FamilyArg::Multinomial) {
+        return Err(format!(
+            "paths and cross-validation are not available for --family {}",
+            if args.family == FamilyArg::Binomial { "binomial" } else { "multinomial" }
+        ));
+    }
+    Ok(())
+}
+
+fn run_path(args: &FitArgs, path: &PathArgs) -> Result<(), String> {
+    check_path_family(args)?;
+    let data = load(args)?;
+    let x = Design::row_major(&data.x, data.n, data.p).map_err(|e| e.to_string())?;
+    let bar = progress(args.quiet, "fitting the path");
+    let w = weights(&data, args);
+    let fitted = glm(args)
+        .path_weighted(x, &data.y, w.as_deref(), &path_options(path))
+        .map_err(|e| e.to_string())?;
+    bar.finish_and_clear();
+    if let Some(plot) = &args.plot {
+        plot::coefficient_paths(plot, &fitted, &data.feature_names)?;
+    }
+    let file = model::PathFile::new(&fitted, &data.feature_names);
+    match &args.output {
+        Some(out) => model::write_json(out, &file),
+        None => emit(&file.summary()),
+    }
+}
+
+fn run_cv(
+    args: &FitArgs,
+    path: &PathArgs,
+    folds: usize,
+    metric: Option<MetricArg>,
+    seed: u64,
+) -> Result<(), String> {
+    check_path_family(args)?;
+    let data = load(args)?;
+    let x = Design::row_major(&data.x, data.n, data.p).map_err(|e| e.to_string())?;
+    let options = CvOptions {
+        folds,
+        seed,
+        metric: metric.map(|m| match m {
+            MetricArg::Deviance => Metric::Deviance,
+            MetricArg::Misclass => Metric::Misclassification,
+            MetricArg::Auc => Metric::Auc,
+            MetricArg::Mse => Metric::Mse,
+            MetricArg::Mae => Metric::Mae,
+            MetricArg::Check => Metric::CheckLoss,
+        }),
+        path: path_options(path),
+    };
+    let bar = progress(args.quiet, &format!("cross-validating ({folds} folds)"));
+    let glm = glm(args);
+    let result = match weights(&data, args) {
+        Some(w) => {
+            let folds = scalemix::Folds::new(data.n, folds, seed).map_err(|e| e.to_string())?;
+            glm.cv_with_folds(x, &data.y, Some(&w), &folds, &options)
+        }
+        None => glm.cv(x, &data.y, &options),
+    }
+    .map_err(|e| e.to_string())?;
+    bar.finish_and_clear();
+    if let Some(plot) = &args.plot {
+        plot::cv_curve(plot, &result)?;
+    }
+    let file = model::CvFile::new(&result, &data.feature_names);
+    match &args.output {
+        Some(out) => model::write_json(out, &file),
+        None => emit(&file.summary()),
+    }
+}
+
+fn predict(
+    model_path: &std::path::Path,
+    data_path: &std::path::Path,
+    output: Option<&std::path::Path>,
+) -> Result<(), String> {
+    let model = model::read_json(model_path)?;
+    let columns = Columns {
+        target: None,
+        extras: &[],
+        target_required: false,
+        features: Some(&model.feature_names),
+    };
+    let data = data::read(data_path, &columns)?;
+    if data.p != model.feature_names.len() {
+        return Err(format!(
+            "{}: {} feature columns, the model has {}",
+            data_path.display(),
+            data.p,
+            model.feature_names.len()
+        ));
+    }
+    let table = model.predict(&data)?;
+    match output {
+        Some(path) => {
+            std::fs::write(path, table).map_err(|e| format!("cannot write {}: {e}", path.display()))
+        }
+        None => emit(&table),
+    }
+}
+
+/// Writes `text` to stdout; a closed pipe (`scalemix … | head`) ends quietly instead of
+/// panicking as `print!` would.
+fn emit(text: &str) -> Result<(), String> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(format!("cannot write: {e}")),
+        _ => Ok(()),
+    }
+}
+
+fn devices() -> Result<(), String> {
+    let instance =
+        wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
+    let adapters = pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all()));
+    if adapters.is_empty() {
+        println!("no adapters found (set WGPU_BACKEND to try another graphics API)");
+    }
+    for adapter in &adapters {
+        let info = adapter.get_info();
+        let f64 = adapter.features().contains(wgpu::Features::SHADER_F64);
+        println!(
+            "{} — {:?}, {:?}, driver {} {}{}",
+            info.name,
+            info.backend,
+            info.device_type,
+            info.driver,
+            info.driver_info,
+            if f64 { ", SHADER_F64" } else { "" }
+        );
+    }
+    match scalemix::backend::GpuContext::new(scalemix::backend::GpuOptions::default()) {
+        Ok(context) if context.is_software() => println!(
+            "auto: the CPU (the preferred adapter, {}, is a software renderer)",
+            context.adapter_name()
+        ),
+        Ok(context) => {
+            println!("auto: {} for problems with n·(p+1)² ≥ 2³⁰, the CPU below", context.describe())
+        }
+        Err(e) => println!("auto: the CPU ({e})"),
+    }
+    Ok(())
+}

@@ -1,0 +1,336 @@
+//! The JSON files: a fitted model (read back by `predict`), a path, a cross-validation.
+
+use std::fmt::Write as _;
+use std::path::Path as FilePath;
+
+use scalemix::{CvResult, Family, Fit, MulticlassFit, Path};
+use serde::{Deserialize, Serialize};
+
+use crate::data::Dataset;
+
+/// A fitted model as `fit --output` writes it.
+#[derive(Serialize, Deserialize)]
+pub struct ModelFile {
+    pub family: String,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub quantile: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub nu: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub sigma: Option<f64>,
+    pub lambda: f64,
+    pub alpha: f64,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub bridge_q: Option<f64>,
+    /// b₀ (0 when no intercept was fitted); for multinomial, see `intercepts`.
+    pub intercept: f64,
+    /// β in column order; for multinomial, see `coefs`.
+    pub coef: Vec<f64>,
+    pub feature_names: Vec<String>,
+    pub objective: f64,
+    pub iterations: usize,
+    pub converged: bool,
+    pub termination: String,
+    pub backend: String,
+    pub device: String,
+    pub elapsed_seconds: f64,
+    /// Multinomial / one-vs-rest: the class labels, one coefficient vector and intercept each.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub classes: Option<Vec<f64>>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub coefs: Option<Vec<Vec<f64>>>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub intercepts: Option<Vec<f64>>,
+}
+
+impl ModelFile {
+    pub fn single(
+        fit: &Fit,
+        lambda: f64,
+        alpha: f64,
+        bridge_q: Option<f64>,
+        features: &[String],
+    ) -> Self {
+        let (quantile, nu, sigma) = match fit.family() {
+            Family::Quantile { q } => (Some(q), None, None),
+            Family::StudentT { nu, sigma } => (None, Some(nu), Some(sigma)),
+            _ => (None, None, None),
+        };
+        Self {
+            family: fit.family().name().to_string(),
+            quantile,
+            nu,
+            sigma,
+            lambda,
+            alpha: if bridge_q.is_some() { 1.0 } else { alpha },
+            bridge_q,
+            intercept: fit.intercept(),
+            coef: fit.coefficients().to_vec(),
+            feature_names: features.to_vec(),
+            objective: fit.objective(),
+            iterations: fit.iterations(),
+            converged: fit.converged(),
+            termination: fit.termination().to_string(),
+            backend: fit.backend().kind.to_string(),
+            device: fit.backend().device.clone(),
+            elapsed_seconds: fit.elapsed().as_secs_f64(),
+            classes: None,
+            coefs: None,
+            intercepts: None,
+        }
+    }
+
+    pub fn multiclass(
+        fit: &MulticlassFit,
+        lambda: f64,
+        alpha: f64,
+        bridge_q: Option<f64>,
+        features: &[String],
+    ) -> Self {
+        let k = fit.classes().len();
+        let coefs: Vec<Vec<f64>> =
+            (0..k).map(|c| fit.coefficients().column(c).iter().copied().collect()).collect();
+        Self {
+            family: if fit.family() == Family::Hinge { "hinge-ovr" } else { "multinomial" }.into(),
+            quantile: None,
+            nu: None,
+            sigma: None,
+            lambda,
+            alpha: if bridge_q.is_some() { 1.0 } else { alpha },
+            bridge_q,
+            intercept: 0.0,
+            coef: Vec::new(),
+            feature_names: features.to_vec(),
+            objective: fit.objective(),
+            iterations: fit.iterations(),
+            converged: fit.converged(),
+            termination: fit.termination().to_string(),
+            backend: fit.backend().kind.to_string(),
+            device: fit.backend().device.clone(),
+            elapsed_seconds: fit.elapsed().as_secs_f64(),
+            classes: Some(fit.classes().to_vec()),
+            coefs: Some(coefs),
+            intercepts: Some(fit.intercepts().to_vec()),
+        }
+    }
+
+    /// A readable summary for the terminal.
+    pub fn summary(&self) -> String {
+        let mut s = format!(
+            "{} model, λ = {}, α = {}: objective {:.15}, {} iterations, {} ({}, {}), {:.3} s\n",
+            self.family,
+            self.lambda,
+            self.alpha,
+            self.objective,
+            self.iterations,
+            self.termination,
+            self.backend,
+            self.device,
+            self.elapsed_seconds
+        );
+        match (&self.classes, &self.coefs, &self.intercepts) {
+            (Some(classes), Some(coefs), Some(intercepts)) => {
+                for (c, label) in classes.iter().enumerate() {
+                    let _ = writeln!(s, "class {label}: intercept {:.6}", intercepts[c]);
+                    for (name, b) in self.feature_names.iter().zip(&coefs[c]) {
+                        let _ = writeln!(s, "  {name:<20} {b:>14.6}");
+                    }
+                }
+            }
+            _ => {
+                let _ = writeln!(s, "  {:<20} {:>14.6}", "(intercept)", self.intercept);
+                for (name, b) in self.feature_names.iter().zip(&self.coef) {
+                    let _ = writeln!(s, "  {name:<20} {b:>14.6}");
+                }
+            }
+        }
+        s
+    }
+
+    /// Predictions as CSV text: one row per data row.
+    pub fn predict(&self, data: &Dataset) -> Result<String, String> {
+        let p = data.p;
+        let eta = |i: usize, coef: &[f64], b0: f64| {
+            b0 + (0..p).map(|j| data.x[i * p + j] * coef[j]).sum::<f64>()
+        };
+        let mut out = String::new();
+        if let (Some(classes), Some(coefs), Some(intercepts)) =
+            (&self.classes, &self.coefs, &self.intercepts)
+        {
+            let softmax = self.family == "multinomial";
+            let header: Vec<String> = classes
+                .iter()
+                .map(|c| if softmax { format!("p_{c}") } else { format!("score_{c}") })
+                .collect();
+            let _ = writeln!(out, "prediction,{}", header.join(","));
+            for i in 0..data.n {
+                let scores: Vec<f64> =
+                    (0..classes.len()).map(|c| eta(i, &coefs[c], intercepts[c])).collect();
+                let best =
+                    (0..scores.len()).fold(0, |b, c| if scores[c] > scores[b] { c } else { b });
+                let values: Vec<f64> = if softmax {
+                    let max = scores[best];
+                    let z: f64 = scores.iter().map(|s| (s - max).exp()).sum();
+                    scores.iter().map(|s| (s - max).exp() / z).collect()
+                } else {
+                    scores
+                };
+                let cells: Vec<String> = values.iter().map(|v| v.to_string()).collect();
+                let _ = writeln!(out, "{},{}", classes[best], cells.join(","));
+            }
+            return Ok(out);
+        }
+        if self.coef.len() != p {
+            return Err(format!("the model has {} coefficients for {p} features", self.coef.len()));
+        }
+        match self.family.as_str() {
+            "logistic" | "binomial" => {
+                let _ = writeln!(out, "prediction,probability,eta");
+                for i in 0..data.n {
+                    let e = eta(i, &self.coef, self.intercept);
+                    let prob = scalemix::sigmoid(e);
+                    let _ = writeln!(out, "{},{prob},{e}", u8::from(e >= 0.0));
+                }
+            }
+            "hinge" => {
+                let _ = writeln!(out, "prediction,decision");
+                for i in 0..data.n {
+                    let e = eta(i, &self.coef, self.intercept);
+                    let _ = writeln!(out, "{},{e}", if e >= 0.0 { 1 } else { -1 });
+                }
+            }
+            "gaussian" | "quantile" | "student-t" => {
+                let _ = writeln!(out, "prediction");
+                for i in 0..data.n {
+                    let _ = writeln!(out, "{}", eta(i, &self.coef, self.intercept));
+                }
+            }
+            other => return Err(format!("unknown family {other:?} in the model file")),
+        }
+        Ok(out)
+    }
+}
+
+/// A path as `path --output` writes it.
+#[derive(Serialize)]
+pub struct PathFile {
+    pub lambda_max: f64,
+    pub lambdas: Vec<f64>,
+    pub intercepts: Vec<f64>,
+    pub coefs: Vec<Vec<f64>>,
+    pub objectives: Vec<f64>,
+    pub nonzeros: Vec<usize>,
+    pub deviance_ratios: Vec<f64>,
+    pub iterations: Vec<usize>,
+    pub stopped_early: bool,
+    pub feature_names: Vec<String>,
+    pub backend: String,
+    pub device: String,
+    pub elapsed_seconds: f64,
+}
+
+impl PathFile {
+    pub fn new(path: &Path, features: &[String]) -> Self {
+        let points = &path.points;
+        Self {
+            lambda_max: path.lambda_max,
+            lambdas: points.iter().map(|q| q.lambda).collect(),
+            intercepts: points.iter().map(|q| q.intercept).collect(),
+            coefs: points.iter().map(|q| q.coefficients.clone()).collect(),
+            objectives: points.iter().map(|q| q.objective).collect(),
+            nonzeros: points.iter().map(|q| q.nonzeros).collect(),
+            deviance_ratios: points.iter().map(|q| q.deviance_ratio).collect(),
+            iterations: points.iter().map(|q| q.iterations).collect(),
+            stopped_early: path.stopped_early,
+            feature_names: features.to_vec(),
+            backend: path.backend.kind.to_string(),
+            device: path.backend.device.clone(),
+            elapsed_seconds: path.elapsed.as_secs_f64(),
+        }
+    }
+
+    pub fn summary(&self) -> String {
+        let mut s = format!(
+            "{} points from λ_max = {:.6e}{} ({}, {:.3} s)\n{:>14} {:>9} {:>10} {:>8}\n",
+            self.lambdas.len(),
+            self.lambda_max,
+            if self.stopped_early { ", stopped early" } else { "" },
+            self.device,
+            self.elapsed_seconds,
+            "lambda",
+            "nonzeros",
+            "dev.ratio",
+            "iters"
+        );
+        for k in 0..self.lambdas.len() {
+            let _ = writeln!(
+                s,
+                "{:>14.6e} {:>9} {:>10.5} {:>8}",
+                self.lambdas[k], self.nonzeros[k], self.deviance_ratios[k], self.iterations[k]
+            );
+        }
+        s
+    }
+}
+
+/// A cross-validation as `cv --output` writes it.
+#[derive(Serialize)]
+pub struct CvFile {
+    #[serde(flatten)]
+    pub path: PathFile,
+    pub metric: String,
+    pub mean: Vec<f64>,
+    pub standard_error: Vec<f64>,
+    pub lambda_min: f64,
+    pub lambda_1se: f64,
+    pub folds: usize,
+}
+
+impl CvFile {
+    pub fn new(cv: &CvResult, features: &[String]) -> Self {
+        Self {
+            path: PathFile::new(&cv.path, features),
+            metric: format!("{:?}", cv.metric),
+            mean: cv.mean.clone(),
+            standard_error: cv.standard_error.clone(),
+            lambda_min: cv.lambda_min,
+            lambda_1se: cv.lambda_1se,
+            folds: cv.folds.k(),
+        }
+    }
+
+    pub fn summary(&self) -> String {
+        let mut s = format!(
+            "{}-fold cross-validation, {}: λ_min = {:.6e}, λ_1se = {:.6e}\n{:>14} {:>9} {:>12} {:>10}\n",
+            self.folds,
+            self.metric,
+            self.lambda_min,
+            self.lambda_1se,
+            "lambda",
+            "nonzeros",
+            "mean",
+            "std.err"
+        );
+        for k in 0..self.mean.len() {
+            let _ = writeln!(
+                s,
+                "{:>14.6e} {:>9} {:>12.6} {:>10.6}",
+                self.path.lambdas[k], self.path.nonzeros[k], self.mean[k], self.standard_error[k]
+            );
+        }
+        s
+    }
+}
+
+pub fn write_json(path: &FilePath, value: &impl Serialize) -> Result<(), String> {
+    let text =
+        serde_json::to_string_pretty(value).map_err(|e| format!("cannot encode JSON: {e}"))?;
+    std::fs::write(path, text + "\n").map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
+
+pub fn read_json(path: &FilePath) -> Result<ModelFile, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    serde_json::from_str(&text)
+        .map_err(|e| format!("{} is not a scalemix model file: {e}", path.display()))
+}

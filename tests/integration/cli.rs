@@ -1,0 +1,277 @@
+//! The `scalemix` binary: fits checked against the fixtures' optima from the JSON it writes,
+//! predictions from a saved model, and every bad input ending in a one-line error.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+use crate::common::{Reference, objective, reference};
+
+fn fixture(file: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests").join("fixtures").join(file)
+}
+
+/// A scratch directory of this test's own.
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("scalemix-cli-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn scalemix(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_scalemix"))
+        .args(args)
+        .env("SCALEMIX_BACKEND", "cpu")
+        .output()
+        .expect("the binary runs")
+}
+
+fn json(path: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+fn numbers(v: &Value) -> Vec<f64> {
+    v.as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect()
+}
+
+/// `fit --output` on a fixture; the gap to F* recomputed from the JSON's coefficients.
+fn fit_gap(r: &Reference, family_args: &[&str]) -> f64 {
+    let dir = scratch(&r.name);
+    let model = dir.join("model.json");
+    let lambda = r.lambda.to_string();
+    let alpha = r.alpha.to_string();
+    let data = fixture(
+        &format!("{}.csv", r.name.split('_').next().unwrap())
+            .replace("breast.csv", "breast_cancer.csv"),
+    );
+    let mut args = vec![
+        "fit",
+        "--data",
+        data.to_str().unwrap(),
+        "--lambda",
+        &lambda,
+        "--alpha",
+        &alpha,
+        "--max-iter",
+        "5000",
+        "--output",
+        model.to_str().unwrap(),
+        "--quiet",
+    ];
+    args.extend_from_slice(family_args);
+    let out = scalemix(&args);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let m = json(&model);
+    for key in [
+        "family",
+        "lambda",
+        "alpha",
+        "intercept",
+        "coef",
+        "feature_names",
+        "objective",
+        "iterations",
+        "converged",
+        "termination",
+        "backend",
+        "device",
+        "elapsed_seconds",
+    ] {
+        assert!(m.get(key).is_some(), "model JSON lacks {key}");
+    }
+    let f = objective(r, &numbers(&m["coef"]), m["intercept"].as_f64().unwrap());
+    (f - r.objective) / r.objective
+}
+
+#[test]
+fn fit_writes_models_that_reach_the_fixture_optima() {
+    let gap = fit_gap(&reference("breast_cancer_logistic_ridge"), &["--family", "logistic"]);
+    assert!(gap.abs() <= 1e-9, "logistic gap {gap:e}");
+    let gap = fit_gap(&reference("wine_hinge_ridge"), &["--family", "hinge"]);
+    assert!(gap <= 1e-7 && gap >= -1e-12, "hinge gap {gap:e}");
+    let gap = fit_gap(
+        &reference("diabetes_quantile_median"),
+        &["--family", "quantile", "--quantile", "0.5"],
+    );
+    assert!(gap <= 1e-7 && gap >= -1e-11, "quantile gap {gap:e}");
+}
+
+#[test]
+fn predict_round_trips_a_saved_model() {
+    let dir = scratch("predict");
+    let model = dir.join("model.json");
+    let predictions = dir.join("predictions.csv");
+    let data = fixture("breast_cancer.csv");
+    let out = scalemix(&[
+        "fit",
+        "--data",
+        data.to_str().unwrap(),
+        "--lambda",
+        "0.001",
+        "--output",
+        model.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = scalemix(&[
+        "predict",
+        "--model",
+        model.to_str().unwrap(),
+        "--data",
+        data.to_str().unwrap(),
+        "--output",
+        predictions.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let m = json(&model);
+    let (coef, b0) = (numbers(&m["coef"]), m["intercept"].as_f64().unwrap());
+    let r = reference("breast_cancer_logistic_ridge");
+    let text = std::fs::read_to_string(&predictions).unwrap();
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some("prediction,probability,eta"));
+    let rows: Vec<&str> = lines.collect();
+    assert_eq!(rows.len(), r.n);
+    for (i, row) in rows.iter().enumerate() {
+        let eta = b0 + (0..r.p).map(|j| r.x[i * r.p + j] * coef[j]).sum::<f64>();
+        let cells: Vec<f64> = row.split(',').map(|c| c.parse().unwrap()).collect();
+        assert!(
+            (cells[2] - eta).abs() <= 1e-12 * eta.abs().max(1.0),
+            "row {i}: η {} vs {eta}",
+            cells[2]
+        );
+        assert!((cells[1] - 1.0 / (1.0 + (-eta).exp())).abs() <= 1e-12, "row {i}");
+        assert_eq!(cells[0], f64::from(u8::from(eta >= 0.0)));
+    }
+}
+
+#[test]
+fn path_and_cv_write_their_json_and_plots() {
+    let dir = scratch("path");
+    let data = fixture("breast_cancer.csv");
+    let (path_json, path_svg) = (dir.join("path.json"), dir.join("path.svg"));
+    let out = scalemix(&[
+        "path",
+        "--data",
+        data.to_str().unwrap(),
+        "--alpha",
+        "1",
+        "--n-lambda",
+        "8",
+        "--output",
+        path_json.to_str().unwrap(),
+        "--plot",
+        path_svg.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let p = json(&path_json);
+    for key in ["lambdas", "intercepts", "coefs", "objectives", "nonzeros", "iterations"] {
+        assert!(p.get(key).is_some(), "path JSON lacks {key}");
+    }
+    assert_eq!(numbers(&p["nonzeros"])[0], 0.0);
+    assert!(std::fs::read_to_string(&path_svg).unwrap().starts_with("<svg"));
+    let (cv_json, cv_svg) = (dir.join("cv.json"), dir.join("cv.svg"));
+    let out = scalemix(&[
+        "cv",
+        "--data",
+        data.to_str().unwrap(),
+        "--alpha",
+        "1",
+        "--n-lambda",
+        "8",
+        "--folds",
+        "3",
+        "--metric",
+        "auc",
+        "--output",
+        cv_json.to_str().unwrap(),
+        "--plot",
+        cv_svg.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let c = json(&cv_json);
+    assert!(c["lambda_1se"].as_f64().unwrap() >= c["lambda_min"].as_f64().unwrap());
+    assert_eq!(numbers(&c["mean"]).len(), numbers(&c["lambdas"]).len());
+}
+
+#[test]
+fn reads_gzip_and_libsvm_files() {
+    use std::io::Write;
+    let dir = scratch("formats");
+    let csv = std::fs::read(fixture("wine.csv")).unwrap();
+    let gz = dir.join("wine.csv.gz");
+    let mut encoder = flate2::write::GzEncoder::new(
+        std::fs::File::create(&gz).unwrap(),
+        flate2::Compression::fast(),
+    );
+    encoder.write_all(&csv).unwrap();
+    encoder.finish().unwrap();
+    let out =
+        scalemix(&["fit", "--data", gz.to_str().unwrap(), "--family", "hinge", "--lambda", "0.01"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // The same problem in LIBSVM form gives the same fit.
+    let r = reference("wine_hinge_ridge");
+    let mut svm = String::new();
+    for i in 0..r.n {
+        svm.push_str(&format!("{}", r.y[i]));
+        for j in 0..r.p {
+            svm.push_str(&format!(" {}:{}", j + 1, r.x[i * r.p + j]));
+        }
+        svm.push('\n');
+    }
+    let file = dir.join("wine.svm");
+    std::fs::write(&file, svm).unwrap();
+    let model = dir.join("model.json");
+    let out = scalemix(&[
+        "fit",
+        "--data",
+        file.to_str().unwrap(),
+        "--family",
+        "hinge",
+        "--lambda",
+        "0.01",
+        "--output",
+        model.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let m = json(&model);
+    let f = objective(&r, &numbers(&m["coef"]), m["intercept"].as_f64().unwrap());
+    assert!((f - r.objective) / r.objective <= 1e-7);
+}
+
+/// Each bad input: non-zero exit, one line naming the problem, never a panic.
+#[test]
+fn bad_inputs_end_with_a_one_line_error() {
+    let dir = scratch("bad");
+    let write = |name: &str, text: &str| {
+        let path = dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        path.to_str().unwrap().to_string()
+    };
+    let ragged = write("ragged.csv", "a,b,y\n1,2,0\n3,1\n");
+    let text_cell = write("text.csv", "a,b,y\n1,2,0\n3,oops,1\n");
+    let empty = write("empty.csv", "");
+    let nan = write("nan.csv", "a,b,y\n1,2,0\n3,NaN,1\n");
+    let labels = write("labels.csv", "a,b,y\n1,2,0\n3,1,2\n");
+    let bad_model = write("model.json", "{ not json");
+    let good = fixture("wine.csv");
+    let good = good.to_str().unwrap();
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["fit", "--data", "/no/such/file.csv"], "cannot open"),
+        (vec!["fit", "--data", &ragged], "line 3"),
+        (vec!["fit", "--data", &text_cell], "line 3, column 2"),
+        (vec!["fit", "--data", &empty], "empty"),
+        (vec!["fit", "--data", &nan], "not finite"),
+        (vec!["fit", "--data", &labels, "--family", "logistic"], "row 1"),
+        (vec!["fit", "--data", good, "--target", "nope"], "no column named \"nope\""),
+        (vec!["predict", "--model", &bad_model, "--data", good], "not a scalemix model"),
+        (vec!["fit", "--data", good, "--family", "quantile", "--quantile", "1.5"], "q"),
+    ];
+    for (args, expected) in cases {
+        let out = scalemix(&args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?} succeeded");
+        assert!(!stderr.contains("panicked"), "{args:?} panicked: {stderr}");
+        assert!(stderr.contains(expected), "{args:?}: {stderr:?} does not mention {expected:?}");
+        assert_eq!(stderr.trim_end().lines().count(), 1, "{args:?}: {stderr:?}");
+    }
+}
