@@ -12,7 +12,7 @@ fn path(c: &mut Criterion) {
     // `cargo bench` passes --bench; `cargo test --benches` runs each case once as a smoke test,
     // at a size that keeps the test suite fast.
     let measuring = std::env::args().any(|a| a == "--bench");
-    let (n, p) = if measuring { (5_000, 100) } else { (300, 10) };
+    let (n, p) = if measuring { (2_000, 50) } else { (300, 10) };
     let data = synthetic::ill_conditioned_logistic(n, p, 1e4, 5.0, 3);
     let x = Design::row_major(&data.x, n, p).expect("shape");
     let glm =

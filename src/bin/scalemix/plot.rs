@@ -62,7 +62,7 @@ pub fn convergence(path: &FilePath, traces: &[(&str, Vec<f64>)], best: f64) -> R
     }
     chart
         .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
+        .position(SeriesLabelPosition::MiddleRight)
         .background_style(WHITE.mix(0.85))
         .border_style(BLACK)
         .draw()

@@ -4,7 +4,7 @@
 //! default) and the Newton-curvature step with its EM safeguard, on the CPU and, when wgpu finds
 //! a hardware adapter, on the GPU.
 //!
-//! `cargo run --release --example demo`
+//! `cargo run --release --example accelerations`
 
 use std::time::Instant;
 
