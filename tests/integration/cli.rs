@@ -275,3 +275,33 @@ fn bad_inputs_end_with_a_one_line_error() {
         assert_eq!(stderr.trim_end().lines().count(), 1, "{args:?}: {stderr:?}");
     }
 }
+
+mod robustness {
+    use proptest::prelude::*;
+
+    /// Text made of what CSV and LIBSVM files are made of, in any order: digits, signs, dots,
+    /// separators, quotes, colons, exponents, special values and line breaks.
+    fn data_text() -> impl Strategy<Value = String> {
+        let pieces = prop::sample::select(vec![
+            "0", "1", "-2.5", "3e4", "1e999", "NaN", "inf", ",", ",,", "\n", "\r\n", "\"", "a",
+            "y", " ", ":", "1:2", "x", "#", "\u{feff}", "0.", ".", "-", "",
+        ]);
+        prop::collection::vec(pieces, 0..60).prop_map(|v| v.concat())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 40, ..ProptestConfig::default() })]
+
+        /// Whatever the file holds, `fit` ends with success or a one-line error, never a panic.
+        #[test]
+        fn arbitrary_files_never_crash_the_readers(text in data_text(), libsvm in any::<bool>()) {
+            let dir = super::scratch("robust");
+            let file = dir.join(if libsvm { "data.svm" } else { "data.csv" });
+            std::fs::write(&file, &text).unwrap();
+            let out = super::scalemix(&["fit", "--data", file.to_str().unwrap(), "--quiet"]);
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            prop_assert!(!stderr.contains("panicked"), "{text:?}: {stderr}");
+            prop_assert!(out.status.success() || out.status.code() == Some(1), "{text:?}: {:?}", out.status);
+        }
+    }
+}
