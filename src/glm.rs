@@ -111,7 +111,7 @@ impl Glm {
         self
     }
 
-    /// The acceleration scheme (default [`Acceleration::Restart`]).
+    /// The acceleration scheme (default [`Acceleration::Auto`]: chosen per family and penalty).
     pub fn acceleration(mut self, acceleration: Acceleration) -> Self {
         self.options.acceleration = acceleration;
         self
@@ -294,6 +294,14 @@ impl Glm {
         self.options
     }
 
+    /// The solver settings with [`Acceleration::Auto`] resolved for this family and penalty.
+    pub(crate) fn options_for(&self, family: Family, terms: &PenaltyTerms) -> SolverOptions {
+        SolverOptions {
+            acceleration: self.options.acceleration.resolve(family, terms),
+            ..self.options
+        }
+    }
+
     /// The penalty expanded for `dim` coordinates of which the first `p` are features, after
     /// checking λ, α, the exponent and the penalty factors.
     pub(crate) fn checked_terms(&self, p: usize, dim: usize) -> Result<PenaltyTerms> {
@@ -319,7 +327,7 @@ impl Glm {
         let problem = point.problem;
         let run = Run {
             penalty: point.terms,
-            options: self.options,
+            options: self.options_for(problem.family, point.terms),
             kkt_scale: point.kkt_scale,
             zero_threshold: point.zero_threshold,
             separation_bound: point.separation_bound,
@@ -480,7 +488,12 @@ impl Glm {
             };
             let warm = Run {
                 penalty: &ridge,
-                options: SolverOptions { tol: 1e-8, kkt_tol: 1e-6, max_iter: 200, ..self.options },
+                options: SolverOptions {
+                    tol: 1e-8,
+                    kkt_tol: 1e-6,
+                    max_iter: 200,
+                    ..self.options_for(family, &ridge)
+                },
                 kkt_scale,
                 zero_threshold: &zero_threshold,
                 separation_bound: None,

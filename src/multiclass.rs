@@ -335,7 +335,13 @@ impl Glm {
                         .with_offset(Cow::Owned(offset))?;
                     let run = Run {
                         penalty: stage_terms,
-                        options: SolverOptions { max_iter: STEPS_PER_CLASS, ..*options },
+                        options: SolverOptions {
+                            max_iter: STEPS_PER_CLASS,
+                            acceleration: options
+                                .acceleration
+                                .resolve(Family::Logistic, stage_terms),
+                            ..*options
+                        },
                         kkt_scale: Some(scale),
                         zero_threshold: &zero_threshold,
                         separation_bound: None,

@@ -33,17 +33,28 @@ const ZERO_TEST_BELOW: f64 = 1e-6;
 /// How EM iterations are accelerated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Acceleration {
+    /// The scheme measured fastest for the family and penalty (BENCHMARKS.md, "Choosing the
+    /// default"): [`Acceleration::Newton`] for smooth losses (logistic, binomial, multinomial,
+    /// gaussian, Student-t) with ridge or no penalty, [`Acceleration::Squarem`] for smooth
+    /// losses with an ℓ₁ or bridge part, [`Acceleration::Restart`] for hinge and quantile.
+    /// The default.
+    #[default]
+    Auto,
     /// Plain EM: F never increases, linear convergence.
     None,
     /// Nesterov extrapolation with μₖ = k/(k+3), as in the paper: faster, but F may go up.
     Nesterov,
-    /// Nesterov with function-value restart: as fast as Nesterov and monotone again (default).
-    #[default]
+    /// Nesterov with function-value restart: as fast as Nesterov and monotone again.
     Restart,
     /// Newton curvature with an EM safeguard: the M-step uses the loss's exact curvature ℓ''
     /// (σ(η)(1 − σ(η)) for logistic) in place of ω̂; a step that raises F is replaced by the EM
     /// step from the same point. Monotone, and quadratic near the optimum of smooth losses.
     Newton,
+    /// SQUAREM (Varadhan & Roland, 2008; scheme S3): two EM steps θ₁ = EM(θ), θ₂ = EM(θ₁),
+    /// then one EM step from the extrapolation θ − 2αr + α²v (r = θ₁ − θ, v = θ₂ − 2θ₁ + θ,
+    /// α = −‖r‖/‖v‖, at most −1), kept only if its F is no larger than F(θ₂): monotone, for every
+    /// family. Each cycle counts as three iterations (three M-steps).
+    Squarem,
 }
 
 /// Why a fit stopped.
@@ -57,6 +68,23 @@ pub enum Termination {
     /// tends to 0 as the coefficients are scaled up, so no finite minimizer exists. The result
     /// is a finite point that already separates the data.
     OptimumAtInfinity,
+}
+
+impl Acceleration {
+    /// The scheme [`Acceleration::Auto`] stands for with this family and penalty; any other
+    /// choice is returned as it is.
+    pub fn resolve(self, family: crate::Family, penalty: &PenaltyTerms) -> Acceleration {
+        if self != Acceleration::Auto {
+            return self;
+        }
+        if family.has_unbounded_weight() {
+            Acceleration::Restart
+        } else if penalty.has_lasso() {
+            Acceleration::Squarem
+        } else {
+            Acceleration::Newton
+        }
+    }
 }
 
 impl std::fmt::Display for Termination {
@@ -89,7 +117,7 @@ pub struct SolverOptions {
 impl Default for SolverOptions {
     fn default() -> Self {
         Self {
-            acceleration: Acceleration::Restart,
+            acceleration: Acceleration::Auto,
             max_iter: 1000,
             tol: 1e-12,
             kkt_tol: 1e-11,
@@ -167,13 +195,18 @@ impl Run<'_> {
         moved
     }
 
-    /// Runs SM-EM from `theta`.
+    /// Runs SM-EM from `theta` (an unresolved [`Acceleration::Auto`] runs as
+    /// [`Acceleration::Restart`]; callers resolve it with the family first).
     pub(crate) fn solve(&self, backend: &mut dyn Backend, mut theta: Vec<f64>) -> Result<Solution> {
         let dim = theta.len();
-        let opts = self.options;
+        let mut opts = self.options;
+        if opts.acceleration == Acceleration::Auto {
+            opts.acceleration = Acceleration::Restart;
+        }
         let mut mstep = MStep::new(dim);
         let mut stats = Stats::new(dim); // statistics at the point the next M-step starts from
         let mut probe = Stats::new(dim); // statistics at the candidate θₖ₊₁
+        let mut sq = Squarem::new(dim);
         let mut prev = theta.clone();
         let mut next = vec![0.0; dim];
         let mut v = vec![0.0; dim];
@@ -208,60 +241,83 @@ impl Run<'_> {
 
         while iterations < opts.max_iter {
             iterations += 1;
-            let mu = match opts.acceleration {
-                Acceleration::None | Acceleration::Newton => 0.0,
-                Acceleration::Nesterov | Acceleration::Restart => k as f64 / (k as f64 + 3.0),
-            };
-            if mu > 0.0 {
-                for j in 0..dim {
-                    let absorbed = self.penalty.lasso[j] > 0.0 && theta[j] == 0.0;
-                    v[j] = if absorbed { 0.0 } else { theta[j] + mu * (theta[j] - prev[j]) };
-                }
-                backend.evaluate(&v, Needs::GradientAndGram, &mut stats)?;
-                stats_at_theta = false;
-            } else {
-                v.copy_from_slice(&theta);
+            let (f_next, f_next_noise, probe_has_gram);
+            if opts.acceleration == Acceleration::Squarem {
                 if !stats_at_theta {
-                    backend.evaluate(&theta, theta_needs, &mut stats)?;
-                    stats_at_theta = true;
-                }
-            }
-            self.em_step(&mut mstep, &v, &stats, &mut next, iterations)?;
-            if safeguarded_scheme && last_change < ZERO_TEST_BELOW {
-                self.coordinate_zero_test(&v, &stats, &mut next);
-            }
-
-            // Plain EM and Newton step from θₖ₊₁ next time, so they need S (or H) there;
-            // Nesterov extrapolates and evaluates S at the extrapolated point instead.
-            let mut probe_has_gram =
-                matches!(opts.acceleration, Acceleration::None | Acceleration::Newton);
-            let needs = if probe_has_gram { theta_needs } else { Needs::Gradient };
-            backend.evaluate(&next, needs, &mut probe)?;
-            let mut f_next = self.objective(probe.loss, &next);
-            let mut f_next_noise = probe.loss_error;
-            check_finite(f_next, iterations, "objective")?;
-
-            // The safeguard: a step that raised F is replaced by the EM step from θₖ, which
-            // never does (ω̂ majorizes the curvature).
-            let safeguarded = match opts.acceleration {
-                Acceleration::Restart => mu > 0.0,
-                Acceleration::Newton => true,
-                Acceleration::None | Acceleration::Nesterov => false,
-            };
-            if safeguarded && f_next > f + f_noise + f_next_noise {
-                restarts += 1;
-                if !stats_at_theta || theta_needs != Needs::GradientAndGram {
                     backend.evaluate(&theta, Needs::GradientAndGram, &mut stats)?;
                 }
-                self.em_step(&mut mstep, &theta, &stats, &mut next, iterations)?;
-                backend.evaluate(&next, theta_needs, &mut probe)?;
-                probe_has_gram = true;
-                f_next = self.objective(probe.loss, &next);
+                let zero_test = last_change < ZERO_TEST_BELOW;
+                let squarem = self.squarem_step(
+                    backend, &mut mstep, &theta, &stats, &mut sq, iterations, zero_test,
+                )?;
+                iterations += 2; // three M-steps per cycle
+                restarts += usize::from(!squarem.extrapolated);
+                next.copy_from_slice(&sq.result);
+                std::mem::swap(&mut probe, &mut sq.result_stats);
+                f_next = squarem.objective;
                 f_next_noise = probe.loss_error;
-                check_finite(f_next, iterations, "objective")?;
-                k = 0;
+                probe_has_gram = true;
             } else {
-                k += 1;
+                let mu = match opts.acceleration {
+                    Acceleration::None | Acceleration::Newton | Acceleration::Squarem => 0.0,
+                    Acceleration::Nesterov | Acceleration::Restart | Acceleration::Auto => {
+                        k as f64 / (k as f64 + 3.0)
+                    }
+                };
+                if mu > 0.0 {
+                    for j in 0..dim {
+                        let absorbed = self.penalty.lasso[j] > 0.0 && theta[j] == 0.0;
+                        v[j] = if absorbed { 0.0 } else { theta[j] + mu * (theta[j] - prev[j]) };
+                    }
+                    backend.evaluate(&v, Needs::GradientAndGram, &mut stats)?;
+                    stats_at_theta = false;
+                } else {
+                    v.copy_from_slice(&theta);
+                    if !stats_at_theta {
+                        backend.evaluate(&theta, theta_needs, &mut stats)?;
+                        stats_at_theta = true;
+                    }
+                }
+                self.em_step(&mut mstep, &v, &stats, &mut next, iterations)?;
+                if safeguarded_scheme && last_change < ZERO_TEST_BELOW {
+                    self.coordinate_zero_test(&v, &stats, &mut next);
+                }
+
+                // Plain EM and Newton step from θₖ₊₁ next time, so they need S (or H) there;
+                // Nesterov extrapolates and evaluates S at the extrapolated point instead.
+                let mut has_gram =
+                    matches!(opts.acceleration, Acceleration::None | Acceleration::Newton);
+                let needs = if has_gram { theta_needs } else { Needs::Gradient };
+                backend.evaluate(&next, needs, &mut probe)?;
+                let mut f_candidate = self.objective(probe.loss, &next);
+                let mut noise_candidate = probe.loss_error;
+                check_finite(f_candidate, iterations, "objective")?;
+
+                // The safeguard: a step that raised F is replaced by the EM step from θₖ, which
+                // never does (ω̂ majorizes the curvature).
+                let safeguarded = match opts.acceleration {
+                    Acceleration::Restart | Acceleration::Auto => mu > 0.0,
+                    Acceleration::Newton => true,
+                    Acceleration::None | Acceleration::Nesterov | Acceleration::Squarem => false,
+                };
+                if safeguarded && f_candidate > f + f_noise + noise_candidate {
+                    restarts += 1;
+                    if !stats_at_theta || theta_needs != Needs::GradientAndGram {
+                        backend.evaluate(&theta, Needs::GradientAndGram, &mut stats)?;
+                    }
+                    self.em_step(&mut mstep, &theta, &stats, &mut next, iterations)?;
+                    backend.evaluate(&next, theta_needs, &mut probe)?;
+                    has_gram = true;
+                    f_candidate = self.objective(probe.loss, &next);
+                    noise_candidate = probe.loss_error;
+                    check_finite(f_candidate, iterations, "objective")?;
+                    k = 0;
+                } else {
+                    k += 1;
+                }
+                f_next = f_candidate;
+                f_next_noise = noise_candidate;
+                probe_has_gram = has_gram;
             }
 
             prev.copy_from_slice(&theta);
@@ -362,6 +418,117 @@ impl Run<'_> {
         }
         self.absorb_zeros(next);
         Ok(())
+    }
+}
+
+/// SQUAREM's points and statistics, allocated once per run.
+struct Squarem {
+    theta1: Vec<f64>,
+    theta2: Vec<f64>,
+    extrapolated: Vec<f64>,
+    /// The accepted point and its statistics (with S).
+    result: Vec<f64>,
+    result_stats: Stats,
+    stats1: Stats,
+    stats2: Stats,
+    stats_extrapolated: Stats,
+}
+
+impl Squarem {
+    fn new(dim: usize) -> Self {
+        Self {
+            theta1: vec![0.0; dim],
+            theta2: vec![0.0; dim],
+            extrapolated: vec![0.0; dim],
+            result: vec![0.0; dim],
+            result_stats: Stats::new(dim),
+            stats1: Stats::new(dim),
+            stats2: Stats::new(dim),
+            stats_extrapolated: Stats::new(dim),
+        }
+    }
+}
+
+/// What a SQUAREM cycle produced.
+struct SquaremOutcome {
+    objective: f64,
+    /// Whether the extrapolated step was kept (else the cycle ended at θ₂).
+    extrapolated: bool,
+}
+
+impl Run<'_> {
+    /// One SQUAREM cycle from θ (statistics with S at θ in `stats`); the accepted point lands in
+    /// `sq.result` with its statistics in `sq.result_stats`. With `zero_test`, the extrapolated
+    /// step also takes the coordinate zero test (its F check guards it like the others).
+    #[allow(clippy::too_many_arguments)]
+    fn squarem_step(
+        &self,
+        backend: &mut dyn Backend,
+        mstep: &mut MStep,
+        theta: &[f64],
+        stats: &Stats,
+        sq: &mut Squarem,
+        iteration: usize,
+        zero_test: bool,
+    ) -> Result<SquaremOutcome> {
+        self.em_step(mstep, theta, stats, &mut sq.theta1, iteration)?;
+        backend.evaluate(&sq.theta1, Needs::GradientAndGram, &mut sq.stats1)?;
+        self.em_step(mstep, &sq.theta1, &sq.stats1, &mut sq.theta2, iteration)?;
+        backend.evaluate(&sq.theta2, Needs::GradientAndGram, &mut sq.stats2)?;
+        let f2 = self.objective(sq.stats2.loss, &sq.theta2);
+        check_finite(f2, iteration, "objective")?;
+        // r = θ₁ − θ and v = θ₂ − 2θ₁ + θ, coordinate by coordinate.
+        let steps = |j: usize, t: f64| (sq.theta1[j] - t, sq.theta2[j] - 2.0 * sq.theta1[j] + t);
+        let (mut rr, mut vv) = (0.0, 0.0);
+        for (j, &t) in theta.iter().enumerate() {
+            let (r, v) = steps(j, t);
+            rr += r * r;
+            vv += v * v;
+        }
+        let at_theta2 = |sq: &mut Squarem| {
+            sq.result.copy_from_slice(&sq.theta2);
+            std::mem::swap(&mut sq.result_stats, &mut sq.stats2);
+            SquaremOutcome { objective: f2, extrapolated: false }
+        };
+        if rr == 0.0 || vv == 0.0 {
+            return Ok(at_theta2(sq));
+        }
+        // α ≤ −1: α = −1 is θ₂ itself, so the extrapolation never falls short of two EM steps.
+        let alpha = (-(rr / vv).sqrt()).min(-1.0);
+        let extrapolated: Vec<f64> = theta
+            .iter()
+            .enumerate()
+            .map(|(j, &t)| {
+                let (r, v) = steps(j, t);
+                // ℓ₁ zeros that EM reached stay zero (EM cannot leave them either).
+                let zero = self.penalty.lasso[j] > 0.0 && sq.theta2[j] == 0.0;
+                if zero { 0.0 } else { t - 2.0 * alpha * r + alpha * alpha * v }
+            })
+            .collect();
+        sq.extrapolated.copy_from_slice(&extrapolated);
+        backend.evaluate(&sq.extrapolated, Needs::GradientAndGram, &mut sq.stats_extrapolated)?;
+        let stepped = self.em_step(
+            mstep,
+            &sq.extrapolated,
+            &sq.stats_extrapolated,
+            &mut sq.result,
+            iteration,
+        );
+        if stepped.is_err() {
+            // A wild extrapolation (e.g. far outside the data's range) is simply not taken.
+            return Ok(at_theta2(sq));
+        }
+        if zero_test {
+            self.coordinate_zero_test(&sq.extrapolated, &sq.stats_extrapolated, &mut sq.result);
+        }
+        backend.evaluate(&sq.result, Needs::GradientAndGram, &mut sq.result_stats)?;
+        let f = self.objective(sq.result_stats.loss, &sq.result);
+        let noise = sq.result_stats.loss_error + sq.stats2.loss_error;
+        if f.is_finite() && f <= f2 + noise {
+            Ok(SquaremOutcome { objective: f, extrapolated: true })
+        } else {
+            Ok(at_theta2(sq))
+        }
     }
 }
 

@@ -118,9 +118,13 @@ proptest! {
     fn monotone_variants_never_increase_the_objective(c in case(), logistic in any::<bool>()) {
         let family = family_of(logistic);
         // Plain EM is slow on some cases; 300 iterations show its trace without a long wait.
-        for (acceleration, max_iter) in
-            [(Acceleration::None, 300), (Acceleration::Restart, 20_000), (Acceleration::Newton, 20_000)]
-        {
+        for (acceleration, max_iter) in [
+            (Acceleration::None, 300),
+            (Acceleration::Restart, 20_000),
+            (Acceleration::Newton, 20_000),
+            (Acceleration::Squarem, 20_000),
+            (Acceleration::Auto, 20_000),
+        ] {
             let fit = fit_case(family, &c, acceleration, max_iter);
             assert_monotone(fit.objective_trace())
                 .map_err(|e| TestCaseError::fail(format!("{acceleration:?}: {e}")))?;
@@ -134,9 +138,16 @@ proptest! {
         // With a single class the unpenalized intercept has no finite optimum
         // (OptimumAtInfinity, tested in params.rs); KKT is only defined at a finite one.
         prop_assume!(!logistic || (c.labels.contains(&true) && c.labels.contains(&false)));
-        let fit = fit_case(family, &c, Acceleration::Restart, 20_000);
-        prop_assert!(fit.converged(), "{:?} after {} iterations", fit.termination(), fit.iterations());
-        let v = kkt_violation(family, &c, &y, fit.coefficients(), fit.intercept());
-        prop_assert!(v <= KKT_TOLERANCE, "KKT violation {v:e}");
+        for acceleration in [Acceleration::Restart, Acceleration::Squarem, Acceleration::Auto] {
+            let fit = fit_case(family, &c, acceleration, 20_000);
+            prop_assert!(
+                fit.converged(),
+                "{acceleration:?}: {:?} after {} iterations",
+                fit.termination(),
+                fit.iterations()
+            );
+            let v = kkt_violation(family, &c, &y, fit.coefficients(), fit.intercept());
+            prop_assert!(v <= KKT_TOLERANCE, "{acceleration:?}: KKT violation {v:e}");
+        }
     }
 }

@@ -181,6 +181,7 @@ enum AccelArg {
     Nesterov,
     Restart,
     Newton,
+    Squarem,
 }
 
 #[derive(ValueEnum, Clone, Copy)]
@@ -286,6 +287,7 @@ fn glm(args: &FitArgs) -> Glm {
             AccelArg::Nesterov => Acceleration::Nesterov,
             AccelArg::Restart => Acceleration::Restart,
             AccelArg::Newton => Acceleration::Newton,
+            AccelArg::Squarem => Acceleration::Squarem,
         })
         .tol(args.tol)
         .max_iter(args.max_iter)
