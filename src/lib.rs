@@ -79,6 +79,8 @@ mod data;
 mod error;
 mod family;
 mod glm;
+#[cfg(feature = "cli")]
+pub mod io;
 mod mstep;
 mod multiclass;
 mod path;

@@ -253,6 +253,9 @@ fn bad_inputs_end_with_a_one_line_error() {
     let nan = write("nan.csv", "a,b,y\n1,2,0\n3,NaN,1\n");
     let labels = write("labels.csv", "a,b,y\n1,2,0\n3,1,2\n");
     let bad_model = write("model.json", "{ not json");
+    // Found by the fuzz target: one entry at a huge index asked for a terabyte dense matrix.
+    let sparse = write("huge.svm", "1 4000000000:1\n-1 2:1\n");
+    let label_only = write("labels.svm", "1\n-1\n");
     let good = fixture("wine.csv");
     let good = good.to_str().unwrap();
     let cases: Vec<(Vec<&str>, &str)> = vec![
@@ -265,6 +268,8 @@ fn bad_inputs_end_with_a_one_line_error() {
         (vec!["fit", "--data", good, "--target", "nope"], "no column named \"nope\""),
         (vec!["predict", "--model", &bad_model, "--data", good], "not a scalemix model"),
         (vec!["fit", "--data", good, "--family", "quantile", "--quantile", "1.5"], "q"),
+        (vec!["fit", "--data", &sparse], "densely"),
+        (vec!["fit", "--data", &label_only], "no features"),
     ];
     for (args, expected) in cases {
         let out = scalemix(&args);

@@ -3,7 +3,6 @@
 //! Every user mistake ends with a one-line message on stderr and exit code 1 (2 for bad
 //! arguments, from clap); nothing here panics on input.
 
-mod data;
 mod demo;
 mod model;
 mod plot;
@@ -16,8 +15,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use scalemix::{Acceleration, BackendChoice, CvOptions, Design, Glm, Metric, PathOptions, Penalty};
 
-use crate::data::{Columns, Dataset};
 use crate::model::ModelFile;
+use scalemix::io::{self as data, Columns, Dataset};
 
 #[derive(Parser)]
 #[command(

@@ -6,7 +6,7 @@ use std::path::Path as FilePath;
 use scalemix::{CvResult, Family, Fit, MulticlassFit, Path};
 use serde::{Deserialize, Serialize};
 
-use crate::data::Dataset;
+use scalemix::io::Dataset;
 
 /// A fitted model as `fit --output` writes it.
 #[derive(Serialize, Deserialize)]

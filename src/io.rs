@@ -1,18 +1,25 @@
-//! Reading data files: CSV with a header row, or LIBSVM/svmlight text, either possibly gzipped.
+//! Reading data files for the command-line tool (feature `cli`): CSV with a header row, or
+//! LIBSVM/svmlight text, either possibly gzipped. Every malformed input is an `Err` naming the
+//! file, line and column, never a panic (a fuzz target in `fuzz/` holds them to that).
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 
-/// A data set read from a file: X row-major, the target, optional weights, column names.
+/// A data set read from a file: X row-major, the target, named extra columns, feature names.
+#[derive(Debug)]
 pub struct Dataset {
+    /// X, row-major, n × p.
     pub x: Vec<f64>,
+    /// Rows.
     pub n: usize,
+    /// Feature columns.
     pub p: usize,
     /// The target column (empty when the file has none and none was required).
     pub y: Vec<f64>,
     /// The named extra columns (weights, trials), in the order asked.
     pub extras: Vec<Vec<f64>>,
+    /// The feature columns' names (x1, x2, … for LIBSVM).
     pub feature_names: Vec<String>,
 }
 
@@ -51,15 +58,27 @@ fn is_libsvm(path: &Path) -> bool {
 }
 
 /// Reads `path` (see the module docs).
+///
+/// # Errors
+/// A one-line message naming the file and, for malformed content, the line and column.
 pub fn read(path: &Path, columns: &Columns<'_>) -> Result<Dataset, String> {
-    let reader = open(path)?;
-    let data = if is_libsvm(path) {
-        read_libsvm(reader, path, columns)?
-    } else {
-        read_csv(reader, path, columns)?
-    };
+    read_from(open(path)?, path, is_libsvm(path), columns)
+}
+
+/// Reads already-opened content; `name` labels the messages, `libsvm` picks the format.
+///
+/// # Errors
+/// As [`read`].
+pub fn read_from(
+    reader: Box<dyn Read>,
+    name: &Path,
+    libsvm: bool,
+    columns: &Columns<'_>,
+) -> Result<Dataset, String> {
+    let data =
+        if libsvm { read_libsvm(reader, name, columns)? } else { read_csv(reader, name, columns)? };
     if data.n == 0 {
-        return Err(format!("{}: no data rows", path.display()));
+        return Err(format!("{}: no data rows", name.display()));
     }
     Ok(data)
 }
@@ -161,6 +180,11 @@ fn read_csv(reader: Box<dyn Read>, path: &Path, columns: &Columns<'_>) -> Result
     })
 }
 
+/// Dense matrices up to this many values are always accepted from LIBSVM files…
+const DENSE_SMALL: usize = 1 << 24;
+/// …larger ones only if the file stores at least 1/this of their values.
+const DENSE_EXPANSION: usize = 64;
+
 /// `label index:value index:value …` per line, indices from 1; a `qid:` pair is ignored.
 fn read_libsvm(
     reader: Box<dyn Read>,
@@ -216,7 +240,20 @@ fn read_libsvm(
         p = p.max(features.len());
     }
     let n = rows.len();
-    let mut x = vec![0.0; n * p.max(1)];
+    if p == 0 && n > 0 {
+        return Err(format!("{name}: no features (every line holds only a label)"));
+    }
+    // X is stored densely: refuse a file whose largest index would blow a few stored values up
+    // into a matrix far larger than the file (e.g. one entry at index 10⁹).
+    let entries: usize = rows.iter().map(Vec::len).sum::<usize>() + n;
+    let dense = n.checked_mul(p).unwrap_or(usize::MAX);
+    if dense > DENSE_SMALL && dense / DENSE_EXPANSION > entries {
+        return Err(format!(
+            "{name}: feature index {p} would make a dense {n} × {p} matrix from {entries} stored \
+             values; scalemix stores X densely, so renumber the features compactly"
+        ));
+    }
+    let mut x = vec![0.0; n * p];
     for (i, row) in rows.iter().enumerate() {
         for &(c, v) in row {
             x[i * p + c] = v;
