@@ -246,7 +246,7 @@ fn read_libsvm(
     // X is stored densely: refuse a file whose largest index would blow a few stored values up
     // into a matrix far larger than the file (e.g. one entry at index 10⁹).
     let entries: usize = rows.iter().map(Vec::len).sum::<usize>() + n;
-    let dense = n.checked_mul(p).unwrap_or(usize::MAX);
+    let dense = n.saturating_mul(p);
     if dense > DENSE_SMALL && dense / DENSE_EXPANSION > entries {
         return Err(format!(
             "{name}: feature index {p} would make a dense {n} × {p} matrix from {entries} stored \
