@@ -294,6 +294,19 @@ impl Glm {
         let mut theta = null.theta.clone();
         let mut gradient = vec![0.0; dim];
         let mut stats = Stats::new(dim);
+        // Gaussian S = XᵀWX/W does not depend on β: computed once here, every point's compact
+        // fit takes its block instead of recomputing an O(n·p²) product per iteration.
+        let shared_gram = if strong && problem.family == Family::Gaussian {
+            let mut full = Stats::new(dim);
+            CpuBackend::new(problem, intercept).evaluate(
+                &theta,
+                Needs::GradientAndGram,
+                &mut full,
+            )?;
+            Some(full.gram)
+        } else {
+            None
+        };
         CpuBackend::new(problem, intercept).evaluate(&theta, Needs::Gradient, &mut stats)?;
         gradient.copy_from_slice(stats.gradient.as_slice());
         let mut previous_lambda = lambdas.first().copied().unwrap_or(0.0).max(null.lambda_max);
@@ -323,6 +336,7 @@ impl Glm {
                         null.gradient_scale,
                         &active,
                         &theta,
+                        shared_gram.as_ref(),
                     )?;
                     iterations += its;
                     theta = solution_theta;
@@ -424,6 +438,7 @@ impl Glm {
         kkt_scale: f64,
         active: &[usize],
         theta: &[f64],
+        full_gram: Option<&nalgebra::DMatrix<f64>>,
     ) -> Result<(Vec<f64>, usize, Termination)> {
         let (n, p) = (problem.nrows(), problem.ncols());
         let intercept = self.intercept();
@@ -470,8 +485,27 @@ impl Glm {
             separation_bound,
             kkt_scale: Some(kkt_scale),
         };
-        let engine = Engine::Cpu(CpuBackend::new(&compact, intercept));
-        let (solution, _) = self.solve_point(&point, engine, pick(theta))?;
+        let backend = match full_gram {
+            Some(full) => {
+                // The compact coordinates' block (an empty active set's stand-in column is 0).
+                let mut index: Vec<Option<usize>> = active.iter().map(|&j| Some(j)).collect();
+                if k == 0 {
+                    index.push(None);
+                }
+                if intercept {
+                    index.push(Some(p));
+                }
+                let block = nalgebra::DMatrix::from_fn(index.len(), index.len(), |a, b| {
+                    match (index[a], index[b]) {
+                        (Some(i), Some(j)) => full[(i, j)],
+                        _ => 0.0,
+                    }
+                });
+                CpuBackend::with_gram(&compact, intercept, block)
+            }
+            None => CpuBackend::new(&compact, intercept),
+        };
+        let (solution, _) = self.solve_point(&point, Engine::Cpu(backend), pick(theta))?;
         let mut full = vec![0.0; p + usize::from(intercept)];
         for (c, &j) in active.iter().enumerate() {
             full[j] = solution.theta[c];

@@ -14,12 +14,14 @@
 //! and the partial sums are added in chunk order, so a fit gives bit-identical results however
 //! many threads rayon has.
 
+use nalgebra::DMatrix;
 use rayon::prelude::*;
 
 use super::strided::{Strided, StridedMut, gemm};
 use super::{Backend, BackendInfo, Needs, Stats};
 use crate::data::Problem;
 use crate::error::Result;
+use crate::family::Family;
 
 /// Rows per GEMM call: the reduction depth of each update, large enough for matrixmultiply's
 /// packing to pay off, small enough that the scaled scratch block stays in cache for moderate p.
@@ -74,9 +76,22 @@ pub struct CpuBackend<'a> {
     problem: &'a Problem<'a>,
     intercept: bool,
     chunks: Vec<Chunk>,
+    /// S when it does not depend on θ (gaussian: ω̂ = ℓ'' = 1, so S = XᵀWX/W): computed at the
+    /// first request, or given by [`CpuBackend::with_gram`], then only copied.
+    constant_gram: Option<DMatrix<f64>>,
 }
 
 impl<'a> CpuBackend<'a> {
+    /// As [`CpuBackend::new`], with S = XᵀWX/W already known (gaussian only: its S does not
+    /// depend on θ). A path computes it once and hands each point its block.
+    pub fn with_gram(problem: &'a Problem<'a>, intercept: bool, gram: DMatrix<f64>) -> Self {
+        let mut backend = Self::new(problem, intercept);
+        if problem.family == Family::Gaussian {
+            backend.constant_gram = Some(gram);
+        }
+        backend
+    }
+
     /// Binds the backend to a checked problem; `intercept` appends a column of ones.
     pub fn new(problem: &'a Problem<'a>, intercept: bool) -> Self {
         let (n, p) = (problem.nrows(), problem.ncols());
@@ -101,7 +116,7 @@ impl<'a> CpuBackend<'a> {
                 scaled_rows: vec![0.0; BLOCK_ROWS * p],
             })
             .collect();
-        Self { problem, intercept, chunks }
+        Self { problem, intercept, chunks, constant_gram: None }
     }
 
     /// One pass over all rows, then the partial sums reduced in chunk order. Returns the mean
@@ -271,7 +286,20 @@ impl Backend for CpuBackend<'_> {
             Needs::GradientAndGram => Work::Gram { exact_curvature: false },
             Needs::GradientAndHessian => Work::Gram { exact_curvature: true },
         };
-        self.pass(theta, work, Some(out));
+        let constant = self.problem.family == Family::Gaussian;
+        match (&self.constant_gram, work) {
+            (Some(gram), Work::Gram { .. }) => {
+                let gram = gram.clone();
+                self.pass(theta, Work::Gradient, Some(out));
+                out.gram.copy_from(&gram);
+            }
+            _ => {
+                self.pass(theta, work, Some(out));
+                if constant && matches!(work, Work::Gram { .. }) {
+                    self.constant_gram = Some(out.gram.clone());
+                }
+            }
+        }
         if self.problem.family.has_unbounded_weight() {
             self.rounding_error(theta, out);
         }
