@@ -478,10 +478,9 @@ impl Run<'_> {
         let f2 = self.objective(sq.stats2.loss, &sq.theta2);
         check_finite(f2, iteration, "objective")?;
         // r = θ₁ − θ and v = θ₂ − 2θ₁ + θ, coordinate by coordinate.
-        let steps = |j: usize, t: f64| (sq.theta1[j] - t, sq.theta2[j] - 2.0 * sq.theta1[j] + t);
         let (mut rr, mut vv) = (0.0, 0.0);
         for (j, &t) in theta.iter().enumerate() {
-            let (r, v) = steps(j, t);
+            let (r, v) = (sq.theta1[j] - t, sq.theta2[j] - 2.0 * sq.theta1[j] + t);
             rr += r * r;
             vv += v * v;
         }
@@ -495,17 +494,12 @@ impl Run<'_> {
         }
         // α ≤ −1: α = −1 is θ₂ itself, so the extrapolation never falls short of two EM steps.
         let alpha = (-(rr / vv).sqrt()).min(-1.0);
-        let extrapolated: Vec<f64> = theta
-            .iter()
-            .enumerate()
-            .map(|(j, &t)| {
-                let (r, v) = steps(j, t);
-                // ℓ₁ zeros that EM reached stay zero (EM cannot leave them either).
-                let zero = self.penalty.lasso[j] > 0.0 && sq.theta2[j] == 0.0;
-                if zero { 0.0 } else { t - 2.0 * alpha * r + alpha * alpha * v }
-            })
-            .collect();
-        sq.extrapolated.copy_from_slice(&extrapolated);
+        for (j, (e, &t)) in sq.extrapolated.iter_mut().zip(theta).enumerate() {
+            let (r, v) = (sq.theta1[j] - t, sq.theta2[j] - 2.0 * sq.theta1[j] + t);
+            // ℓ₁ zeros that EM reached stay zero (EM cannot leave them either).
+            let zero = self.penalty.lasso[j] > 0.0 && sq.theta2[j] == 0.0;
+            *e = if zero { 0.0 } else { t - 2.0 * alpha * r + alpha * alpha * v };
+        }
         backend.evaluate(&sq.extrapolated, Needs::GradientAndGram, &mut sq.stats_extrapolated)?;
         let stepped = self.em_step(
             mstep,
