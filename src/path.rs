@@ -17,7 +17,7 @@ use crate::backend::{Backend, BackendInfo, CpuBackend, GpuBackend, Needs, Stats}
 use crate::data::{Design, Problem};
 use crate::error::{Error, Result};
 use crate::family::Family;
-use crate::glm::{Engine, Glm, Point, exact_mean_loss, zero_thresholds};
+use crate::glm::{Engine, Glm, Point, zero_thresholds};
 use crate::penalty::{Penalty, PenaltyTerms};
 use crate::solver::Termination;
 
@@ -244,12 +244,13 @@ impl Glm {
         if lambda_max == 0.0 {
             lambda_max = 1.0; // a gradient of exactly zero: any sequence is as good
         }
-        let loss = exact_mean_loss(problem, &solution.theta, self.intercept());
+        // Every penalized coordinate is zero, so the objective is the loss alone.
         Ok(NullModel {
             theta: solution.theta,
             gradient_scale: stats.gradient.amax().max(1.0),
+            gradient: stats.gradient.as_slice().to_vec(),
             lambda_max,
-            loss,
+            loss: solution.objective,
         })
     }
 
@@ -292,7 +293,8 @@ impl Glm {
         let backend_info = engine.as_ref().map(|e| e.as_backend_ref().info()).expect("set above");
 
         let mut theta = null.theta.clone();
-        let mut gradient = vec![0.0; dim];
+        // ∇L at the last point, for the strong rules (only kept up to date when they are used).
+        let mut gradient = null.gradient.clone();
         let mut stats = Stats::new(dim);
         // Gaussian S = XᵀWX/W does not depend on β: computed once here, every point's compact
         // fit takes its block instead of recomputing an O(n·p²) product per iteration.
@@ -307,8 +309,6 @@ impl Glm {
         } else {
             None
         };
-        CpuBackend::new(problem, intercept).evaluate(&theta, Needs::Gradient, &mut stats)?;
-        gradient.copy_from_slice(stats.gradient.as_slice());
         let mut previous_lambda = lambdas.first().copied().unwrap_or(0.0).max(null.lambda_max);
         let mut points: Vec<PathPoint> = Vec::with_capacity(lambdas.len());
         let mut stopped_early = false;
@@ -317,7 +317,7 @@ impl Glm {
             let terms = scaled(&unit, lambda);
             let mut iterations = 0;
             let mut kkt_refits = 0;
-            let termination;
+            let (termination, objective);
             if strong {
                 // Sequential strong rule: keep j if unpenalized, nonzero, or |gⱼ| ≥ α vⱼ (2λ − λ₋₁).
                 let mut active: Vec<usize> = (0..p)
@@ -327,8 +327,8 @@ impl Glm {
                             || gradient[j].abs() >= unit.lasso[j] * (2.0 * lambda - previous_lambda)
                     })
                     .collect();
-                loop {
-                    let (solution_theta, its, term) = self.solve_compact(
+                (termination, objective) = loop {
+                    let (solution_theta, its, term, f) = self.solve_compact(
                         problem,
                         &terms,
                         &zero_threshold,
@@ -352,14 +352,13 @@ impl Glm {
                         .filter(|&j| terms.kkt_violation_at(j, 0.0, gradient[j]) > tolerance)
                         .collect();
                     if violators.is_empty() {
-                        termination = term;
-                        break;
+                        break (term, f);
                     }
                     log::debug!("λ = {lambda:e}: strong rules missed {violators:?}; refitting");
                     kkt_refits += 1;
                     active.extend(violators);
                     active.sort_unstable();
-                }
+                };
             } else {
                 let point = Point {
                     problem,
@@ -373,15 +372,11 @@ impl Glm {
                 engine = Some(back);
                 iterations = solution.iterations;
                 termination = solution.termination;
+                objective = solution.objective;
                 theta = solution.theta;
-                CpuBackend::new(problem, intercept).evaluate(
-                    &theta,
-                    Needs::Gradient,
-                    &mut stats,
-                )?;
-                gradient.copy_from_slice(stats.gradient.as_slice());
             }
-            let loss = exact_mean_loss(problem, &theta, intercept);
+            // solve_point reports F from the losses' definitions; the loss is F less the penalty.
+            let loss = objective - terms.value(&theta);
             let denominator = null.loss - saturated;
             let deviance_ratio = if denominator > 0.0 {
                 (1.0 - (loss - saturated) / denominator).max(0.0)
@@ -393,7 +388,7 @@ impl Glm {
                 lambda,
                 coefficients: theta[..p].to_vec(),
                 intercept: if intercept { theta[p] } else { 0.0 },
-                objective: loss + terms.value(&theta),
+                objective,
                 nonzeros,
                 deviance_ratio,
                 iterations,
@@ -427,7 +422,7 @@ impl Glm {
     }
 
     /// Fits `problem` restricted to the `active` features (plus the intercept) from `theta`,
-    /// returning the full-length θ (inactive features at zero), iterations and termination.
+    /// returning the full-length θ (inactive features at zero), iterations, termination and F.
     #[allow(clippy::too_many_arguments)]
     fn solve_compact(
         &self,
@@ -439,7 +434,7 @@ impl Glm {
         active: &[usize],
         theta: &[f64],
         full_gram: Option<&nalgebra::DMatrix<f64>>,
-    ) -> Result<(Vec<f64>, usize, Termination)> {
+    ) -> Result<(Vec<f64>, usize, Termination, f64)> {
         let (n, p) = (problem.nrows(), problem.ncols());
         let intercept = self.intercept();
         let k = active.len();
@@ -513,13 +508,15 @@ impl Glm {
         if intercept {
             full[p] = solution.theta[columns];
         }
-        Ok((full, solution.iterations, solution.termination))
+        Ok((full, solution.iterations, solution.termination, solution.objective))
     }
 }
 
 /// The null model of a path.
 struct NullModel {
     theta: Vec<f64>,
+    /// ∇L there (the strong rules' first reference).
+    gradient: Vec<f64>,
     /// max(1, ‖∇L‖∞) there: the KKT scale of every point.
     gradient_scale: f64,
     lambda_max: f64,

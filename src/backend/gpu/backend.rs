@@ -275,34 +275,38 @@ impl GpuBackend {
             mapped_at_creation: false,
         });
 
-        let uniform = |label: &str, bytes: &[u8]| {
-            device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                label: Some(label),
-                contents: bytes,
-                usage: wgpu::BufferUsages::UNIFORM,
-            })
-        };
-        let bind = |kernel: Kernel, entries: &[wgpu::BindingResource<'_>]| {
-            let entries: Vec<_> = entries
-                .iter()
-                .enumerate()
-                .map(|(i, r)| wgpu::BindGroupEntry { binding: i as u32, resource: r.clone() })
-                .collect();
-            device.create_bind_group(&wgpu::BindGroupDescriptor {
-                label: Some(kernel.name()),
-                layout: &ctx.kernels[kernel as usize].layout,
-                entries: &entries,
-            })
-        };
+        // Every kernel takes its parameter block at binding 0, then its buffers in order; the
+        // parameter buffers live as long as the backend (in `keep`).
         let mut keep = Vec::new();
+        let mut bind = |kernel: Kernel, params: &[u8], buffers: &[wgpu::BindingResource<'_>]| {
+            let params = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some(kernel.name()),
+                contents: params,
+                usage: wgpu::BufferUsages::UNIFORM,
+            });
+            let group = {
+                let entries: Vec<_> = std::iter::once(params.as_entire_binding())
+                    .chain(buffers.iter().cloned())
+                    .enumerate()
+                    .map(|(i, resource)| wgpu::BindGroupEntry { binding: i as u32, resource })
+                    .collect();
+                device.create_bind_group(&wgpu::BindGroupDescriptor {
+                    label: Some(kernel.name()),
+                    layout: &ctx.kernels[kernel as usize].layout,
+                    entries: &entries,
+                })
+            };
+            keep.push(params);
+            group
+        };
         let mut slices = Vec::with_capacity(slice_starts.len());
         let (mut block_offset, mut split_offset) = (0usize, 0usize);
         for &start in &slice_starts {
             let rows = slice_rows.min(n - start);
             let x = upload_rows(device, problem, start, rows, cols, intercept)?;
             let estep = [0u32, 1].map(|curvature| {
-                let params = uniform(
-                    "estep params",
+                bind(
+                    Kernel::Estep,
                     bytemuck::bytes_of(&EstepParams {
                         rows: rows as u32,
                         cols: cols as u32,
@@ -313,43 +317,32 @@ impl GpuBackend {
                         floor: RESIDUAL_FLOOR as f32,
                         pad: 0,
                     }),
-                );
-                let group = bind(
-                    Kernel::Estep,
                     &[
-                        params.as_entire_binding(),
                         x.as_entire_binding(),
                         theta.as_entire_binding(),
                         range(&yw_buf, start, rows, YW_BYTES),
                         range(&rows_buf, start, rows, ROW_STATS_BYTES),
                     ],
-                );
-                keep.push(params);
-                group
+                )
             });
             let blocks = rows.div_ceil(gradient_block_rows);
-            let params = uniform(
-                "gradient params",
+            let gradient = bind(
+                Kernel::Gradient,
                 bytemuck::bytes_of(&GradientParams {
                     rows: rows as u32,
                     cols: cols as u32,
                     block_rows: gradient_block_rows as u32,
                     block_offset: block_offset as u32,
                 }),
-            );
-            let gradient = bind(
-                Kernel::Gradient,
                 &[
-                    params.as_entire_binding(),
                     x.as_entire_binding(),
                     range(&rows_buf, start, rows, ROW_STATS_BYTES),
                     gradient_partial.as_entire_binding(),
                 ],
             );
-            keep.push(params);
             let splits = rows.div_ceil(gram_split_rows);
-            let params = uniform(
-                "gram params",
+            let gram = bind(
+                Kernel::Gram,
                 bytemuck::bytes_of(&GramParams {
                     rows: rows as u32,
                     cols: cols as u32,
@@ -359,17 +352,12 @@ impl GpuBackend {
                     pairs: pairs as u32,
                     pad: [0; 2],
                 }),
-            );
-            let gram = bind(
-                Kernel::Gram,
                 &[
-                    params.as_entire_binding(),
                     x.as_entire_binding(),
                     range(&rows_buf, start, rows, ROW_STATS_BYTES),
                     gram_partial.as_entire_binding(),
                 ],
             );
-            keep.push(params);
             block_offset += blocks;
             split_offset += splits;
             slices.push(Slice {
@@ -382,23 +370,16 @@ impl GpuBackend {
                 _x: x,
             });
         }
-        let params = uniform(
-            "reduce params",
+        let reduce = bind(
+            Kernel::Reduce,
             bytemuck::bytes_of(&ReduceParams {
                 len: gram_len as u32,
                 splits: gram_splits as u32,
                 pad: [0; 2],
             }),
+            &[gram_partial.as_entire_binding(), gram_out.as_entire_binding()],
         );
-        let reduce = bind(
-            Kernel::Reduce,
-            &[
-                params.as_entire_binding(),
-                gram_partial.as_entire_binding(),
-                gram_out.as_entire_binding(),
-            ],
-        );
-        keep.extend([params, gram_partial]);
+        keep.push(gram_partial);
 
         let valid = pollster::block_on(scope_valid.pop());
         let oom = pollster::block_on(scope_oom.pop());
