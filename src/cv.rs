@@ -219,16 +219,67 @@ impl Glm {
     {
         let family = self.family();
         if matches!(family, Family::Binomial) {
-            return Err(Error::Unsupported { operation: "cv", family: "binomial" });
+            return Err(Error::Unsupported {
+                operation: "cv (use cv_binomial)",
+                family: "binomial",
+            });
         }
+        let problem = Problem::new(x.into(), y.as_target(), weights, family)?;
+        self.cv_problem(&problem, folds, options)
+    }
+
+    /// Cross-validation for binomial counts: `successes` out of `trials` per row (see
+    /// [`Glm::fit_binomial`]), optional sample weights, and `folds` (`None`: random folds
+    /// from `options`). Held-out rows are scored with their trials as weights.
+    ///
+    /// # Errors
+    /// As [`Glm::fit_binomial`] and [`Glm::cv`].
+    pub fn cv_binomial<'a, X>(
+        &self,
+        x: X,
+        successes: &'a [f64],
+        trials: &'a [f64],
+        weights: Option<&'a [f64]>,
+        folds: Option<&Folds>,
+        options: &CvOptions,
+    ) -> Result<CvResult>
+    where
+        X: Into<Design<'a>>,
+    {
+        if self.family() != Family::Binomial {
+            return Err(Error::Unsupported {
+                operation: "cv_binomial",
+                family: self.family().name(),
+            });
+        }
+        let problem = Problem::binomial(x.into(), successes, trials, weights)?;
+        let random;
+        let folds = match folds {
+            Some(folds) => folds,
+            None => {
+                random = Folds::new(problem.nrows(), options.folds, options.seed)?;
+                &random
+            }
+        };
+        self.cv_problem(&problem, folds, options)
+    }
+
+    /// Cross-validation on a checked problem.
+    fn cv_problem(
+        &self,
+        problem: &Problem<'_>,
+        folds: &Folds,
+        options: &CvOptions,
+    ) -> Result<CvResult> {
+        let family = problem.family;
         let metric = options.metric.unwrap_or(Metric::default_for(family));
         metric.check(family)?;
-        let problem = Problem::new(x.into(), y.as_target(), weights, family)?;
         crate::data::check_len(crate::Input::Folds, problem.nrows(), folds.assignment.len())?;
         let mut engine = None;
-        let lambdas = self.lambda_sequence(&problem, &options.path)?;
+        let null = self.null_model(problem)?;
+        let lambdas = self.lambda_sequence(problem, &options.path, null.lambda_max)?;
         let early = options.path.early_stop && options.path.lambdas.is_none();
-        let path = self.path_on(&problem, &lambdas, early, &options.path, &mut engine)?;
+        let path = self.path_on(problem, &lambdas, early, &options.path, &mut engine, Some(null))?;
         let lambdas = path.lambdas();
 
         let (n, k) = (problem.nrows(), folds.k);
@@ -241,11 +292,12 @@ impl Glm {
                 .collect();
             let training =
                 Problem::new(problem.x, Cow::Borrowed(&problem.y), Some(&weights), family)?;
-            let fold_path = self.path_on(&training, &lambdas, false, &options.path, &mut engine)?;
+            let fold_path =
+                self.path_on(&training, &lambdas, false, &options.path, &mut engine, None)?;
             sizes[fold] = held_out.iter().map(|&i| problem.weights[i]).sum();
             for (l, point) in fold_path.points.iter().enumerate() {
                 fold_scores[l] =
-                    score(&problem, &held_out, &point.coefficients, point.intercept, metric);
+                    score(problem, &held_out, &point.coefficients, point.intercept, metric);
             }
         }
         let total: f64 = sizes.iter().sum();
@@ -291,7 +343,11 @@ fn score(problem: &Problem<'_>, rows: &[usize], beta: &[f64], b0: f64, metric: M
         rows.iter().map(|&i| problem.weights[i] * f(i)).sum::<f64>() / weight_sum
     };
     match metric {
-        Metric::Deviance => mean(&|i| 2.0 * family.loss(problem.y[i], eta(i))),
+        // The binomial deviance is measured from the saturated model (success fractions
+        // strictly between 0 and 1 have a positive minimal loss).
+        Metric::Deviance => mean(&|i| {
+            2.0 * (family.loss(problem.y[i], eta(i)) - crate::path::saturated_loss(family, problem.y[i]))
+        }),
         Metric::Misclassification => mean(&|i| {
             let positive = eta(i) >= 0.0;
             let label_positive = problem.y[i] > 0.0;

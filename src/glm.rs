@@ -12,7 +12,7 @@ use crate::data::{AsTarget, Design, Problem};
 use crate::error::{Error, Result};
 use crate::family::Family;
 use crate::penalty::{Penalty, PenaltyTerms, check_factors};
-use crate::solver::{Acceleration, Run, Solution, SolverOptions, Termination};
+use crate::solver::{Acceleration, Run, Seed, Solution, SolverOptions, Termination};
 
 /// A penalized GLM to fit: family, penalty, intercept and solver settings.
 ///
@@ -323,6 +323,7 @@ impl Glm {
         point: &Point<'_, 'p>,
         backend: Engine<'p>,
         theta0: Vec<f64>,
+        seed: Option<Seed>,
     ) -> Result<(Solution, Engine<'p>)> {
         let problem = point.problem;
         let run = Run {
@@ -333,7 +334,7 @@ impl Glm {
             separation_bound: point.separation_bound,
         };
         let mut backend = backend;
-        let mut solution = run.solve(backend.as_backend(), theta0)?;
+        let mut solution = run.solve_seeded(backend.as_backend(), theta0, seed)?;
         let backend = match backend {
             // Hinge and quantile: ℓ' jumps at r = 0, so f32 rounding of η leaves the optimum's
             // support rows at residuals ~1e-7 (relative gaps ~1e-6). Finish with the gradient
@@ -510,7 +511,7 @@ impl Glm {
             separation_bound,
             kkt_scale,
         };
-        let (solution, backend) = self.solve_point(&point, backend, theta0)?;
+        let (solution, backend) = self.solve_point(&point, backend, theta0, None)?;
         let info = backend.as_backend_ref().info();
         drop(backend);
         let mut theta = solution.theta;

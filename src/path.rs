@@ -139,25 +139,56 @@ impl Glm {
         Y: crate::AsTarget + ?Sized,
     {
         if matches!(self.family(), Family::Binomial) {
-            return Err(Error::Unsupported { operation: "path", family: "binomial" });
+            return Err(Error::Unsupported {
+                operation: "path (use path_binomial)",
+                family: "binomial",
+            });
         }
         let problem = Problem::new(x.into(), y.as_target(), weights, self.family())?;
-        let mut engine = None;
-        let lambdas = self.lambda_sequence(&problem, options)?;
-        self.path_on(
-            &problem,
-            &lambdas,
-            options.early_stop && options.lambdas.is_none(),
-            options,
-            &mut engine,
-        )
+        self.path_problem(&problem, options)
     }
 
-    /// The λ sequence of `options` for `problem`, decreasing.
+    /// [`Glm::path`] for binomial counts: `successes` out of `trials` per row (see
+    /// [`Glm::fit_binomial`]), with optional sample weights.
+    ///
+    /// # Errors
+    /// As [`Glm::fit_binomial`] and [`Glm::path`].
+    pub fn path_binomial<'a, X>(
+        &self,
+        x: X,
+        successes: &'a [f64],
+        trials: &'a [f64],
+        weights: Option<&'a [f64]>,
+        options: &PathOptions,
+    ) -> Result<Path>
+    where
+        X: Into<Design<'a>>,
+    {
+        if self.family() != Family::Binomial {
+            return Err(Error::Unsupported {
+                operation: "path_binomial",
+                family: self.family().name(),
+            });
+        }
+        let problem = Problem::binomial(x.into(), successes, trials, weights)?;
+        self.path_problem(&problem, options)
+    }
+
+    /// The path on a checked problem: the null model once, for λ_max and for the path.
+    fn path_problem(&self, problem: &Problem<'_>, options: &PathOptions) -> Result<Path> {
+        let null = self.null_model(problem)?;
+        let lambdas = self.lambda_sequence(problem, options, null.lambda_max)?;
+        let early = options.early_stop && options.lambdas.is_none();
+        self.path_on(problem, &lambdas, early, options, &mut None, Some(null))
+    }
+
+    /// The λ sequence of `options` for `problem` (whose null model has `lambda_max`),
+    /// decreasing.
     pub(crate) fn lambda_sequence(
         &self,
         problem: &Problem<'_>,
         options: &PathOptions,
+        lambda_max: f64,
     ) -> Result<Vec<f64>> {
         if let Some(list) = &options.lambdas {
             if list.is_empty() || list.iter().any(|l| !(l.is_finite() && *l >= 0.0)) {
@@ -190,7 +221,6 @@ impl Glm {
                 reason: "must be in (0, 1)",
             });
         }
-        let lambda_max = self.null_model(problem)?.lambda_max;
         let k = options.n_lambda;
         Ok((0..k)
             .map(|i| {
@@ -201,7 +231,7 @@ impl Glm {
     }
 
     /// The model with every penalized coefficient at zero, its gradient and λ_max.
-    fn null_model(&self, problem: &Problem<'_>) -> Result<NullModel> {
+    pub(crate) fn null_model(&self, problem: &Problem<'_>) -> Result<NullModel> {
         let p = problem.ncols();
         let dim = p + usize::from(self.intercept());
         let unit = self.unit_terms(p, dim)?;
@@ -226,7 +256,7 @@ impl Glm {
             kkt_scale: None,
         };
         let engine = Engine::Cpu(CpuBackend::new(problem, self.intercept()));
-        let (solution, _) = self.solve_point(&point, engine, self.null_start(problem))?;
+        let (solution, _) = self.solve_point(&point, engine, self.null_start(problem), None)?;
         let mut stats = Stats::new(dim);
         CpuBackend::new(problem, self.intercept()).evaluate(
             &solution.theta,
@@ -260,7 +290,8 @@ impl Glm {
     }
 
     /// Fits every λ of `lambdas` (decreasing) on `problem`. `device` carries a GPU backend
-    /// from one call to the next (cross-validation folds) so X is uploaded once.
+    /// from one call to the next (cross-validation folds) so X is uploaded once; `null` is the
+    /// problem's null model when the caller already has it.
     pub(crate) fn path_on(
         &self,
         problem: &Problem<'_>,
@@ -268,13 +299,17 @@ impl Glm {
         early_stop: bool,
         options: &PathOptions,
         device: &mut Option<GpuBackend>,
+        null: Option<NullModel>,
     ) -> Result<Path> {
         let start = Instant::now();
         let p = problem.ncols();
         let intercept = self.intercept();
         let dim = p + usize::from(intercept);
         let unit = self.unit_terms(p, dim)?;
-        let null = self.null_model(problem)?;
+        let null = match null {
+            Some(null) => null,
+            None => self.null_model(problem)?,
+        };
         let saturated = saturated_mean_loss(problem);
         let zero_threshold = zero_thresholds(problem, self.options().zero_tol, dim);
         let separation_bound =
@@ -296,6 +331,7 @@ impl Glm {
         // ∇L at the last point, for the strong rules (only kept up to date when they are used).
         let mut gradient = null.gradient.clone();
         let mut stats = Stats::new(dim);
+        let mut seed = None;
         // Gaussian S = XᵀWX/W does not depend on β: computed once here, every point's compact
         // fit takes its block instead of recomputing an O(n·p²) product per iteration.
         let shared_gram = if strong && problem.family == Family::Gaussian {
@@ -368,8 +404,11 @@ impl Glm {
                     kkt_scale: Some(null.gradient_scale),
                 };
                 let taken = engine.take().expect("set above");
-                let (solution, back) = self.solve_point(&point, taken, theta.clone())?;
+                // The last statistics of the previous point are those at this point's start.
+                let (solution, back) =
+                    self.solve_point(&point, taken, theta.clone(), seed.take())?;
                 engine = Some(back);
+                seed = solution.final_stats;
                 iterations = solution.iterations;
                 termination = solution.termination;
                 objective = solution.objective;
@@ -500,7 +539,7 @@ impl Glm {
             }
             None => CpuBackend::new(&compact, intercept),
         };
-        let (solution, _) = self.solve_point(&point, Engine::Cpu(backend), pick(theta))?;
+        let (solution, _) = self.solve_point(&point, Engine::Cpu(backend), pick(theta), None)?;
         let mut full = vec![0.0; p + usize::from(intercept)];
         for (c, &j) in active.iter().enumerate() {
             full[j] = solution.theta[c];
@@ -513,13 +552,13 @@ impl Glm {
 }
 
 /// The null model of a path.
-struct NullModel {
+pub(crate) struct NullModel {
     theta: Vec<f64>,
     /// ∇L there (the strong rules' first reference).
     gradient: Vec<f64>,
     /// max(1, ‖∇L‖∞) there: the KKT scale of every point.
     gradient_scale: f64,
-    lambda_max: f64,
+    pub(crate) lambda_max: f64,
     loss: f64,
 }
 
@@ -535,13 +574,20 @@ fn scaled(unit: &PenaltyTerms, lambda: f64) -> PenaltyTerms {
 /// (1/W) Σ wᵢ min_η ℓ(yᵢ, η): 0 for every family but binomial (success fractions strictly
 /// between 0 and 1), whose saturated loss is the entropy of the fraction per trial.
 pub(crate) fn saturated_mean_loss(problem: &Problem<'_>) -> f64 {
-    if problem.family != Family::Binomial {
+    problem
+        .y
+        .iter()
+        .zip(problem.weights.iter())
+        .map(|(&y, &w)| w * saturated_loss(problem.family, y))
+        .sum::<f64>()
+        / problem.weight_sum
+}
+
+/// min_η ℓ(y, η) for one row: the entropy of the success fraction for binomial, 0 otherwise.
+pub(crate) fn saturated_loss(family: Family, y: f64) -> f64 {
+    if family != Family::Binomial {
         return 0.0;
     }
-    let entropy = |f: f64| {
-        let term = |v: f64| if v > 0.0 { -v * v.ln() } else { 0.0 };
-        term(f) + term(1.0 - f)
-    };
-    problem.y.iter().zip(problem.weights.iter()).map(|(&y, &w)| w * entropy(y)).sum::<f64>()
-        / problem.weight_sum
+    let term = |v: f64| if v > 0.0 { -v * v.ln() } else { 0.0 };
+    term(y) + term(1.0 - y)
 }

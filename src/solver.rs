@@ -139,6 +139,16 @@ pub(crate) struct Solution {
     pub kkt_scale: f64,
     /// The backend's rounding-error scale of ∇L at the result (0 for the CPU backend).
     pub gradient_error: f64,
+    /// The statistics at the result when they include S (or H): a following solve of the same
+    /// problem from this θ (the next point of a path) starts from them instead of a pass over X.
+    pub final_stats: Option<Seed>,
+}
+
+/// Statistics at a starting θ, and what they hold.
+#[derive(Debug, Clone)]
+pub(crate) struct Seed {
+    pub stats: Stats,
+    pub needs: Needs,
 }
 
 /// Everything fixed for one run.
@@ -197,7 +207,18 @@ impl Run<'_> {
 
     /// Runs SM-EM from `theta` (an unresolved [`Acceleration::Auto`] runs as
     /// [`Acceleration::Restart`]; callers resolve it with the family first).
-    pub(crate) fn solve(&self, backend: &mut dyn Backend, mut theta: Vec<f64>) -> Result<Solution> {
+    pub(crate) fn solve(&self, backend: &mut dyn Backend, theta: Vec<f64>) -> Result<Solution> {
+        self.solve_seeded(backend, theta, None)
+    }
+
+    /// [`Run::solve`] from `theta` where `seed` may already hold the statistics at `theta`
+    /// (used when they hold what the first step needs and `theta` has no coordinate to zero).
+    pub(crate) fn solve_seeded(
+        &self,
+        backend: &mut dyn Backend,
+        mut theta: Vec<f64>,
+        seed: Option<Seed>,
+    ) -> Result<Solution> {
         let dim = theta.len();
         let mut opts = self.options;
         if opts.acceleration == Acceleration::Auto {
@@ -216,8 +237,16 @@ impl Run<'_> {
             Acceleration::Newton => Needs::GradientAndHessian,
             _ => Needs::GradientAndGram,
         };
+        let given = theta.clone();
         self.absorb_zeros(&mut theta);
-        backend.evaluate(&theta, theta_needs, &mut stats)?;
+        match seed {
+            Some(seed)
+                if seed.needs == theta_needs && theta == given && seed.stats.gradient.len() == dim =>
+            {
+                stats = seed.stats;
+            }
+            _ => backend.evaluate(&theta, theta_needs, &mut stats)?,
+        }
         let mut stats_at_theta = true;
         let mut f = self.objective(stats.loss, &theta);
         check_finite(f, 0, "initial objective")?;
@@ -358,6 +387,7 @@ impl Run<'_> {
                 }
             }
         }
+        let gradient_error = stats.gradient_error.amax();
         Ok(Solution {
             theta,
             objective: f,
@@ -367,7 +397,8 @@ impl Run<'_> {
             kkt_violation: kkt,
             restarts,
             kkt_scale,
-            gradient_error: stats.gradient_error.amax(),
+            gradient_error,
+            final_stats: stats_at_theta.then_some(Seed { stats, needs: theta_needs }),
         })
     }
 

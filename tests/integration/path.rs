@@ -217,3 +217,88 @@ fn rejects_bad_path_and_cv_settings() {
         Err(scalemix::Error::InvalidOption { name: "metric", .. })
     ));
 }
+
+/// Binomial counts (trials 1 to 6 per row) drawn from a known model.
+fn binomial_counts() -> (Vec<f64>, Vec<f64>, Vec<f64>, usize, usize) {
+    let (n, p) = (80, 6);
+    let s = scalemix::synthetic::ill_conditioned_logistic(n, p, 10.0, 2.0, 11);
+    let trials: Vec<f64> = (0..n).map(|i| (1 + (i * 5) % 6) as f64).collect();
+    let successes: Vec<f64> = (0..n)
+        .map(|i| {
+            let eta: f64 = (0..p).map(|j| s.x[i * p + j] * s.beta_true[j]).sum();
+            let prob = 1.0 / (1.0 + (-eta).exp());
+            // A deterministic count near m·π (quasi-random rounding by the row index).
+            (trials[i] * prob + ((i * 37) % 11) as f64 / 11.0 - 0.5).round().clamp(0.0, trials[i])
+        })
+        .collect();
+    (s.x, successes, trials, n, p)
+}
+
+#[test]
+fn binomial_paths_match_cold_fits_and_lambda_max() {
+    let (x, successes, trials, n, p) = binomial_counts();
+    let design = Design::row_major(&x, n, p).unwrap();
+    let glm = Glm::binomial().penalty(Penalty::lasso(1.0)).backend(BackendChoice::Cpu);
+    let options = PathOptions { n_lambda: 10, lambda_min_ratio: Some(1e-2), ..Default::default() };
+    let path = glm.path_binomial(design, &successes, &trials, None, &options).unwrap();
+    // λ_max independently: at β = 0 the intercept is logit(Σs/Σm) and, with the mean taken
+    // over rows (ℓᵢ = mᵢ log(1 + e^η) − sᵢη), ∇ⱼL = Σᵢ (mᵢ p̄ − sᵢ) xᵢⱼ / n.
+    let total: f64 = trials.iter().sum();
+    let mean = successes.iter().sum::<f64>() / total;
+    let expected = (0..p)
+        .map(|j| {
+            ((0..n).map(|i| (trials[i] * mean - successes[i]) * x[i * p + j]).sum::<f64>()
+                / n as f64)
+                .abs()
+        })
+        .fold(0.0, f64::max);
+    assert!(
+        (path.lambda_max - expected).abs() <= 1e-9 * expected,
+        "λ_max {} vs {expected}",
+        path.lambda_max
+    );
+    assert_eq!(path.points[0].nonzeros, 0);
+    assert!(path.points.last().unwrap().nonzeros > 0);
+    for point in &path.points {
+        let cold = glm
+            .clone()
+            .penalty(Penalty::lasso(point.lambda))
+            .fit_binomial(design, &successes, &trials)
+            .unwrap();
+        let gap = (point.objective - cold.objective()) / cold.objective();
+        assert!(gap.abs() <= PATH_GAP, "λ = {:e}: gap {gap:e}", point.lambda);
+        assert!((0.0..=1.0).contains(&point.deviance_ratio));
+    }
+    // The logistic entry points refuse counts and vice versa, naming the right call.
+    assert!(matches!(
+        glm.path(design, &successes, &options),
+        Err(scalemix::Error::Unsupported { .. })
+    ));
+    assert!(matches!(
+        Glm::logistic().path_binomial(design, &successes, &trials, None, &options),
+        Err(scalemix::Error::Unsupported { .. })
+    ));
+}
+
+#[test]
+fn binomial_cross_validation_scores_the_deviance_from_the_saturated_model() {
+    let (x, successes, trials, n, p) = binomial_counts();
+    let design = Design::row_major(&x, n, p).unwrap();
+    let options = CvOptions {
+        folds: 4,
+        seed: 3,
+        metric: None,
+        path: PathOptions { n_lambda: 8, lambda_min_ratio: Some(1e-2), ..Default::default() },
+    };
+    let glm = Glm::binomial().penalty(Penalty::lasso(1.0)).backend(BackendChoice::Cpu);
+    let cv = glm.cv_binomial(design, &successes, &trials, None, None, &options).unwrap();
+    assert_eq!(cv.metric, Metric::Deviance);
+    assert!(cv.lambda_1se >= cv.lambda_min);
+    // A deviance measured from the saturated model is ≥ 0 (2 × the mean loss alone would not
+    // be comparable across rows with fractional successes).
+    assert!(cv.mean.iter().all(|&d| d.is_finite() && d >= 0.0), "{:?}", cv.mean);
+    // The same folds give the same result.
+    let again =
+        glm.cv_binomial(design, &successes, &trials, None, Some(&cv.folds), &options).unwrap();
+    assert_eq!(again.mean, cv.mean);
+}
