@@ -4,6 +4,8 @@
 //! What is shared along a path: the checked problem (validated once), the null model and its
 //! gradient (which give λ_max and the KKT scale), the column scales behind the zero
 //! thresholds, and on the GPU the device copy of X (uploaded once; every point runs on it).
+//! Each point starts from the previous point's θ and from the statistics (S, or the Hessian
+//! for Newton) the solver ended with there, so its first step costs no pass over X.
 //! On the CPU, lasso and elastic-net points use glmnet's sequential strong rules: a feature
 //! enters the M-step only if |∇ⱼL| at the previous point is at least α vⱼ (2λₖ − λₖ₋₁) or it is
 //! already nonzero; the fit runs on that compact design (the p × p solve and the O(n·p²) Gram

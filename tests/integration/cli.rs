@@ -310,3 +310,49 @@ mod robustness {
         }
     }
 }
+
+#[test]
+fn binomial_paths_from_a_trials_column() {
+    let dir = scratch("binomial-path");
+    let data = dir.join("counts.csv");
+    // Success counts out of 1–4 trials on two features; λ_max is checked against its formula.
+    let (n, mut text) = (40, String::from("x1,x2,successes,trials\n"));
+    let mut rows = Vec::new();
+    for i in 0..n {
+        let (x1, x2) = ((i % 7) as f64 / 3.0 - 1.0, ((i * 3) % 5) as f64 / 2.0 - 1.0);
+        let trials = (1 + i % 4) as f64;
+        let successes = ((i * 13) % (trials as usize + 1)) as f64;
+        text.push_str(&format!("{x1},{x2},{successes},{trials}\n"));
+        rows.push((x1, x2, successes, trials));
+    }
+    std::fs::write(&data, text).unwrap();
+    let json_out = dir.join("path.json");
+    let out = scalemix(&[
+        "path",
+        "--data",
+        data.to_str().unwrap(),
+        "--family",
+        "binomial",
+        "--target",
+        "successes",
+        "--trials",
+        "trials",
+        "--alpha",
+        "1",
+        "--n-lambda",
+        "5",
+        "--output",
+        json_out.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let p = json(&json_out);
+    let total: f64 = rows.iter().map(|r| r.3).sum();
+    let mean = rows.iter().map(|r| r.2).sum::<f64>() / total;
+    let gradient = |f: &dyn Fn(&(f64, f64, f64, f64)) -> f64| {
+        (rows.iter().map(|r| (r.3 * mean - r.2) * f(r)).sum::<f64>() / n as f64).abs()
+    };
+    let lambda_max = gradient(&|r| r.0).max(gradient(&|r| r.1));
+    let first = numbers(&p["lambdas"])[0];
+    assert!((first - lambda_max).abs() <= 1e-9 * lambda_max, "{first} vs {lambda_max}");
+    assert_eq!(numbers(&p["nonzeros"])[0], 0.0);
+}

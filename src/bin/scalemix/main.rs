@@ -339,11 +339,8 @@ fn path_options(path: &PathArgs) -> PathOptions {
 }
 
 fn check_path_family(args: &FitArgs) -> Result<(), String> {
-    if matches!(args.family, FamilyArg::Binomial | FamilyArg::Multinomial) {
-        return Err(format!(
-            "paths and cross-validation are not available for --family {}",
-            if args.family == FamilyArg::Binomial { "binomial" } else { "multinomial" }
-        ));
+    if args.family == FamilyArg::Multinomial {
+        return Err("paths and cross-validation are not available for --family multinomial".into());
     }
     Ok(())
 }
@@ -354,9 +351,15 @@ fn run_path(args: &FitArgs, path: &PathArgs) -> Result<(), String> {
     let x = Design::row_major(&data.x, data.n, data.p).map_err(|e| e.to_string())?;
     let bar = progress(args.quiet, "fitting the path");
     let w = weights(&data, args);
-    let fitted = glm(args)
-        .path_weighted(x, &data.y, w.as_deref(), &path_options(path))
-        .map_err(|e| e.to_string())?;
+    let options = path_options(path);
+    let fitted = match args.family {
+        FamilyArg::Binomial => {
+            let trials = data.extras.last().expect("trials column read");
+            glm(args).path_binomial(x, &data.y, trials, w.as_deref(), &options)
+        }
+        _ => glm(args).path_weighted(x, &data.y, w.as_deref(), &options),
+    }
+    .map_err(|e| e.to_string())?;
     bar.finish_and_clear();
     if let Some(plot) = &args.plot {
         plot::coefficient_paths(plot, &fitted, &data.feature_names)?;
@@ -394,6 +397,10 @@ fn run_cv(
     let bar = progress(args.quiet, &format!("cross-validating ({folds} folds)"));
     let glm = glm(args);
     let result = match weights(&data, args) {
+        w if args.family == FamilyArg::Binomial => {
+            let trials = data.extras.last().expect("trials column read");
+            glm.cv_binomial(x, &data.y, trials, w.as_deref(), None, &options)
+        }
         Some(w) => {
             let folds = scalemix::Folds::new(data.n, folds, seed).map_err(|e| e.to_string())?;
             glm.cv_with_folds(x, &data.y, Some(&w), &folds, &options)
