@@ -279,7 +279,8 @@ impl Glm {
         let null = self.null_model(problem)?;
         let lambdas = self.lambda_sequence(problem, &options.path, null.lambda_max)?;
         let early = options.path.early_stop && options.path.lambdas.is_none();
-        let path = self.path_on(problem, &lambdas, early, &options.path, &mut engine, Some(null))?;
+        let path =
+            self.path_on(problem, &lambdas, early, &options.path, &mut engine, Some(null))?;
         let lambdas = path.lambdas();
 
         let (n, k) = (problem.nrows(), folds.k);
@@ -346,7 +347,8 @@ fn score(problem: &Problem<'_>, rows: &[usize], beta: &[f64], b0: f64, metric: M
         // The binomial deviance is measured from the saturated model (success fractions
         // strictly between 0 and 1 have a positive minimal loss).
         Metric::Deviance => mean(&|i| {
-            2.0 * (family.loss(problem.y[i], eta(i)) - crate::path::saturated_loss(family, problem.y[i]))
+            2.0 * (family.loss(problem.y[i], eta(i))
+                - crate::path::saturated_loss(family, problem.y[i]))
         }),
         Metric::Misclassification => mean(&|i| {
             let positive = eta(i) >= 0.0;

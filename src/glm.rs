@@ -284,6 +284,11 @@ impl Glm {
         self.penalty
     }
 
+    /// Whether a Student-t σ is estimated along with β.
+    pub(crate) fn estimates_sigma(&self) -> bool {
+        self.estimate_sigma
+    }
+
     /// Whether an intercept is fitted.
     pub(crate) fn intercept(&self) -> bool {
         self.fit_intercept
@@ -347,6 +352,9 @@ impl Glm {
                 solution.iterations += first.iterations;
                 solution.restarts += first.restarts;
                 solution.trace = [first.trace, solution.trace[1..].to_vec()].concat();
+                let offset = first.iterations;
+                let polished = solution.trace_marks[1..].iter().map(|&(k, t)| (k + offset, t));
+                solution.trace_marks = first.trace_marks.into_iter().chain(polished).collect();
                 Engine::Polish(polish)
             }
             other => other,
@@ -525,6 +533,12 @@ impl Glm {
             iterations: solution.iterations,
             termination: solution.termination,
             trace: solution.trace,
+            trace_iterations: solution.trace_marks.iter().map(|m| m.0).collect(),
+            trace_seconds: solution
+                .trace_marks
+                .iter()
+                .map(|m| m.1.saturating_duration_since(start).as_secs_f64())
+                .collect(),
             kkt_violation: solution.kkt_violation,
             restarts: solution.restarts,
             elapsed: start.elapsed(),
@@ -679,6 +693,8 @@ pub struct Fit {
     iterations: usize,
     termination: Termination,
     trace: Vec<f64>,
+    trace_iterations: Vec<usize>,
+    trace_seconds: Vec<f64>,
     kkt_violation: f64,
     restarts: usize,
     elapsed: Duration,
@@ -719,6 +735,18 @@ impl Fit {
     /// F at the start and after each iteration.
     pub fn objective_trace(&self) -> &[f64] {
         &self.trace
+    }
+
+    /// Per entry of [`Fit::objective_trace`], the iterations done when it was reached (an
+    /// accelerated step may count more than one: a SQUAREM cycle is three M-steps).
+    pub fn trace_iterations(&self) -> &[usize] {
+        &self.trace_iterations
+    }
+
+    /// Per entry of [`Fit::objective_trace`], the seconds since the fit started (including
+    /// checking the input and any warm start before the first entry).
+    pub fn trace_seconds(&self) -> &[f64] {
+        &self.trace_seconds
     }
 
     /// The KKT violation (∞-norm of the minimum-norm subgradient of F) at the result.

@@ -74,6 +74,7 @@
 #![warn(missing_docs)]
 
 pub mod backend;
+pub mod baselines;
 mod cv;
 mod data;
 mod error;

@@ -21,6 +21,8 @@
 //! KKT violation below it is noise, not progress, and asking for less would never stop. The
 //! restart safeguard likewise only treats an increase of F beyond that noise as an increase.
 
+use std::time::Instant;
+
 use crate::backend::{Backend, Needs, Stats};
 use crate::error::{Error, Result};
 use crate::mstep::MStep;
@@ -134,6 +136,8 @@ pub(crate) struct Solution {
     pub iterations: usize,
     pub termination: Termination,
     pub trace: Vec<f64>,
+    /// Per entry of `trace`: the iterations done and the moment it was reached.
+    pub trace_marks: Vec<(usize, Instant)>,
     pub kkt_violation: f64,
     pub restarts: usize,
     pub kkt_scale: f64,
@@ -241,7 +245,9 @@ impl Run<'_> {
         self.absorb_zeros(&mut theta);
         match seed {
             Some(seed)
-                if seed.needs == theta_needs && theta == given && seed.stats.gradient.len() == dim =>
+                if seed.needs == theta_needs
+                    && theta == given
+                    && seed.stats.gradient.len() == dim =>
             {
                 stats = seed.stats;
             }
@@ -251,6 +257,7 @@ impl Run<'_> {
         let mut f = self.objective(stats.loss, &theta);
         check_finite(f, 0, "initial objective")?;
         let mut trace = vec![f];
+        let mut trace_marks = vec![(0, Instant::now())];
         let kkt_scale = self.kkt_scale.unwrap_or_else(|| stats.gradient.amax().max(1.0));
         let kkt_tol = opts.kkt_tol * kkt_scale;
         // The KKT target at the current statistics: never below their rounding error.
@@ -357,6 +364,7 @@ impl Run<'_> {
             f = f_next;
             f_noise = f_next_noise;
             trace.push(f);
+            trace_marks.push((iterations, Instant::now()));
             std::mem::swap(&mut stats, &mut probe);
             stats_at_theta = probe_has_gram;
             // `stats` now holds ∇L(θₖ₊₁) whatever `probe_has_gram` says; S may be stale.
@@ -394,6 +402,7 @@ impl Run<'_> {
             iterations,
             termination,
             trace,
+            trace_marks,
             kkt_violation: kkt,
             restarts,
             kkt_scale,

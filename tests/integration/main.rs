@@ -2,6 +2,7 @@
 
 mod api;
 mod backend;
+mod baselines;
 mod cli;
 mod common;
 mod families;
