@@ -50,5 +50,50 @@ fn gram(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, gram);
+/// This machine's dense f64 GEMM rate (the physical limit the Gram kernel is read against):
+/// C = A·B with A, B square, through the same packed GEMM (matrixmultiply) the CPU backend
+/// calls, its rows split over every core with rayon as the backend splits X's rows;
+/// `benches/peers/compare.py` measures numpy's BLAS the same way for a second opinion.
+fn peak(c: &mut Criterion) {
+    use rayon::prelude::*;
+    let measuring = std::env::args().any(|a| a == "--bench");
+    let size = if measuring { 2000 } else { 200 };
+    let a: Vec<f64> = (0..size * size).map(|i| ((i * 7919) % 1000) as f64 / 1000.0 - 0.5).collect();
+    let mut out = vec![0.0; size * size];
+    let rows = size.div_ceil(rayon::current_num_threads()).max(1);
+    let mut group = c.benchmark_group("peak_dgemm");
+    group.sample_size(10);
+    group.throughput(Throughput::Elements((2 * size * size * size) as u64));
+    let name = format!("matrixmultiply {} threads", rayon::current_num_threads());
+    group.bench_function(BenchmarkId::new(name, format!("{size}x{size}")), |b| {
+        b.iter(|| {
+            out.par_chunks_mut(rows * size).enumerate().for_each(|(k, block)| {
+                let m = block.len() / size;
+                // SAFETY: rows [k·rows, k·rows + m) of A (row-major, row stride `size`) times A
+                // into this thread's own m × size block of `out`; nothing aliases.
+                unsafe {
+                    matrixmultiply::dgemm(
+                        m,
+                        size,
+                        size,
+                        1.0,
+                        a.as_ptr().add(k * rows * size),
+                        size as isize,
+                        1,
+                        a.as_ptr(),
+                        size as isize,
+                        1,
+                        0.0,
+                        block.as_mut_ptr(),
+                        size as isize,
+                        1,
+                    )
+                }
+            })
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, gram, peak);
 criterion_main!(benches);

@@ -274,7 +274,7 @@ fn grid_on(
     let mut runs = Vec::with_capacity(settings.len());
     for s in settings {
         let run_start = Instant::now();
-        let (mut theta, objective_trace, trace_seconds, diverged) =
+        let Steps { mut theta, objective_trace, trace_seconds, diverged } =
             run(backend, &terms, theta0.to_vec(), s, run_start)?;
         let objective = if diverged {
             f64::INFINITY
@@ -297,14 +297,23 @@ fn grid_on(
     Ok(TunedAdam { runs, elapsed: start.elapsed() })
 }
 
-/// The Adam iteration itself: θ, the objective trace, its times and whether it diverged.
+/// What one Adam iteration run returns.
+struct Steps {
+    /// θ at the last step (the last finite one when it diverged).
+    theta: Vec<f64>,
+    objective_trace: Vec<f64>,
+    trace_seconds: Vec<f64>,
+    diverged: bool,
+}
+
+/// The Adam iteration itself.
 fn run(
     backend: &mut dyn Backend,
     terms: &PenaltyTerms,
     mut theta: Vec<f64>,
     s: &Adam,
     start: Instant,
-) -> Result<(Vec<f64>, Vec<f64>, Vec<f64>, bool)> {
+) -> Result<Steps> {
     let dim = theta.len();
     let mut stats = Stats::new(dim);
     let (mut m, mut v) = (vec![0.0; dim], vec![0.0; dim]);
@@ -316,7 +325,12 @@ fn run(
         backend.evaluate(&theta, Needs::Gradient, &mut stats)?;
         let f = stats.loss + terms.value(&theta);
         if !f.is_finite() || stats.gradient.iter().any(|g| !g.is_finite()) {
-            return Ok((last_finite, objective_trace, trace_seconds, true));
+            return Ok(Steps {
+                theta: last_finite,
+                objective_trace,
+                trace_seconds,
+                diverged: true,
+            });
         }
         last_finite.copy_from_slice(&theta);
         objective_trace.push(f);
@@ -337,5 +351,5 @@ fn run(
             theta[j] -= s.learning_rate * m_hat / (v_hat.sqrt() + s.epsilon);
         }
     }
-    Ok((theta, objective_trace, trace_seconds, false))
+    Ok(Steps { theta, objective_trace, trace_seconds, diverged: false })
 }

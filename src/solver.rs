@@ -89,6 +89,19 @@ impl Acceleration {
     }
 }
 
+impl std::fmt::Display for Acceleration {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Acceleration::Auto => "auto",
+            Acceleration::None => "none",
+            Acceleration::Nesterov => "nesterov",
+            Acceleration::Restart => "restart",
+            Acceleration::Newton => "newton",
+            Acceleration::Squarem => "squarem",
+        })
+    }
+}
+
 impl std::fmt::Display for Termination {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {

@@ -66,3 +66,41 @@ pub fn ill_conditioned_logistic(
     }
     SyntheticProblem { x: x_row_major, y, n, p, beta_true }
 }
+
+/// A generated regression problem (X row-major).
+#[derive(Debug, Clone)]
+pub struct SyntheticRegression {
+    /// Row-major n × p design, standard normal.
+    pub x: Vec<f64>,
+    /// The response.
+    pub y: Vec<f64>,
+    /// Rows.
+    pub n: usize,
+    /// Columns.
+    pub p: usize,
+    /// The coefficients the response was drawn from (intercept 1).
+    pub beta_true: Vec<f64>,
+}
+
+/// Linear regression with heavy-tailed noise: X standard normal, β ~ N(0, I/p),
+/// y = 1 + Xβ + t, with t Student-t with `nu` degrees of freedom (the quantile and robust
+/// benchmarks).
+///
+/// # Panics
+/// If `n` or `p` is zero or `nu` is not positive (a programming error in the caller's
+/// constants).
+pub fn heavy_tailed_regression(n: usize, p: usize, nu: f64, seed: u64) -> SyntheticRegression {
+    assert!(n > 0 && p > 0 && nu > 0.0, "invalid synthetic problem shape");
+    let mut rng = StdRng::seed_from_u64(seed);
+    let noise = rand_distr::StudentT::new(nu).expect("ν > 0 checked above");
+    let beta_true: Vec<f64> =
+        (0..p).map(|_| rng.sample::<f64, _>(StandardNormal) / (p as f64).sqrt()).collect();
+    let x: Vec<f64> = (0..n * p).map(|_| rng.sample::<f64, _>(StandardNormal)).collect();
+    let y = (0..n)
+        .map(|i| {
+            let eta: f64 = x[i * p..(i + 1) * p].iter().zip(&beta_true).map(|(a, b)| a * b).sum();
+            1.0 + eta + rng.sample(noise)
+        })
+        .collect();
+    SyntheticRegression { x, y, n, p, beta_true }
+}

@@ -348,11 +348,104 @@ fn binomial_paths_from_a_trials_column() {
     let p = json(&json_out);
     let total: f64 = rows.iter().map(|r| r.3).sum();
     let mean = rows.iter().map(|r| r.2).sum::<f64>() / total;
-    let gradient = |f: &dyn Fn(&(f64, f64, f64, f64)) -> f64| {
-        (rows.iter().map(|r| (r.3 * mean - r.2) * f(r)).sum::<f64>() / n as f64).abs()
+    // |∇ⱼL| at the null model for feature column `j` (0: x1, 1: x2).
+    let gradient = |j: usize| {
+        let feature = |r: &(f64, f64, f64, f64)| if j == 0 { r.0 } else { r.1 };
+        (rows.iter().map(|r| (r.3 * mean - r.2) * feature(r)).sum::<f64>() / n as f64).abs()
     };
-    let lambda_max = gradient(&|r| r.0).max(gradient(&|r| r.1));
+    let lambda_max = gradient(0).max(gradient(1));
     let first = numbers(&p["lambdas"])[0];
     assert!((first - lambda_max).abs() <= 1e-9 * lambda_max, "{first} vs {lambda_max}");
     assert_eq!(numbers(&p["nonzeros"])[0], 0.0);
+}
+
+/// `bench paper` at a tiny size: the manifest's figures are consistent with each other and the
+/// data files hold the problem the peers will read.
+#[test]
+fn bench_suites_write_consistent_figures_and_data() {
+    let dir = scratch("bench");
+    let data = dir.join("data");
+    let out = scalemix(&[
+        "bench",
+        "paper",
+        "--n",
+        "400",
+        "--p",
+        "8",
+        "--condition",
+        "1e3",
+        "--scale",
+        "1",
+        "--budgets",
+        "10,100",
+        "--write-data",
+        data.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("Summary: tuned Adam against SM-EM + restart"), "{stdout}");
+    let m = json(&data.join("manifest-paper.json"));
+    let problem = &m["problems"][0];
+    let f_star = problem["f_star"].as_f64().unwrap();
+    let methods = problem["methods"].as_array().unwrap();
+    assert_eq!(methods.len(), 5, "four SM-EM variants and Adam");
+    for method in methods {
+        let name = method["method"].as_str().unwrap();
+        assert!(method["final_objective"].as_f64().unwrap() >= f_star, "{name} below F*");
+        assert!(numbers(&method["gap_at_budget"]).iter().all(|&g| g >= 0.0), "{name}");
+        // Tighter gaps are reached later (or never).
+        let times: Vec<Option<f64>> =
+            method["seconds_to_gap"].as_array().unwrap().iter().map(|t| t.as_f64()).collect();
+        for pair in times.windows(2) {
+            if let (Some(a), Some(b)) = (pair[0], pair[1]) {
+                assert!(a <= b, "{name}: {times:?}");
+            } else {
+                assert!(pair[1].is_none(), "{name}: a tighter gap reached before a looser one");
+            }
+        }
+    }
+    let rate = methods[4]["learning_rate"].as_f64().unwrap();
+    assert!(scalemix::baselines::LEARNING_RATE_GRID.contains(&rate));
+    // The data files: X (400 × 8) and y as little-endian f64, y in {0, 1}.
+    let x = std::fs::read(data.join(problem["x_file"].as_str().unwrap())).unwrap();
+    let y = std::fs::read(data.join(problem["y_file"].as_str().unwrap())).unwrap();
+    assert_eq!((x.len(), y.len()), (400 * 8 * 8, 400 * 8));
+    assert!(y.chunks_exact(8).all(|b| {
+        let v = f64::from_le_bytes(b.try_into().unwrap());
+        v == 0.0 || v == 1.0
+    }));
+
+    let out = scalemix(&[
+        "bench",
+        "path",
+        "--n",
+        "300",
+        "--p",
+        "5",
+        "--n-lambda",
+        "5",
+        "--adam-steps",
+        "20",
+        "--write-data",
+        data.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let path = &json(&data.join("manifest-path.json"))["problems"][0];
+    assert_eq!(numbers(&path["lambdas"]).len(), 5);
+    assert!(numbers(&path["adam_gaps"]).iter().all(|&g| g >= 0.0));
+    assert_eq!(numbers(&path["nonzeros"])[0], 0.0);
+
+    let out = scalemix(&[
+        "bench",
+        "quantile",
+        "--n",
+        "500",
+        "--p",
+        "3",
+        "--write-data",
+        data.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let q = &json(&data.join("manifest-quantile.json"))["problems"][0];
+    assert_eq!(numbers(&q["coefficients"]).len(), 3);
 }

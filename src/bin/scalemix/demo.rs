@@ -3,8 +3,8 @@
 use std::path::Path as FilePath;
 use std::time::Instant;
 
-use scalemix::backend::{Backend, CpuBackend, Needs, Stats};
-use scalemix::{Acceleration, BackendChoice, Design, Family, Glm, Penalty, Problem, synthetic};
+use scalemix::baselines::{self, LEARNING_RATE_GRID};
+use scalemix::{Acceleration, BackendChoice, Design, Glm, Penalty, synthetic};
 
 /// The problem: the ill-conditioned logistic regression of the paper's benchmarks.
 const N: usize = 10_000;
@@ -12,9 +12,8 @@ const P: usize = 200;
 const CONDITION: f64 = 1e6;
 const SCALE: f64 = 5.0;
 const LAMBDA: f64 = 1e-6;
-/// Adam: full-batch steps per learning rate, and the grid searched.
+/// Adam: full-batch steps per learning rate of the paper's grid.
 const ADAM_STEPS: usize = 300;
-const ADAM_RATES: [f64; 6] = [1e-3, 3e-3, 1e-2, 3e-2, 1e-1, 3e-1];
 
 pub fn run(backend: BackendChoice, plot: &FilePath) -> Result<(), String> {
     let t = Instant::now();
@@ -45,27 +44,18 @@ pub fn run(backend: BackendChoice, plot: &FilePath) -> Result<(), String> {
         traces.push((name, fit.objective_trace().to_vec()));
     }
 
-    // Adam, full batch, on the same objective, at each learning rate of the grid.
-    let problem = Problem::new(x, data.y.as_slice().into(), None, Family::Logistic)
+    // Adam, full batch, on the same objective and backend, tuned over the paper's grid.
+    let grid = baselines::tuned_adam(&glm, x, &data.y, ADAM_STEPS, &LEARNING_RATE_GRID)
         .map_err(|e| e.to_string())?;
-    let mut best: Option<(f64, f64, Vec<f64>, f64)> = None;
-    for rate in ADAM_RATES {
-        let start = Instant::now();
-        let trace = adam(&problem, rate)?;
-        let last = *trace.last().expect("steps ran");
-        if best.as_ref().is_none_or(|b| last < b.1) {
-            best = Some((rate, last, trace, start.elapsed().as_secs_f64()));
-        }
-    }
-    let (rate, last, trace, seconds) = best.expect("the grid is not empty");
+    let best = grid.best();
     rows.push((
-        format!("Adam (lr {rate:e}, best of {})", ADAM_RATES.len()),
-        last,
+        format!("Adam (lr {:e}, best of {})", best.learning_rate, LEARNING_RATE_GRID.len()),
+        best.objective,
         ADAM_STEPS,
-        seconds,
-        "cpu f64".into(),
+        best.elapsed.as_secs_f64(),
+        best.backend.to_string(),
     ));
-    traces.push(("Adam (best lr)", trace));
+    traces.push(("Adam (best lr)", best.objective_trace.clone()));
 
     let f_best = rows.iter().map(|r| r.1).fold(f64::INFINITY, f64::min);
     println!(
@@ -84,34 +74,4 @@ pub fn run(backend: BackendChoice, plot: &FilePath) -> Result<(), String> {
     crate::plot::convergence(plot, &traces, f_best)?;
     println!("convergence plot: {}", plot.display());
     Ok(())
-}
-
-/// Adam (β₁ = 0.9, β₂ = 0.999, ε = 1e-8) on F = L + λ/2 ‖β‖², intercept unpenalized; returns
-/// F after every step (the starting point first).
-fn adam(problem: &Problem<'_>, rate: f64) -> Result<Vec<f64>, String> {
-    let d = P + 1;
-    let mut backend = CpuBackend::new(problem, true);
-    let mut stats = Stats::new(d);
-    let (mut theta, mut m, mut v) = (vec![0.0; d], vec![0.0; d], vec![0.0; d]);
-    let objective = |stats: &Stats, theta: &[f64]| {
-        stats.loss + 0.5 * LAMBDA * theta[..P].iter().map(|b| b * b).sum::<f64>()
-    };
-    let mut trace = Vec::with_capacity(ADAM_STEPS + 1);
-    for step in 1..=ADAM_STEPS + 1 {
-        backend.evaluate(&theta, Needs::Gradient, &mut stats).map_err(|e| e.to_string())?;
-        trace.push(objective(&stats, &theta));
-        if step > ADAM_STEPS {
-            break;
-        }
-        let (b1, b2) = (0.9f64, 0.999f64);
-        for j in 0..d {
-            let g = stats.gradient[j] + if j < P { LAMBDA * theta[j] } else { 0.0 };
-            m[j] = b1 * m[j] + (1.0 - b1) * g;
-            v[j] = b2 * v[j] + (1.0 - b2) * g * g;
-            let m_hat = m[j] / (1.0 - b1.powi(step as i32));
-            let v_hat = v[j] / (1.0 - b2.powi(step as i32));
-            theta[j] -= rate * m_hat / (v_hat.sqrt() + 1e-8);
-        }
-    }
-    Ok(trace)
 }

@@ -3,6 +3,7 @@
 //! Every user mistake ends with a one-line message on stderr and exit code 1 (2 for bad
 //! arguments, from clap); nothing here panics on input.
 
+mod bench;
 mod demo;
 mod model;
 mod plot;
@@ -91,6 +92,13 @@ enum Command {
         #[arg(long, default_value = "demo-convergence.svg")]
         plot: PathBuf,
     },
+    /// The benchmark suites: SM-EM against tuned Adam on the paper's problems (see
+    /// BENCHMARKS.md; `--write-data` feeds benches/peers/compare.py).
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  scalemix bench paper --quick\n  scalemix bench paper --write-data bench-data\n  scalemix bench path\n  scalemix bench quantile --write-data bench-data"
+    )]
+    Bench(bench::Suite),
     /// List the adapters wgpu sees and the one `--backend auto` would pick.
     Devices,
 }
@@ -228,6 +236,7 @@ fn run(command: Command) -> Result<(), String> {
         Command::Cv { fit, path, folds, metric, seed } => run_cv(&fit, &path, folds, metric, seed),
         Command::Predict { model, data, output } => predict(&model, &data, output.as_deref()),
         Command::Demo { backend, plot } => demo::run(backend.choice(), &plot),
+        Command::Bench(suite) => bench::run(suite),
         Command::Devices => devices(),
     }
 }
