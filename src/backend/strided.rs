@@ -48,6 +48,19 @@ impl<'s> Strided<'s> {
         Self { data, rows, cols, row_stride, col_stride }
     }
 
+    /// The `rows × cols` sub-matrix starting at (`row0`, `col0`).
+    ///
+    /// # Panics
+    /// If it does not lie inside this operand.
+    pub(crate) fn block(self, row0: usize, rows: usize, col0: usize, cols: usize) -> Self {
+        assert!(row0 + rows <= self.rows && col0 + cols <= self.cols, "block out of bounds");
+        if rows == 0 || cols == 0 {
+            return Self { rows, cols, ..self };
+        }
+        let offset = row0 * self.row_stride + col0 * self.col_stride;
+        Self::new(&self.data[offset..], rows, cols, self.row_stride, self.col_stride)
+    }
+
     /// The same elements seen as the transpose.
     pub(crate) fn t(self) -> Self {
         Self {

@@ -37,8 +37,16 @@ fn naive_stats(
 
 #[test]
 fn cpu_statistics_match_their_definitions_across_chunks() {
-    // n = 5000 spans several row chunks and a partial last block; X is column-major.
-    let data = synthetic::ill_conditioned_logistic(5000, 7, 100.0, 2.0, 21);
+    // n = 5000 spans several row chunks and a partial last block; X is column-major. p = 150
+    // spans several column bands of the upper-triangle Gram, the last one partial.
+    for (n, p) in [(5000, 7), (1500, 150)] {
+        check_statistics_against_definitions(n, p);
+    }
+}
+
+fn check_statistics_against_definitions(n: usize, p: usize) {
+    let d = p + 1;
+    let data = synthetic::ill_conditioned_logistic(n, p, 100.0, 2.0, 21);
     let x = DMatrix::from_row_slice(data.n, data.p, &data.x);
     let w: Vec<f64> = (0..data.n).map(|i| 0.5 + (i % 5) as f64 * 0.25).collect();
     let theta: Vec<f64> = data.beta_true.iter().copied().chain([-0.3]).collect();
@@ -46,7 +54,7 @@ fn cpu_statistics_match_their_definitions_across_chunks() {
         let problem = Problem::new(Design::from(&x), data.y.as_slice().into(), Some(&w), family)
             .expect("valid");
         let mut backend = CpuBackend::new(&problem, true);
-        let mut stats = Stats::new(8);
+        let mut stats = Stats::new(d);
         backend.evaluate(&theta, Needs::GradientAndGram, &mut stats).unwrap();
         let (loss, grad, s) = naive_stats(&x, &data.y, &w, family, &theta);
         assert!((stats.loss - loss).abs() <= SUM_TOLERANCE * loss, "{} vs {loss}", stats.loss);
@@ -57,8 +65,8 @@ fn cpu_statistics_match_their_definitions_across_chunks() {
             assert!(err <= SUM_TOLERANCE * gscale, "{family:?} grad[{j}]: {err:e}");
         }
         let sscale = s.amax();
-        for j in 0..8 {
-            for k in 0..8 {
+        for j in 0..d {
+            for k in 0..d {
                 let err = (stats.gram[(j, k)] - s[(j, k)]).abs();
                 assert!(err <= SUM_TOLERANCE * sscale, "{family:?} S[{j},{k}]: {err:e}");
             }
