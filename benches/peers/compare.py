@@ -117,7 +117,7 @@ def logistic_peers(n, lam):
     return peers
 
 
-def paper(directory, budget_s, min_p):
+def paper(directory, budget_s, min_p, only):
     with open(os.path.join(directory, "manifest-paper.json")) as f:
         manifest = json.load(f)
     print(f"\n## Paper problems: time to a {TARGET_GAP:g} gap ({manifest['machine']})")
@@ -136,6 +136,8 @@ def paper(directory, budget_s, min_p):
               f"(its own stop: {problem['default_fit_seconds']:.3f} s, gap {problem['default_fit_gap']:.1e})")
         objective = lambda coef, b0: logistic_objective(x, y, coef, b0, ridge=lam)
         for name, fit in logistic_peers(problem["n"], lam).items():
+            if only and not any(o in name for o in only):
+                continue
             seconds, gap = time_to_gap(lambda tol: fit(x, y, tol), objective, f_star, budget_s)
             row[name] = seconds
             shown = "never" if seconds is None else f"{seconds:.3f} s"
@@ -282,20 +284,27 @@ def main():
     ap.add_argument("--min-p", type=int, default=100, help="paper problems with at least this p")
     ap.add_argument("--paper-args", default="", help="extra arguments for `scalemix bench paper`")
     ap.add_argument("--skip-suites", action="store_true", help="reuse the files already in --data")
+    ap.add_argument("--suites", default="paper,path,quantile", help="which of paper,path,quantile")
+    ap.add_argument("--only", default="", help="comma-separated substrings: only these peers (paper)")
     args = ap.parse_args()
     if not os.path.exists(BINARY):
         sys.exit(f"{BINARY} not found: run `cargo build --release` first")
     quick = ["--quick"] if args.quick else []
+    suites = [s for s in args.suites.split(",") if s]
+    only = [o for o in args.only.split(",") if o]
     if not args.skip_suites:
-        for suite in ["paper", "path", "quantile"]:
+        for suite in suites:
             extra = args.paper_args.split() if suite == "paper" else []
             cmd = [BINARY, "bench", suite, "--write-data", args.data] + quick + extra
             print("$", " ".join(cmd), flush=True)
             subprocess.run(cmd, check=True)
     min_p = 0 if args.quick else args.min_p
-    paper(args.data, args.budget, min_p)
-    l1_path(args.data, args.budget)
-    quantile(args.data)
+    if "paper" in suites:
+        paper(args.data, args.budget, min_p, only)
+    if "path" in suites:
+        l1_path(args.data, args.budget)
+    if "quantile" in suites:
+        quantile(args.data)
     blas_peak(1000 if args.quick else 4000)
 
 
