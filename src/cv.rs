@@ -246,13 +246,7 @@ impl Glm {
     where
         X: Into<Design<'a>>,
     {
-        if self.family() != Family::Binomial {
-            return Err(Error::Unsupported {
-                operation: "cv_binomial",
-                family: self.family().name(),
-            });
-        }
-        let problem = Problem::binomial(x.into(), successes, trials, weights)?;
+        let problem = self.binomial_problem("cv_binomial", x.into(), successes, trials, weights)?;
         let random;
         let folds = match folds {
             Some(folds) => folds,

@@ -218,16 +218,27 @@ impl Glm {
     where
         X: Into<Design<'a>>,
     {
-        if self.family != Family::Binomial {
-            return Err(Error::Unsupported {
-                operation: "fit_binomial",
-                family: self.family.name(),
-            });
-        }
         let start = Instant::now();
         self.check_options()?;
-        let problem = Problem::binomial(x.into(), successes, trials, weights)?;
+        let problem =
+            self.binomial_problem("fit_binomial", x.into(), successes, trials, weights)?;
         self.fit_problem(problem, start)
+    }
+
+    /// The checked problem of a binomial entry point (`operation`, named in the error when the
+    /// model is not binomial).
+    pub(crate) fn binomial_problem<'a>(
+        &self,
+        operation: &'static str,
+        x: Design<'a>,
+        successes: &'a [f64],
+        trials: &'a [f64],
+        weights: Option<&'a [f64]>,
+    ) -> Result<Problem<'a>> {
+        if self.family != Family::Binomial {
+            return Err(Error::Unsupported { operation, family: self.family.name() });
+        }
+        Problem::binomial(x, successes, trials, weights)
     }
 
     fn check_options(&self) -> Result<()> {

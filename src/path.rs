@@ -166,13 +166,8 @@ impl Glm {
     where
         X: Into<Design<'a>>,
     {
-        if self.family() != Family::Binomial {
-            return Err(Error::Unsupported {
-                operation: "path_binomial",
-                family: self.family().name(),
-            });
-        }
-        let problem = Problem::binomial(x.into(), successes, trials, weights)?;
+        let problem =
+            self.binomial_problem("path_binomial", x.into(), successes, trials, weights)?;
         self.path_problem(&problem, options)
     }
 

@@ -206,10 +206,8 @@ struct PaperProblem {
     /// Seconds of the default scalemix fit run to its own convergence test (default tolerances).
     default_fit_seconds: f64,
     default_fit_gap: f64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    x_file: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    y_file: Option<String>,
+    #[serde(flatten)]
+    files: DataFiles,
 }
 
 #[derive(Serialize)]
@@ -234,25 +232,31 @@ fn machine() -> String {
     format!("{cpu}, {threads} threads")
 }
 
-/// Writes X (row-major) and y as raw little-endian f64; returns the two file names.
-fn write_problem(
-    dir: &FilePath,
-    name: &str,
-    x: &[f64],
-    y: &[f64],
-) -> Result<(String, String), String> {
+/// Where a problem's data files were written (absent without `--write-data`).
+#[derive(Serialize, Default)]
+struct DataFiles {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    x_file: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    y_file: Option<String>,
+}
+
+/// With `--write-data DIR`, writes X (row-major) and y as raw little-endian f64 files named
+/// after the problem.
+fn data_files(common: &Common, name: &str, x: &[f64], y: &[f64]) -> Result<DataFiles, String> {
+    let Some(dir) = &common.write_data else { return Ok(DataFiles::default()) };
     std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-    let mut names = Vec::new();
-    for (suffix, values) in [("x", x), ("y", y)] {
+    let mut names = [("x", x), ("y", y)].into_iter().map(|(suffix, values)| {
         let file = format!("{name}.{suffix}.f64");
         let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
         let path = dir.join(&file);
         std::fs::write(&path, bytes)
-            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-        names.push(file);
-    }
-    let y_file = names.pop().expect("two files");
-    Ok((names.pop().expect("two files"), y_file))
+            .map(|()| Some(file))
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))
+    });
+    let x_file = names.next().expect("two files")?;
+    let y_file = names.next().expect("two files")?;
+    Ok(DataFiles { x_file, y_file })
 }
 
 fn write_json<T: Serialize>(path: &FilePath, value: &T) -> Result<(), String> {
@@ -260,13 +264,20 @@ fn write_json<T: Serialize>(path: &FilePath, value: &T) -> Result<(), String> {
     std::fs::write(path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
 
-fn finish<T: Serialize>(common: &Common, manifest: &Manifest<T>) -> Result<(), String> {
+/// Writes the suite's figures where `--json` and `--write-data` ask.
+fn finish<T: Serialize>(
+    common: &Common,
+    suite: &'static str,
+    backend: BackendChoice,
+    problems: Vec<T>,
+) -> Result<(), String> {
+    let manifest = Manifest { suite, backend: backend.to_string(), machine: machine(), problems };
     if let Some(path) = &common.json {
-        write_json(path, manifest)?;
+        write_json(path, &manifest)?;
         println!("figures: {}", path.display());
     }
     if let Some(dir) = &common.write_data {
-        write_json(&dir.join(format!("manifest-{}.json", manifest.suite)), manifest)?;
+        write_json(&dir.join(format!("manifest-{suite}.json")), &manifest)?;
         println!("data and manifest: {}", dir.display());
     }
     Ok(())
@@ -305,11 +316,7 @@ fn paper(args: &PaperArgs) -> Result<(), String> {
                 let glm = Glm::logistic().penalty(Penalty::ridge(args.lambda)).backend(backend);
                 let shape = Shape { condition, scale, lambda: args.lambda };
                 let (mut problem, row) = paper_problem(&glm, x, &data.y, &name, shape, &budgets)?;
-                if let Some(dir) = &args.common.write_data {
-                    let (xf, yf) = write_problem(dir, &name, &data.x, &data.y)?;
-                    problem.x_file = Some(xf);
-                    problem.y_file = Some(yf);
-                }
+                problem.files = data_files(&args.common, &name, &data.x, &data.y)?;
                 summary.push(row);
                 problems.push(problem);
             }
@@ -339,10 +346,7 @@ fn paper(args: &PaperArgs) -> Result<(), String> {
          Adam's objective over SM-EM's; Adam @time: Adam's gap at the wall time SM-EM + restart \
          took to finish; t ratio: Adam's time to 1e-6 over SM-EM's time to 1e-9."
     );
-    finish(
-        &args.common,
-        &Manifest { suite: "paper", backend: backend.to_string(), machine: machine(), problems },
-    )
+    finish(&args.common, "paper", backend, problems)
 }
 
 /// How a paper-suite problem was generated.
@@ -492,8 +496,7 @@ fn paper_problem(
         adam_grid_seconds: adam.elapsed.as_secs_f64(),
         default_fit_seconds: default_fit.elapsed().as_secs_f64(),
         default_fit_gap: relative_gap(default_fit.objective(), f_star),
-        x_file: None,
-        y_file: None,
+        files: DataFiles::default(),
     };
     Ok((problem, row))
 }
@@ -566,10 +569,8 @@ struct PathProblem {
     adam_steps: usize,
     /// Adam's relative gap to the path's F at each λ.
     adam_gaps: Vec<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    x_file: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    y_file: Option<String>,
+    #[serde(flatten)]
+    files: DataFiles,
 }
 
 fn path(args: &PathArgs) -> Result<(), String> {
@@ -634,7 +635,7 @@ fn path(args: &PathArgs) -> Result<(), String> {
         sorted[sorted.len() / 2],
         sorted.last().copied().unwrap_or(0.0)
     );
-    let mut problem = PathProblem {
+    let problem = PathProblem {
         name: name.clone(),
         n,
         p,
@@ -650,23 +651,9 @@ fn path(args: &PathArgs) -> Result<(), String> {
         seconds_adam,
         adam_steps: steps,
         adam_gaps,
-        x_file: None,
-        y_file: None,
+        files: data_files(&args.common, &name, &data.x, &data.y)?,
     };
-    if let Some(dir) = &args.common.write_data {
-        let (xf, yf) = write_problem(dir, &name, &data.x, &data.y)?;
-        problem.x_file = Some(xf);
-        problem.y_file = Some(yf);
-    }
-    finish(
-        &args.common,
-        &Manifest {
-            suite: "path",
-            backend: backend.to_string(),
-            machine: machine(),
-            problems: vec![problem],
-        },
-    )
+    finish(&args.common, "path", backend, vec![problem])
 }
 
 #[derive(Serialize)]
@@ -680,10 +667,8 @@ struct QuantileProblem {
     iterations: usize,
     coefficients: Vec<f64>,
     intercept: f64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    x_file: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    y_file: Option<String>,
+    #[serde(flatten)]
+    files: DataFiles,
 }
 
 fn quantile(args: &QuantileArgs) -> Result<(), String> {
@@ -704,7 +689,7 @@ fn quantile(args: &QuantileArgs) -> Result<(), String> {
         fit.elapsed().as_secs_f64(),
         fit.backend()
     );
-    let mut problem = QuantileProblem {
+    let problem = QuantileProblem {
         name: name.clone(),
         n,
         p,
@@ -714,21 +699,7 @@ fn quantile(args: &QuantileArgs) -> Result<(), String> {
         iterations: fit.iterations(),
         coefficients: fit.coefficients().to_vec(),
         intercept: fit.intercept(),
-        x_file: None,
-        y_file: None,
+        files: data_files(&args.common, &name, &data.x, &data.y)?,
     };
-    if let Some(dir) = &args.common.write_data {
-        let (xf, yf) = write_problem(dir, &name, &data.x, &data.y)?;
-        problem.x_file = Some(xf);
-        problem.y_file = Some(yf);
-    }
-    finish(
-        &args.common,
-        &Manifest {
-            suite: "quantile",
-            backend: backend.to_string(),
-            machine: machine(),
-            problems: vec![problem],
-        },
-    )
+    finish(&args.common, "quantile", backend, vec![problem])
 }
