@@ -6,21 +6,26 @@
 //! thresholds, and on the GPU the device copy of X (uploaded once; every point runs on it).
 //! Each point starts from the previous point's θ and from the statistics (S, or the Hessian
 //! for Newton) the solver ended with there, so its first step costs no pass over X.
-//! On the CPU, lasso and elastic-net points use glmnet's sequential strong rules: a feature
-//! enters the M-step only if |∇ⱼL| at the previous point is at least α vⱼ (2λₖ − λₖ₋₁) or it is
-//! already nonzero; the fit runs on that compact design (the p × p solve and the O(n·p²) Gram
-//! shrink to the active size), then the KKT conditions of every discarded feature are checked
-//! with the full f64 gradient and any violator is added back and the point refitted.
+//! Lasso and elastic-net points use glmnet's sequential strong rules: a feature enters the
+//! M-step only if |∇ⱼL| at the previous point is at least α vⱼ (2λₖ − λₖ₋₁) or it is already
+//! nonzero. On the CPU the fit runs on that compact design (the p × p solve and the O(n·p²) Gram
+//! shrink to the active size); on a device X stays uploaded once, the device computes the full
+//! statistics and the M-step runs on the active coordinates (hinge and quantile device paths,
+//! which finish each point in f64 on full points, keep the full dimension). Then the KKT
+//! conditions of every discarded feature are checked with the full f64 gradient and any violator
+//! is added back and the point refitted.
 
 use std::borrow::Cow;
 use std::time::{Duration, Instant};
 
+use crate::backend::restricted::Restricted;
 use crate::backend::{Backend, BackendInfo, CpuBackend, GpuBackend, Needs, Stats};
 use crate::data::{Design, Problem};
 use crate::error::{Error, Result};
 use crate::family::Family;
-use crate::glm::{Engine, Glm, Point, zero_thresholds};
+use crate::glm::{Engine, Glm, Point, exact_mean_loss, zero_thresholds};
 use crate::penalty::{Penalty, PenaltyTerms};
+use crate::solver::Run;
 use crate::solver::Termination;
 
 /// λ large enough that every penalized coefficient stays at zero (the null model).
@@ -321,7 +326,12 @@ impl Glm {
         });
         let on_device = !matches!(engine, Some(Engine::Cpu(_)));
         let lasso_like = unit.has_lasso() && unit.exponent == 1.0;
-        let strong = options.strong_rules && lasso_like && !on_device;
+        // On a device the strong rules restrict the M-step (the device still computes the full
+        // statistics from its one copy of X); hinge and quantile device fits need their f64
+        // polish, which runs on full points, so they keep the full dimension.
+        let strong = options.strong_rules
+            && lasso_like
+            && !(on_device && problem.family.has_unbounded_weight());
         let backend_info = engine.as_ref().map(|e| e.as_backend_ref().info()).expect("set above");
 
         let mut theta = null.theta.clone();
@@ -331,7 +341,7 @@ impl Glm {
         let mut seed = None;
         // Gaussian S = XᵀWX/W does not depend on β: computed once here, every point's compact
         // fit takes its block instead of recomputing an O(n·p²) product per iteration.
-        let shared_gram = if strong && problem.family == Family::Gaussian {
+        let shared_gram = if strong && !on_device && problem.family == Family::Gaussian {
             let mut full = Stats::new(dim);
             CpuBackend::new(problem, intercept).evaluate(
                 &theta,
@@ -361,16 +371,19 @@ impl Glm {
                     })
                     .collect();
                 (termination, objective) = loop {
-                    let (solution_theta, its, term, f) = self.solve_compact(
+                    let setup = Point {
                         problem,
-                        &terms,
-                        &zero_threshold,
+                        terms: &terms,
+                        zero_threshold: &zero_threshold,
                         separation_bound,
-                        null.gradient_scale,
-                        &active,
-                        &theta,
-                        shared_gram.as_ref(),
-                    )?;
+                        kkt_scale: Some(null.gradient_scale),
+                    };
+                    let (solution_theta, its, term, f) = match engine.as_mut() {
+                        Some(device) if on_device => {
+                            self.solve_restricted(&setup, &active, &theta, device.as_backend())?
+                        }
+                        _ => self.solve_compact(&setup, &active, &theta, shared_gram.as_ref())?,
+                    };
                     iterations += its;
                     theta = solution_theta;
                     CpuBackend::new(problem, intercept).evaluate(
@@ -459,18 +472,14 @@ impl Glm {
 
     /// Fits `problem` restricted to the `active` features (plus the intercept) from `theta`,
     /// returning the full-length θ (inactive features at zero), iterations, termination and F.
-    #[allow(clippy::too_many_arguments)]
     fn solve_compact(
         &self,
-        problem: &Problem<'_>,
-        terms: &PenaltyTerms,
-        zero_threshold: &[f64],
-        separation_bound: Option<f64>,
-        kkt_scale: f64,
+        setup: &Point<'_, '_>,
         active: &[usize],
         theta: &[f64],
         full_gram: Option<&nalgebra::DMatrix<f64>>,
     ) -> Result<(Vec<f64>, usize, Termination, f64)> {
+        let Point { problem, terms, zero_threshold, separation_bound, kkt_scale } = *setup;
         let (n, p) = (problem.nrows(), problem.ncols());
         let intercept = self.intercept();
         let k = active.len();
@@ -514,7 +523,7 @@ impl Glm {
             terms: &sub_terms,
             zero_threshold: &sub_threshold,
             separation_bound,
-            kkt_scale: Some(kkt_scale),
+            kkt_scale,
         };
         let backend = match full_gram {
             Some(full) => {
@@ -545,6 +554,51 @@ impl Glm {
             full[p] = solution.theta[columns];
         }
         Ok((full, solution.iterations, solution.termination, solution.objective))
+    }
+
+    /// `solve_compact` on a device: `backend` keeps the full X and computes the full
+    /// statistics, seen through the `active` features (plus the intercept), so the M-step runs
+    /// on the active coordinates only and nothing is uploaded again.
+    fn solve_restricted(
+        &self,
+        setup: &Point<'_, '_>,
+        active: &[usize],
+        theta: &[f64],
+        backend: &mut dyn Backend,
+    ) -> Result<(Vec<f64>, usize, Termination, f64)> {
+        let Point { problem, terms, zero_threshold, separation_bound, kkt_scale } = *setup;
+        let (p, intercept) = (problem.ncols(), self.intercept());
+        let mut index = active.to_vec();
+        if intercept {
+            index.push(p);
+        }
+        let mut full = vec![0.0; p + usize::from(intercept)];
+        if index.is_empty() {
+            // Nothing to fit: every feature is discarded and there is no intercept.
+            let objective = exact_mean_loss(problem, &full, intercept);
+            return Ok((full, 0, Termination::Converged, objective));
+        }
+        let pick = |v: &[f64]| -> Vec<f64> { index.iter().map(|&j| v[j]).collect() };
+        let sub_terms = PenaltyTerms {
+            ridge: pick(&terms.ridge),
+            lasso: pick(&terms.lasso),
+            exponent: terms.exponent,
+        };
+        let sub_threshold = pick(zero_threshold);
+        let run = Run {
+            penalty: &sub_terms,
+            options: self.options_for(problem.family, &sub_terms),
+            kkt_scale,
+            zero_threshold: &sub_threshold,
+            separation_bound,
+        };
+        let solution = run.solve(&mut Restricted::new(backend, &index), pick(theta))?;
+        for (c, &j) in index.iter().enumerate() {
+            full[j] = solution.theta[c];
+        }
+        // As for every reported point: F from the losses' definitions, in f64.
+        let objective = exact_mean_loss(problem, &full, intercept) + terms.value(&full);
+        Ok((full, solution.iterations, solution.termination, objective))
     }
 }
 

@@ -15,6 +15,7 @@
 mod cpu;
 pub mod gpu;
 mod polish;
+pub(crate) mod restricted;
 pub(crate) mod strided;
 
 pub use cpu::CpuBackend;
