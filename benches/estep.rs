@@ -6,7 +6,7 @@
 //! `SCALEMIX_BENCH_SHAPES=1000000x512,…` for others (the GPU target is S at 40% of the card's
 //! FP32 peak at 1 000 000 × 512). The GPU row names its adapter: on a software adapter
 //! (lavapipe, llvmpipe) the figure measures a CPU rasterizer, never GPU performance.
-//! `cargo test --benches` runs each case once as a smoke test.
+//! `cargo test --benches` runs each case once at a small size as a smoke test.
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use rand::rngs::StdRng;
@@ -18,6 +18,10 @@ const DEFAULT_SHAPES: [(usize, usize); 2] = [(100_000, 100), (20_000, 500)];
 
 fn shapes() -> Vec<(usize, usize)> {
     let Ok(spec) = std::env::var("SCALEMIX_BENCH_SHAPES") else {
+        // `cargo test --benches` (no --bench flag) runs each case once, at a small size.
+        if !std::env::args().any(|a| a == "--bench") {
+            return vec![(2_000, 20)];
+        }
         return DEFAULT_SHAPES.to_vec();
     };
     spec.split(',')
