@@ -23,6 +23,10 @@
 
 use std::time::Instant;
 
+/// Roundings of F below which an accelerated step's rise in F is taken as rounding (see the
+/// safeguard in [`Run::solve_seeded`]).
+const F_ROUNDINGS: f64 = 4.0;
+
 use crate::backend::{Backend, Needs, Stats};
 use crate::error::{Error, Result};
 use crate::mstep::MStep;
@@ -343,13 +347,17 @@ impl Run<'_> {
                 check_finite(f_candidate, iterations, "objective")?;
 
                 // The safeguard: a step that raised F is replaced by the EM step from θₖ, which
-                // never does (ω̂ majorizes the curvature).
+                // never does (ω̂ majorizes the curvature). A rise within a few roundings of F
+                // itself is not a rise: at F's resolution the accelerated step still lowers the
+                // gradient (Newton's by orders of magnitude), which the KKT test needs, while
+                // the fallback costs two passes and gains nothing.
                 let safeguarded = match opts.acceleration {
                     Acceleration::Restart | Acceleration::Auto => mu > 0.0,
                     Acceleration::Newton => true,
                     Acceleration::None | Acceleration::Nesterov | Acceleration::Squarem => false,
                 };
-                if safeguarded && f_candidate > f + f_noise + noise_candidate {
+                let resolution = F_ROUNDINGS * f64::EPSILON * f.abs();
+                if safeguarded && f_candidate > f + f_noise + noise_candidate + resolution {
                     restarts += 1;
                     if !stats_at_theta || theta_needs != Needs::GradientAndGram {
                         backend.evaluate(&theta, Needs::GradientAndGram, &mut stats)?;
