@@ -114,10 +114,9 @@ fn gpu_path_points_equal_cold_start_fits() {
 
 /// The sequential strong rule assumes |∇ⱼL| moves at most as fast as λ; strongly correlated
 /// columns break that. On this seeded ill-conditioned least-squares problem (condition 1e3, 20
-/// features, 30 rows) it discards features that then violate their KKT condition, which the
-/// check over all features must catch: every point must still equal a cold fit.
-#[test]
-fn strong_rules_never_drop_a_feature_the_kkt_check_needs() {
+/// features, 30 rows; X row-major and y returned) it discards features that then violate their
+/// KKT condition, which the check over all features must catch.
+fn strong_rule_breaker() -> (Vec<f64>, Vec<f64>) {
     let (n, p) = (30, 20);
     let s = scalemix::synthetic::ill_conditioned_logistic(n, p, 1e3, 3.0, 6);
     let y: Vec<f64> = (0..n)
@@ -126,7 +125,14 @@ fn strong_rules_never_drop_a_feature_the_kkt_check_needs() {
                 + ((i * 7) % 5) as f64 * 0.1
         })
         .collect();
-    let design = Design::row_major(&s.x, n, p).unwrap();
+    (s.x, y)
+}
+
+/// On the strong-rule breaker, every point of the CPU path must still equal a cold fit.
+#[test]
+fn strong_rules_never_drop_a_feature_the_kkt_check_needs() {
+    let (x, y) = strong_rule_breaker();
+    let design = Design::row_major(&x, 30, 20).unwrap();
     let glm = Glm::gaussian().penalty(Penalty::lasso(1.0)).backend(BackendChoice::Cpu);
     let options = PathOptions { n_lambda: 40, early_stop: false, ..Default::default() };
     let path = glm.path(design, &y, &options).unwrap();
@@ -150,15 +156,8 @@ fn strong_rules_never_drop_a_feature_the_kkt_check_needs() {
 #[test]
 fn gpu_strong_rules_never_drop_a_feature_the_kkt_check_needs() {
     let Some(contexts) = crate::gpu::contexts() else { return };
-    let (n, p) = (30, 20);
-    let s = scalemix::synthetic::ill_conditioned_logistic(n, p, 1e3, 3.0, 6);
-    let y: Vec<f64> = (0..n)
-        .map(|i| {
-            (0..p).map(|j| s.x[i * p + j] * s.beta_true[j]).sum::<f64>()
-                + ((i * 7) % 5) as f64 * 0.1
-        })
-        .collect();
-    let design = Design::row_major(&s.x, n, p).unwrap();
+    let (x, y) = strong_rule_breaker();
+    let design = Design::row_major(&x, 30, 20).unwrap();
     let glm = Glm::gaussian().penalty(Penalty::lasso(1.0)).gpu_context(contexts[0].clone());
     let options = PathOptions { n_lambda: 40, early_stop: false, ..Default::default() };
     let path = glm.path(design, &y, &options).unwrap();
