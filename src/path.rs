@@ -258,13 +258,10 @@ impl Glm {
             kkt_scale: None,
         };
         let engine = Engine::Cpu(CpuBackend::new(problem, self.intercept()));
-        let (solution, _) = self.solve_point(&point, engine, self.null_start(problem), None)?;
+        let (solution, mut engine) =
+            self.solve_point(&point, engine, self.null_start(problem), None)?;
         let mut stats = Stats::new(dim);
-        CpuBackend::new(problem, self.intercept()).evaluate(
-            &solution.theta,
-            Needs::Gradient,
-            &mut stats,
-        )?;
+        engine.as_backend().evaluate(&solution.theta, Needs::Gradient, &mut stats)?;
         let alpha = self.penalty_value().alpha.max(RIDGE_ALPHA_FLOOR);
         let mut lambda_max = 0.0_f64;
         for j in 0..p {
@@ -338,6 +335,8 @@ impl Glm {
         // ∇L at the last point, for the strong rules (only kept up to date when they are used).
         let mut gradient = null.gradient.clone();
         let mut stats = Stats::new(dim);
+        // The strong rules' KKT check over all features: ∇L in f64, one O(n·p) pass per check.
+        let mut kkt_check = CpuBackend::new(problem, intercept);
         let mut seed = None;
         // Gaussian S = XᵀWX/W does not depend on β: computed once here, every point's compact
         // fit takes its block instead of recomputing an O(n·p²) product per iteration.
@@ -386,11 +385,7 @@ impl Glm {
                     };
                     iterations += its;
                     theta = solution_theta;
-                    CpuBackend::new(problem, intercept).evaluate(
-                        &theta,
-                        Needs::Gradient,
-                        &mut stats,
-                    )?;
+                    kkt_check.evaluate(&theta, Needs::Gradient, &mut stats)?;
                     gradient.copy_from_slice(stats.gradient.as_slice());
                     let tolerance = self.options().kkt_tol * null.gradient_scale;
                     let violators: Vec<usize> = (0..p)
@@ -499,25 +494,20 @@ impl Glm {
             offset: problem.offset.as_deref().map(Cow::Borrowed),
             ..problem.clone()
         };
-        let pick = |v: &[f64]| -> Vec<f64> {
-            let mut out: Vec<f64> = active.iter().map(|&j| v[j]).collect();
-            if k == 0 {
-                out.push(0.0);
-            }
-            if intercept {
-                out.push(v[p]);
-            }
-            out
-        };
-        let sub_terms = PenaltyTerms {
-            ridge: pick(&terms.ridge),
-            lasso: pick(&terms.lasso),
-            exponent: terms.exponent,
-        };
-        let mut sub_threshold = pick(zero_threshold);
+        // The compact coordinates in the full θ (an empty active set's stand-in column: None).
+        let mut index: Vec<Option<usize>> = active.iter().map(|&j| Some(j)).collect();
         if k == 0 {
-            sub_threshold[0] = f64::INFINITY;
+            index.push(None);
         }
+        if intercept {
+            index.push(Some(p));
+        }
+        let pick = |v: &[f64], stand_in: f64| -> Vec<f64> {
+            index.iter().map(|j| j.map_or(stand_in, |j| v[j])).collect()
+        };
+        let sub_terms = sub_penalty(terms, &index);
+        // The stand-in column is held at exactly zero.
+        let sub_threshold = pick(zero_threshold, f64::INFINITY);
         let point = Point {
             problem: &compact,
             terms: &sub_terms,
@@ -527,14 +517,7 @@ impl Glm {
         };
         let backend = match full_gram {
             Some(full) => {
-                // The compact coordinates' block (an empty active set's stand-in column is 0).
-                let mut index: Vec<Option<usize>> = active.iter().map(|&j| Some(j)).collect();
-                if k == 0 {
-                    index.push(None);
-                }
-                if intercept {
-                    index.push(Some(p));
-                }
+                // The compact coordinates' block (the stand-in column's is 0).
                 let block = nalgebra::DMatrix::from_fn(index.len(), index.len(), |a, b| {
                     match (index[a], index[b]) {
                         (Some(i), Some(j)) => full[(i, j)],
@@ -545,7 +528,8 @@ impl Glm {
             }
             None => CpuBackend::new(&compact, intercept),
         };
-        let (solution, _) = self.solve_point(&point, Engine::Cpu(backend), pick(theta), None)?;
+        let (solution, _) =
+            self.solve_point(&point, Engine::Cpu(backend), pick(theta, 0.0), None)?;
         let mut full = vec![0.0; p + usize::from(intercept)];
         for (c, &j) in active.iter().enumerate() {
             full[j] = solution.theta[c];
@@ -579,11 +563,7 @@ impl Glm {
             return Ok((full, 0, Termination::Converged, objective));
         }
         let pick = |v: &[f64]| -> Vec<f64> { index.iter().map(|&j| v[j]).collect() };
-        let sub_terms = PenaltyTerms {
-            ridge: pick(&terms.ridge),
-            lasso: pick(&terms.lasso),
-            exponent: terms.exponent,
-        };
+        let sub_terms = sub_penalty(terms, &index.iter().copied().map(Some).collect::<Vec<_>>());
         let sub_threshold = pick(zero_threshold);
         let run = Run {
             penalty: &sub_terms,
@@ -611,6 +591,12 @@ pub(crate) struct NullModel {
     gradient_scale: f64,
     pub(crate) lambda_max: f64,
     loss: f64,
+}
+
+/// The penalty on the coordinates `index` of the full θ (`None`: an unpenalized stand-in).
+fn sub_penalty(terms: &PenaltyTerms, index: &[Option<usize>]) -> PenaltyTerms {
+    let pick = |v: &[f64]| index.iter().map(|j| j.map_or(0.0, |j| v[j])).collect();
+    PenaltyTerms { ridge: pick(&terms.ridge), lasso: pick(&terms.lasso), exponent: terms.exponent }
 }
 
 /// The penalty terms at λ from those at λ = 1.

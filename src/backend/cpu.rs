@@ -48,7 +48,9 @@ enum Work {
     },
 }
 
-/// One row chunk: its range, partial sums and scratch space (allocated once per fit).
+/// One row chunk: its range, partial sums and scratch space (allocated once per fit; the
+/// O(p²) Gram buffers only at the first pass that needs S, so a backend used for gradients alone
+/// — a path's KKT checks, the Adam baseline, the f64 polish — never holds them).
 struct Chunk {
     start: usize,
     len: usize,
@@ -110,14 +112,14 @@ impl<'a> CpuBackend<'a> {
                 loss: 0.0,
                 grad: vec![0.0; p],
                 grad_ones: 0.0,
-                gram: vec![0.0; p * p],
-                gram_ones: vec![0.0; p],
+                gram: Vec::new(),
+                gram_ones: Vec::new(),
                 gram_ones_ones: 0.0,
                 error: vec![0.0; p + 1],
                 eta: vec![0.0; BLOCK_ROWS],
                 weighted_derivative: vec![0.0; BLOCK_ROWS],
                 weighted_precision: vec![0.0; BLOCK_ROWS],
-                scaled_rows: vec![0.0; BLOCK_ROWS * p],
+                scaled_rows: Vec::new(),
             })
             .collect();
         Self { problem, intercept, chunks, constant_gram: None }
@@ -220,6 +222,11 @@ impl Chunk {
         self.grad.fill(0.0);
         self.grad_ones = 0.0;
         if let Work::Gram { .. } = work {
+            if self.gram.len() != p * p {
+                self.gram = vec![0.0; p * p];
+                self.gram_ones = vec![0.0; p];
+                self.scaled_rows = vec![0.0; BLOCK_ROWS * p];
+            }
             self.gram.fill(0.0);
             self.gram_ones.fill(0.0);
             self.gram_ones_ones = 0.0;
