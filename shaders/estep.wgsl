@@ -1,7 +1,8 @@
 // E-step: the linear predictor and the per-observation statistics of one row slice.
 //
-// Bindings (group 0):
-//   0  uniform       params: Params
+// Bindings (group 0; the structs, FAMILY_* codes and size constants come from the prelude that
+// src/backend/gpu/layout.rs generates and prepends):
+//   0  uniform       params: EstepParams
 //   1  storage read  x:      array<f32>        the slice's rows of X, row-major, `cols` per row
 //                                              (with an intercept, the last column is all ones)
 //   2  storage read  theta:  array<f32>        θ = (β, b₀), `cols` values
@@ -28,39 +29,12 @@
 // `jump` caps that part of the derivative's error scale.
 // `params.curvature`: 0 writes the EM weight ω̂ (SM-EM), 1 the exact curvature ℓ'' (Newton).
 
-struct Params {
-    rows: u32,
-    cols: u32,
-    family: u32,
-    curvature: u32,
-    a: f32,
-    b: f32,
-    floor: f32,
-    pad: u32,
-}
-
-struct RowStats {
-    // w · ω̂ (or w · ℓ''): the row's weight in the Gram matrix.
-    gram_weight: f32,
-    // w · ℓ'(η): the row's weight in the gradient.
-    derivative: f32,
-    // w · ℓ(η)
-    loss: f32,
-    derivative_error: f32,
-    loss_error: f32,
-}
-
-@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(0) var<uniform> params: EstepParams;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read> theta: array<f32>;
 @group(0) @binding(3) var<storage, read> yw: array<vec4<f32>>;
 @group(0) @binding(4) var<storage, read_write> rows: array<RowStats>;
 
-const FAMILY_LOGISTIC: u32 = 0u;
-const FAMILY_GAUSSIAN: u32 = 1u;
-const FAMILY_HINGE: u32 = 2u;
-const FAMILY_QUANTILE: u32 = 3u;
-const FAMILY_STUDENT_T: u32 = 4u;
 // 1 / (f32 unit roundoff): error scales are in units of the roundoff.
 const INV_ROUNDOFF: f32 = 16777216.0;
 const UNBOUNDED: f32 = 3.0e38;
@@ -179,12 +153,12 @@ fn moments_of(family: u32, eta: f32, y: f32) -> Moments {
     }
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(LINEAR_GROUP)
 fn main(
     @builtin(global_invocation_id) gid: vec3<u32>,
     @builtin(num_workgroups) groups: vec3<u32>,
 ) {
-    let i = gid.y * (groups.x * 256u) + gid.x;
+    let i = gid.y * (groups.x * LINEAR_GROUP) + gid.x;
     if i >= params.rows {
         return;
     }

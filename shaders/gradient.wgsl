@@ -1,7 +1,8 @@
 // Gradient partial sums: Xᵀ(w ⊙ ℓ') and Σ w ℓ over blocks of rows, with their error scales.
 //
-// Bindings (group 0):
-//   0  uniform       params:  Params
+// Bindings (group 0; the structs, FAMILY_* codes and size constants come from the prelude that
+// src/backend/gpu/layout.rs generates and prepends):
+//   0  uniform       params:  GradientParams
 //   1  storage read  x:       array<f32>       the slice's rows of X, row-major, `cols` per row
 //   2  storage read  rows:    array<RowStats>  the E-step's output for the slice
 //   3  storage rw    partial: array<Acc>       output, one record per row block (below)
@@ -24,30 +25,15 @@
 // Accumulator type; the host substitutes `f64` for adapters with SHADER_F64.
 alias Acc = f32;
 
-struct Params {
-    rows: u32,
-    cols: u32,
-    block_rows: u32,
-    block_offset: u32,
-}
-
-struct RowStats {
-    gram_weight: f32,
-    derivative: f32,
-    loss: f32,
-    derivative_error: f32,
-    loss_error: f32,
-}
-
-@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(0) var<uniform> params: GradientParams;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read> rows: array<RowStats>;
 @group(0) @binding(3) var<storage, read_write> partial: array<Acc>;
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(GRADIENT_GROUP)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lane: u32) {
     let cols = params.cols;
-    let slot = wg.x * 64u + lane;
+    let slot = wg.x * GRADIENT_GROUP + lane;
     if slot > cols {
         return;
     }

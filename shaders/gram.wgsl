@@ -1,8 +1,9 @@
 // Weighted Gram partial sums: the lower-triangle 64 × 64 tiles of Xᵀ diag(c) X over row splits,
 // with cᵢ = the E-step's gram_weight.
 //
-// Bindings (group 0):
-//   0  uniform       params:  Params
+// Bindings (group 0; the structs, FAMILY_* codes and size constants come from the prelude that
+// src/backend/gpu/layout.rs generates and prepends):
+//   0  uniform       params:  GramParams
 //   1  storage read  x:       array<f32>       the slice's rows of X, row-major, `cols` per row
 //   2  storage read  rows:    array<RowStats>  the E-step's output for the slice
 //   3  storage rw    partial: array<f32>       output, 64 · 64 values per (split, tile pair)
@@ -21,32 +22,11 @@
 // Precision: f32. S only sets the speed of convergence, never the fixed point (the gradient
 // does), so f32 is enough here; the splits are added in a fixed order by reduce.wgsl.
 
-struct Params {
-    rows: u32,
-    cols: u32,
-    split_rows: u32,
-    split_offset: u32,
-    tiles: u32,
-    pairs: u32,
-    pad0: u32,
-    pad1: u32,
-}
-
-struct RowStats {
-    gram_weight: f32,
-    derivative: f32,
-    loss: f32,
-    derivative_error: f32,
-    loss_error: f32,
-}
-
-@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(0) var<uniform> params: GramParams;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read> rows: array<RowStats>;
 @group(0) @binding(3) var<storage, read_write> partial: array<f32>;
 
-const TILE: u32 = 64u;
-const STEP: u32 = 16u;
 
 var<workgroup> tile_i: array<f32, 1024>; // STEP × TILE, row-major, scaled by cᵢ
 var<workgroup> tile_j: array<f32, 1024>; // STEP × TILE, row-major
@@ -64,7 +44,7 @@ fn pair_of(q: u32) -> vec2<u32> {
     return vec2<u32>(ti, q - ti * (ti + 1u) / 2u);
 }
 
-@compute @workgroup_size(16, 16)
+@compute @workgroup_size(STEP, STEP)
 fn main(
     @builtin(workgroup_id) wg: vec3<u32>,
     @builtin(local_invocation_id) lid: vec3<u32>,
@@ -87,7 +67,7 @@ fn main(
     for (var r0 = start; r0 < end; r0 += STEP) {
         // 256 invocations stage 2 × 1024 values: 4 of each tile apiece.
         for (var k = 0u; k < 4u; k++) {
-            let idx = lane + k * 256u;
+            let idx = lane + k * STEP * STEP;
             let rr = idx / TILE;
             let cc = idx % TILE;
             let row = r0 + rr;
@@ -110,8 +90,8 @@ fn main(
             var ai: array<f32, 4>;
             var bj: array<f32, 4>;
             for (var a = 0u; a < 4u; a++) {
-                ai[a] = tile_i[k * TILE + lid.y + 16u * a];
-                bj[a] = tile_j[k * TILE + lid.x + 16u * a];
+                ai[a] = tile_i[k * TILE + lid.y + STEP * a];
+                bj[a] = tile_j[k * TILE + lid.x + STEP * a];
             }
             for (var a = 0u; a < 4u; a++) {
                 for (var b = 0u; b < 4u; b++) {
@@ -125,7 +105,7 @@ fn main(
     let out = ((params.split_offset + wg.y) * params.pairs + wg.x) * TILE * TILE;
     for (var a = 0u; a < 4u; a++) {
         for (var b = 0u; b < 4u; b++) {
-            partial[out + (lid.y + 16u * a) * TILE + lid.x + 16u * b] = acc[a][b];
+            partial[out + (lid.y + STEP * a) * TILE + lid.x + STEP * b] = acc[a][b];
         }
     }
 }

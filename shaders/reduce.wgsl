@@ -1,7 +1,8 @@
 // Fixed-order reduction of the Gram partial sums: out[e] = Σₛ partial[s · len + e], s = 0, 1, …
 //
-// Bindings (group 0):
-//   0  uniform       params:  Params
+// Bindings (group 0; the structs, FAMILY_* codes and size constants come from the prelude that
+// src/backend/gpu/layout.rs generates and prepends):
+//   0  uniform       params:  ReduceParams
 //   1  storage read  partial: array<f32>  `splits` records of `len` values (gram.wgsl's output)
 //   2  storage rw    out:     array<Acc>  `len` values
 //
@@ -15,23 +16,16 @@
 // Accumulator type; the host substitutes `f64` for adapters with SHADER_F64.
 alias Acc = f32;
 
-struct Params {
-    len: u32,
-    splits: u32,
-    pad0: u32,
-    pad1: u32,
-}
-
-@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(0) var<uniform> params: ReduceParams;
 @group(0) @binding(1) var<storage, read> partial: array<f32>;
 @group(0) @binding(2) var<storage, read_write> out: array<Acc>;
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(LINEAR_GROUP)
 fn main(
     @builtin(global_invocation_id) gid: vec3<u32>,
     @builtin(num_workgroups) groups: vec3<u32>,
 ) {
-    let e = gid.y * (groups.x * 256u) + gid.x;
+    let e = gid.y * (groups.x * LINEAR_GROUP) + gid.x;
     if e >= params.len {
         return;
     }

@@ -29,10 +29,11 @@
 use std::time::{Duration, Instant};
 
 use crate::backend::{Backend, BackendInfo, Needs, Stats};
+use crate::check::{Entry, Model, Response};
 use crate::data::{AsTarget, Design, Problem};
+use crate::driver::exact_mean_loss;
 use crate::error::{Error, Result};
-use crate::family::Family;
-use crate::glm::{Glm, exact_mean_loss};
+use crate::glm::Glm;
 use crate::penalty::{Penalty, PenaltyTerms};
 
 /// The paper's learning-rate grid.
@@ -199,13 +200,13 @@ where
         });
     }
     let settings: Vec<Adam> = rates.iter().map(|&rate| Adam::new(rate, steps)).collect();
-    let problem = checked_problem(glm, x.into(), y, &settings)?;
-    let mut engine = glm.backend_for(&problem)?;
-    let mut start = glm.null_start(&problem);
+    let (model, problem) = checked(glm, x.into(), y, &settings)?;
+    let mut backend = model.open(&problem)?;
+    let mut start = model.null_start(&problem);
     let mut points = Vec::with_capacity(lambdas.len());
     for &lambda in lambdas {
-        let at = glm.clone().penalty(Penalty { lambda, ..glm.penalty_value() });
-        let grid = grid_on(&at, &problem, engine.as_backend(), &start, &settings)?;
+        let at = model.with_penalty(Penalty { lambda, ..model.penalty() })?;
+        let grid = grid_on(&at, &problem, &mut *backend, &start, &settings)?;
         let best = grid.best();
         start.clone_from(&best.coefficients);
         if at.intercept() {
@@ -216,13 +217,13 @@ where
     Ok(points)
 }
 
-/// Checks the settings and builds the problem.
-fn checked_problem<'a, Y: AsTarget + ?Sized>(
+/// Checks the Adam settings, then the model and the data as every entry point does.
+fn checked<'a, Y: AsTarget + ?Sized>(
     glm: &Glm,
     x: Design<'a>,
     y: &'a Y,
     settings: &[Adam],
-) -> Result<Problem<'a>> {
+) -> Result<(Model, Problem<'a>)> {
     if settings.is_empty() {
         return Err(Error::InvalidOption {
             name: "rates",
@@ -233,17 +234,9 @@ fn checked_problem<'a, Y: AsTarget + ?Sized>(
     for s in settings {
         s.check()?;
     }
-    let family = glm.family();
-    if matches!(family, Family::Binomial) || glm.estimates_sigma() {
-        // Counts need trials, and an estimated σ is a second block of unknowns: neither is the
-        // fixed objective Adam is compared on.
-        return Err(Error::Unsupported {
-            operation: "the Adam baseline (fixed-σ, non-count families only)",
-            family: family.name(),
-        });
-    }
-    family.check()?;
-    Problem::new(x, y.as_target(), None, family)
+    // Counts need trials, and an estimated σ is a second block of unknowns: neither is the
+    // fixed objective Adam is compared on, so the check refuses both for `Entry::Baseline`.
+    glm.check(Entry::Baseline, x, Response::Values(y.as_target()), None)
 }
 
 /// Adam at several settings on one backend (X uploaded once).
@@ -252,15 +245,15 @@ where
     X: Into<Design<'a>>,
     Y: AsTarget + ?Sized,
 {
-    let problem = checked_problem(glm, x.into(), y, settings)?;
-    let mut engine = glm.backend_for(&problem)?;
-    let theta0 = glm.null_start(&problem);
-    grid_on(glm, &problem, engine.as_backend(), &theta0, settings)
+    let (model, problem) = checked(glm, x.into(), y, settings)?;
+    let mut backend = model.open(&problem)?;
+    let theta0 = model.null_start(&problem);
+    grid_on(&model, &problem, &mut *backend, &theta0, settings)
 }
 
 /// Adam at each of `settings` from `theta0` on `backend`.
 fn grid_on(
-    glm: &Glm,
+    glm: &Model,
     problem: &Problem<'_>,
     backend: &mut dyn Backend,
     theta0: &[f64],
@@ -269,7 +262,7 @@ fn grid_on(
     let start = Instant::now();
     let p = problem.ncols();
     let dim = p + usize::from(glm.intercept());
-    let terms = glm.checked_terms(p, dim)?;
+    let terms = glm.terms(dim)?;
     let info = backend.info();
     let mut runs = Vec::with_capacity(settings.len());
     for s in settings {

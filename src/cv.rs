@@ -13,6 +13,7 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 
+use crate::check::{Entry, Model, Response};
 use crate::data::{Design, Problem};
 use crate::error::{Error, Result};
 use crate::family::Family;
@@ -37,15 +38,9 @@ pub enum Metric {
 }
 
 impl Metric {
-    /// The family's usual metric: deviance for logistic, misclassification for hinge, MSE for
-    /// gaussian and Student-t, check loss for quantile.
+    /// The family's usual metric ([`Family::default_metric`]).
     pub fn default_for(family: Family) -> Metric {
-        match family {
-            Family::Hinge => Metric::Misclassification,
-            Family::Gaussian | Family::StudentT { .. } => Metric::Mse,
-            Family::Quantile { .. } => Metric::CheckLoss,
-            _ => Metric::Deviance,
-        }
+        family.default_metric()
     }
 
     fn larger_is_better(self) -> bool {
@@ -53,7 +48,7 @@ impl Metric {
     }
 
     fn check(self, family: Family) -> Result<()> {
-        let classification = matches!(family, Family::Logistic | Family::Hinge);
+        let classification = family.is_classification();
         let ok = match self {
             Metric::Deviance => true,
             Metric::Misclassification | Metric::Auc => classification,
@@ -193,7 +188,7 @@ impl Glm {
     {
         let x = x.into();
         let target = y.as_target();
-        let folds = if matches!(self.family(), Family::Logistic | Family::Hinge) {
+        let folds = if self.family().is_classification() {
             Folds::stratified(&target, options.folds, options.seed)?
         } else {
             Folds::new(target.len(), options.folds, options.seed)?
@@ -217,15 +212,9 @@ impl Glm {
         X: Into<Design<'a>>,
         Y: crate::AsTarget + ?Sized,
     {
-        let family = self.family();
-        if matches!(family, Family::Binomial) {
-            return Err(Error::Unsupported {
-                operation: "cv (use cv_binomial)",
-                family: "binomial",
-            });
-        }
-        let problem = Problem::new(x.into(), y.as_target(), weights, family)?;
-        self.cv_problem(&problem, folds, options)
+        let (model, problem) =
+            self.check(Entry::Cv, x.into(), Response::Values(y.as_target()), weights)?;
+        model.cv(&problem, folds, options)
     }
 
     /// Cross-validation for binomial counts: `successes` out of `trials` per row (see
@@ -246,7 +235,8 @@ impl Glm {
     where
         X: Into<Design<'a>>,
     {
-        let problem = self.binomial_problem("cv_binomial", x.into(), successes, trials, weights)?;
+        let (model, problem) =
+            self.check(Entry::Cv, x.into(), Response::Counts { successes, trials }, weights)?;
         let random;
         let folds = match folds {
             Some(folds) => folds,
@@ -255,26 +245,24 @@ impl Glm {
                 &random
             }
         };
-        self.cv_problem(&problem, folds, options)
+        model.cv(&problem, folds, options)
     }
+}
 
+impl Model {
     /// Cross-validation on a checked problem.
-    fn cv_problem(
-        &self,
-        problem: &Problem<'_>,
-        folds: &Folds,
-        options: &CvOptions,
-    ) -> Result<CvResult> {
+    fn cv(&self, problem: &Problem<'_>, folds: &Folds, options: &CvOptions) -> Result<CvResult> {
         let family = problem.family;
-        let metric = options.metric.unwrap_or(Metric::default_for(family));
+        let metric = options.metric.unwrap_or(family.default_metric());
         metric.check(family)?;
         crate::data::check_len(crate::Input::Folds, problem.nrows(), folds.assignment.len())?;
-        let mut engine = None;
         let null = self.null_model(problem)?;
         let lambdas = self.lambda_sequence(problem, &options.path, null.lambda_max)?;
         let early = options.path.early_stop && options.path.lambdas.is_none();
+        // One backend for the whole data and every fold: folds only change the weights.
+        let mut backend = self.open(problem)?;
         let path =
-            self.path_on(problem, &lambdas, early, &options.path, &mut engine, Some(null))?;
+            self.path_on(problem, &lambdas, early, &options.path, &mut *backend, Some(null))?;
         let lambdas = path.lambdas();
 
         let (n, k) = (problem.nrows(), folds.k);
@@ -287,8 +275,9 @@ impl Glm {
                 .collect();
             let training =
                 Problem::new(problem.x, Cow::Borrowed(&problem.y), Some(&weights), family)?;
+            backend.set_rows(&training)?;
             let fold_path =
-                self.path_on(&training, &lambdas, false, &options.path, &mut engine, None)?;
+                self.path_on(&training, &lambdas, false, &options.path, &mut *backend, None)?;
             sizes[fold] = held_out.iter().map(|&i| problem.weights[i]).sum();
             for (l, point) in fold_path.points.iter().enumerate() {
                 fold_scores[l] =
@@ -341,8 +330,7 @@ fn score(problem: &Problem<'_>, rows: &[usize], beta: &[f64], b0: f64, metric: M
         // The binomial deviance is measured from the saturated model (success fractions
         // strictly between 0 and 1 have a positive minimal loss).
         Metric::Deviance => mean(&|i| {
-            2.0 * (family.loss(problem.y[i], eta(i))
-                - crate::path::saturated_loss(family, problem.y[i]))
+            2.0 * (family.loss(problem.y[i], eta(i)) - family.saturated_loss(problem.y[i]))
         }),
         Metric::Misclassification => mean(&|i| {
             let positive = eta(i) >= 0.0;

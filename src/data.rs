@@ -142,24 +142,26 @@ impl AsTarget for Vec<bool> {
 
 /// Checked data for one fit: the design, the response, the sample weights and their sum.
 ///
-/// Built once by [`Problem::new`], which runs every data check; backends and solvers trust it.
+/// Built only by [`Problem::new`] (or [`Problem::binomial`]), which run every data check;
+/// backends and solvers trust it, so its fields are read through accessors and cannot be
+/// changed from outside the crate.
 #[derive(Debug, Clone)]
 pub struct Problem<'a> {
     /// The design matrix.
-    pub x: Design<'a>,
+    pub(crate) x: Design<'a>,
     /// The response, one value per row.
-    pub y: Cow<'a, [f64]>,
+    pub(crate) y: Cow<'a, [f64]>,
     /// Sample weights, one per row (all ones when the caller gave none).
-    pub weights: Cow<'a, [f64]>,
+    pub(crate) weights: Cow<'a, [f64]>,
     /// `W = Σ wᵢ`.
-    pub weight_sum: f64,
+    pub(crate) weight_sum: f64,
     /// The smallest positive weight (used by the separation certificate).
-    pub min_positive_weight: f64,
+    pub(crate) min_positive_weight: f64,
     /// The loss family.
-    pub family: Family,
+    pub(crate) family: Family,
     /// A known term added to every row's linear predictor, ηᵢ = xᵢᵀβ + b₀ + offsetᵢ (none by
     /// default; multinomial fits use it for the other classes' log-sum-exp).
-    pub offset: Option<Cow<'a, [f64]>>,
+    pub(crate) offset: Option<Cow<'a, [f64]>>,
 }
 
 impl<'a> Problem<'a> {
@@ -262,6 +264,36 @@ impl<'a> Problem<'a> {
         check_finite(Input::Offset, &offset)?;
         self.offset = Some(offset);
         Ok(self)
+    }
+
+    /// The design matrix.
+    pub fn x(&self) -> Design<'a> {
+        self.x
+    }
+
+    /// The response, one value per row (binomial: success fractions; hinge: ±1).
+    pub fn y(&self) -> &[f64] {
+        &self.y
+    }
+
+    /// The sample weights, one per row (binomial: weights × trials).
+    pub fn weights(&self) -> &[f64] {
+        &self.weights
+    }
+
+    /// `W = Σ wᵢ` over the caller's weights.
+    pub fn weight_sum(&self) -> f64 {
+        self.weight_sum
+    }
+
+    /// The loss family.
+    pub fn family(&self) -> Family {
+        self.family
+    }
+
+    /// The per-row offset in η, if any.
+    pub fn offset(&self) -> Option<&[f64]> {
+        self.offset.as_deref()
     }
 
     /// The offset of row `i` (0 without one).

@@ -167,6 +167,13 @@ pub enum Error {
         /// The number of distinct labels.
         found: usize,
     },
+    /// Saved model parameters that do not fit together (e.g. more classes than coefficient
+    /// columns, or a non-finite coefficient).
+    #[error("invalid model: {reason}")]
+    InvalidModel {
+        /// What does not fit.
+        reason: String,
+    },
     /// A backend failed (device lost, out of memory, shader rejected, ...).
     #[error("backend {backend} failed: {reason}")]
     Backend {

@@ -1,10 +1,33 @@
 //! Loss families written as scale mixtures of normals: the loss ℓ(y, η), its derivative ℓ'(η)
 //! and the EM latent precision ω̂ (docs/sm-em.md §2), in f64.
 //!
-//! Adding a family means one arm in each `match` here, its labels check, and its E-step kernel on
-//! the GPU.
+//! A family carries everything that varies with it: loss, ℓ', ω̂ and ℓ'' ([`Family::estep`]),
+//! labels check, link and prediction, default cross-validation metric, the response scale of
+//! the ℓ₁ zero threshold, and its code in the GPU E-step kernel. Adding one means an arm in each
+//! `match` here, its case in `shaders/estep.wgsl`, and its tests (docs/extending.md).
 
+use crate::cv::Metric;
 use crate::error::{Error, Result};
+
+/// The family codes of the GPU E-step kernel (`shaders/estep.wgsl` reads them from the prelude
+/// that `src/backend/gpu/layout.rs` generates from these constants).
+pub(crate) const FAMILY_LOGISTIC: u32 = 0;
+/// See [`FAMILY_LOGISTIC`].
+pub(crate) const FAMILY_GAUSSIAN: u32 = 1;
+/// See [`FAMILY_LOGISTIC`].
+pub(crate) const FAMILY_HINGE: u32 = 2;
+/// See [`FAMILY_LOGISTIC`].
+pub(crate) const FAMILY_QUANTILE: u32 = 3;
+/// See [`FAMILY_LOGISTIC`].
+pub(crate) const FAMILY_STUDENT_T: u32 = 4;
+/// Every family code with its WGSL name, for the kernels' prelude.
+pub(crate) const GPU_FAMILY_CODES: [(&str, u32); 5] = [
+    ("FAMILY_LOGISTIC", FAMILY_LOGISTIC),
+    ("FAMILY_GAUSSIAN", FAMILY_GAUSSIAN),
+    ("FAMILY_HINGE", FAMILY_HINGE),
+    ("FAMILY_QUANTILE", FAMILY_QUANTILE),
+    ("FAMILY_STUDENT_T", FAMILY_STUDENT_T),
+];
 
 /// Residual floor of the non-smooth losses (hinge, quantile), relative to the residual's scale
 /// (1 for the hinge margin, max(1, |y|) for quantile).
@@ -225,6 +248,92 @@ impl Family {
         match self {
             Family::Logistic | Family::Binomial => sigmoid(eta),
             _ => eta,
+        }
+    }
+
+    /// min_η ℓ(y, η) for one row: the entropy of the success fraction for binomial (whose
+    /// fractions strictly between 0 and 1 have a positive minimal loss), 0 for the others. The
+    /// saturated model's loss, from which deviances are measured.
+    pub fn saturated_loss(self, y: f64) -> f64 {
+        if self != Family::Binomial {
+            return 0.0;
+        }
+        let term = |v: f64| if v > 0.0 { -v * v.ln() } else { 0.0 };
+        term(y) + term(1.0 - y)
+    }
+
+    /// Whether [`Family::probability`] gives class probabilities (logistic, binomial).
+    pub fn has_probabilities(self) -> bool {
+        matches!(self, Family::Logistic | Family::Binomial)
+    }
+
+    /// P(y = 1 | η) for the families with probabilities, `None` for the others.
+    pub fn probability(self, eta: f64) -> Option<f64> {
+        self.has_probabilities().then(|| self.inverse_link(eta))
+    }
+
+    /// The prediction on the response scale from η: the class label 0/1 for logistic and
+    /// binomial (probability ≥ ½), ±1 for hinge, η itself for gaussian, quantile and Student-t.
+    pub fn predict(self, eta: f64) -> f64 {
+        match self {
+            Family::Logistic | Family::Binomial => f64::from(eta >= 0.0),
+            Family::Hinge => {
+                if eta >= 0.0 {
+                    1.0
+                } else {
+                    -1.0
+                }
+            }
+            Family::Gaussian | Family::Quantile { .. } | Family::StudentT { .. } => eta,
+        }
+    }
+
+    /// Whether the family predicts classes (its cross-validation folds are stratified and the
+    /// classification metrics apply).
+    pub fn is_classification(self) -> bool {
+        matches!(self, Family::Logistic | Family::Hinge)
+    }
+
+    /// The cross-validation metric used when none is given: deviance for logistic and
+    /// binomial, misclassification for hinge, MSE for gaussian and Student-t, check loss for
+    /// quantile.
+    pub fn default_metric(self) -> Metric {
+        match self {
+            Family::Hinge => Metric::Misclassification,
+            Family::Gaussian | Family::StudentT { .. } => Metric::Mse,
+            Family::Quantile { .. } => Metric::CheckLoss,
+            Family::Logistic | Family::Binomial => Metric::Deviance,
+        }
+    }
+
+    /// The scale of η's units for the ℓ₁ zero threshold (`zero_tol` is in these units): 1 on
+    /// the logit and margin scales, the weighted standard deviation of y (1 if y is constant)
+    /// for the regression families.
+    pub(crate) fn response_scale(self, y: &[f64], weights: &[f64], weight_sum: f64) -> f64 {
+        match self {
+            Family::Logistic | Family::Binomial | Family::Hinge => 1.0,
+            Family::Gaussian | Family::Quantile { .. } | Family::StudentT { .. } => {
+                let mean = y.iter().zip(weights).map(|(y, w)| y * w).sum::<f64>() / weight_sum;
+                let var = y
+                    .iter()
+                    .zip(weights.iter())
+                    .map(|(&y, &w)| w * (y - mean) * (y - mean))
+                    .sum::<f64>()
+                    / weight_sum;
+                if var > 0.0 { var.sqrt() } else { 1.0 }
+            }
+        }
+    }
+
+    /// The family's case in the GPU E-step kernel (its `FAMILY_*` code, which the kernels'
+    /// prelude carries) and its two parameters there, in f32.
+    pub(crate) fn gpu_code(self) -> (u32, f32, f32) {
+        match self {
+            Family::Logistic | Family::Binomial => (FAMILY_LOGISTIC, 0.0, 0.0),
+            Family::Gaussian => (FAMILY_GAUSSIAN, 0.0, 0.0),
+            Family::Hinge => (FAMILY_HINGE, 0.0, 0.0),
+            Family::Quantile { q } => (FAMILY_QUANTILE, q as f32, 0.0),
+            Family::StudentT { nu, sigma } => (FAMILY_STUDENT_T, nu as f32, sigma as f32),
         }
     }
 

@@ -75,8 +75,10 @@
 
 pub mod backend;
 pub mod baselines;
+mod check;
 mod cv;
 mod data;
+mod driver;
 mod error;
 mod family;
 mod glm;
@@ -86,6 +88,7 @@ mod mstep;
 mod multiclass;
 mod path;
 mod penalty;
+mod predict;
 mod solver;
 pub mod synthetic;
 
@@ -103,4 +106,5 @@ pub use glm::{Fit, Glm};
 pub use multiclass::MulticlassFit;
 pub use path::{Path, PathOptions, PathPoint};
 pub use penalty::{Penalty, PenaltyTerms};
+pub use predict::{LinearModel, MulticlassModel};
 pub use solver::{Acceleration, SolverOptions, Termination};

@@ -19,12 +19,15 @@ use std::time::{Duration, Instant};
 use nalgebra::DMatrix;
 
 use crate::backend::BackendInfo;
+use crate::check::{Entry, Model, Response};
 use crate::data::{Design, Problem};
+use crate::driver::Point;
 use crate::error::{Error, Result};
 use crate::family::{Family, log1p_exp};
-use crate::glm::{Engine, Glm};
+use crate::glm::Glm;
 use crate::penalty::PenaltyTerms;
-use crate::solver::{Run, SolverOptions, Termination};
+use crate::predict::{self, MulticlassModel, log_sum_exp};
+use crate::solver::{SolverOptions, Termination};
 
 /// SM-EM iterations per class per sweep: enough for the class to catch up with the others'
 /// last move, few enough that no class runs far ahead of them.
@@ -109,23 +112,24 @@ impl MulticlassFit {
         self.family
     }
 
+    /// The fitted parameters as a [`MulticlassModel`] (to keep or save without the fit's
+    /// record).
+    pub fn to_model(&self) -> MulticlassModel {
+        MulticlassModel::from_fit(
+            self.family,
+            self.classes.clone(),
+            self.coefficients.clone(),
+            self.intercepts.clone(),
+        )
+    }
+
     /// The K linear predictors of each row, n × K.
     ///
     /// # Errors
     /// [`Error::FeatureMismatch`] when `x` has the wrong number of columns, or a non-finite
     /// entry.
     pub fn decision_function<'a>(&self, x: impl Into<Design<'a>>) -> Result<DMatrix<f64>> {
-        let x = x.into();
-        let p = self.coefficients.nrows();
-        if x.ncols() != p {
-            return Err(Error::FeatureMismatch { expected: p, found: x.ncols() });
-        }
-        x.check_finite()?;
-        let k = self.classes.len();
-        Ok(DMatrix::from_fn(x.nrows(), k, |i, c| {
-            self.intercepts[c]
-                + (0..p).map(|j| x.get(i, j) * self.coefficients[(j, c)]).sum::<f64>()
-        }))
+        predict::class_scores(&self.coefficients, &self.intercepts, x.into())
     }
 
     /// Class probabilities, n × K (softmax of the linear predictors); multinomial only.
@@ -133,19 +137,7 @@ impl MulticlassFit {
     /// # Errors
     /// [`Error::Unsupported`] for one-vs-rest SVMs, else as [`MulticlassFit::decision_function`].
     pub fn predict_proba<'a>(&self, x: impl Into<Design<'a>>) -> Result<DMatrix<f64>> {
-        if self.family != Family::Logistic {
-            return Err(Error::Unsupported {
-                operation: "predict_proba",
-                family: self.family.name(),
-            });
-        }
-        let mut eta = self.decision_function(x)?;
-        for mut row in eta.row_iter_mut() {
-            let values: Vec<f64> = row.iter().copied().collect();
-            let lse = log_sum_exp(values.iter().copied());
-            row.apply(|v| *v = (*v - lse).exp());
-        }
-        Ok(eta)
+        predict::class_probabilities(self.family, &self.coefficients, &self.intercepts, x.into())
     }
 
     /// The most likely class label of each row (largest linear predictor).
@@ -153,20 +145,8 @@ impl MulticlassFit {
     /// # Errors
     /// As [`MulticlassFit::decision_function`].
     pub fn predict<'a>(&self, x: impl Into<Design<'a>>) -> Result<Vec<f64>> {
-        let eta = self.decision_function(x)?;
-        Ok(eta
-            .row_iter()
-            .map(|row| {
-                let best = (0..row.len()).fold(0, |b, c| if row[c] > row[b] { c } else { b });
-                self.classes[best]
-            })
-            .collect())
+        predict::class_predictions(&self.classes, &self.coefficients, &self.intercepts, x.into())
     }
-}
-
-fn log_sum_exp(values: impl Iterator<Item = f64> + Clone) -> f64 {
-    let max = values.clone().fold(f64::NEG_INFINITY, f64::max);
-    max + values.map(|v| (v - max).exp()).sum::<f64>().ln()
 }
 
 /// The sorted distinct labels and each row's class index.
@@ -221,8 +201,24 @@ impl Glm {
         let x = x.into();
         let (classes, class_of) = classes_of(y)?;
         match self.family() {
-            Family::Logistic => self.multinomial(x, classes, &class_of, weights, start),
-            Family::Hinge => self.one_vs_rest(x, classes, &class_of, weights, start),
+            Family::Logistic => {
+                // The checked base problem (labels of class 1 as placeholders; each class step
+                // sets its own).
+                let labels = indicator(&class_of, 1);
+                let (model, base) = self.check(
+                    Entry::Multiclass,
+                    x,
+                    Response::Values(Cow::Owned(labels)),
+                    weights,
+                )?;
+                model.multinomial(&base, classes, &class_of, start)
+            }
+            Family::Hinge => {
+                // Every setting checked once up front (each class's fit checks its own labels).
+                let labels = indicator(&class_of, 1);
+                self.check(Entry::Multiclass, x, Response::Values(Cow::Owned(labels)), weights)?;
+                self.one_vs_rest(x, classes, &class_of, weights, start)
+            }
             other => Err(Error::Unsupported { operation: "fit_multiclass", family: other.name() }),
         }
     }
@@ -271,25 +267,27 @@ impl Glm {
             backend: backend.expect("at least two classes"),
         })
     }
+}
 
+/// 1 for the rows of class `c`, 0 for the others.
+fn indicator(class_of: &[usize], c: usize) -> Vec<f64> {
+    class_of.iter().map(|&ci| f64::from(u8::from(ci == c))).collect()
+}
+
+impl Model {
     fn multinomial(
         &self,
-        x: Design<'_>,
+        base: &Problem<'_>,
         classes: Vec<f64>,
         class_of: &[usize],
-        weights: Option<&[f64]>,
         start: Instant,
     ) -> Result<MulticlassFit> {
-        let (p, k) = (x.ncols(), classes.len());
+        let (p, k) = (base.ncols(), classes.len());
         let dim = p + usize::from(self.intercept());
-        // The checked base problem (labels of class 1 as placeholders; each step sets its own).
-        let indicator = |c: usize| -> Vec<f64> {
-            class_of.iter().map(|&ci| f64::from(u8::from(ci == c))).collect()
-        };
-        let base = Problem::new(x, Cow::Owned(indicator(1)), weights, Family::Logistic)?;
-        let terms = self.checked_terms(p, dim)?;
-        let mut engine = self.backend_for(&base)?;
-        let info = engine.as_backend().info();
+        let base = base.clone();
+        let terms = self.terms(dim)?;
+        let mut backend = self.open(&base)?;
+        let info = backend.info();
 
         // θ per class (reference class 0 stays at zero); start from the class frequencies.
         let mut theta = vec![vec![0.0; dim]; k];
@@ -331,33 +329,21 @@ impl Glm {
                 #[allow(clippy::needless_range_loop)] // each step reads all of θ through η
                 for c in 1..k {
                     let offset = state.offsets(&eta, c);
-                    let problem = Problem { y: Cow::Owned(indicator(c)), ..base.clone() }
+                    let problem = Problem { y: Cow::Owned(indicator(class_of, c)), ..base.clone() }
                         .with_offset(Cow::Owned(offset))?;
-                    let run = Run {
-                        penalty: stage_terms,
-                        options: SolverOptions {
-                            max_iter: STEPS_PER_CLASS,
-                            acceleration: options
-                                .acceleration
-                                .resolve(Family::Logistic, stage_terms),
-                            ..*options
-                        },
-                        kkt_scale: Some(scale),
+                    let point = Point {
+                        problem: &problem,
+                        terms: stage_terms,
                         zero_threshold: &zero_threshold,
                         separation_bound: None,
+                        kkt_scale: Some(scale),
                     };
+                    let run =
+                        self.run(&point, SolverOptions { max_iter: STEPS_PER_CLASS, ..*options });
                     let start_theta = std::mem::take(&mut theta[c]);
-                    let solution = match &mut engine {
-                        Engine::Gpu(gpu) => {
-                            gpu.set_rows(&problem)?;
-                            run.solve(gpu, start_theta)?
-                        }
-                        _ => {
-                            let mut cpu =
-                                crate::backend::CpuBackend::new(&problem, self.intercept());
-                            run.solve(&mut cpu, start_theta)?
-                        }
-                    };
+                    // Same X, this class's labels and offsets: one O(n) upload on a device.
+                    backend.set_rows(&problem)?;
+                    let solution = run.solve(&mut *backend, start_theta)?;
                     noise = noise.max(solution.gradient_error);
                     theta[c] = solution.theta;
                     state.update_class(&mut eta, &theta[c], c);

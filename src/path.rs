@@ -19,13 +19,14 @@ use std::borrow::Cow;
 use std::time::{Duration, Instant};
 
 use crate::backend::restricted::Restricted;
-use crate::backend::{Backend, BackendInfo, CpuBackend, GpuBackend, Needs, Stats};
+use crate::backend::{Backend, BackendInfo, CpuBackend, Needs, Stats};
+use crate::check::{Entry, Model, Response};
 use crate::data::{Design, Problem};
+use crate::driver::{Engine, Point, exact_mean_loss, zero_thresholds};
 use crate::error::{Error, Result};
 use crate::family::Family;
-use crate::glm::{Engine, Glm, Point, exact_mean_loss, zero_thresholds};
-use crate::penalty::{Penalty, PenaltyTerms};
-use crate::solver::Run;
+use crate::glm::Glm;
+use crate::penalty::PenaltyTerms;
 use crate::solver::Termination;
 
 /// λ large enough that every penalized coefficient stays at zero (the null model).
@@ -145,14 +146,9 @@ impl Glm {
         X: Into<Design<'a>>,
         Y: crate::AsTarget + ?Sized,
     {
-        if matches!(self.family(), Family::Binomial) {
-            return Err(Error::Unsupported {
-                operation: "path (use path_binomial)",
-                family: "binomial",
-            });
-        }
-        let problem = Problem::new(x.into(), y.as_target(), weights, self.family())?;
-        self.path_problem(&problem, options)
+        let (model, problem) =
+            self.check(Entry::Path, x.into(), Response::Values(y.as_target()), weights)?;
+        model.path(&problem, options)
     }
 
     /// [`Glm::path`] for binomial counts: `successes` out of `trials` per row (see
@@ -171,17 +167,20 @@ impl Glm {
     where
         X: Into<Design<'a>>,
     {
-        let problem =
-            self.binomial_problem("path_binomial", x.into(), successes, trials, weights)?;
-        self.path_problem(&problem, options)
+        let (model, problem) =
+            self.check(Entry::Path, x.into(), Response::Counts { successes, trials }, weights)?;
+        model.path(&problem, options)
     }
+}
 
+impl Model {
     /// The path on a checked problem: the null model once, for λ_max and for the path.
-    fn path_problem(&self, problem: &Problem<'_>, options: &PathOptions) -> Result<Path> {
+    fn path(&self, problem: &Problem<'_>, options: &PathOptions) -> Result<Path> {
         let null = self.null_model(problem)?;
         let lambdas = self.lambda_sequence(problem, options, null.lambda_max)?;
         let early = options.early_stop && options.lambdas.is_none();
-        self.path_on(problem, &lambdas, early, options, &mut None, Some(null))
+        let mut backend = self.open(problem)?;
+        self.path_on(problem, &lambdas, early, options, &mut *backend, Some(null))
     }
 
     /// The λ sequence of `options` for `problem` (whose null model has `lambda_max`),
@@ -236,7 +235,7 @@ impl Glm {
     pub(crate) fn null_model(&self, problem: &Problem<'_>) -> Result<NullModel> {
         let p = problem.ncols();
         let dim = p + usize::from(self.intercept());
-        let unit = self.unit_terms(p, dim)?;
+        let unit = self.terms_at(1.0, dim)?;
         // At λ = ∞ the penalized coordinates stay at their zero start; only the unpenalized
         // ones (intercept, factor-0 features) move.
         let infinite = PenaltyTerms {
@@ -257,12 +256,12 @@ impl Glm {
             separation_bound: None,
             kkt_scale: None,
         };
-        let engine = Engine::Cpu(CpuBackend::new(problem, self.intercept()));
-        let (solution, mut engine) =
-            self.solve_point(&point, engine, self.null_start(problem), None)?;
+        let mut cpu = CpuBackend::new(problem, self.intercept());
+        let solution =
+            self.solve_point(&point, &mut Engine::new(&mut cpu), self.null_start(problem), None)?;
         let mut stats = Stats::new(dim);
-        engine.as_backend().evaluate(&solution.theta, Needs::Gradient, &mut stats)?;
-        let alpha = self.penalty_value().alpha.max(RIDGE_ALPHA_FLOOR);
+        cpu.evaluate(&solution.theta, Needs::Gradient, &mut stats)?;
+        let alpha = self.penalty().alpha.max(RIDGE_ALPHA_FLOOR);
         let mut lambda_max = 0.0_f64;
         for j in 0..p {
             let factor = unit.lasso[j] + unit.ridge[j]; // vⱼ (λ = 1, α + (1 − α) = 1)
@@ -283,13 +282,8 @@ impl Glm {
         })
     }
 
-    /// The penalty at λ = 1 for `dim` coordinates.
-    fn unit_terms(&self, p: usize, dim: usize) -> Result<PenaltyTerms> {
-        self.clone().penalty(Penalty { lambda: 1.0, ..self.penalty_value() }).checked_terms(p, dim)
-    }
-
-    /// Fits every λ of `lambdas` (decreasing) on `problem`. `device` carries a GPU backend
-    /// from one call to the next (cross-validation folds) so X is uploaded once; `null` is the
+    /// Fits every λ of `lambdas` (decreasing) on `problem` with `backend`, already bound to
+    /// it (cross-validation folds rebind one backend, so X is uploaded once); `null` is the
     /// problem's null model when the caller already has it.
     pub(crate) fn path_on(
         &self,
@@ -297,14 +291,14 @@ impl Glm {
         lambdas: &[f64],
         early_stop: bool,
         options: &PathOptions,
-        device: &mut Option<GpuBackend>,
+        backend: &mut dyn Backend,
         null: Option<NullModel>,
     ) -> Result<Path> {
         let start = Instant::now();
         let p = problem.ncols();
         let intercept = self.intercept();
         let dim = p + usize::from(intercept);
-        let unit = self.unit_terms(p, dim)?;
+        let unit = self.terms_at(1.0, dim)?;
         let null = match null {
             Some(null) => null,
             None => self.null_model(problem)?,
@@ -314,14 +308,9 @@ impl Glm {
         let separation_bound =
             problem.family.separation_bound(problem.min_positive_weight, problem.weight_sum);
 
-        let mut engine = Some(match device.take() {
-            Some(mut gpu) => {
-                gpu.set_rows(problem)?;
-                Engine::Gpu(gpu)
-            }
-            None => self.backend_for(problem)?,
-        });
-        let on_device = !matches!(engine, Some(Engine::Cpu(_)));
+        let backend_info = backend.info();
+        let on_device = !backend.exact();
+        let mut engine = Engine::new(backend);
         let lasso_like = unit.has_lasso() && unit.exponent == 1.0;
         // On a device the strong rules restrict the M-step (the device still computes the full
         // statistics from its one copy of X); hinge and quantile device fits need their f64
@@ -329,7 +318,6 @@ impl Glm {
         let strong = options.strong_rules
             && lasso_like
             && !(on_device && problem.family.has_unbounded_weight());
-        let backend_info = engine.as_ref().map(|e| e.as_backend_ref().info()).expect("set above");
 
         let mut theta = null.theta.clone();
         // ∇L at the last point, for the strong rules (only kept up to date when they are used).
@@ -377,11 +365,10 @@ impl Glm {
                         separation_bound,
                         kkt_scale: Some(null.gradient_scale),
                     };
-                    let (solution_theta, its, term, f) = match engine.as_mut() {
-                        Some(device) if on_device => {
-                            self.solve_restricted(&setup, &active, &theta, device.as_backend())?
-                        }
-                        _ => self.solve_compact(&setup, &active, &theta, shared_gram.as_ref())?,
+                    let (solution_theta, its, term, f) = if on_device {
+                        self.solve_restricted(&setup, &active, &theta, engine.backend())?
+                    } else {
+                        self.solve_compact(&setup, &active, &theta, shared_gram.as_ref())?
                     };
                     iterations += its;
                     theta = solution_theta;
@@ -408,11 +395,8 @@ impl Glm {
                     separation_bound,
                     kkt_scale: Some(null.gradient_scale),
                 };
-                let taken = engine.take().expect("set above");
                 // The last statistics of the previous point are those at this point's start.
-                let (solution, back) =
-                    self.solve_point(&point, taken, theta.clone(), seed.take())?;
-                engine = Some(back);
+                let solution = self.solve_point(&point, &mut engine, theta.clone(), seed.take())?;
                 seed = solution.final_stats;
                 iterations = solution.iterations;
                 termination = solution.termination;
@@ -450,11 +434,6 @@ impl Glm {
                     break;
                 }
             }
-        }
-        match engine {
-            Some(Engine::Gpu(gpu)) => *device = Some(gpu),
-            Some(Engine::Polish(polish)) => *device = Some(polish.into_gpu()),
-            _ => {}
         }
         Ok(Path {
             points,
@@ -528,8 +507,9 @@ impl Glm {
             }
             None => CpuBackend::new(&compact, intercept),
         };
-        let (solution, _) =
-            self.solve_point(&point, Engine::Cpu(backend), pick(theta, 0.0), None)?;
+        let mut backend = backend;
+        let solution =
+            self.solve_point(&point, &mut Engine::new(&mut backend), pick(theta, 0.0), None)?;
         let mut full = vec![0.0; p + usize::from(intercept)];
         for (c, &j) in active.iter().enumerate() {
             full[j] = solution.theta[c];
@@ -565,13 +545,14 @@ impl Glm {
         let pick = |v: &[f64]| -> Vec<f64> { index.iter().map(|&j| v[j]).collect() };
         let sub_terms = sub_penalty(terms, &index.iter().copied().map(Some).collect::<Vec<_>>());
         let sub_threshold = pick(zero_threshold);
-        let run = Run {
-            penalty: &sub_terms,
-            options: self.options_for(problem.family, &sub_terms),
-            kkt_scale,
+        let sub_point = Point {
+            problem,
+            terms: &sub_terms,
             zero_threshold: &sub_threshold,
             separation_bound,
+            kkt_scale,
         };
+        let run = self.run(&sub_point, self.options());
         let solution = run.solve(&mut Restricted::new(backend, &index), pick(theta))?;
         for (c, &j) in index.iter().enumerate() {
             full[j] = solution.theta[c];
@@ -615,16 +596,7 @@ pub(crate) fn saturated_mean_loss(problem: &Problem<'_>) -> f64 {
         .y
         .iter()
         .zip(problem.weights.iter())
-        .map(|(&y, &w)| w * saturated_loss(problem.family, y))
+        .map(|(&y, &w)| w * problem.family.saturated_loss(y))
         .sum::<f64>()
         / problem.weight_sum
-}
-
-/// min_η ℓ(y, η) for one row: the entropy of the success fraction for binomial, 0 otherwise.
-pub(crate) fn saturated_loss(family: Family, y: f64) -> f64 {
-    if family != Family::Binomial {
-        return 0.0;
-    }
-    let term = |v: f64| if v > 0.0 { -v * v.ln() } else { 0.0 };
-    term(y) + term(1.0 - y)
 }

@@ -14,13 +14,15 @@
 //! and the partial sums are added in chunk order, so a fit gives bit-identical results however
 //! many threads rayon has.
 
+use std::borrow::Cow;
+
 use nalgebra::DMatrix;
 use rayon::prelude::*;
 
 use super::strided::{Strided, StridedMut, gemm};
 use super::{Backend, BackendInfo, Needs, Stats};
 use crate::data::Problem;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::family::Family;
 
 /// Rows per GEMM call: the reduction depth of each update, large enough for matrixmultiply's
@@ -79,7 +81,9 @@ struct Chunk {
 
 /// The f64 CPU backend (see the module docs for the kernel).
 pub struct CpuBackend<'a> {
-    problem: &'a Problem<'a>,
+    /// The problem's data: X borrowed, y, weights and offset borrowed until
+    /// [`Backend::set_rows`] replaces them with owned copies.
+    problem: Problem<'a>,
     intercept: bool,
     chunks: Vec<Chunk>,
     /// S when it does not depend on θ (gaussian: ω̂ = ℓ'' = 1, so S = XᵀWX/W): computed at the
@@ -90,7 +94,7 @@ pub struct CpuBackend<'a> {
 impl<'a> CpuBackend<'a> {
     /// As [`CpuBackend::new`], with S = XᵀWX/W already known (gaussian only: its S does not
     /// depend on θ). A path computes it once and hands each point its block.
-    pub fn with_gram(problem: &'a Problem<'a>, intercept: bool, gram: DMatrix<f64>) -> Self {
+    pub fn with_gram(problem: &Problem<'a>, intercept: bool, gram: DMatrix<f64>) -> Self {
         let mut backend = Self::new(problem, intercept);
         if problem.family == Family::Gaussian {
             backend.constant_gram = Some(gram);
@@ -99,7 +103,7 @@ impl<'a> CpuBackend<'a> {
     }
 
     /// Binds the backend to a checked problem; `intercept` appends a column of ones.
-    pub fn new(problem: &'a Problem<'a>, intercept: bool) -> Self {
+    pub fn new(problem: &Problem<'a>, intercept: bool) -> Self {
         let (n, p) = (problem.nrows(), problem.ncols());
         let memory_cap = (PARTIAL_GRAM_BYTES / (8 * p * p).max(1)).max(1);
         let n_chunks = n.div_ceil(MIN_CHUNK_ROWS).clamp(1, MAX_CHUNKS.min(memory_cap));
@@ -122,7 +126,7 @@ impl<'a> CpuBackend<'a> {
                 scaled_rows: Vec::new(),
             })
             .collect();
-        Self { problem, intercept, chunks, constant_gram: None }
+        Self { problem: problem.clone(), intercept, chunks, constant_gram: None }
     }
 
     /// One pass over all rows, then the partial sums reduced in chunk order. Returns the mean
@@ -130,7 +134,7 @@ impl<'a> CpuBackend<'a> {
     fn pass(&mut self, theta: &[f64], work: Work, out: Option<&mut Stats>) -> f64 {
         let p = self.problem.ncols();
         let (beta, intercept) = (&theta[..p], if self.intercept { theta[p] } else { 0.0 });
-        let problem = self.problem;
+        let problem = &self.problem;
         self.chunks
             .par_iter_mut()
             .for_each(|chunk| chunk.accumulate(problem, beta, intercept, work));
@@ -183,7 +187,7 @@ impl CpuBackend<'_> {
     /// ε √(Σᵢ (|xᵢⱼ| uᵢ)²) / W with uᵢ = wᵢ (|ℓ'ᵢ| + min(ω̂ᵢ Σⱼ|xᵢⱼθⱼ|, 1/ε)), as the GPU
     /// kernels report theirs. Random signs add in quadrature.
     fn rounding_error(&mut self, theta: &[f64], out: &mut Stats) {
-        let problem = self.problem;
+        let problem = &self.problem;
         let p = problem.ncols();
         let (beta, b0) = (&theta[..p], if self.intercept { theta[p] } else { 0.0 });
         let roundoff = f64::EPSILON / 2.0;
@@ -339,6 +343,96 @@ impl Backend for CpuBackend<'_> {
         BackendInfo {
             kind: "cpu",
             device: format!("cpu f64 ({} threads)", rayon::current_num_threads()),
+        }
+    }
+
+    fn exact(&self) -> bool {
+        true
+    }
+
+    fn set_rows(&mut self, problem: &Problem<'_>) -> Result<()> {
+        if problem.nrows() != self.problem.nrows() || problem.ncols() != self.problem.ncols() {
+            return Err(Error::Backend {
+                backend: "cpu".into(),
+                reason: format!(
+                    "set_rows got a {} × {} problem for a backend holding {} × {}",
+                    problem.nrows(),
+                    problem.ncols(),
+                    self.problem.nrows(),
+                    self.problem.ncols()
+                ),
+            });
+        }
+        self.problem = Problem {
+            x: self.problem.x,
+            y: Cow::Owned(problem.y.to_vec()),
+            weights: Cow::Owned(problem.weights.to_vec()),
+            offset: problem.offset.as_ref().map(|o| Cow::Owned(o.to_vec())),
+            ..*problem
+        };
+        // A constant S belongs to the old weights.
+        self.constant_gram = None;
+        Ok(())
+    }
+
+    fn gram_with_weights(&mut self, weights: &[f64], gram: &mut DMatrix<f64>) -> Result<()> {
+        let (n, p) = (self.problem.nrows(), self.problem.ncols());
+        let dim = p + usize::from(self.intercept);
+        if weights.len() != n || gram.shape() != (dim, dim) {
+            return Err(Error::Backend {
+                backend: "cpu".into(),
+                reason: format!(
+                    "gram_with_weights got {} weights and a {:?} matrix for {n} rows and {dim} \
+                     coordinates",
+                    weights.len(),
+                    gram.shape()
+                ),
+            });
+        }
+        // One f64 row-by-row sum in a fixed order: this serves the f64 finish of small fits,
+        // not the E-step's hot path.
+        let x = self.problem.x;
+        let column = |i: usize, j: usize| if j < p { x.get(i, j) } else { 1.0 };
+        let inv_w = 1.0 / self.problem.weight_sum;
+        gram.fill(0.0);
+        for (i, &c) in weights.iter().enumerate() {
+            if c == 0.0 {
+                continue;
+            }
+            for k in 0..dim {
+                let ck = c * column(i, k);
+                for j in 0..=k {
+                    gram[(j, k)] += ck * column(i, j);
+                }
+            }
+        }
+        for k in 0..dim {
+            for j in 0..=k {
+                gram[(j, k)] *= inv_w;
+            }
+        }
+        gram.fill_lower_triangle_with_upper_triangle();
+        Ok(())
+    }
+}
+
+impl CpuBackend<'_> {
+    /// Per row, cᵢ = wᵢ ω̂ᵢ (or wᵢ ℓ''ᵢ with [`Needs::GradientAndHessian`]) at `theta`, from η
+    /// computed in f64 row by row: the weights of S that [`PolishBackend`] hands to a rounding
+    /// backend's [`Backend::gram_with_weights`].
+    ///
+    /// [`PolishBackend`]: super::PolishBackend
+    pub(crate) fn row_weights(&self, theta: &[f64], needs: Needs, out: &mut [f64]) {
+        let problem = &self.problem;
+        let p = problem.ncols();
+        let b0 = if self.intercept { theta[p] } else { 0.0 };
+        for (i, c) in out.iter_mut().enumerate() {
+            let eta = b0
+                + problem.offset_at(i)
+                + (0..p).map(|j| problem.x.get(i, j) * theta[j]).sum::<f64>();
+            let e = problem.family.estep(problem.y[i], eta);
+            let weight = if needs == Needs::GradientAndHessian { e.curvature } else { e.weight };
+            *c = problem.weights[i] * weight;
         }
     }
 }

@@ -10,7 +10,28 @@
 //!
 //! When an intercept is fitted it is the last coordinate of θ: a column of ones appended to X.
 //! Everything else (penalty weights, the M-step, acceleration, stopping) lives in
-//! the solver (see [`crate::Glm`]) and is shared by all backends.
+//! the solver and is shared by all backends; the driver (`src/driver.rs`) holds whatever backend
+//! `open` returned as a `Box<dyn Backend>` and never asks which one it is.
+//!
+//! What paths, cross-validation and multiclass fits need beyond the three statistics is in the
+//! trait too: [`Backend::set_rows`] (new y, weights or offsets on the same X: folds, classes),
+//! [`Backend::gram_with_weights`] (S from row weights computed elsewhere: the f64 finish of
+//! hinge and quantile fits, [`PolishBackend`], works over any backend through it) and
+//! [`Backend::exact`] (whether the statistics are f64 sums, which decides that finish and the
+//! strong rules' strategy). Restricting a backend to the active coordinates of a path
+//! (`restricted::Restricted`) needs only [`Backend::evaluate`].
+//!
+//! ## Adding a backend
+//!
+//! 1. A new file here (or folder, like `gpu/`) with a type that implements [`Backend`]; test it
+//!    against [`CpuBackend`] in `tests/integration/backend.rs` (the f64 reference: same loss,
+//!    gradient and S within a tolerance reasoned from its precision).
+//! 2. In this file: declare the module, add a [`BackendChoice`] variant (with its name in
+//!    `FromStr` and `Display`, which the CLI's `--backend` and `SCALEMIX_BACKEND` read) and its
+//!    arm in `open` (this file's one place that chooses a backend).
+//!
+//! Nothing else changes: fits, paths, cross-validation, multiclass fits and the baselines all go
+//! through `open` and the trait.
 
 mod cpu;
 pub mod gpu;
@@ -18,13 +39,16 @@ mod polish;
 pub(crate) mod restricted;
 pub(crate) mod strided;
 
+use std::sync::OnceLock;
+
 pub use cpu::CpuBackend;
 pub use gpu::{GpuBackend, GpuContext, GpuOptions};
 pub use polish::PolishBackend;
 
 use nalgebra::{DMatrix, DVector};
 
-use crate::error::Result;
+use crate::data::Problem;
+use crate::error::{Error, Result};
 
 /// What a call to [`Backend::evaluate`] must fill in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -104,6 +128,81 @@ pub trait Backend {
 
     /// What ran.
     fn info(&self) -> BackendInfo;
+
+    /// Whether the statistics are f64 sums of f64 terms (the CPU backend). A backend that rounds
+    /// more ([`Stats::gradient_error`] > 0) gets its fits' KKT violation recomputed in f64, its
+    /// hinge and quantile fits finished by [`PolishBackend`], and keeps its one copy of X during
+    /// a path's strong-rule fits (viewed through the active coordinates) where an exact host
+    /// backend is rebuilt on the active columns instead (its cost scales with the columns it
+    /// holds).
+    fn exact(&self) -> bool;
+
+    /// Replaces y, the sample weights and the offset with `problem`'s, keeping X (which must be
+    /// the same matrix, with the same family and intercept): cross-validation folds (weights)
+    /// and multinomial class steps (labels and offsets) reuse one backend this way.
+    ///
+    /// # Errors
+    /// [`crate::Error::Backend`] for a different number of rows, or a device failure.
+    fn set_rows(&mut self, problem: &Problem<'_>) -> Result<()>;
+
+    /// S = Xᵀ diag(c) X / W for row weights `c` computed by the caller (e.g. EM weights from an
+    /// η computed in f64), into `gram`.
+    ///
+    /// # Errors
+    /// [`crate::Error::Backend`] for a weight the backend cannot represent, or a device failure.
+    fn gram_with_weights(&mut self, weights: &[f64], gram: &mut DMatrix<f64>) -> Result<()>;
+}
+
+/// Opens the backend `choice` names for `problem` (`gpu`: a context the application gave, else
+/// the process-wide default device). The one place a backend is chosen.
+///
+/// # Errors
+/// [`crate::Error::Backend`] when a GPU was asked for and none could be opened, or uploading X
+/// failed.
+pub(crate) fn open<'p>(
+    choice: BackendChoice,
+    context: Option<&GpuContext>,
+    problem: &Problem<'p>,
+    intercept: bool,
+) -> Result<Box<dyn Backend + 'p>> {
+    let dim = problem.ncols() + usize::from(intercept);
+    let cpu =
+        || -> Result<Box<dyn Backend + 'p>> { Ok(Box::new(CpuBackend::new(problem, intercept))) };
+    let gpu = |context: &GpuContext| -> Result<Box<dyn Backend + 'p>> {
+        log::info!("fitting on {}", context.describe());
+        Ok(Box::new(GpuBackend::new(context, problem, intercept)?))
+    };
+    match choice {
+        BackendChoice::Cpu => cpu(),
+        BackendChoice::Gpu => match context {
+            Some(context) => gpu(context),
+            None => gpu(&default_gpu()?),
+        },
+        BackendChoice::Auto => {
+            let work = problem.nrows() as f64 * (dim * dim) as f64;
+            if work < AUTO_GPU_MIN_WORK {
+                return cpu();
+            }
+            match default_gpu() {
+                Ok(context) if !context.is_software() => gpu(&context),
+                Ok(context) => {
+                    log::info!("auto: {} is a software adapter; using the CPU", context.describe());
+                    cpu()
+                }
+                Err(e) => {
+                    log::info!("auto: no GPU ({e}); using the CPU");
+                    cpu()
+                }
+            }
+        }
+    }
+}
+
+/// The process-wide GPU context with default options, opened on first use and shared by every
+/// fit (opening a device and compiling the kernels takes up to seconds).
+fn default_gpu() -> Result<GpuContext> {
+    static CONTEXT: OnceLock<std::result::Result<GpuContext, Error>> = OnceLock::new();
+    CONTEXT.get_or_init(|| GpuContext::new(GpuOptions::default())).clone()
 }
 
 /// Which backend a fit runs on.
@@ -129,6 +228,9 @@ pub enum BackendChoice {
 pub const AUTO_GPU_MIN_WORK: f64 = (1u64 << 30) as f64;
 
 impl BackendChoice {
+    /// Every name [`BackendChoice`] parses, in the order the command line lists them.
+    pub const NAMES: [&'static str; 3] = ["auto", "cpu", "gpu"];
+
     /// Reads `SCALEMIX_BACKEND` (`auto`, `cpu` or `gpu`, any case); [`BackendChoice::Auto`]
     /// when it is unset.
     ///
@@ -166,5 +268,19 @@ impl std::fmt::Display for BackendChoice {
             BackendChoice::Cpu => "cpu",
             BackendChoice::Gpu => "gpu",
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::BackendChoice;
+
+    /// The command line offers `NAMES`: each must parse, and print back as itself.
+    #[test]
+    fn every_backend_name_parses_and_prints_as_itself() {
+        for name in BackendChoice::NAMES {
+            let choice: BackendChoice = name.parse().expect("a listed name parses");
+            assert_eq!(choice.to_string(), name);
+        }
     }
 }

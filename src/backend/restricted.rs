@@ -4,7 +4,10 @@
 //! the full statistics, and the M-step (the p × p Cholesky and everything the solver does per
 //! coordinate) runs on the active coordinates only.
 
+use nalgebra::DMatrix;
+
 use super::{Backend, BackendInfo, Needs, Stats};
+use crate::data::Problem;
 use crate::error::Result;
 
 /// `inner` restricted to the coordinates `index` (increasing, into the full θ).
@@ -63,5 +66,23 @@ impl Backend for Restricted<'_, '_> {
 
     fn info(&self) -> BackendInfo {
         self.inner.info()
+    }
+
+    fn exact(&self) -> bool {
+        self.inner.exact()
+    }
+
+    fn set_rows(&mut self, problem: &Problem<'_>) -> Result<()> {
+        self.inner.set_rows(problem)
+    }
+
+    fn gram_with_weights(&mut self, weights: &[f64], gram: &mut DMatrix<f64>) -> Result<()> {
+        self.inner.gram_with_weights(weights, &mut self.stats.gram)?;
+        for (b, &k) in self.index.iter().enumerate() {
+            for (a, &j) in self.index.iter().enumerate() {
+                gram[(a, b)] = self.stats.gram[(j, k)];
+            }
+        }
+        Ok(())
     }
 }

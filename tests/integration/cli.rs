@@ -253,6 +253,15 @@ fn bad_inputs_end_with_a_one_line_error() {
     let nan = write("nan.csv", "a,b,y\n1,2,0\n3,NaN,1\n");
     let labels = write("labels.csv", "a,b,y\n1,2,0\n3,1,2\n");
     let bad_model = write("model.json", "{ not json");
+    // A crafted multinomial model: three classes, coefficients for two.
+    let crafted = write(
+        "crafted.json",
+        r#"{"family":"multinomial","lambda":0,"alpha":0,"intercept":0,"coef":[],
+            "feature_names":["a","b"],"objective":0,"iterations":0,"converged":true,
+            "termination":"converged","backend":"cpu","device":"cpu","elapsed_seconds":0,
+            "classes":[0,1,2],"coefs":[[1,2],[3,4]],"intercepts":[0,0,0]}"#,
+    );
+    let two_features = write("two.csv", "a,b\n1,2\n3,1\n");
     // Found by the fuzz target: one entry at a huge index asked for a terabyte dense matrix.
     let sparse = write("huge.svm", "1 4000000000:1\n-1 2:1\n");
     let label_only = write("labels.svm", "1\n-1\n");
@@ -267,6 +276,7 @@ fn bad_inputs_end_with_a_one_line_error() {
         (vec!["fit", "--data", &labels, "--family", "logistic"], "row 1"),
         (vec!["fit", "--data", good, "--target", "nope"], "no column named \"nope\""),
         (vec!["predict", "--model", &bad_model, "--data", good], "not a scalemix model"),
+        (vec!["predict", "--model", &crafted, "--data", &two_features], "invalid model"),
         (vec!["fit", "--data", good, "--family", "quantile", "--quantile", "1.5"], "q"),
         (vec!["fit", "--data", &sparse], "densely"),
         (vec!["fit", "--data", &label_only], "no features"),

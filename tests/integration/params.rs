@@ -260,3 +260,145 @@ fn inputs_are_left_untouched() {
     Glm::logistic().penalty(Penalty::lasso(0.01)).fit_weighted(&x, &y, &w).unwrap();
     assert_eq!((x, y, w), (x0, y0, w0));
 }
+
+/// Every entry point goes through the one check of `fit`: a bad solver setting, family parameter,
+/// penalty factor or datum is refused by paths, cross-validation, the binomial entry points and
+/// multiclass fits with the same error as by `fit`.
+mod every_entry_point {
+    use nalgebra::DMatrix;
+    use scalemix::{CvOptions, Error, Glm, Input, PathOptions, Penalty};
+
+    fn data() -> (DMatrix<f64>, Vec<f64>, Vec<f64>) {
+        let (x, y) = super::small();
+        (x, y, vec![0.0, 1.0, 2.0, 0.0, 1.0, 2.0])
+    }
+
+    fn path_options() -> PathOptions {
+        PathOptions { n_lambda: 3, ..PathOptions::default() }
+    }
+
+    fn cv_options() -> CvOptions {
+        CvOptions { folds: 2, path: path_options(), ..CvOptions::default() }
+    }
+
+    /// The error of `fit`, `path`, `cv` and `fit_multiclass` for `glm` on the data (labels 0/1,
+    /// three classes for the multiclass fit), each checked against `expected`.
+    fn assert_all(glm: &Glm, x: &DMatrix<f64>, expected: impl Fn(&Error) -> bool) {
+        let (_, y, classes) = data();
+        let results = [
+            ("fit", glm.fit(x, &y).err()),
+            ("path", glm.path(x, &y, &path_options()).err()),
+            ("cv", glm.cv(x, &y, &cv_options()).err()),
+            ("fit_multiclass", glm.fit_multiclass(x, &classes).err()),
+        ];
+        for (entry, err) in results {
+            let err = err.unwrap_or_else(|| panic!("{entry} accepted it"));
+            assert!(expected(&err), "{entry}: {err:?}");
+        }
+    }
+
+    #[test]
+    fn rejects_bad_solver_settings_at_every_entry_point() {
+        let (x, _, _) = data();
+        assert_all(&Glm::logistic().max_iter(0), &x, |e| {
+            matches!(e, Error::InvalidOption { name: "max_iter", .. })
+        });
+        assert_all(&Glm::logistic().tol(-1.0), &x, |e| {
+            matches!(e, Error::InvalidOption { name: "tol", .. })
+        });
+        assert_all(&Glm::logistic().zero_tol(f64::NAN), &x, |e| {
+            matches!(e, Error::InvalidOption { name: "zero_tol", .. })
+        });
+    }
+
+    #[test]
+    fn rejects_bad_penalty_factors_and_alpha_at_every_entry_point() {
+        let (x, _, _) = data();
+        assert_all(&Glm::logistic().penalty_factors(vec![1.0]), &x, |e| {
+            matches!(e, Error::LengthMismatch { input: Input::PenaltyFactors, .. })
+        });
+        assert_all(&Glm::logistic().penalty_factors(vec![1.0, -2.0]), &x, |e| {
+            matches!(e, Error::NegativeValue { input: Input::PenaltyFactors, index: 1, .. })
+        });
+        assert_all(&Glm::logistic().penalty(Penalty::elastic_net(1.0, 2.0)), &x, |e| {
+            matches!(e, Error::InvalidAlpha(_))
+        });
+        assert_all(&Glm::logistic().penalty(Penalty::bridge(1.0, 3.0)), &x, |e| {
+            matches!(e, Error::InvalidOption { name: "bridge exponent q", .. })
+        });
+    }
+
+    #[test]
+    fn rejects_non_finite_data_at_every_entry_point() {
+        let (mut x, _, _) = data();
+        x[(4, 1)] = f64::NAN;
+        assert_all(&Glm::logistic(), &x, |e| {
+            matches!(e, Error::NonFiniteDesign { row: 4, col: 1, .. })
+        });
+    }
+
+    #[test]
+    fn rejects_bad_family_parameters_in_paths_and_cross_validation() {
+        let (x, _, _) = data();
+        let y: Vec<f64> = (0..6).map(|i| i as f64).collect();
+        for glm in [Glm::quantile(1.5), Glm::student_t(-1.0, Some(1.0))] {
+            let path = glm.path(&x, &y, &path_options()).unwrap_err();
+            let cv = glm.cv(&x, &y, &cv_options()).unwrap_err();
+            for err in [path, cv] {
+                assert!(matches!(err, Error::InvalidOption { name: "q" | "nu", .. }), "{err:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn rejects_the_wrong_response_kind_for_binomial_entry_points() {
+        let (x, y, _) = data();
+        let trials = vec![2.0; 6];
+        let unsupported = |r: Result<(), Error>| matches!(r, Err(Error::Unsupported { .. }));
+        let binomial = Glm::binomial();
+        assert!(unsupported(binomial.fit(&x, &y).map(drop)));
+        assert!(unsupported(binomial.path(&x, &y, &path_options()).map(drop)));
+        assert!(unsupported(binomial.cv(&x, &y, &cv_options()).map(drop)));
+        assert!(unsupported(binomial.fit_multiclass(&x, &y).map(drop)));
+        let logistic = Glm::logistic();
+        assert!(unsupported(logistic.fit_binomial(&x, &y, &trials).map(drop)));
+        assert!(unsupported(
+            logistic.path_binomial(&x, &y, &trials, None, &path_options()).map(drop)
+        ));
+        assert!(unsupported(
+            logistic.cv_binomial(&x, &y, &trials, None, None, &cv_options()).map(drop)
+        ));
+    }
+}
+
+/// Saved parameters become a model only when they fit together; a crafted set is an error that
+/// says what is wrong, never a panic at prediction time.
+#[test]
+fn rejects_inconsistent_saved_models() {
+    use scalemix::{Family, LinearModel, MulticlassModel};
+    let invalid = |r: Result<(), Error>| matches!(r, Err(Error::InvalidModel { .. }));
+    let two_columns = DMatrix::from_row_slice(2, 2, &[1.0, 2.0, 3.0, 4.0]);
+    let classes = vec![0.0, 1.0, 2.0];
+    let zeros = vec![0.0; 3];
+    assert!(invalid(
+        MulticlassModel::new(Family::Logistic, classes.clone(), two_columns.clone(), zeros.clone())
+            .map(drop)
+    ));
+    assert!(invalid(
+        MulticlassModel::new(Family::Logistic, vec![1.0, 1.0], two_columns.clone(), vec![0.0; 2])
+            .map(drop)
+    ));
+    assert!(invalid(
+        MulticlassModel::new(Family::Gaussian, vec![0.0, 1.0], two_columns.clone(), vec![0.0; 2])
+            .map(drop)
+    ));
+    assert!(invalid(LinearModel::new(Family::Logistic, vec![1.0, f64::NAN], 0.0).map(drop)));
+    assert!(invalid(LinearModel::new(Family::Gaussian, vec![1.0], f64::INFINITY).map(drop)));
+    // A consistent model predicts as the fit it came from.
+    let (x, y) = small();
+    let fit = Glm::logistic().penalty(Penalty::ridge(0.1)).fit(&x, &y).unwrap();
+    let model =
+        LinearModel::new(Family::Logistic, fit.coefficients().to_vec(), fit.intercept()).unwrap();
+    assert_eq!(model.predict_proba(&x).unwrap(), fit.predict_proba(&x).unwrap());
+    assert_eq!(model, fit.to_model());
+}

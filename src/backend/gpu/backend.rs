@@ -13,28 +13,26 @@
 
 use std::sync::Arc;
 
-use bytemuck::{Pod, Zeroable};
 use nalgebra::{DMatrix, DVector};
 use wgpu::util::DeviceExt;
 
 use super::context::{GpuContext, Inner};
+use super::layout::{self, EstepParams, GradientParams, GramParams, ReduceParams, RowStats};
 use super::shaders::Kernel;
 use crate::backend::{Backend, BackendInfo, Needs, Stats};
 use crate::data::Problem;
 use crate::error::{Error, Result};
-use crate::family::{Family, RESIDUAL_FLOOR};
+use crate::family::RESIDUAL_FLOOR;
 
-/// Bytes of one E-step record per row (five f32: gram weight, derivative, loss, two error scales).
-const ROW_STATS_BYTES: u64 = 20;
+/// Bytes of one E-step record per row ([`RowStats`]).
+const ROW_STATS_BYTES: u64 = std::mem::size_of::<RowStats>() as u64;
 /// Bytes of one (y, w, offset, 0) record.
 const YW_BYTES: u64 = 16;
-/// Side of the Gram kernel's square tiles and the rows it stages per step (gram.wgsl).
-const TILE: usize = 64;
-const GRAM_STEP: usize = 16;
-/// Invocations per workgroup of the one-per-element kernels (estep.wgsl, reduce.wgsl).
-const LINEAR_GROUP: u32 = 256;
-/// Slots per workgroup of the gradient kernel.
-const GRADIENT_GROUP: usize = 64;
+/// The Gram kernel's tile side and rows per step, as sizes (declared in `layout.rs`).
+const TILE: usize = layout::TILE as usize;
+const GRAM_STEP: usize = layout::STEP as usize;
+/// Slots per workgroup of the gradient kernel, as a size.
+const GRADIENT_GROUP: usize = layout::GRADIENT_GROUP as usize;
 /// The gradient's row blocks: about this many in all, so the read-back stays O(256 · p) while
 /// every block still has enough rows to keep the GPU busy.
 const GRADIENT_BLOCKS: usize = 256;
@@ -52,48 +50,6 @@ const F32_ROUNDOFF: f64 = f32::EPSILON as f64 / 2.0;
 /// (estep.wgsl). Their errors have random signs, so a sum's error is about ε √(Σ scale²) per
 /// rounding; four roundings per term, taken in the worst case as all adding up.
 const ROUNDINGS_PER_TERM: f64 = 4.0;
-
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-struct EstepParams {
-    rows: u32,
-    cols: u32,
-    family: u32,
-    curvature: u32,
-    a: f32,
-    b: f32,
-    floor: f32,
-    pad: u32,
-}
-
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-struct GradientParams {
-    rows: u32,
-    cols: u32,
-    block_rows: u32,
-    block_offset: u32,
-}
-
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-struct GramParams {
-    rows: u32,
-    cols: u32,
-    split_rows: u32,
-    split_offset: u32,
-    tiles: u32,
-    pairs: u32,
-    pad: [u32; 2],
-}
-
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-struct ReduceParams {
-    len: u32,
-    splits: u32,
-    pad: [u32; 2],
-}
 
 /// One row slice of X with its ready-made bind groups.
 struct Slice {
@@ -180,14 +136,8 @@ impl GpuBackend {
         let device = &ctx.device;
         let (n, p) = (problem.nrows(), problem.ncols());
         let cols = p + usize::from(intercept);
-        // estep.wgsl's family codes and parameters (a, b).
-        let (family, a, b) = match problem.family {
-            Family::Logistic | Family::Binomial => (0u32, 0.0, 0.0),
-            Family::Gaussian => (1, 0.0, 0.0),
-            Family::Hinge => (2, 0.0, 0.0),
-            Family::Quantile { q } => (3, q as f32, 0.0),
-            Family::StudentT { nu, sigma } => (4, nu as f32, sigma as f32),
-        };
+        // estep.wgsl's family code and parameters (a, b).
+        let (family, a, b) = problem.family.gpu_code();
 
         // Slices: as many rows as fit the binding limit, in whole multiples of the rows that
         // keep every per-row binding offset aligned.
@@ -350,7 +300,8 @@ impl GpuBackend {
                     split_offset: split_offset as u32,
                     tiles: tiles as u32,
                     pairs: pairs as u32,
-                    pad: [0; 2],
+                    pad0: 0,
+                    pad1: 0,
                 }),
                 &[
                     x.as_entire_binding(),
@@ -362,7 +313,7 @@ impl GpuBackend {
             split_offset += splits;
             slices.push(Slice {
                 estep,
-                estep_groups: grid(rows.div_ceil(LINEAR_GROUP as usize)),
+                estep_groups: grid(rows.div_ceil(layout::LINEAR_GROUP as usize)),
                 gradient,
                 gradient_blocks: blocks as u32,
                 gram,
@@ -375,7 +326,8 @@ impl GpuBackend {
             bytemuck::bytes_of(&ReduceParams {
                 len: gram_len as u32,
                 splits: gram_splits as u32,
-                pad: [0; 2],
+                pad0: 0,
+                pad1: 0,
             }),
             &[gram_partial.as_entire_binding(), gram_out.as_entire_binding()],
         );
@@ -403,7 +355,7 @@ impl GpuBackend {
             tiles,
             pairs,
             reduce,
-            reduce_groups: grid((gram_len).div_ceil(LINEAR_GROUP as usize)),
+            reduce_groups: grid((gram_len).div_ceil(layout::LINEAR_GROUP as usize)),
             gram_out,
             staging,
             theta_f32: vec![0.0; cols],
@@ -414,28 +366,6 @@ impl GpuBackend {
         })
     }
 
-    /// Replaces y, the weights and the offset with `problem`'s, keeping X (which must be the
-    /// same matrix, with the same family and intercept) on the device: one O(n) upload instead
-    /// of O(n·p). Multinomial fits use it to step class after class.
-    ///
-    /// # Errors
-    /// [`Error::Backend`] for a different row count, a value beyond f32 or a device failure.
-    pub fn set_rows(&mut self, problem: &Problem<'_>) -> Result<()> {
-        if problem.nrows() != self.rows_count {
-            return Err(backend_error(format!(
-                "set_rows got {} rows for a backend holding {}",
-                problem.nrows(),
-                self.rows_count
-            )));
-        }
-        let inputs = row_inputs(problem)?;
-        self.weight_sum = problem.weight_sum;
-        self.guarded(|this| {
-            this.inner().queue.write_buffer(&this.inputs, 0, bytemuck::cast_slice(&inputs));
-            Ok(())
-        })
-    }
-
     /// The number of row slices X was bound in.
     pub fn slices(&self) -> usize {
         self.slices.len()
@@ -443,24 +373,6 @@ impl GpuBackend {
 
     fn inner(&self) -> &Arc<Inner> {
         &self.context.inner
-    }
-
-    /// S = Xᵀ diag(c) X / W for row weights c given by the host (e.g. EM weights computed in f64
-    /// from an exact η), into `gram`. Nothing else runs.
-    ///
-    /// # Errors
-    /// [`Error::Backend`] for a weight beyond f32 or a device failure.
-    pub fn gram_with_weights(&mut self, weights: &[f64], gram: &mut DMatrix<f64>) -> Result<()> {
-        let mut records = vec![0f32; weights.len() * (ROW_STATS_BYTES as usize / 4)];
-        for (i, (record, &c)) in records.chunks_exact_mut(5).zip(weights).enumerate() {
-            record[0] = to_f32(c, || format!("row weight {i}"))?;
-        }
-        let values = self.guarded(|this| {
-            this.inner().queue.write_buffer(&this.rows, 0, bytemuck::cast_slice(&records));
-            this.run(Pass::GramOnly)
-        })?;
-        self.unpack_gram(&values, gram);
-        Ok(())
     }
 
     /// Writes the reduced Gram tiles (read back as f64) into the symmetric `gram`, over W.
@@ -715,5 +627,42 @@ impl Backend for GpuBackend {
 
     fn info(&self) -> BackendInfo {
         BackendInfo { kind: "gpu", device: self.context.describe() }
+    }
+
+    /// f32 kernels: the driver recomputes the KKT violation in f64 and finishes hinge and
+    /// quantile fits with [`super::super::PolishBackend`].
+    fn exact(&self) -> bool {
+        false
+    }
+
+    /// One O(n) upload of y, the weights and the offset; X stays on the device.
+    fn set_rows(&mut self, problem: &Problem<'_>) -> Result<()> {
+        if problem.nrows() != self.rows_count {
+            return Err(backend_error(format!(
+                "set_rows got {} rows for a backend holding {}",
+                problem.nrows(),
+                self.rows_count
+            )));
+        }
+        let inputs = row_inputs(problem)?;
+        self.weight_sum = problem.weight_sum;
+        self.guarded(|this| {
+            this.inner().queue.write_buffer(&this.inputs, 0, bytemuck::cast_slice(&inputs));
+            Ok(())
+        })
+    }
+
+    /// The weights go up as f32; only the Gram kernel runs.
+    fn gram_with_weights(&mut self, weights: &[f64], gram: &mut DMatrix<f64>) -> Result<()> {
+        let mut records = vec![RowStats::default(); weights.len()];
+        for (i, (record, &c)) in records.iter_mut().zip(weights).enumerate() {
+            record.gram_weight = to_f32(c, || format!("row weight {i}"))?;
+        }
+        let values = self.guarded(|this| {
+            this.inner().queue.write_buffer(&this.rows, 0, bytemuck::cast_slice(&records));
+            this.run(Pass::GramOnly)
+        })?;
+        self.unpack_gram(&values, gram);
+        Ok(())
     }
 }

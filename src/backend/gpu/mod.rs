@@ -15,6 +15,7 @@
 
 mod backend;
 mod context;
+mod layout;
 mod shaders;
 
 pub use backend::GpuBackend;

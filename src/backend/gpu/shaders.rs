@@ -1,4 +1,8 @@
 //! The WGSL kernels (one per file in `shaders/`, embedded at compile time) and their variants.
+//!
+//! Every kernel is compiled with the prelude of `layout.rs` (the structs and constants it shares
+//! with the host, generated from the host's own declarations) in front of it; the tests below
+//! validate each combination with naga.
 
 /// Which accumulator the kernels use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,7 +40,7 @@ impl Kernel {
         }
     }
 
-    /// The file as written (valid WGSL, f32 accumulators).
+    /// The file as written (valid WGSL after the prelude, f32 accumulators).
     pub fn file(self) -> &'static str {
         match self {
             Kernel::Estep => include_str!("../../../shaders/estep.wgsl"),
@@ -46,13 +50,14 @@ impl Kernel {
         }
     }
 
-    /// The source for a variant: the f64 variant swaps the accumulator alias, nothing else.
+    /// The source for a variant: the prelude, then the file; the f64 variant swaps the
+    /// accumulator alias, nothing else.
     pub fn source(self, variant: Variant) -> String {
-        let file = self.file();
-        match variant {
-            Variant::F32 => file.to_owned(),
-            Variant::F64 => file.replace(ACC_F32, ACC_F64),
-        }
+        let file = match variant {
+            Variant::F32 => self.file().to_owned(),
+            Variant::F64 => self.file().replace(ACC_F32, ACC_F64),
+        };
+        format!("{}\n{file}", super::layout::prelude())
     }
 }
 

@@ -12,7 +12,7 @@ use scalemix::baselines::{self, LEARNING_RATE_GRID, TunedAdam};
 use scalemix::{Acceleration, BackendChoice, Design, Fit, Glm, PathOptions, Penalty, synthetic};
 use serde::Serialize;
 
-use crate::BackendArg;
+use crate::backend_arg;
 
 /// The gaps whose first crossing time is reported.
 const GAP_TARGETS: [f64; 3] = [1e-6, 1e-8, 1e-9];
@@ -38,8 +38,8 @@ pub struct Common {
     /// Small sizes that run in seconds (for CI and smoke tests).
     #[arg(long)]
     quick: bool,
-    #[arg(long, value_enum, default_value_t = BackendArg::Cpu)]
-    backend: BackendArg,
+    #[arg(long, default_value_t = BackendChoice::Cpu, value_parser = backend_arg())]
+    backend: BackendChoice,
     /// Write each problem (raw little-endian f64: X row-major, then y) and a manifest.json with
     /// scalemix's figures here, for benches/peers/compare.py.
     #[arg(long)]
@@ -296,7 +296,7 @@ fn paper(args: &PaperArgs) -> Result<(), String> {
     if longest == 0 {
         return Err("--budgets must be positive".into());
     }
-    let backend = args.common.backend.choice();
+    let backend = args.common.backend;
     println!(
         "paper suite: logistic ridge λ = {:e}, n = {n}, budgets {budgets:?}, Adam grid {:?}, \
          backend {backend}, {}",
@@ -582,7 +582,7 @@ fn path(args: &PathArgs) -> Result<(), String> {
     let n = args.n.unwrap_or(if quick { 1000 } else { 10_000 });
     let p = args.p.unwrap_or(if quick { 20 } else { 100 });
     let steps = args.adam_steps.unwrap_or(if quick { 100 } else { 1000 });
-    let backend = args.common.backend.choice();
+    let backend = args.common.backend;
     let err = |e: scalemix::Error| e.to_string();
     let data = synthetic::ill_conditioned_logistic(n, p, args.condition, args.scale, 7);
     let name = format!("logistic_path_n{n}_p{p}_cond{:e}_s{}", args.condition, args.scale);
@@ -678,7 +678,7 @@ struct QuantileProblem {
 fn quantile(args: &QuantileArgs) -> Result<(), String> {
     let n = args.n.unwrap_or(if args.common.quick { 5000 } else { 100_000 });
     let p = args.p;
-    let backend = args.common.backend.choice();
+    let backend = args.common.backend;
     let err = |e: scalemix::Error| e.to_string();
     let data = synthetic::heavy_tailed_regression(n, p, 3.0, 5);
     let name = format!("quantile_n{n}_p{p}_q{}", args.q);

@@ -86,8 +86,8 @@ enum Command {
     /// in memory, SM-EM against Adam, with a convergence plot.
     #[command(after_help = "Example:\n  scalemix demo --plot demo.svg")]
     Demo {
-        #[arg(long, value_enum, default_value_t = BackendArg::Auto)]
-        backend: BackendArg,
+        #[arg(long, default_value_t = BackendChoice::Auto, value_parser = backend_arg())]
+        backend: BackendChoice,
         /// Where to write the convergence plot.
         #[arg(long, default_value = "demo-convergence.svg")]
         plot: PathBuf,
@@ -140,15 +140,16 @@ struct FitArgs {
     /// Sample-weight column.
     #[arg(long)]
     weights: Option<String>,
-    #[arg(long, value_enum, default_value_t = AccelArg::Restart)]
-    accel: AccelArg,
+    /// The acceleration scheme (`auto`: the library's choice for the family and penalty).
+    #[arg(long, default_value_t = Acceleration::Restart, value_parser = accel_arg())]
+    accel: Acceleration,
     /// Relative objective change at which a fit may stop.
     #[arg(long, default_value_t = 1e-12)]
     tol: f64,
     #[arg(long, default_value_t = 1000)]
     max_iter: usize,
-    #[arg(long, value_enum, default_value_t = BackendArg::Auto)]
-    backend: BackendArg,
+    #[arg(long, default_value_t = BackendChoice::Auto, value_parser = backend_arg())]
+    backend: BackendChoice,
     /// Write the result as JSON here (a readable summary is printed otherwise).
     #[arg(long)]
     output: Option<PathBuf>,
@@ -183,22 +184,6 @@ enum FamilyArg {
 }
 
 #[derive(ValueEnum, Clone, Copy)]
-enum AccelArg {
-    None,
-    Nesterov,
-    Restart,
-    Newton,
-    Squarem,
-}
-
-#[derive(ValueEnum, Clone, Copy)]
-enum BackendArg {
-    Auto,
-    Cpu,
-    Gpu,
-}
-
-#[derive(ValueEnum, Clone, Copy)]
 enum MetricArg {
     Deviance,
     Misclass,
@@ -208,14 +193,20 @@ enum MetricArg {
     Check,
 }
 
-impl BackendArg {
-    fn choice(self) -> BackendChoice {
-        match self {
-            BackendArg::Auto => BackendChoice::Auto,
-            BackendArg::Cpu => BackendChoice::Cpu,
-            BackendArg::Gpu => BackendChoice::Gpu,
-        }
-    }
+/// `--accel`: the names the library's [`Acceleration`] parses, so a new step scheme reaches the
+/// command line with no change here.
+fn accel_arg() -> impl clap::builder::TypedValueParser<Value = Acceleration> {
+    use clap::builder::TypedValueParser;
+    clap::builder::PossibleValuesParser::new(Acceleration::NAMES)
+        .try_map(|name| name.parse::<Acceleration>())
+}
+
+/// `--backend`: the names the library's [`BackendChoice`] parses, so a new backend reaches the
+/// command line with no change here.
+fn backend_arg() -> impl clap::builder::TypedValueParser<Value = BackendChoice> {
+    use clap::builder::TypedValueParser;
+    clap::builder::PossibleValuesParser::new(BackendChoice::NAMES)
+        .try_map(|name| name.parse::<BackendChoice>())
 }
 
 fn main() -> ExitCode {
@@ -235,7 +226,7 @@ fn run(command: Command) -> Result<(), String> {
         Command::Path { fit, path } => run_path(&fit, &path),
         Command::Cv { fit, path, folds, metric, seed } => run_cv(&fit, &path, folds, metric, seed),
         Command::Predict { model, data, output } => predict(&model, &data, output.as_deref()),
-        Command::Demo { backend, plot } => demo::run(backend.choice(), &plot),
+        Command::Demo { backend, plot } => demo::run(backend, &plot),
         Command::Bench(suite) => bench::run(suite),
         Command::Devices => devices(),
     }
@@ -290,16 +281,10 @@ fn glm(args: &FitArgs) -> Glm {
     };
     glm.penalty(penalty)
         .fit_intercept(!args.no_intercept)
-        .acceleration(match args.accel {
-            AccelArg::None => Acceleration::None,
-            AccelArg::Nesterov => Acceleration::Nesterov,
-            AccelArg::Restart => Acceleration::Restart,
-            AccelArg::Newton => Acceleration::Newton,
-            AccelArg::Squarem => Acceleration::Squarem,
-        })
+        .acceleration(args.accel)
         .tol(args.tol)
         .max_iter(args.max_iter)
-        .backend(args.backend.choice())
+        .backend(args.backend)
 }
 
 fn weights(data: &Dataset, args: &FitArgs) -> Option<Vec<f64>> {

@@ -3,7 +3,8 @@
 use std::fmt::Write as _;
 use std::path::Path as FilePath;
 
-use scalemix::{CvResult, Family, Fit, MulticlassFit, Path};
+use nalgebra::DMatrix;
+use scalemix::{CvResult, Design, Family, Fit, LinearModel, MulticlassFit, MulticlassModel, Path};
 use serde::{Deserialize, Serialize};
 
 use scalemix::io::Dataset;
@@ -147,65 +148,85 @@ impl ModelFile {
         s
     }
 
-    /// Predictions as CSV text: one row per data row.
-    pub fn predict(&self, data: &Dataset) -> Result<String, String> {
-        let p = data.p;
-        let eta = |i: usize, coef: &[f64], b0: f64| {
-            b0 + (0..p).map(|j| data.x[i * p + j] * coef[j]).sum::<f64>()
+    /// The family the file names, with its parameters.
+    fn family_value(&self) -> Result<Family, String> {
+        let need = |value: Option<f64>, name: &str| {
+            value.ok_or_else(|| format!("the {} model file has no {name}", self.family))
         };
+        Ok(match self.family.as_str() {
+            "logistic" | "multinomial" => Family::Logistic,
+            "binomial" => Family::Binomial,
+            "gaussian" => Family::Gaussian,
+            "hinge" | "hinge-ovr" => Family::Hinge,
+            "quantile" => Family::Quantile { q: need(self.quantile, "quantile")? },
+            "student-t" => {
+                Family::StudentT { nu: need(self.nu, "nu")?, sigma: need(self.sigma, "sigma")? }
+            }
+            other => return Err(format!("unknown family {other:?} in the model file")),
+        })
+    }
+
+    /// Predictions as CSV text: one row per data row, from the library's model types (which
+    /// also check that the file's parameters fit together).
+    pub fn predict(&self, data: &Dataset) -> Result<String, String> {
+        let family = self.family_value()?;
+        let x = Design::row_major(&data.x, data.n, data.p).map_err(|e| e.to_string())?;
+        let cells =
+            |values: &[f64]| values.iter().map(f64::to_string).collect::<Vec<_>>().join(",");
         let mut out = String::new();
         if let (Some(classes), Some(coefs), Some(intercepts)) =
             (&self.classes, &self.coefs, &self.intercepts)
         {
-            let softmax = self.family == "multinomial";
-            let header: Vec<String> = classes
-                .iter()
-                .map(|c| if softmax { format!("p_{c}") } else { format!("score_{c}") })
-                .collect();
+            let p = data.p;
+            if let Some(c) = coefs.iter().position(|column| column.len() != p) {
+                return Err(format!(
+                    "the model's class {c} has {} coefficients for {p} features",
+                    coefs[c].len()
+                ));
+            }
+            let matrix = DMatrix::from_fn(p, coefs.len(), |j, c| coefs[c][j]);
+            let model = MulticlassModel::new(family, classes.clone(), matrix, intercepts.clone())
+                .map_err(|e| e.to_string())?;
+            let labels = model.predict(x).map_err(|e| e.to_string())?;
+            let softmax = family.has_probabilities();
+            let values = if softmax { model.predict_proba(x) } else { model.decision_function(x) }
+                .map_err(|e| e.to_string())?;
+            let prefix = if softmax { "p_" } else { "score_" };
+            let header: Vec<String> = classes.iter().map(|c| format!("{prefix}{c}")).collect();
             let _ = writeln!(out, "prediction,{}", header.join(","));
-            for i in 0..data.n {
-                let scores: Vec<f64> =
-                    (0..classes.len()).map(|c| eta(i, &coefs[c], intercepts[c])).collect();
-                let best =
-                    (0..scores.len()).fold(0, |b, c| if scores[c] > scores[b] { c } else { b });
-                let values: Vec<f64> = if softmax {
-                    let max = scores[best];
-                    let z: f64 = scores.iter().map(|s| (s - max).exp()).sum();
-                    scores.iter().map(|s| (s - max).exp() / z).collect()
-                } else {
-                    scores
-                };
-                let cells: Vec<String> = values.iter().map(|v| v.to_string()).collect();
-                let _ = writeln!(out, "{},{}", classes[best], cells.join(","));
+            for (i, label) in labels.iter().enumerate() {
+                let row: Vec<f64> = values.row(i).iter().copied().collect();
+                let _ = writeln!(out, "{label},{}", cells(&row));
             }
             return Ok(out);
         }
-        if self.coef.len() != p {
-            return Err(format!("the model has {} coefficients for {p} features", self.coef.len()));
+        if self.coef.len() != data.p {
+            return Err(format!(
+                "the model has {} coefficients for {} features",
+                self.coef.len(),
+                data.p
+            ));
         }
-        match self.family.as_str() {
-            "logistic" | "binomial" => {
-                let _ = writeln!(out, "prediction,probability,eta");
-                for i in 0..data.n {
-                    let e = eta(i, &self.coef, self.intercept);
-                    let prob = scalemix::sigmoid(e);
-                    let _ = writeln!(out, "{},{prob},{e}", u8::from(e >= 0.0));
-                }
+        let model = LinearModel::new(family, self.coef.clone(), self.intercept)
+            .map_err(|e| e.to_string())?;
+        let eta = model.decision_function(x).map_err(|e| e.to_string())?;
+        let labels = model.predict(x).map_err(|e| e.to_string())?;
+        if family.has_probabilities() {
+            let probabilities = model.predict_proba(x).map_err(|e| e.to_string())?;
+            let _ = writeln!(out, "prediction,probability,eta");
+            for ((label, prob), e) in labels.iter().zip(&probabilities).zip(&eta) {
+                let _ = writeln!(out, "{label},{prob},{e}");
             }
-            "hinge" => {
-                let _ = writeln!(out, "prediction,decision");
-                for i in 0..data.n {
-                    let e = eta(i, &self.coef, self.intercept);
-                    let _ = writeln!(out, "{},{e}", if e >= 0.0 { 1 } else { -1 });
-                }
+        } else if family.is_classification() {
+            let _ = writeln!(out, "prediction,decision");
+            for (label, e) in labels.iter().zip(&eta) {
+                let _ = writeln!(out, "{label},{e}");
             }
-            "gaussian" | "quantile" | "student-t" => {
-                let _ = writeln!(out, "prediction");
-                for i in 0..data.n {
-                    let _ = writeln!(out, "{}", eta(i, &self.coef, self.intercept));
-                }
+        } else {
+            let _ = writeln!(out, "prediction");
+            for label in &labels {
+                let _ = writeln!(out, "{label}");
             }
-            other => return Err(format!("unknown family {other:?} in the model file")),
         }
         Ok(out)
     }

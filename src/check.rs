@@ -1,0 +1,224 @@
+//! The one validation every entry point goes through.
+//!
+//! [`Glm`] only stores what its builder methods were given. `fit`, `fit_weighted`,
+//! `fit_binomial`, `fit_multiclass`, `path`, `cv` and the Adam baselines all call
+//! [`Glm::check`] first, which checks the solver settings, the family's parameters, the
+//! penalty and its factors, the data, and that the response suits the entry point (counts for
+//! binomial, labels or values otherwise), and returns a [`Model`] with a [`Problem`]: values
+//! whose fields nothing outside the crate can change, so everything after the check trusts them.
+
+use std::borrow::Cow;
+
+use crate::backend::{BackendChoice, GpuContext};
+use crate::data::{Design, Problem};
+use crate::error::{Error, Result};
+use crate::family::Family;
+use crate::glm::Glm;
+use crate::penalty::{Penalty, PenaltyTerms, check_factors};
+use crate::solver::SolverOptions;
+
+/// The entry point a check is for, named in its errors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Entry {
+    Fit,
+    Path,
+    Cv,
+    Multiclass,
+    Baseline,
+}
+
+impl Entry {
+    /// The operation as [`Error::Unsupported`] names it when the response is labels or values.
+    fn with_values(self) -> &'static str {
+        match self {
+            Entry::Fit => "fit (use fit_binomial)",
+            Entry::Path => "path (use path_binomial)",
+            Entry::Cv => "cv (use cv_binomial)",
+            Entry::Multiclass => "fit_multiclass",
+            Entry::Baseline => "the Adam baseline (fixed-σ, non-count families only)",
+        }
+    }
+
+    /// The operation as [`Error::Unsupported`] names it when the response is binomial counts.
+    fn with_counts(self) -> &'static str {
+        match self {
+            Entry::Fit => "fit_binomial",
+            Entry::Path => "path_binomial",
+            Entry::Cv => "cv_binomial",
+            Entry::Multiclass => "fit_multiclass",
+            Entry::Baseline => "the Adam baseline (fixed-σ, non-count families only)",
+        }
+    }
+}
+
+/// The response of a fit.
+pub(crate) enum Response<'a> {
+    /// Labels or values, one per row.
+    Values(Cow<'a, [f64]>),
+    /// Binomial success counts out of a number of trials per row.
+    Counts { successes: &'a [f64], trials: &'a [f64] },
+}
+
+/// A model whose settings passed [`Glm::check`]: what the driver, paths, cross-validation,
+/// multiclass fits and the baselines run.
+#[derive(Debug, Clone)]
+pub(crate) struct Model {
+    family: Family,
+    penalty: Penalty,
+    /// vⱼ per feature (checked: finite, ≥ 0, one per column).
+    factors: Vec<f64>,
+    intercept: bool,
+    options: SolverOptions,
+    backend: BackendChoice,
+    gpu: Option<GpuContext>,
+    estimate_sigma: bool,
+}
+
+impl Glm {
+    /// Checks the settings and the data for `entry` together (see the module docs).
+    ///
+    /// The order is fixed, so a call with several problems reports the same one every time:
+    /// solver settings, the response's kind, the data, the family's parameters, the penalty,
+    /// then the backend choice.
+    ///
+    /// # Errors
+    /// The specific [`Error`] for the first problem found.
+    pub(crate) fn check<'a>(
+        &self,
+        entry: Entry,
+        x: Design<'a>,
+        response: Response<'a>,
+        weights: Option<&'a [f64]>,
+    ) -> Result<(Model, Problem<'a>)> {
+        let family = self.family;
+        check_options(&self.options)?;
+        let binomial = family == Family::Binomial;
+        let problem = match response {
+            Response::Values(_)
+                if binomial || (entry == Entry::Baseline && self.estimate_sigma) =>
+            {
+                return Err(Error::Unsupported {
+                    operation: entry.with_values(),
+                    family: family.name(),
+                });
+            }
+            Response::Counts { .. } if !binomial || entry == Entry::Baseline => {
+                return Err(Error::Unsupported {
+                    operation: entry.with_counts(),
+                    family: family.name(),
+                });
+            }
+            Response::Values(y) => Problem::new(x, y, weights, family)?,
+            Response::Counts { successes, trials } => {
+                Problem::binomial(x, successes, trials, weights)?
+            }
+        };
+        family.check()?;
+        let p = problem.ncols();
+        let factors = match &self.penalty_factors {
+            Some(f) => {
+                check_factors(f, p)?;
+                f.to_vec()
+            }
+            None => vec![1.0; p],
+        };
+        // λ, α and the exponent are checked by expanding the penalty once.
+        self.penalty.terms(&factors, p + usize::from(self.fit_intercept))?;
+        let backend = match self.backend {
+            Some(choice) => choice,
+            None => BackendChoice::from_env()?,
+        };
+        let model = Model {
+            family,
+            penalty: self.penalty,
+            factors,
+            intercept: self.fit_intercept,
+            options: self.options,
+            backend,
+            gpu: self.gpu.clone(),
+            estimate_sigma: self.estimate_sigma,
+        };
+        Ok((model, problem))
+    }
+}
+
+/// The solver settings' own ranges.
+fn check_options(o: &SolverOptions) -> Result<()> {
+    let positive = |name, value: f64| {
+        if value.is_finite() && value > 0.0 {
+            Ok(())
+        } else {
+            Err(Error::InvalidOption {
+                name,
+                value: value.to_string(),
+                reason: "must be finite and > 0",
+            })
+        }
+    };
+    positive("tol", o.tol)?;
+    positive("kkt_tol", o.kkt_tol)?;
+    if !o.zero_tol.is_finite() || o.zero_tol < 0.0 {
+        return Err(Error::InvalidOption {
+            name: "zero_tol",
+            value: o.zero_tol.to_string(),
+            reason: "must be finite and ≥ 0",
+        });
+    }
+    if o.max_iter == 0 {
+        return Err(Error::InvalidOption {
+            name: "max_iter",
+            value: "0".into(),
+            reason: "must be at least 1",
+        });
+    }
+    Ok(())
+}
+
+impl Model {
+    /// The family as set on the builder (a Student-t σ to estimate holds its start value only
+    /// once the driver has computed it).
+    pub(crate) fn family(&self) -> Family {
+        self.family
+    }
+
+    /// The penalty as set (its λ is replaced along a path).
+    pub(crate) fn penalty(&self) -> Penalty {
+        self.penalty
+    }
+
+    /// Whether an intercept is fitted.
+    pub(crate) fn intercept(&self) -> bool {
+        self.intercept
+    }
+
+    /// The solver settings.
+    pub(crate) fn options(&self) -> SolverOptions {
+        self.options
+    }
+
+    /// Whether a Student-t σ is estimated along with β.
+    pub(crate) fn estimates_sigma(&self) -> bool {
+        self.estimate_sigma
+    }
+
+    /// The backend to open, and the GPU context the application gave (if any).
+    pub(crate) fn backend(&self) -> (BackendChoice, Option<&GpuContext>) {
+        (self.backend, self.gpu.as_ref())
+    }
+
+    /// The penalty at λ for `dim` coordinates (the features, then the intercept).
+    pub(crate) fn terms_at(&self, lambda: f64, dim: usize) -> Result<PenaltyTerms> {
+        Penalty { lambda, ..self.penalty }.terms(&self.factors, dim)
+    }
+
+    /// The penalty as set, for `dim` coordinates.
+    pub(crate) fn terms(&self, dim: usize) -> Result<PenaltyTerms> {
+        self.terms_at(self.penalty.lambda, dim)
+    }
+
+    /// The same model with another penalty (the baselines' λ sequence).
+    pub(crate) fn with_penalty(&self, penalty: Penalty) -> Result<Model> {
+        penalty.terms(&self.factors, self.factors.len())?;
+        Ok(Model { penalty, ..self.clone() })
+    }
+}
