@@ -262,6 +262,12 @@ impl Family {
         term(y) + term(1.0 - y)
     }
 
+    /// Whether S = Xᵀ diag(w ω̂) X / W does not depend on θ (gaussian: ω̂ = ℓ'' = 1), so a
+    /// backend computes it once per set of weights and a path once for all its points.
+    pub fn has_constant_gram(self) -> bool {
+        matches!(self, Family::Gaussian)
+    }
+
     /// Whether [`Family::probability`] gives class probabilities (logistic, binomial).
     pub fn has_probabilities(self) -> bool {
         matches!(self, Family::Logistic | Family::Binomial)

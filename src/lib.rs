@@ -32,6 +32,15 @@
 //! [`SolverOptions::zero_tol`] are set to exact zeros and the KKT conditions are checked (and
 //! any violated zero re-activated) before a fit reports convergence.
 //!
+//! ## How the crate is laid out
+//!
+//! A [`Glm`] only stores settings; every entry point (`fit`, `path`, `cv`, the binomial and
+//! multiclass fits, [`baselines`]) first checks settings and data together, once (`check.rs`),
+//! then hands a checked model to the driver (`driver.rs`: backend, start, step scheme, the f64
+//! finish and report). The solver loop (`solver/mod.rs`) runs one step scheme per file
+//! (`solver/*.rs`) over a [`backend::Backend`]. `docs/sm-em.md` derives the algorithm these
+//! modules cite; `docs/extending.md` lists the files a new family, backend or step scheme touches.
+//!
 //! ## Backends
 //!
 //! A [`backend::Backend`] computes only {loss, ∇L, S} for a given θ; the solver, the penalty and

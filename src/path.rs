@@ -24,7 +24,6 @@ use crate::check::{Entry, Model, Response};
 use crate::data::{Design, Problem};
 use crate::driver::{Engine, Point, exact_mean_loss, zero_thresholds};
 use crate::error::{Error, Result};
-use crate::family::Family;
 use crate::glm::Glm;
 use crate::penalty::PenaltyTerms;
 use crate::solver::Termination;
@@ -328,7 +327,7 @@ impl Model {
         let mut seed = None;
         // Gaussian S = XᵀWX/W does not depend on β: computed once here, every point's compact
         // fit takes its block instead of recomputing an O(n·p²) product per iteration.
-        let shared_gram = if strong && !on_device && problem.family == Family::Gaussian {
+        let shared_gram = if strong && !on_device && problem.family.has_constant_gram() {
             let mut full = Stats::new(dim);
             CpuBackend::new(problem, intercept).evaluate(
                 &theta,

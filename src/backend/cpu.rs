@@ -23,7 +23,6 @@ use super::strided::{Strided, StridedMut, gemm};
 use super::{Backend, BackendInfo, Needs, Stats};
 use crate::data::Problem;
 use crate::error::{Error, Result};
-use crate::family::Family;
 
 /// Rows per GEMM call: the reduction depth of each update, large enough for matrixmultiply's
 /// packing to pay off, small enough that the scaled scratch block stays in cache for moderate p.
@@ -96,7 +95,7 @@ impl<'a> CpuBackend<'a> {
     /// depend on θ). A path computes it once and hands each point its block.
     pub fn with_gram(problem: &Problem<'a>, intercept: bool, gram: DMatrix<f64>) -> Self {
         let mut backend = Self::new(problem, intercept);
-        if problem.family == Family::Gaussian {
+        if problem.family.has_constant_gram() {
             backend.constant_gram = Some(gram);
         }
         backend
@@ -315,7 +314,7 @@ impl Backend for CpuBackend<'_> {
             Needs::GradientAndGram => Work::Gram { exact_curvature: false },
             Needs::GradientAndHessian => Work::Gram { exact_curvature: true },
         };
-        let constant = self.problem.family == Family::Gaussian;
+        let constant = self.problem.family.has_constant_gram();
         match (&self.constant_gram, work) {
             (Some(gram), Work::Gram { .. }) => {
                 let gram = gram.clone();

@@ -104,3 +104,64 @@ fn max_iter_is_a_termination_reason_not_an_error() {
     assert_eq!(fit.iterations(), 2);
     assert!(fit.objective().is_finite() && fit.coefficients().iter().all(|c| c.is_finite()));
 }
+
+/// What paths, cross-validation and multiclass fits ask of a backend beyond the statistics:
+/// `set_rows` gives the same statistics as a backend opened on the new rows (a gaussian S cached
+/// for the old weights is dropped), `gram_with_weights` is S from the definition with the given
+/// row weights, and a mismatched problem is refused.
+#[test]
+fn cpu_rebinding_and_host_weighted_gram_match_their_definitions() {
+    let data = synthetic::ill_conditioned_logistic(3000, 9, 100.0, 1.0, 5);
+    let x = DMatrix::from_row_slice(data.n, data.p, &data.x);
+    let d = data.p + 1;
+    let theta: Vec<f64> = data.beta_true.iter().copied().chain([0.2]).collect();
+    let fold: Vec<f64> = (0..data.n).map(|i| if i % 4 == 0 { 0.0 } else { 1.0 }).collect();
+    for family in [Family::Logistic, Family::Gaussian] {
+        let all = Problem::new(Design::from(&x), data.y.as_slice().into(), None, family).unwrap();
+        let training =
+            Problem::new(Design::from(&x), data.y.as_slice().into(), Some(&fold), family).unwrap();
+        let mut rebound = CpuBackend::new(&all, true);
+        let mut stats = Stats::new(d);
+        // A first pass caches the gaussian S for the old weights.
+        rebound.evaluate(&theta, Needs::GradientAndGram, &mut stats).unwrap();
+        rebound.set_rows(&training).unwrap();
+        rebound.evaluate(&theta, Needs::GradientAndGram, &mut stats).unwrap();
+        let mut fresh_stats = Stats::new(d);
+        CpuBackend::new(&training, true)
+            .evaluate(&theta, Needs::GradientAndGram, &mut fresh_stats)
+            .unwrap();
+        assert_eq!(stats.loss, fresh_stats.loss, "{family:?}");
+        assert_eq!(stats.gradient, fresh_stats.gradient, "{family:?}");
+        assert_eq!(stats.gram, fresh_stats.gram, "{family:?}");
+
+        // S with host weights cᵢ against the definition Σ cᵢ xᵢxᵢᵀ / W (W of the bound rows).
+        let c: Vec<f64> = (0..data.n).map(|i| 0.1 + (i % 7) as f64 * 0.3).collect();
+        let mut gram = DMatrix::zeros(d, d);
+        rebound.gram_with_weights(&c, &mut gram).unwrap();
+        let w_sum: f64 = fold.iter().sum();
+        let expected = DMatrix::from_fn(d, d, |j, k| {
+            (0..data.n)
+                .map(|i| {
+                    let xj = if j < data.p { x[(i, j)] } else { 1.0 };
+                    let xk = if k < data.p { x[(i, k)] } else { 1.0 };
+                    c[i] * xj * xk
+                })
+                .sum::<f64>()
+                / w_sum
+        });
+        let scale = expected.amax();
+        for j in 0..d {
+            for k in 0..d {
+                let err = (gram[(j, k)] - expected[(j, k)]).abs();
+                assert!(err <= SUM_TOLERANCE * scale, "{family:?} S[{j},{k}]: {err:e}");
+            }
+        }
+    }
+    let all =
+        Problem::new(Design::from(&x), data.y.as_slice().into(), None, Family::Logistic).unwrap();
+    let fewer = DMatrix::from_row_slice(2, data.p, &data.x[..2 * data.p]);
+    let other =
+        Problem::new(Design::from(&fewer), data.y[..2].into(), None, Family::Logistic).unwrap();
+    let err = CpuBackend::new(&all, true).set_rows(&other).unwrap_err();
+    assert!(err.to_string().contains("set_rows"), "{err}");
+}
