@@ -154,14 +154,27 @@ fn classes_of(y: &[f64]) -> Result<(Vec<f64>, Vec<usize>)> {
     if let Some(index) = y.iter().position(|v| !v.is_finite()) {
         return Err(Error::NonFiniteValue { input: crate::Input::Target, index, value: y[index] });
     }
-    let mut classes = y.to_vec();
+    // −0.0 and 0.0 are one label: adding 0.0 turns −0.0 into 0.0 and changes nothing else, so
+    // the sort, the dedup and the lookup below all see one value.
+    let label = |v: f64| v + 0.0;
+    let mut classes: Vec<f64> = y.iter().map(|&v| label(v)).collect();
     classes.sort_by(f64::total_cmp);
     classes.dedup();
     if classes.len() < 2 {
         return Err(Error::TooFewClasses { found: classes.len() });
     }
-    let index =
-        y.iter().map(|v| classes.binary_search_by(|c| c.total_cmp(v)).unwrap_or(0)).collect();
+    let index = y
+        .iter()
+        .enumerate()
+        .map(|(row, &v)| {
+            classes.binary_search_by(|c| c.total_cmp(&label(v))).map_err(|_| Error::InvalidLabel {
+                row,
+                value: v,
+                family: "multiclass",
+                expected: "one of the labels found in y",
+            })
+        })
+        .collect::<Result<Vec<usize>>>()?;
     Ok((classes, index))
 }
 

@@ -277,6 +277,10 @@ fn bad_inputs_end_with_a_one_line_error() {
         (vec!["fit", "--data", good, "--target", "nope"], "no column named \"nope\""),
         (vec!["predict", "--model", &bad_model, "--data", good], "not a scalemix model"),
         (vec!["predict", "--model", &crafted, "--data", &two_features], "invalid model"),
+        (vec!["bench", "paper", "--quick", "--n", "0"], "at least 1"),
+        (vec!["bench", "paper", "--quick", "--p", "20,0"], "at least 1"),
+        (vec!["bench", "path", "--quick", "--condition", "0.5"], "below 1"),
+        (vec!["bench", "quantile", "--quick", "--p", "0"], "at least 1"),
         (vec!["fit", "--data", good, "--family", "quantile", "--quantile", "1.5"], "q"),
         (vec!["fit", "--data", &sparse], "densely"),
         (vec!["fit", "--data", &label_only], "no features"),
@@ -293,6 +297,51 @@ fn bad_inputs_end_with_a_one_line_error() {
 
 mod robustness {
     use proptest::prelude::*;
+
+    /// A model file with the right keys and arbitrary shapes and values in them.
+    fn model_text() -> impl Strategy<Value = String> {
+        let family = prop::sample::select(vec![
+            "logistic",
+            "binomial",
+            "gaussian",
+            "hinge",
+            "quantile",
+            "student-t",
+            "multinomial",
+            "hinge-ovr",
+            "poisson",
+        ]);
+        let number = prop::sample::select(vec![0.0, 1.0, -2.5, 1e300, -1e-300, 7.0]);
+        let numbers = prop::collection::vec(number.clone(), 0..4);
+        (
+            family,
+            numbers.clone(),
+            prop::option::of(numbers.clone()),
+            prop::option::of(prop::collection::vec(numbers.clone(), 0..4)),
+            prop::option::of(numbers),
+            prop::option::of(number),
+        )
+            .prop_map(|(family, coef, classes, coefs, intercepts, q)| {
+                let mut text = format!(
+                    r#"{{"family":"{family}","lambda":0,"alpha":0,"intercept":0.5,"coef":{coef:?},
+                    "feature_names":["a","b"],"objective":0,"iterations":0,"converged":true,
+                    "termination":"converged","backend":"cpu","device":"cpu","elapsed_seconds":0"#
+                );
+                if let Some(q) = q {
+                    text += &format!(r#","quantile":{q:?},"nu":{q:?},"sigma":{q:?}"#);
+                }
+                if let Some(classes) = classes {
+                    text += &format!(r#","classes":{classes:?}"#);
+                }
+                if let Some(coefs) = coefs {
+                    text += &format!(r#","coefs":{coefs:?}"#);
+                }
+                if let Some(intercepts) = intercepts {
+                    text += &format!(r#","intercepts":{intercepts:?}"#);
+                }
+                text + "}"
+            })
+    }
 
     /// Text made of what CSV and LIBSVM files are made of, in any order: digits, signs, dots,
     /// separators, quotes, colons, exponents, special values and line breaks.
@@ -317,6 +366,23 @@ mod robustness {
             let stderr = String::from_utf8_lossy(&out.stderr);
             prop_assert!(!stderr.contains("panicked"), "{text:?}: {stderr}");
             prop_assert!(out.status.success() || out.status.code() == Some(1), "{text:?}: {:?}", out.status);
+        }
+
+        /// Whatever a model file holds, `predict` ends with predictions or a one-line error.
+        #[test]
+        fn arbitrary_model_files_never_crash_predict(model in model_text()) {
+            let dir = super::scratch("robust-model");
+            let file = dir.join("model.json");
+            std::fs::write(&file, &model).unwrap();
+            let data = dir.join("two.csv");
+            std::fs::write(&data, "a,b\n1,2\n-3,0.5\n").unwrap();
+            let out = super::scalemix(&[
+                "predict", "--model", file.to_str().unwrap(), "--data", data.to_str().unwrap(),
+            ]);
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            prop_assert!(!stderr.contains("panicked") && !stderr.contains("internal error"), "{model}: {stderr}");
+            prop_assert!(out.status.success() || out.status.code() == Some(1), "{model}: {:?}", out.status);
+            prop_assert!(out.status.success() || stderr.trim_end().lines().count() == 1, "{model}: {stderr}");
         }
     }
 }
@@ -473,4 +539,70 @@ fn bench_suites_write_consistent_figures_and_data() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let q = &json(&data.join("manifest-quantile.json"))["problems"][0];
     assert_eq!(numbers(&q["coefficients"]).len(), 3);
+}
+
+/// No output may overwrite an input or another output (refused before any work, the input left
+/// as it was), and a plot that cannot be written never costs the model: the model is written
+/// first, whole, by a rename.
+#[test]
+fn outputs_never_overwrite_inputs_and_a_failing_plot_keeps_the_model() {
+    let dir = scratch("outputs");
+    let data = dir.join("data.csv");
+    std::fs::copy(fixture("wine.csv"), &data).unwrap();
+    let before = std::fs::read(&data).unwrap();
+    let data_arg = data.to_str().unwrap();
+    // The same file by another name: the check compares files, not spellings.
+    let dotted = dir.join(".").join("data.csv");
+    let model = dir.join("model.json");
+    let model_arg = model.to_str().unwrap();
+    for args in [
+        vec!["fit", "--data", data_arg, "--family", "hinge", "--output", data_arg],
+        vec!["fit", "--data", data_arg, "--family", "hinge", "--output", dotted.to_str().unwrap()],
+        vec![
+            "fit", "--data", data_arg, "--family", "hinge", "--output", model_arg, "--plot",
+            model_arg,
+        ],
+        vec!["path", "--data", data_arg, "--family", "hinge", "--output", data_arg],
+        vec!["cv", "--data", data_arg, "--family", "hinge", "--plot", data_arg],
+    ] {
+        let out = scalemix(&args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?} succeeded");
+        assert_eq!(stderr.trim_end().lines().count(), 1, "{args:?}: {stderr}");
+        assert_eq!(std::fs::read(&data).unwrap(), before, "{args:?} changed the data");
+        assert!(!model.exists(), "{args:?} wrote a model");
+    }
+    // A plot into a folder that does not exist fails, after the model was written whole.
+    let plot = dir.join("no-such-folder").join("plot.svg");
+    let out = scalemix(&[
+        "fit",
+        "--data",
+        data_arg,
+        "--family",
+        "hinge",
+        "--lambda",
+        "0.01",
+        "--output",
+        model_arg,
+        "--plot",
+        plot.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("plot.svg"));
+    let written = json(&model);
+    assert_eq!(written["family"], "hinge");
+    // predict refuses to write its table over the model or the data.
+    let out =
+        scalemix(&["predict", "--model", model_arg, "--data", data_arg, "--output", model_arg]);
+    assert!(!out.status.success());
+    assert_eq!(json(&model)["family"], "hinge", "the model survived");
+    // No temporary files are left behind.
+    let leftovers: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|name| name.starts_with(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
 }

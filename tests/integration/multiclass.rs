@@ -202,3 +202,39 @@ fn rejects_fewer_than_two_classes_and_other_families() {
     let err = Glm::logistic().fit_multiclass(design, &[1.0, f64::NAN, 3.0, 1.0]).unwrap_err();
     assert!(matches!(err, Error::NonFiniteValue { index: 1, .. }), "{err}");
 }
+
+/// −0.0 and 0.0 are one class: a file that writes some zeros as `-0` gets the same classes and
+/// the same fit as one that writes them all as `0`, and no row changes class.
+#[test]
+fn negative_zero_labels_are_the_zero_class() {
+    let (n, p) = (120, 3);
+    let (x, y) = data(n, p, 3, 8);
+    // Labels −1, 0, 1 from the three classes; every other zero written as −0.0.
+    let plain: Vec<f64> = y
+        .iter()
+        .map(|&v| {
+            if v == 2.5 {
+                -1.0
+            } else if v == -1.0 {
+                0.0
+            } else {
+                1.0
+            }
+        })
+        .collect();
+    let signed: Vec<f64> = plain
+        .iter()
+        .enumerate()
+        .map(|(i, &v)| if v == 0.0 && i % 2 == 0 { -0.0 } else { v })
+        .collect();
+    assert!(signed.iter().any(|v| v.is_sign_negative() && *v == 0.0), "the test needs a −0.0");
+    let design = Design::row_major(&x, n, p).unwrap();
+    let glm = Glm::logistic().penalty(Penalty::ridge(1e-2)).backend(BackendChoice::Cpu);
+    let a = glm.fit_multiclass(design, &plain).unwrap();
+    let b = glm.fit_multiclass(design, &signed).unwrap();
+    assert_eq!(b.classes().len(), 3, "{:?}", b.classes());
+    assert!(b.classes().iter().all(|c| !(c.is_sign_negative() && *c == 0.0)), "{:?}", b.classes());
+    assert_eq!(a.classes(), b.classes());
+    assert_eq!(a.coefficients(), b.coefficients());
+    assert_eq!(a.intercepts(), b.intercepts());
+}

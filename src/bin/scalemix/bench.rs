@@ -17,6 +17,30 @@ use crate::backend_arg;
 /// The gaps whose first crossing time is reported.
 const GAP_TARGETS: [f64; 3] = [1e-6, 1e-8, 1e-9];
 
+/// A count that must be at least 1 (rows, features, budgets).
+fn at_least_one(text: &str) -> Result<usize, String> {
+    match text.trim().parse::<usize>() {
+        Ok(0) => Err("must be at least 1".into()),
+        Ok(v) => Ok(v),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// A finite number.
+fn finite(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() => Ok(v),
+        Ok(v) => Err(format!("{v} is not finite")),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// A condition number: finite and at least 1.
+fn condition_number(text: &str) -> Result<f64, String> {
+    let v = finite(text)?;
+    if v >= 1.0 { Ok(v) } else { Err(format!("{v} is below 1")) }
+}
+
 /// Which suite.
 #[derive(Subcommand)]
 pub enum Suite {
@@ -55,22 +79,22 @@ pub struct PaperArgs {
     #[command(flatten)]
     common: Common,
     /// Rows (quick: 1000).
-    #[arg(long)]
+    #[arg(long, value_parser = at_least_one)]
     n: Option<usize>,
     /// Feature counts (quick: 20,50).
-    #[arg(long, value_delimiter = ',')]
+    #[arg(long, value_delimiter = ',', value_parser = at_least_one)]
     p: Option<Vec<usize>>,
     /// Condition numbers of Σ (quick: 1e4).
-    #[arg(long, value_delimiter = ',')]
+    #[arg(long, value_delimiter = ',', value_parser = condition_number)]
     condition: Option<Vec<f64>>,
     /// Coefficient scales s (β ~ N(0, s²/p I); 5 is near-separable).
-    #[arg(long, value_delimiter = ',', default_value = "1,5")]
+    #[arg(long, value_delimiter = ',', default_value = "1,5", value_parser = finite)]
     scale: Vec<f64>,
     /// Ridge λ.
     #[arg(long, default_value_t = 1e-4)]
     lambda: f64,
     /// Iteration budgets (Adam: steps per learning rate; the largest is the run length).
-    #[arg(long, value_delimiter = ',', default_value = "100,1000")]
+    #[arg(long, value_delimiter = ',', default_value = "100,1000", value_parser = at_least_one)]
     budgets: Vec<usize>,
 }
 
@@ -80,14 +104,14 @@ pub struct PathArgs {
     #[command(flatten)]
     common: Common,
     /// Rows (quick: 1000).
-    #[arg(long)]
+    #[arg(long, value_parser = at_least_one)]
     n: Option<usize>,
     /// Features (quick: 20).
-    #[arg(long)]
+    #[arg(long, value_parser = at_least_one)]
     p: Option<usize>,
-    #[arg(long, default_value_t = 1e4)]
+    #[arg(long, default_value_t = 1e4, value_parser = condition_number)]
     condition: f64,
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = 1.0, value_parser = finite)]
     scale: f64,
     /// Elastic-net mixing (1: lasso, 0: ridge).
     #[arg(long, default_value_t = 1.0)]
@@ -96,7 +120,7 @@ pub struct PathArgs {
     #[arg(long, default_value_t = 40)]
     n_lambda: usize,
     /// Adam steps per learning rate at each λ (quick: 100).
-    #[arg(long)]
+    #[arg(long, value_parser = at_least_one)]
     adam_steps: Option<usize>,
 }
 
@@ -106,9 +130,9 @@ pub struct QuantileArgs {
     #[command(flatten)]
     common: Common,
     /// Rows (quick: 5000).
-    #[arg(long)]
+    #[arg(long, value_parser = at_least_one)]
     n: Option<usize>,
-    #[arg(long, default_value_t = 20)]
+    #[arg(long, default_value_t = 20, value_parser = at_least_one)]
     p: usize,
     /// The quantile level.
     #[arg(long, default_value_t = 0.5)]
@@ -250,9 +274,7 @@ fn data_files(common: &Common, name: &str, x: &[f64], y: &[f64]) -> Result<DataF
         let file = format!("{name}.{suffix}.f64");
         let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
         let path = dir.join(&file);
-        std::fs::write(&path, bytes)
-            .map(|()| Some(file))
-            .map_err(|e| format!("cannot write {}: {e}", path.display()))
+        crate::output::write_atomic(&path, &bytes).map(|()| Some(file))
     });
     let x_file = names.next().expect("two files")?;
     let y_file = names.next().expect("two files")?;
@@ -261,7 +283,7 @@ fn data_files(common: &Common, name: &str, x: &[f64], y: &[f64]) -> Result<DataF
 
 fn write_json<T: Serialize>(path: &FilePath, value: &T) -> Result<(), String> {
     let text = serde_json::to_string_pretty(value).map_err(|e| e.to_string())?;
-    std::fs::write(path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))
+    crate::output::write_atomic(path, text.as_bytes())
 }
 
 /// Writes the suite's figures where `--json` and `--write-data` ask.

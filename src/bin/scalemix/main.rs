@@ -6,6 +6,7 @@
 mod bench;
 mod demo;
 mod model;
+mod output;
 mod plot;
 
 use std::path::PathBuf;
@@ -140,8 +141,9 @@ struct FitArgs {
     /// Sample-weight column.
     #[arg(long)]
     weights: Option<String>,
-    /// The acceleration scheme (`auto`: the library's choice for the family and penalty).
-    #[arg(long, default_value_t = Acceleration::Restart, value_parser = accel_arg())]
+    /// The acceleration scheme (`auto`, the default: the library's choice for the family and
+    /// penalty, as a library fit gets).
+    #[arg(long, default_value_t = Acceleration::Auto, value_parser = accel_arg())]
     accel: Acceleration,
     /// Relative objective change at which a fit may stop.
     #[arg(long, default_value_t = 1e-12)]
@@ -210,13 +212,38 @@ fn backend_arg() -> impl clap::builder::TypedValueParser<Value = BackendChoice> 
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    match run(cli.command) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        // --help and --version print as clap prints them.
+        Err(e) if !e.use_stderr() => e.exit(),
+        // A bad argument: clap's first line (what is wrong), like every other error here.
+        Err(e) => {
+            let text = e.render().to_string();
+            let line = text.lines().next().unwrap_or("invalid arguments");
+            eprintln!("scalemix: {}", line.trim_start_matches("error: "));
+            return ExitCode::from(2);
+        }
+    };
+    // Every bad input is meant to end in an error message; should a panic slip through anyway,
+    // it ends the same way: one line on stderr and exit code 1, never a backtrace dump.
+    std::panic::set_hook(Box::new(|info| {
+        let message = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown".into());
+        let place = info.location().map(|l| format!(" ({}:{})", l.file(), l.line()));
+        let message = message.replace('\n', " ");
+        eprintln!("scalemix: internal error: {message}{}", place.unwrap_or_default());
+    }));
+    match std::panic::catch_unwind(|| run(cli.command)) {
+        Ok(Ok(())) => ExitCode::SUCCESS,
+        Ok(Err(message)) => {
             eprintln!("scalemix: {message}");
             ExitCode::FAILURE
         }
+        Err(_) => ExitCode::FAILURE,
     }
 }
 
@@ -291,16 +318,47 @@ fn weights(data: &Dataset, args: &FitArgs) -> Option<Vec<f64>> {
     args.weights.as_ref().map(|_| data.extras[0].clone())
 }
 
+/// Refuses, before any work, an `--output` or `--plot` that names the data file or each other.
+fn check_outputs(args: &FitArgs) -> Result<(), String> {
+    output::check_outputs(&[&args.data], &[args.output.as_deref(), args.plot.as_deref()])
+}
+
+/// Writes the result (JSON to `--output`, else the summary to stdout), then the plot: a plot
+/// that fails never costs the result.
+fn finish(
+    args: &FitArgs,
+    file: &impl serde::Serialize,
+    summary: String,
+    plot: impl FnOnce(&std::path::Path) -> Result<(), String>,
+) -> Result<(), String> {
+    match &args.output {
+        Some(path) => model::write_json(path, file)?,
+        None => emit(&summary)?,
+    }
+    match &args.plot {
+        Some(path) => plot(path),
+        None => Ok(()),
+    }
+}
+
 fn fit(args: &FitArgs) -> Result<(), String> {
+    check_outputs(args)?;
     let data = load(args)?;
     let x = Design::row_major(&data.x, data.n, data.p).map_err(|e| e.to_string())?;
     let bar = progress(args.quiet, "fitting");
     let glm = glm(args);
     let w = weights(&data, args);
-    let file = if args.family == FamilyArg::Multinomial {
+    let (file, trace) = if args.family == FamilyArg::Multinomial {
         let fit =
             glm.fit_multiclass_weighted(x, &data.y, w.as_deref()).map_err(|e| e.to_string())?;
-        ModelFile::multiclass(&fit, args.lambda, args.alpha, args.bridge_q, &data.feature_names)
+        let file = ModelFile::multiclass(
+            &fit,
+            args.lambda,
+            args.alpha,
+            args.bridge_q,
+            &data.feature_names,
+        );
+        (file, None)
     } else {
         let fit = if args.family == FamilyArg::Binomial {
             let trials = data.extras.last().expect("trials column read");
@@ -312,16 +370,15 @@ fn fit(args: &FitArgs) -> Result<(), String> {
             }
         }
         .map_err(|e| e.to_string())?;
-        if let Some(path) = &args.plot {
-            plot::convergence(path, &[("SM-EM", fit.objective_trace().to_vec())], fit.objective())?;
-        }
-        ModelFile::single(&fit, args.lambda, args.alpha, args.bridge_q, &data.feature_names)
+        let file =
+            ModelFile::single(&fit, args.lambda, args.alpha, args.bridge_q, &data.feature_names);
+        (file, Some((fit.objective_trace().to_vec(), fit.objective())))
     };
     bar.finish_and_clear();
-    match &args.output {
-        Some(path) => model::write_json(path, &file),
-        None => emit(&file.summary()),
-    }
+    finish(args, &file, file.summary(), |path| match trace {
+        Some((trace, best)) => plot::convergence(path, &[("SM-EM", trace)], best),
+        None => Err("--plot draws the convergence of single-response fits only".into()),
+    })
 }
 
 fn path_options(path: &PathArgs) -> PathOptions {
@@ -341,6 +398,7 @@ fn check_path_family(args: &FitArgs) -> Result<(), String> {
 
 fn run_path(args: &FitArgs, path: &PathArgs) -> Result<(), String> {
     check_path_family(args)?;
+    check_outputs(args)?;
     let data = load(args)?;
     let x = Design::row_major(&data.x, data.n, data.p).map_err(|e| e.to_string())?;
     let bar = progress(args.quiet, "fitting the path");
@@ -355,14 +413,10 @@ fn run_path(args: &FitArgs, path: &PathArgs) -> Result<(), String> {
     }
     .map_err(|e| e.to_string())?;
     bar.finish_and_clear();
-    if let Some(plot) = &args.plot {
-        plot::coefficient_paths(plot, &fitted, &data.feature_names)?;
-    }
     let file = model::PathFile::new(&fitted, &data.feature_names);
-    match &args.output {
-        Some(out) => model::write_json(out, &file),
-        None => emit(&file.summary()),
-    }
+    finish(args, &file, file.summary(), |plot| {
+        plot::coefficient_paths(plot, &fitted, &data.feature_names)
+    })
 }
 
 fn run_cv(
@@ -373,6 +427,7 @@ fn run_cv(
     seed: u64,
 ) -> Result<(), String> {
     check_path_family(args)?;
+    check_outputs(args)?;
     let data = load(args)?;
     let x = Design::row_major(&data.x, data.n, data.p).map_err(|e| e.to_string())?;
     let options = CvOptions {
@@ -403,21 +458,16 @@ fn run_cv(
     }
     .map_err(|e| e.to_string())?;
     bar.finish_and_clear();
-    if let Some(plot) = &args.plot {
-        plot::cv_curve(plot, &result)?;
-    }
     let file = model::CvFile::new(&result, &data.feature_names);
-    match &args.output {
-        Some(out) => model::write_json(out, &file),
-        None => emit(&file.summary()),
-    }
+    finish(args, &file, file.summary(), |plot| plot::cv_curve(plot, &result))
 }
 
 fn predict(
     model_path: &std::path::Path,
     data_path: &std::path::Path,
-    output: Option<&std::path::Path>,
+    destination: Option<&std::path::Path>,
 ) -> Result<(), String> {
+    output::check_outputs(&[model_path, data_path], &[destination])?;
     let model = model::read_json(model_path)?;
     let columns = Columns {
         target: None,
@@ -435,10 +485,8 @@ fn predict(
         ));
     }
     let table = model.predict(&data)?;
-    match output {
-        Some(path) => {
-            std::fs::write(path, table).map_err(|e| format!("cannot write {}: {e}", path.display()))
-        }
+    match destination {
+        Some(path) => output::write_atomic(path, table.as_bytes()),
         None => emit(&table),
     }
 }

@@ -346,7 +346,7 @@ impl CvFile {
 pub fn write_json(path: &FilePath, value: &impl Serialize) -> Result<(), String> {
     let text =
         serde_json::to_string_pretty(value).map_err(|e| format!("cannot encode JSON: {e}"))?;
-    std::fs::write(path, text + "\n").map_err(|e| format!("cannot write {}: {e}", path.display()))
+    crate::output::write_atomic(path, (text + "\n").as_bytes())
 }
 
 pub fn read_json(path: &FilePath) -> Result<ModelFile, String> {

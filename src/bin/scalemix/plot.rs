@@ -34,7 +34,8 @@ pub fn convergence(path: &FilePath, traces: &[(&str, Vec<f64>)], best: f64) -> R
         .collect();
     let max_iter = gaps.iter().map(|(_, g)| g.len()).max().unwrap_or(1).max(2) as f64;
     let max_gap = gaps.iter().flat_map(|(_, g)| g.iter().map(|p| p.1)).fold(floor * 10.0, f64::max);
-    let root = SVGBackend::new(path, SIZE).into_drawing_area();
+    let mut svg = String::new();
+    let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
     root.fill(&WHITE).map_err(|e| failed(path, e))?;
     let mut chart = ChartBuilder::on(&root)
         .caption("objective gap F − F_best by iteration", ("sans-serif", 22))
@@ -67,7 +68,10 @@ pub fn convergence(path: &FilePath, traces: &[(&str, Vec<f64>)], best: f64) -> R
         .border_style(BLACK)
         .draw()
         .map_err(|e| failed(path, e))?;
-    root.present().map_err(|e| failed(path, e))
+    root.present().map_err(|e| failed(path, e))?;
+    drop(chart);
+    drop(root);
+    crate::output::write_atomic(path, svg.as_bytes())
 }
 
 /// Each coefficient against log10(λ), strongest penalty on the left.
@@ -80,7 +84,8 @@ pub fn coefficient_paths(path: &FilePath, fitted: &Path, names: &[String]) -> Re
     let (lo, hi) = (xs[0], xs[xs.len() - 1].max(xs[0] + 1e-9));
     let bound =
         points.iter().flat_map(|q| q.coefficients.iter()).fold(1e-12_f64, |m, b| m.max(b.abs()));
-    let root = SVGBackend::new(path, SIZE).into_drawing_area();
+    let mut svg = String::new();
+    let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
     root.fill(&WHITE).map_err(|e| failed(path, e))?;
     let mut chart = ChartBuilder::on(&root)
         .caption("coefficient paths", ("sans-serif", 22))
@@ -116,7 +121,10 @@ pub fn coefficient_paths(path: &FilePath, fitted: &Path, names: &[String]) -> Re
             .draw()
             .map_err(|e| failed(path, e))?;
     }
-    root.present().map_err(|e| failed(path, e))
+    root.present().map_err(|e| failed(path, e))?;
+    drop(chart);
+    drop(root);
+    crate::output::write_atomic(path, svg.as_bytes())
 }
 
 /// Mean held-out score ± one standard error against −log10(λ), with λ_min and λ_1se marked.
@@ -128,7 +136,8 @@ pub fn cv_curve(path: &FilePath, cv: &CvResult) -> Result<(), String> {
     let bottom =
         cv.mean.iter().zip(&cv.standard_error).map(|(m, s)| m - s).fold(f64::MAX, f64::min);
     let pad = ((top - bottom) * 0.08).max(1e-9);
-    let root = SVGBackend::new(path, SIZE).into_drawing_area();
+    let mut svg = String::new();
+    let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
     root.fill(&WHITE).map_err(|e| failed(path, e))?;
     let mut chart = ChartBuilder::on(&root)
         .caption(
@@ -177,5 +186,8 @@ pub fn cv_curve(path: &FilePath, cv: &CvResult) -> Result<(), String> {
         .border_style(BLACK)
         .draw()
         .map_err(|e| failed(path, e))?;
-    root.present().map_err(|e| failed(path, e))
+    root.present().map_err(|e| failed(path, e))?;
+    drop(chart);
+    drop(root);
+    crate::output::write_atomic(path, svg.as_bytes())
 }
