@@ -379,6 +379,12 @@ impl Model {
                         .filter(|&j| terms.kkt_violation_at(j, 0.0, gradient[j]) > tolerance)
                         .collect();
                     if violators.is_empty() {
+                        // A device point is only converged if its KKT conditions hold in f64
+                        // over every coordinate (the check above covered the discarded ones).
+                        let kkt = terms.kkt_violation(&theta, &gradient);
+                        if on_device && term == Termination::Converged && kkt > tolerance {
+                            break (Termination::Stalled, f);
+                        }
                         break (term, f);
                     }
                     log::debug!("λ = {lambda:e}: strong rules missed {violators:?}; refitting");

@@ -65,6 +65,8 @@ pub(crate) struct Solution {
     /// The statistics at the result when they include S (or H): a following solve of the same
     /// problem from this θ (the next point of a path) starts from them instead of a pass over X.
     pub final_stats: Option<Seed>,
+    /// Whether the last iterations ran on the f64 finish ([`crate::backend::PolishBackend`]).
+    pub polished: bool,
 }
 
 /// Statistics at a starting θ, and what they hold.
@@ -330,6 +332,7 @@ impl Run<'_> {
             kkt_scale,
             gradient_error,
             final_stats: stats_at_theta.then_some(Seed { stats: it.stats, needs: theta_needs }),
+            polished: false,
         })
     }
 

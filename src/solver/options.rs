@@ -132,6 +132,11 @@ pub enum Termination {
     /// tends to 0 as the coefficients are scaled up, so no finite minimizer exists. The result
     /// is a finite point that already separates the data.
     OptimumAtInfinity,
+    /// The iterations stopped at the backend's rounding-error floor, but the KKT violation
+    /// recomputed in f64 on the CPU is still above the tolerance (and the f64 finish could not
+    /// bring it below): the result is the best the backend's precision reached, not a verified
+    /// optimum. [`crate::Fit::kkt_violation`] has the f64 figure.
+    Stalled,
 }
 
 impl std::fmt::Display for Termination {
@@ -140,6 +145,7 @@ impl std::fmt::Display for Termination {
             Termination::Converged => "converged",
             Termination::MaxIterations => "max_iter reached",
             Termination::OptimumAtInfinity => "optimum at infinity (separable data, no penalty)",
+            Termination::Stalled => "stalled (the f64 KKT check failed)",
         })
     }
 }

@@ -74,12 +74,15 @@ fn fit_gap(r: &Reference, family_args: &[&str]) -> f64 {
         "iterations",
         "converged",
         "termination",
+        "kkt_violation",
         "backend",
         "device",
         "elapsed_seconds",
     ] {
         assert!(m.get(key).is_some(), "model JSON lacks {key}");
     }
+    assert_eq!(m["converged"], true, "{}", r.name);
+    assert!(m["kkt_violation"].as_f64().unwrap() < 1e-6, "{}: {}", r.name, m["kkt_violation"]);
     let f = objective(r, &numbers(&m["coef"]), m["intercept"].as_f64().unwrap());
     (f - r.objective) / r.objective
 }

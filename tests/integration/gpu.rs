@@ -333,3 +333,76 @@ fn auto_runs_small_problems_on_the_cpu() {
     let fit = Glm::logistic().backend(BackendChoice::Auto).fit(x, &c.y).unwrap();
     assert_eq!(fit.backend().kind, "cpu");
 }
+
+/// A GPU fit says `Converged` only where the KKT conditions hold in f64: with sample weights of
+/// 1e20 (f32 error scales overflow) and with a column offset by 1e6 (f32 keeps one digit of its
+/// variation), each fit either reaches the CPU's f64 optimum or says it did not converge, and
+/// its reported KKT violation is the f64 one.
+#[test]
+fn gpu_fits_claim_convergence_only_when_the_f64_kkt_check_agrees() {
+    let Some(contexts) = contexts() else { return };
+    let (n, p) = (400, 4);
+    let s = scalemix::synthetic::ill_conditioned_logistic(n, p, 10.0, 1.0, 31);
+    let mut offset_x = s.x.clone();
+    for i in 0..n {
+        offset_x[i * p] += 1e6;
+    }
+    let heavy: Vec<f64> = (0..n).map(|i| 1e20 * (1.0 + (i % 3) as f64)).collect();
+    /// A hostile case: its name, X (row-major) and the sample weights.
+    type Hostile<'a> = (&'a str, &'a [f64], Option<&'a [f64]>);
+    let cases: [Hostile<'_>; 2] =
+        [("weights 1e20", &s.x, Some(&heavy)), ("column offset 1e6", &offset_x, None)];
+    for (name, x, w) in cases {
+        let design = Design::row_major(x, n, p).unwrap();
+        let fit = |glm: Glm| match w {
+            Some(w) => glm.fit_weighted(design, &s.y, w),
+            None => glm.fit(design, &s.y),
+        };
+        let glm = Glm::logistic().penalty(Penalty::ridge(1e-4));
+        let cpu = fit(glm.clone().backend(BackendChoice::Cpu)).unwrap();
+        for context in contexts {
+            let gpu = fit(glm.clone().gpu_context(context.clone())).unwrap();
+            // The f64 KKT violation, recomputed here from the definition.
+            let b0 = gpu.intercept();
+            let total: f64 = w.map_or(n as f64, |w| w.iter().sum());
+            let mut gradient = vec![0.0; p + 1];
+            for i in 0..n {
+                let eta: f64 =
+                    b0 + (0..p).map(|j| x[i * p + j] * gpu.coefficients()[j]).sum::<f64>();
+                let d = w.map_or(1.0, |w| w[i]) * (scalemix::sigmoid(eta) - s.y[i]) / total;
+                for j in 0..p {
+                    gradient[j] += d * x[i * p + j];
+                }
+                gradient[p] += d;
+            }
+            let kkt = (0..=p)
+                .map(|j| {
+                    let ridge = if j < p { 1e-4 * gpu.coefficients()[j] } else { 0.0 };
+                    (gradient[j] + ridge).abs()
+                })
+                .fold(0.0_f64, f64::max);
+            let reported = gpu.kkt_violation();
+            assert!(
+                (reported - kkt).abs() <= 1e-6 * kkt.max(1e-12),
+                "{name}, {}: reported KKT {reported:e}, recomputed {kkt:e}",
+                context.describe()
+            );
+            if gpu.converged() {
+                let gap = (gpu.objective() - cpu.objective()) / cpu.objective();
+                assert!(
+                    gap.abs() <= 1e-10,
+                    "{name}, {}: converged at a gap of {gap:e}",
+                    context.describe()
+                );
+            }
+            eprintln!(
+                "{name}, {}: {} after {} iterations, F {} vs CPU {}, KKT {kkt:e}",
+                context.describe(),
+                gpu.termination(),
+                gpu.iterations(),
+                gpu.objective(),
+                cpu.objective()
+            );
+        }
+    }
+}

@@ -32,6 +32,9 @@ pub struct ModelFile {
     pub iterations: usize,
     pub converged: bool,
     pub termination: String,
+    /// The KKT violation at the result, computed in f64 on the CPU (what `converged` rests on).
+    #[serde(default)]
+    pub kkt_violation: f64,
     pub backend: String,
     pub device: String,
     pub elapsed_seconds: f64,
@@ -72,6 +75,7 @@ impl ModelFile {
             iterations: fit.iterations(),
             converged: fit.converged(),
             termination: fit.termination().to_string(),
+            kkt_violation: fit.kkt_violation(),
             backend: fit.backend().kind.to_string(),
             device: fit.backend().device.clone(),
             elapsed_seconds: fit.elapsed().as_secs_f64(),
@@ -106,6 +110,7 @@ impl ModelFile {
             iterations: fit.iterations(),
             converged: fit.converged(),
             termination: fit.termination().to_string(),
+            kkt_violation: fit.kkt_violation(),
             backend: fit.backend().kind.to_string(),
             device: fit.backend().device.clone(),
             elapsed_seconds: fit.elapsed().as_secs_f64(),
@@ -118,13 +123,15 @@ impl ModelFile {
     /// A readable summary for the terminal.
     pub fn summary(&self) -> String {
         let mut s = format!(
-            "{} model, λ = {}, α = {}: objective {:.15}, {} iterations, {} ({}, {}), {:.3} s\n",
+            "{} model, λ = {}, α = {}: objective {:.15}, {} iterations, {} (KKT {:.1e}; {}, {}), \
+             {:.3} s\n",
             self.family,
             self.lambda,
             self.alpha,
             self.objective,
             self.iterations,
             self.termination,
+            self.kkt_violation,
             self.backend,
             self.device,
             self.elapsed_seconds
