@@ -72,6 +72,7 @@ pub(crate) struct Model {
     backend: BackendChoice,
     gpu: Option<GpuContext>,
     estimate_sigma: bool,
+    memory_limit: Option<u64>,
 }
 
 impl Glm {
@@ -137,7 +138,9 @@ impl Glm {
             backend,
             gpu: self.gpu.clone(),
             estimate_sigma: self.estimate_sigma,
+            memory_limit: self.memory_limit,
         };
+        model.check_memory(&problem)?;
         Ok((model, problem))
     }
 }
@@ -201,6 +204,42 @@ impl Model {
         self.estimate_sigma
     }
 
+    /// Refuses a fit whose p × p matrices and row buffers would not fit in the memory limit
+    /// (or, without one, in the memory the system reports available).
+    ///
+    /// The count of d × d matrices a fit holds at once: the solver's statistics at θ and at the
+    /// candidate, the M-step's matrix, SQUAREM's three more, a path's or the f64 report's
+    /// statistics, and the CPU backend's partial Gram matrices (one per row chunk, at most 32
+    /// and at most 256 MiB).
+    fn check_memory(&self, problem: &Problem<'_>) -> Result<()> {
+        let (n, p) = (problem.nrows(), problem.ncols());
+        let dim = p + usize::from(self.intercept);
+        let Some(available) = self.memory_limit.or_else(available_memory) else {
+            return Ok(());
+        };
+        let matrices = 8;
+        let square = (dim as u64).saturating_mul(dim as u64).saturating_mul(8);
+        let partial_grams = (n.div_ceil(2048).clamp(1, 32) as u64)
+            .saturating_mul((p as u64).saturating_mul(p as u64).saturating_mul(8))
+            .min(256 << 20);
+        // Per-row buffers: η, weights, derivatives, a copy of y and the weights (a few f64 per
+        // row). X itself is the caller's and is not counted.
+        let rows = (n as u64).saturating_mul(64);
+        let needed =
+            square.saturating_mul(matrices).saturating_add(partial_grams).saturating_add(rows);
+        if needed > available {
+            return Err(Error::OutOfMemory {
+                rows: n,
+                cols: p,
+                dim,
+                matrices: matrices as usize,
+                needed_mib: needed >> 20,
+                available_mib: available >> 20,
+            });
+        }
+        Ok(())
+    }
+
     /// The backend to open, and the GPU context the application gave (if any).
     pub(crate) fn backend(&self) -> (BackendChoice, Option<&GpuContext>) {
         (self.backend, self.gpu.as_ref())
@@ -221,4 +260,13 @@ impl Model {
         penalty.terms(&self.factors, self.factors.len())?;
         Ok(Model { penalty, ..self.clone() })
     }
+}
+
+/// The memory the system reports available (Linux: `MemAvailable` in /proc/meminfo), in bytes;
+/// `None` where it reports none.
+fn available_memory() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib.saturating_mul(1024))
 }

@@ -174,6 +174,27 @@ pub enum Error {
         /// What does not fit.
         reason: String,
     },
+    /// A fit would need more memory than is available (or than the set limit): refused before
+    /// anything large is allocated.
+    #[error(
+        "a fit of {rows} rows × {cols} columns needs about {needed_mib} MiB \
+         ({matrices} matrices of {dim} × {dim} and its row buffers), more than the {available_mib} MiB \
+         available"
+    )]
+    OutOfMemory {
+        /// Rows (n).
+        rows: usize,
+        /// Columns (p).
+        cols: usize,
+        /// Coordinates d = p (+1 with an intercept).
+        dim: usize,
+        /// d × d matrices the fit holds at once.
+        matrices: usize,
+        /// The estimate, in MiB.
+        needed_mib: u64,
+        /// The memory available (or the limit), in MiB.
+        available_mib: u64,
+    },
     /// A backend failed (device lost, out of memory, shader rejected, ...).
     #[error("backend {backend} failed: {reason}")]
     Backend {

@@ -36,6 +36,8 @@ pub struct Glm {
     pub(crate) gpu: Option<GpuContext>,
     /// Student-t only: estimate σ (see [`Glm::student_t`]).
     pub(crate) estimate_sigma: bool,
+    /// The memory a fit may plan to use, in bytes (`None`: what the system has available).
+    pub(crate) memory_limit: Option<u64>,
 }
 
 impl Glm {
@@ -50,6 +52,7 @@ impl Glm {
             backend: None,
             gpu: None,
             estimate_sigma: false,
+            memory_limit: None,
         }
     }
 
@@ -149,6 +152,15 @@ impl Glm {
     /// else [`BackendChoice::Auto`].
     pub fn backend(mut self, backend: BackendChoice) -> Self {
         self.backend = Some(backend);
+        self
+    }
+
+    /// The most memory, in bytes, a fit may plan to use (default: the memory the system reports
+    /// available, where it reports it). A fit whose estimate (its p × p matrices and row
+    /// buffers) exceeds it ends with [`Error::OutOfMemory`](crate::Error::OutOfMemory) before
+    /// allocating them.
+    pub fn max_memory(mut self, bytes: u64) -> Self {
+        self.memory_limit = Some(bytes);
         self
     }
 

@@ -315,13 +315,15 @@ impl Backend for CpuBackend<'_> {
             Needs::GradientAndHessian => Work::Gram { exact_curvature: true },
         };
         let constant = self.problem.family.has_constant_gram();
-        match (&self.constant_gram, work) {
+        match (self.constant_gram.take(), work) {
             (Some(gram), Work::Gram { .. }) => {
-                let gram = gram.clone();
+                // S is known: one pass for the loss and gradient, S copied into place.
                 self.pass(theta, Work::Gradient, Some(out));
                 out.gram.copy_from(&gram);
+                self.constant_gram = Some(gram);
             }
-            _ => {
+            (cached, _) => {
+                self.constant_gram = cached;
                 self.pass(theta, work, Some(out));
                 if constant && matches!(work, Work::Gram { .. }) {
                     self.constant_gram = Some(out.gram.clone());

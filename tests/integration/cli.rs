@@ -280,6 +280,7 @@ fn bad_inputs_end_with_a_one_line_error() {
         (vec!["fit", "--data", good, "--target", "nope"], "no column named \"nope\""),
         (vec!["predict", "--model", &bad_model, "--data", good], "not a scalemix model"),
         (vec!["predict", "--model", &crafted, "--data", &two_features], "invalid model"),
+        (vec!["fit", "--data", good, "--family", "hinge", "--max-memory", "0"], "needs about"),
         (vec!["bench", "paper", "--quick", "--n", "0"], "at least 1"),
         (vec!["bench", "paper", "--quick", "--p", "20,0"], "at least 1"),
         (vec!["bench", "path", "--quick", "--condition", "0.5"], "below 1"),

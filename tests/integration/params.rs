@@ -402,3 +402,32 @@ fn rejects_inconsistent_saved_models() {
     assert_eq!(model.predict_proba(&x).unwrap(), fit.predict_proba(&x).unwrap());
     assert_eq!(model, fit.to_model());
 }
+
+/// A fit whose p × p matrices would not fit in the memory limit is refused before they are
+/// allocated, with an error naming n, p and the estimate; the same fit under a larger limit runs.
+#[test]
+fn rejects_fits_larger_than_the_memory_limit() {
+    let (n, p) = (3, 600);
+    let x: Vec<f64> = (0..n * p).map(|i| ((i * 7) % 11) as f64 / 11.0).collect();
+    let y = vec![0.0, 1.0, 1.0];
+    let design = Design::row_major(&x, n, p).unwrap();
+    let glm = Glm::logistic().penalty(Penalty::ridge(1.0));
+    match glm.clone().max_memory(1 << 20).fit(design, &y) {
+        Err(Error::OutOfMemory {
+            rows: 3,
+            cols: 600,
+            dim: 601,
+            needed_mib,
+            available_mib: 1,
+            ..
+        }) => {
+            // Eight 601 × 601 f64 matrices: 23 MB.
+            assert!((20..=30).contains(&needed_mib), "{needed_mib} MiB");
+        }
+        other => panic!("{other:?}"),
+    }
+    let err = glm.clone().max_memory(1 << 20).path(design, &y, &Default::default()).unwrap_err();
+    assert!(matches!(err, Error::OutOfMemory { cols: 600, .. }), "{err:?}");
+    assert!(err.to_string().contains("3 rows × 600 columns"), "{err}");
+    assert!(glm.max_memory(1 << 30).fit(design, &y).is_ok());
+}

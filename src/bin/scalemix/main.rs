@@ -152,6 +152,10 @@ struct FitArgs {
     max_iter: usize,
     #[arg(long, default_value_t = BackendChoice::Auto, value_parser = backend_arg())]
     backend: BackendChoice,
+    /// The most memory a fit may plan to use, in MiB (default: what the system has available);
+    /// a larger fit ends with an error naming its estimate before allocating.
+    #[arg(long)]
+    max_memory: Option<u64>,
     /// Write the result as JSON here (a readable summary is printed otherwise).
     #[arg(long)]
     output: Option<PathBuf>,
@@ -306,12 +310,17 @@ fn glm(args: &FitArgs) -> Glm {
         Some(q) => Penalty::bridge(args.lambda, q),
         None => Penalty::elastic_net(args.lambda, args.alpha),
     };
-    glm.penalty(penalty)
+    let glm = glm
+        .penalty(penalty)
         .fit_intercept(!args.no_intercept)
         .acceleration(args.accel)
         .tol(args.tol)
         .max_iter(args.max_iter)
-        .backend(args.backend)
+        .backend(args.backend);
+    match args.max_memory {
+        Some(mib) => glm.max_memory(mib.saturating_mul(1 << 20)),
+        None => glm,
+    }
 }
 
 fn weights(data: &Dataset, args: &FitArgs) -> Option<Vec<f64>> {
