@@ -18,9 +18,10 @@
 // The second half holds squares: rounding errors of random sign add in quadrature, so the host
 // takes the error scale of a sum as ε √(Σ squares) rather than the worst case ε Σ |term|.
 //
-// Precision: products in f32; each block's sum runs in a fixed row order in `Acc`, which the
-// host sets to f64 where the adapter has SHADER_F64 and leaves f32 otherwise. The host adds the
-// blocks in order in f64. No atomics: two runs give the same bits.
+// Precision: products and squares formed in `Acc` (in f64 they cannot leave the range); each
+// block's sum runs in a fixed row order in `Acc`, which the host sets to f64 where the adapter
+// has SHADER_F64 and leaves f32 otherwise. The host adds the blocks in order in f64. No atomics:
+// two runs give the same bits.
 
 // Accumulator type; the host substitutes `f64` for adapters with SHADER_F64.
 alias Acc = f32;
@@ -45,15 +46,17 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         for (var i = start; i < end; i++) {
             let xij = x[i * cols + slot];
             let r = rows[i];
-            sum += Acc(xij * r.derivative);
-            let e = xij * r.derivative_error;
-            error += Acc(e * e);
+            // Products and squares formed in Acc: in f64 they cannot leave the range.
+            sum += Acc(xij) * Acc(r.derivative);
+            let e = Acc(xij) * Acc(r.derivative_error);
+            error += e * e;
         }
     } else {
         for (var i = start; i < end; i++) {
             let r = rows[i];
             sum += Acc(r.loss);
-            error += Acc(r.loss_error * r.loss_error);
+            let e = Acc(r.loss_error);
+            error += e * e;
         }
     }
     let record = (params.block_offset + wg.y) * 2u * (cols + 1u);

@@ -69,7 +69,12 @@ pub struct GpuBackend {
     context: GpuContext,
     /// Columns on the device: p, plus one with an intercept.
     cols: usize,
+    /// W as the device sees it: the problem's W times `weight_scale`.
     weight_sum: f64,
+    /// The factor the weights are scaled by before they become f32 (n / Σ wᵢ: mean weight 1),
+    /// so any overall scale of the caller's weights gives the same f32 values and the same fit
+    /// (the objective divides by W, so it does not change).
+    weight_scale: f64,
     theta: wgpu::Buffer,
     slices: Vec<Slice>,
     gradient_partial: wgpu::Buffer,
@@ -346,7 +351,8 @@ impl GpuBackend {
         Ok(Self {
             context: context.clone(),
             cols,
-            weight_sum: problem.weight_sum,
+            weight_sum: problem.weight_sum * weight_scale(problem),
+            weight_scale: weight_scale(problem),
             theta,
             slices,
             gradient_partial,
@@ -530,11 +536,19 @@ impl GpuBackend {
 }
 
 /// (y, w, offset, 0) per row in f32.
+/// The factor that brings the weights to mean 1 before they become f32 (exactly 1 for unit
+/// weights).
+fn weight_scale(problem: &Problem<'_>) -> f64 {
+    let total: f64 = problem.weights.iter().sum();
+    if total > 0.0 && total.is_finite() { problem.nrows() as f64 / total } else { 1.0 }
+}
+
 fn row_inputs(problem: &Problem<'_>) -> Result<Vec<f32>> {
     let mut inputs = Vec::with_capacity(4 * problem.nrows());
+    let scale = weight_scale(problem);
     for i in 0..problem.nrows() {
         inputs.push(to_f32(problem.y[i], || format!("y[{i}]"))?);
-        inputs.push(to_f32(problem.weights[i], || format!("weight[{i}]"))?);
+        inputs.push(to_f32(problem.weights[i] * scale, || format!("weight[{i}]"))?);
         inputs.push(to_f32(problem.offset_at(i), || format!("offset[{i}]"))?);
         inputs.push(0.0);
     }
@@ -602,6 +616,24 @@ impl Backend for GpuBackend {
                 *s += v;
             }
         }
+        // An f32 sum that left the range is a failed evaluation, never a value: the solver
+        // would read an infinite error scale as "no measurable change".
+        if let Some(k) = values.iter().position(|v| !v.is_finite()) {
+            let what = if k < self.gradient_blocks * record {
+                match k % record {
+                    j if j < d => format!("the gradient's sum for coordinate {j}"),
+                    j if j == d => "the loss's sum".to_string(),
+                    j => format!("the rounding-error sum for coordinate {}", j - d - 1),
+                }
+            } else {
+                "a sum of the weighted Gram matrix".to_string()
+            };
+            return Err(backend_error(format!(
+                "{what} is {} in the f32 kernels: the data's values are beyond what they can sum \
+                 (the CPU backend computes in f64)",
+                values[k]
+            )));
+        }
         let inv_w = 1.0 / self.weight_sum;
         let unit = self.error_per_unit() * inv_w;
         out.loss = sums[d] * inv_w;
@@ -645,7 +677,8 @@ impl Backend for GpuBackend {
             )));
         }
         let inputs = row_inputs(problem)?;
-        self.weight_sum = problem.weight_sum;
+        self.weight_scale = weight_scale(problem);
+        self.weight_sum = problem.weight_sum * self.weight_scale;
         self.guarded(|this| {
             this.inner().queue.write_buffer(&this.inputs, 0, bytemuck::cast_slice(&inputs));
             Ok(())
@@ -656,7 +689,7 @@ impl Backend for GpuBackend {
     fn gram_with_weights(&mut self, weights: &[f64], gram: &mut DMatrix<f64>) -> Result<()> {
         let mut records = vec![RowStats::default(); weights.len()];
         for (i, (record, &c)) in records.iter_mut().zip(weights).enumerate() {
-            record.gram_weight = to_f32(c, || format!("row weight {i}"))?;
+            record.gram_weight = to_f32(c * self.weight_scale, || format!("row weight {i}"))?;
         }
         let values = self.guarded(|this| {
             this.inner().queue.write_buffer(&this.rows, 0, bytemuck::cast_slice(&records));
