@@ -332,14 +332,14 @@ impl Family {
     }
 
     /// The family's case in the GPU E-step kernel (its `FAMILY_*` code, which the kernels'
-    /// prelude carries) and its two parameters there, in f32.
-    pub(crate) fn gpu_code(self) -> (u32, f32, f32) {
+    /// prelude carries) and its two parameters there (the kernel reads them as f32).
+    pub(crate) fn gpu_code(self) -> (u32, f64, f64) {
         match self {
             Family::Logistic | Family::Binomial => (FAMILY_LOGISTIC, 0.0, 0.0),
             Family::Gaussian => (FAMILY_GAUSSIAN, 0.0, 0.0),
             Family::Hinge => (FAMILY_HINGE, 0.0, 0.0),
-            Family::Quantile { q } => (FAMILY_QUANTILE, q as f32, 0.0),
-            Family::StudentT { nu, sigma } => (FAMILY_STUDENT_T, nu as f32, sigma as f32),
+            Family::Quantile { q } => (FAMILY_QUANTILE, q, 0.0),
+            Family::StudentT { nu, sigma } => (FAMILY_STUDENT_T, nu, sigma),
         }
     }
 

@@ -45,7 +45,7 @@ fn nonsmooth_fixtures_reach_their_optima_on_the_gpu() {
 /// (|r| > `KINK`) contribute their derivative; the kink rows' subgradients tᵢ are solved for by
 /// least squares on the equations of the nonzero coordinates (and the intercept), and must lie
 /// in their intervals; zero coordinates must have |gⱼ| ≤ λαvⱼ.
-mod subgradient {
+pub(crate) mod subgradient {
     use nalgebra::{DMatrix, DVector};
 
     /// Rows this close to the kink are treated as on it (the ε floor of the fit is 1e-10).
@@ -453,17 +453,18 @@ fn bridge_penalty_reaches_stationary_points() {
             }
         }
     }
-    let lasso = Glm::logistic()
-        .penalty(Penalty::lasso(lambda))
-        .backend(BackendChoice::Cpu)
-        .fit(x, &r.y)
-        .unwrap();
+    // q = 1 is the lasso: the bridge fit at q = 1 reaches the lasso fixture's independently
+    // computed optimum (same data, same λ).
+    let lasso = reference("breast_cancer_logistic_lasso");
+    assert_eq!((lasso.lambda, lasso.alpha), (lambda, 1.0));
     let bridge1 = Glm::logistic()
         .penalty(Penalty::bridge(lambda, 1.0))
         .backend(BackendChoice::Cpu)
         .fit(x, &r.y)
         .unwrap();
-    assert_eq!(lasso.coefficients(), bridge1.coefficients());
+    let f = crate::common::objective(&lasso, bridge1.coefficients(), bridge1.intercept());
+    let gap = (f - lasso.objective) / lasso.objective;
+    assert!(gap.abs() <= 1e-10, "bridge q = 1: gap {gap:e} to the lasso optimum");
 }
 
 #[test]

@@ -22,6 +22,12 @@ const U32: f64 = f32::EPSILON as f64 / 2.0;
 /// a margin of about 4; the f32 sums add √n more (rounding errors of random sign).
 const ROUNDINGS_PER_TERM: f64 = 16.0;
 
+/// Whether `SCALEMIX_REQUIRE_GPU` asks for a GPU (`1`, `true` or `yes`, any case).
+pub fn require_gpu() -> bool {
+    std::env::var("SCALEMIX_REQUIRE_GPU")
+        .is_ok_and(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "1" | "true" | "yes"))
+}
+
 /// The two shared contexts: default options (f64 sums where the adapter has SHADER_F64) and
 /// the forced f32-only kernels (the Metal / GL path).
 pub fn contexts() -> Option<&'static [GpuContext; 2]> {
@@ -30,13 +36,20 @@ pub fn contexts() -> Option<&'static [GpuContext; 2]> {
         let default = GpuContext::new(GpuOptions::default())?;
         let f32_only = GpuContext::new(GpuOptions { use_f64: false, ..GpuOptions::default() })?;
         eprintln!("GPU tests on {} and {}", default.describe(), f32_only.describe());
+        // Where the adapter has SHADER_F64 both kernel variants must run: the default context
+        // with f64 sums, the other with f32 sums.
+        if require_gpu() && default.adapter_has_f64() {
+            assert!(
+                default.uses_f64(),
+                "the adapter has SHADER_F64 but the default context does not use it"
+            );
+        }
+        assert!(!f32_only.uses_f64(), "use_f64: false still runs f64 sums");
         Ok([default, f32_only])
     });
     match made {
         Ok(contexts) => Some(contexts),
-        Err(e) if std::env::var("SCALEMIX_REQUIRE_GPU").is_ok_and(|v| v == "1") => {
-            panic!("SCALEMIX_REQUIRE_GPU=1 but no GPU context: {e}")
-        }
+        Err(e) if require_gpu() => panic!("SCALEMIX_REQUIRE_GPU is set but no GPU context: {e}"),
         Err(e) => {
             eprintln!("skipping GPU test: {e}");
             None
@@ -157,12 +170,27 @@ fn check_stats(context: &GpuContext, shape: (usize, usize, bool), family: Family
         gpu.gradient.as_slice(),
         |j| per_term * grad_scale[j],
     );
-    // The backend's own error scale must cover its actual error: the solver stops on it.
+    // The backend's own error scale must cover its actual error (the solver stops on it), and
+    // stay within the reasoned bound above: an infinite or huge scale would let any change pass
+    // for rounding.
     assert_close(
         &format!("{label}: gradient within its reported error"),
         cpu.gradient.as_slice(),
         gpu.gradient.as_slice(),
         |j| gpu.gradient_error[j].max(f64::MIN_POSITIVE),
+    );
+    for (j, &reported) in gpu.gradient_error.iter().enumerate() {
+        let bound = per_term * grad_scale[j];
+        assert!(
+            reported.is_finite() && reported <= bound,
+            "{label}: gradient error {j} is {reported:e}, above {bound:e}"
+        );
+    }
+    let bound = per_term * loss_scale;
+    assert!(
+        gpu.loss_error.is_finite() && gpu.loss_error <= bound,
+        "{label}: loss error {:e} above {bound:e}",
+        gpu.loss_error
     );
     if needs != Needs::Gradient {
         assert_close(&format!("{label}: S"), cpu.gram.as_slice(), gpu.gram.as_slice(), |k| {
@@ -311,6 +339,15 @@ fn gpu_rejects_values_beyond_f32_with_their_position() {
     let message = err.to_string();
     assert!(message.contains("X[7, 2]") && message.contains("f32"), "{message}");
     assert_eq!(before, c.x, "the caller's data changed");
+    // Student-t's ν and σ must be normal f32 numbers: beyond the range, or so small that f32
+    // holds them as subnormals or zero, the kernel would divide by zero or infinity.
+    let y: Vec<f64> = (0..c.n).map(|i| i as f64 * 0.1).collect();
+    let x = Design::row_major(&before, c.n, c.p).unwrap();
+    for (nu, sigma) in [(1e40, 1.0), (3.0, 1e-40), (3.0, 1e39)] {
+        let glm = Glm::student_t(nu, Some(sigma)).gpu_context(contexts[0].clone());
+        let message = glm.fit(x, &y).unwrap_err().to_string();
+        assert!(message.contains("family parameter") && message.contains("f32"), "{message}");
+    }
 }
 
 #[test]

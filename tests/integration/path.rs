@@ -338,3 +338,84 @@ fn binomial_cross_validation_scores_the_deviance_from_the_saturated_model() {
         glm.cv_binomial(design, &successes, &trials, None, Some(&cv.folds), &options).unwrap();
     assert_eq!(again.mean, cv.mean);
 }
+
+/// The cross-validation scores against an independent computation: each fold's path fitted on
+/// a copy of its training rows alone (not weights), its held-out deviance and AUC computed
+/// here from the definitions (AUC by comparing every positive with every negative), averaged
+/// with the folds' sizes as weights, with the standard error of that mean.
+#[test]
+fn cross_validation_scores_match_folds_fitted_and_scored_independently() {
+    let (x, y, n, p) = breast_cancer();
+    let design = Design::row_major(&x, n, p).unwrap();
+    let folds = Folds::new(n, 4, 11).unwrap();
+    let glm = Glm::logistic().penalty(Penalty::lasso(1.0)).backend(BackendChoice::Cpu);
+    let lambdas = vec![0.1, 0.03, 0.01, 0.003];
+    for metric in [Metric::Deviance, Metric::Auc] {
+        let options = CvOptions {
+            folds: 4,
+            seed: 11,
+            metric: Some(metric),
+            path: PathOptions { lambdas: Some(lambdas.clone()), ..Default::default() },
+        };
+        let cv = glm.cv_with_folds(design, &y, None, &folds, &options).unwrap();
+        let mut scores = vec![vec![0.0; lambdas.len()]; 4];
+        let mut sizes = [0.0; 4];
+        for (fold, fold_scores) in scores.iter_mut().enumerate() {
+            let held: Vec<usize> = (0..n).filter(|&i| folds.assignment()[i] == fold).collect();
+            let kept: Vec<usize> = (0..n).filter(|&i| folds.assignment()[i] != fold).collect();
+            let train_x: Vec<f64> =
+                kept.iter().flat_map(|&i| x[i * p..(i + 1) * p].to_vec()).collect();
+            let train_y: Vec<f64> = kept.iter().map(|&i| y[i]).collect();
+            let train = Design::row_major(&train_x, kept.len(), p).unwrap();
+            let path = glm.path(train, &train_y, &options.path).unwrap();
+            sizes[fold] = held.len() as f64;
+            for (l, point) in path.points.iter().enumerate() {
+                let eta = |i: usize| {
+                    point.intercept
+                        + (0..p).map(|j| x[i * p + j] * point.coefficients[j]).sum::<f64>()
+                };
+                fold_scores[l] = match metric {
+                    Metric::Deviance => {
+                        let loss = |i: usize| {
+                            let e = eta(i);
+                            (1.0 + e.exp()).ln() - y[i] * e
+                        };
+                        2.0 * held.iter().map(|&i| loss(i)).sum::<f64>() / held.len() as f64
+                    }
+                    _ => {
+                        let (mut wins, mut pairs) = (0.0, 0.0);
+                        for &a in held.iter().filter(|&&i| y[i] == 1.0) {
+                            for &b in held.iter().filter(|&&i| y[i] == 0.0) {
+                                pairs += 1.0;
+                                wins += match eta(a).partial_cmp(&eta(b)).unwrap() {
+                                    std::cmp::Ordering::Greater => 1.0,
+                                    std::cmp::Ordering::Equal => 0.5,
+                                    std::cmp::Ordering::Less => 0.0,
+                                };
+                            }
+                        }
+                        wins / pairs
+                    }
+                };
+            }
+        }
+        let total: f64 = sizes.iter().sum();
+        for l in 0..lambdas.len() {
+            let mean = (0..4).map(|f| sizes[f] * scores[f][l]).sum::<f64>() / total;
+            let var = (0..4).map(|f| sizes[f] * (scores[f][l] - mean).powi(2)).sum::<f64>() / total;
+            let se = (var / 3.0).sqrt();
+            assert!(
+                (cv.mean[l] - mean).abs() <= 1e-6 * mean.abs(),
+                "{metric:?} λ = {}: {} vs {mean}",
+                lambdas[l],
+                cv.mean[l]
+            );
+            assert!(
+                (cv.standard_error[l] - se).abs() <= 1e-5 * se.max(1e-3),
+                "{metric:?} λ = {}: se {} vs {se}",
+                lambdas[l],
+                cv.standard_error[l]
+            );
+        }
+    }
+}

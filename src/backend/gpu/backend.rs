@@ -143,6 +143,17 @@ impl GpuBackend {
         let cols = p + usize::from(intercept);
         // estep.wgsl's family code and parameters (a, b).
         let (family, a, b) = problem.family.gpu_code();
+        // The family's parameters must stay normal numbers in f32: ν or σ beyond its range or
+        // below its smallest normal would make the kernel divide by zero or infinity.
+        let parameter = |value: f64, name: &str| -> Result<f32> {
+            let v = to_f32(value, || format!("the family parameter {name}"))?;
+            if v == 0.0 && value == 0.0 || v.is_normal() {
+                Ok(v)
+            } else {
+                Err(out_of_f32_range(&format!("the family parameter {name}"), value))
+            }
+        };
+        let (a, b) = (parameter(a, "a (q or ν)")?, parameter(b, "b (σ)")?);
 
         // Slices: as many rows as fit the binding limit, in whole multiples of the rows that
         // keep every per-row binding offset aligned.

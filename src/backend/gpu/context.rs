@@ -41,6 +41,8 @@ pub(super) struct Inner {
     pub adapter: wgpu::AdapterInfo,
     /// Whether the kernels accumulate in f64.
     pub f64: bool,
+    /// Whether the adapter offers `SHADER_F64` (whether or not the kernels use it).
+    pub adapter_f64: bool,
     pub storage_alignment: u64,
     pub kernels: [Pipeline; Kernel::COUNT],
 }
@@ -109,7 +111,8 @@ impl GpuContext {
             // Every call scalemix makes runs inside error scopes; this only keeps an error that
             // escapes one from reaching wgpu's default handler, which panics.
             device.on_uncaptured_error(std::sync::Arc::new(|e| log::error!("wgpu: {e}")));
-            Self::build(device, queue, adapter.get_info(), options).await
+            let adapter_f64 = adapter.features().contains(wgpu::Features::SHADER_F64);
+            Self::build(device, queue, adapter.get_info(), adapter_f64, options).await
         })
     }
 
@@ -124,13 +127,15 @@ impl GpuContext {
         options: GpuOptions,
     ) -> Result<Self> {
         let info = device.adapter_info();
-        pollster::block_on(Self::build(device, queue, info, options))
+        let adapter_f64 = device.features().contains(wgpu::Features::SHADER_F64);
+        pollster::block_on(Self::build(device, queue, info, adapter_f64, options))
     }
 
     async fn build(
         device: wgpu::Device,
         queue: wgpu::Queue,
         adapter: wgpu::AdapterInfo,
+        adapter_f64: bool,
         options: GpuOptions,
     ) -> Result<Self> {
         let f64 = options.use_f64 && device.features().contains(wgpu::Features::SHADER_F64);
@@ -169,6 +174,7 @@ impl GpuContext {
                 queue,
                 adapter,
                 f64,
+                adapter_f64,
                 storage_alignment: u64::from(limits.min_storage_buffer_offset_alignment),
                 kernels,
             }),
@@ -189,6 +195,13 @@ impl GpuContext {
     /// Whether the kernels accumulate sums in f64 (`SHADER_F64` present and allowed).
     pub fn uses_f64(&self) -> bool {
         self.inner.f64
+    }
+
+    /// Whether the adapter offers `SHADER_F64` (for a device given to
+    /// [`GpuContext::from_device`]: whether the device was opened with it), whether or not these
+    /// kernels use it.
+    pub fn adapter_has_f64(&self) -> bool {
+        self.inner.adapter_f64
     }
 
     /// Whether the adapter is a software rasterizer on the CPU (e.g. lavapipe): correct, but
