@@ -339,6 +339,13 @@ fn gpu_rejects_values_beyond_f32_with_their_position() {
     let message = err.to_string();
     assert!(message.contains("X[7, 2]") && message.contains("f32"), "{message}");
     assert_eq!(before, c.x, "the caller's data changed");
+    // A nonzero value f32 would hold only as a subnormal or zero changes the data: refused too.
+    let mut tiny = before.clone();
+    tiny[4 * 3 + 1] = 1e-40;
+    let x = Design::row_major(&tiny, c.n, c.p).unwrap();
+    let message =
+        Glm::logistic().gpu_context(contexts[0].clone()).fit(x, &c.y).unwrap_err().to_string();
+    assert!(message.contains("X[4, 1]") && message.contains("f32"), "{message}");
     // Student-t's ν and σ must be normal f32 numbers: beyond the range, or so small that f32
     // holds them as subnormals or zero, the kernel would divide by zero or infinity.
     let y: Vec<f64> = (0..c.n).map(|i| i as f64 * 0.1).collect();

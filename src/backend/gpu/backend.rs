@@ -112,8 +112,9 @@ fn backend_error(reason: impl std::fmt::Display) -> Error {
 /// A value the f32 kernels cannot hold: named, not silently turned into ±inf.
 fn out_of_f32_range(what: &str, value: f64) -> Error {
     backend_error(format!(
-        "{what} = {value:e} is outside the f32 range of the GPU kernels (|v| ≤ {:e}); \
+        "{what} = {value:e} is outside the f32 range of the GPU kernels ({:e} ≤ |v| ≤ {:e}, or 0); \
          rescale the data or use the CPU backend",
+        f32::MIN_POSITIVE,
         f32::MAX
     ))
 }
@@ -121,6 +122,14 @@ fn out_of_f32_range(what: &str, value: f64) -> Error {
 fn to_f32(value: f64, what: impl FnOnce() -> String) -> Result<f32> {
     let v = value as f32;
     if v.is_finite() { Ok(v) } else { Err(out_of_f32_range(&what(), value)) }
+}
+
+/// A data value (X, y, an offset) as f32: beyond f32's range is an error as in [`to_f32`], and
+/// so is a nonzero value that f32 can only hold as a subnormal or as zero (below about 1.2e-38),
+/// since that silently changes the data the kernels fit.
+fn data_to_f32(value: f64, what: impl FnOnce() -> String) -> Result<f32> {
+    let v = value as f32;
+    if v.is_normal() || value == 0.0 { Ok(v) } else { Err(out_of_f32_range(&what(), value)) }
 }
 
 /// A 1-D count of workgroups as a grid within the per-dimension limit (x · y ≥ count).
@@ -558,9 +567,9 @@ fn row_inputs(problem: &Problem<'_>) -> Result<Vec<f32>> {
     let mut inputs = Vec::with_capacity(4 * problem.nrows());
     let scale = weight_scale(problem);
     for i in 0..problem.nrows() {
-        inputs.push(to_f32(problem.y[i], || format!("y[{i}]"))?);
+        inputs.push(data_to_f32(problem.y[i], || format!("y[{i}]"))?);
         inputs.push(to_f32(problem.weights[i] * scale, || format!("weight[{i}]"))?);
-        inputs.push(to_f32(problem.offset_at(i), || format!("offset[{i}]"))?);
+        inputs.push(data_to_f32(problem.offset_at(i), || format!("offset[{i}]"))?);
         inputs.push(0.0);
     }
     Ok(inputs)
@@ -590,7 +599,7 @@ fn upload_rows(
     for (r, row) in data.chunks_exact_mut(cols).enumerate() {
         let i = start + r;
         for (j, v) in row[..p].iter_mut().enumerate() {
-            *v = to_f32(problem.x.get(i, j), || format!("X[{i}, {j}]"))?;
+            *v = data_to_f32(problem.x.get(i, j), || format!("X[{i}, {j}]"))?;
         }
         if intercept {
             row[p] = 1.0;
