@@ -61,7 +61,9 @@
 //! adapter has `SHADER_F64` and in f32 elsewhere (Metal), and always adds the blocks in f64 on
 //! the host. Each sum carries an estimate of its own rounding error, and the solver stops
 //! asking for a smaller KKT violation or objective change than that noise. The reported
-//! objective and KKT violation are recomputed once in f64 on the CPU at the final point.
+//! objective and KKT violation are recomputed once in f64 on the CPU at the final point, and a
+//! fit says [`Termination::Converged`] only when that f64 KKT check agrees (otherwise it
+//! continues with the f64 gradient, or says [`Termination::Stalled`]).
 //!
 //! **When the GPU helps.** One iteration costs about 2·n·d² flops for S (d = p + 1): the CPU
 //! backend does 50–80 GFLOP/s per core group measured on a small VM, a data-centre GPU tens of
