@@ -15,11 +15,12 @@ use std::time::Instant;
 
 use crate::backend::{self, Backend, CpuBackend, Needs, PolishBackend, Stats};
 use crate::check::Model;
-use crate::data::Problem;
+use crate::data::{Design, Problem};
 use crate::error::Result;
 use crate::family::Family;
 use crate::glm::Fit;
 use crate::penalty::PenaltyTerms;
+use crate::precondition::Preconditioner;
 use crate::solver::{Run, Seed, Solution, SolverOptions, Termination};
 
 /// One penalized problem to solve: the data, the expanded penalty and the solver's fixed inputs.
@@ -205,16 +206,51 @@ impl Model {
         Ok(fit)
     }
 
-    /// Fits a checked problem, from `theta0` or from the null model.
+    /// Fits a checked problem, from `theta0` (the user's coordinates) or from the null model.
+    /// A badly scaled design is fitted in its preconditioned form ([`Preconditioner`]; the
+    /// objective is the same) and the result mapped back, its objective and KKT violation then
+    /// recomputed in f64 in the user's coordinates.
     fn fit_from(
         &self,
         problem: &Problem<'_>,
         start: Instant,
         theta0: Option<Vec<f64>>,
     ) -> Result<Fit> {
+        let (n, p) = (problem.nrows(), problem.ncols());
+        let user_terms = self.terms(p + usize::from(self.intercept()))?;
+        let Some(pre) = Preconditioner::for_problem(problem, self.intercept()) else {
+            return self.fit_as_given(problem, &user_terms, start, theta0);
+        };
+        let data = pre.design(problem.x);
+        let internal = Problem { x: Design::row_major(&data, n, p)?, ..problem.clone() };
+        let theta0 = theta0.map(|t| pre.to_internal(&t));
+        let mut fit = self.fit_as_given(&internal, &pre.terms(&user_terms), start, theta0)?;
+        let mut theta = fit.coefficients.clone();
+        if self.intercept() {
+            theta.push(fit.intercept);
+        }
+        let mut theta = pre.to_user(&theta);
+        // The report, in the user's coordinates, from the definitions, in f64.
+        fit.objective =
+            exact_mean_loss(problem, &theta, self.intercept()) + user_terms.value(&theta);
+        let mut stats = Stats::new(theta.len());
+        CpuBackend::new(problem, self.intercept()).evaluate(&theta, Needs::Gradient, &mut stats)?;
+        fit.kkt_violation = user_terms.kkt_violation(&theta, stats.gradient.as_slice());
+        fit.intercept = if self.intercept() { theta.pop().unwrap_or(0.0) } else { 0.0 };
+        fit.coefficients = theta;
+        Ok(fit)
+    }
+
+    /// [`Model::fit_from`] on the design as given.
+    fn fit_as_given(
+        &self,
+        problem: &Problem<'_>,
+        terms: &PenaltyTerms,
+        start: Instant,
+        theta0: Option<Vec<f64>>,
+    ) -> Result<Fit> {
         let p = problem.ncols();
         let dim = p + usize::from(self.intercept());
-        let terms = self.terms(dim)?;
 
         let mut backend = self.open(problem)?;
         let mut engine = Engine::new(&mut *backend);
@@ -247,13 +283,8 @@ impl Model {
             theta0 = warm.theta;
         }
 
-        let point = Point {
-            problem,
-            terms: &terms,
-            zero_threshold: &zero_threshold,
-            separation_bound,
-            kkt_scale,
-        };
+        let point =
+            Point { problem, terms, zero_threshold: &zero_threshold, separation_bound, kkt_scale };
         let solution = self.solve_point(&point, &mut engine, theta0, None)?;
         let mut info = backend.info();
         if solution.polished {

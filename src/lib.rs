@@ -99,6 +99,7 @@ mod mstep;
 mod multiclass;
 mod path;
 mod penalty;
+mod precondition;
 mod predict;
 mod solver;
 pub mod synthetic;
