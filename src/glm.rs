@@ -318,7 +318,11 @@ impl Fit {
         &self.trace_seconds
     }
 
-    /// The KKT violation (∞-norm of the minimum-norm subgradient of F) at the result.
+    /// The KKT violation (∞-norm of the minimum-norm subgradient of F) at the result, in the
+    /// caller's coordinates, computed in f64 on the CPU for fits on a rounding backend or on a
+    /// preconditioned design. For a design whose columns were recentred, it includes the
+    /// rounding of mapping the coefficients back (about ε·|μⱼβⱼ| in the intercept for a column
+    /// offset by μⱼ); convergence itself is judged in the preconditioned coordinates.
     pub fn kkt_violation(&self) -> f64 {
         self.kkt_violation
     }
