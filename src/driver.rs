@@ -160,16 +160,18 @@ impl Model {
         Ok(solution)
     }
 
+    /// The loss and ∇L (with its rounding-error scale) at `theta`, from one f64 pass on the CPU.
+    fn f64_gradient(&self, problem: &Problem<'_>, theta: &[f64]) -> Result<Stats> {
+        let mut stats = Stats::new(theta.len());
+        CpuBackend::new(problem, self.intercept()).evaluate(theta, Needs::Gradient, &mut stats)?;
+        Ok(stats)
+    }
+
     /// The KKT violation at `solution` with ∇L from one f64 pass on the CPU, and the tolerance
     /// it must meet: `kkt_tol` × the run's KKT scale, floored at the f64 gradient's own
     /// rounding error (non-zero only for hinge and quantile, whose ℓ' jumps).
     fn f64_kkt(&self, point: &Point<'_, '_>, solution: &Solution) -> Result<(f64, f64)> {
-        let mut stats = Stats::new(solution.theta.len());
-        CpuBackend::new(point.problem, self.intercept()).evaluate(
-            &solution.theta,
-            Needs::Gradient,
-            &mut stats,
-        )?;
+        let stats = self.f64_gradient(point.problem, &solution.theta)?;
         let kkt = point.terms.kkt_violation(&solution.theta, stats.gradient.as_slice());
         let target = (self.options().kkt_tol * solution.kkt_scale).max(stats.gradient_error.amax());
         Ok((kkt, target))
@@ -233,8 +235,7 @@ impl Model {
         // The report, in the user's coordinates, from the definitions, in f64.
         fit.objective =
             exact_mean_loss(problem, &theta, self.intercept()) + user_terms.value(&theta);
-        let mut stats = Stats::new(theta.len());
-        CpuBackend::new(problem, self.intercept()).evaluate(&theta, Needs::Gradient, &mut stats)?;
+        let stats = self.f64_gradient(problem, &theta)?;
         fit.kkt_violation = user_terms.kkt_violation(&theta, stats.gradient.as_slice());
         fit.intercept = if self.intercept() { theta.pop().unwrap_or(0.0) } else { 0.0 };
         fit.coefficients = theta;

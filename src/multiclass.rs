@@ -26,7 +26,7 @@ use crate::error::{Error, Result};
 use crate::family::{Family, log1p_exp};
 use crate::glm::Glm;
 use crate::penalty::PenaltyTerms;
-use crate::predict::{self, MulticlassModel, log_sum_exp};
+use crate::predict::{MulticlassModel, log_sum_exp};
 use crate::solver::{SolverOptions, Termination};
 
 /// SM-EM iterations per class per sweep: enough for the class to catch up with the others'
@@ -36,11 +36,9 @@ const STEPS_PER_CLASS: usize = 3;
 /// A fitted K-class model.
 #[derive(Debug, Clone)]
 pub struct MulticlassFit {
-    family: Family,
-    classes: Vec<f64>,
-    /// p × K, one column per class (all zeros for the multinomial reference class).
-    coefficients: DMatrix<f64>,
-    intercepts: Vec<f64>,
+    /// Family, classes, the p × K coefficients (all zeros for the multinomial reference class)
+    /// and the intercepts: what predictions need.
+    model: MulticlassModel,
     objective: f64,
     iterations: usize,
     termination: Termination,
@@ -53,17 +51,17 @@ pub struct MulticlassFit {
 impl MulticlassFit {
     /// The class labels in sorted order; column k of the coefficients belongs to `classes()[k]`.
     pub fn classes(&self) -> &[f64] {
-        &self.classes
+        self.model.classes()
     }
 
     /// The coefficients, p × K (the multinomial reference class, the first, is all zeros).
     pub fn coefficients(&self) -> &DMatrix<f64> {
-        &self.coefficients
+        self.model.coefficients()
     }
 
     /// One intercept per class.
     pub fn intercepts(&self) -> &[f64] {
-        &self.intercepts
+        self.model.intercepts()
     }
 
     /// Multinomial: the penalized mean negative log-likelihood. One-vs-rest: the sum of the K
@@ -109,18 +107,13 @@ impl MulticlassFit {
 
     /// The family: logistic (multinomial) or hinge (one-vs-rest).
     pub fn family(&self) -> Family {
-        self.family
+        self.model.family()
     }
 
     /// The fitted parameters as a [`MulticlassModel`] (to keep or save without the fit's
     /// record).
     pub fn to_model(&self) -> MulticlassModel {
-        MulticlassModel::from_fit(
-            self.family,
-            self.classes.clone(),
-            self.coefficients.clone(),
-            self.intercepts.clone(),
-        )
+        self.model.clone()
     }
 
     /// The K linear predictors of each row, n × K.
@@ -129,7 +122,7 @@ impl MulticlassFit {
     /// [`Error::FeatureMismatch`] when `x` has the wrong number of columns, or a non-finite
     /// entry.
     pub fn decision_function<'a>(&self, x: impl Into<Design<'a>>) -> Result<DMatrix<f64>> {
-        predict::class_scores(&self.coefficients, &self.intercepts, x.into())
+        self.model.decision_function(x)
     }
 
     /// Class probabilities, n × K (softmax of the linear predictors); multinomial only.
@@ -137,7 +130,7 @@ impl MulticlassFit {
     /// # Errors
     /// [`Error::Unsupported`] for one-vs-rest SVMs, else as [`MulticlassFit::decision_function`].
     pub fn predict_proba<'a>(&self, x: impl Into<Design<'a>>) -> Result<DMatrix<f64>> {
-        predict::class_probabilities(self.family, &self.coefficients, &self.intercepts, x.into())
+        self.model.predict_proba(x)
     }
 
     /// The most likely class label of each row (largest linear predictor).
@@ -145,7 +138,7 @@ impl MulticlassFit {
     /// # Errors
     /// As [`MulticlassFit::decision_function`].
     pub fn predict<'a>(&self, x: impl Into<Design<'a>>) -> Result<Vec<f64>> {
-        predict::class_predictions(&self.classes, &self.coefficients, &self.intercepts, x.into())
+        self.model.predict(x)
     }
 }
 
@@ -267,10 +260,7 @@ impl Glm {
             backend = Some(fit.backend().clone());
         }
         Ok(MulticlassFit {
-            family: Family::Hinge,
-            classes,
-            coefficients,
-            intercepts,
+            model: MulticlassModel::from_fit(Family::Hinge, classes, coefficients, intercepts),
             objective: trace.iter().sum(),
             iterations,
             termination,
@@ -297,9 +287,8 @@ impl Model {
     ) -> Result<MulticlassFit> {
         let (p, k) = (base.ncols(), classes.len());
         let dim = p + usize::from(self.intercept());
-        let base = base.clone();
         let terms = self.terms(dim)?;
-        let mut backend = self.open(&base)?;
+        let mut backend = self.open(base)?;
         let info = backend.info();
 
         // θ per class (reference class 0 stays at zero); start from the class frequencies.
@@ -313,7 +302,7 @@ impl Model {
                 theta[c][p] = (freq[c].max(1e-10) / freq[0].max(1e-10)).ln();
             }
         }
-        let state = Multinomial { base: &base, class_of, k, p, intercept: self.intercept() };
+        let state = Multinomial { base, class_of, k, p, intercept: self.intercept() };
         let (mut eta, mut f) = state.predictors_and_objective(&theta, &terms);
         let scale = state.kkt(&theta, &eta, &terms).1.max(1.0);
 
@@ -384,10 +373,7 @@ impl Model {
             }
         }
         Ok(MulticlassFit {
-            family: Family::Logistic,
-            classes,
-            coefficients,
-            intercepts,
+            model: MulticlassModel::from_fit(Family::Logistic, classes, coefficients, intercepts),
             objective: f,
             iterations: sweeps,
             termination,

@@ -9,17 +9,11 @@ use crate::error::Result;
 pub(super) struct PlainEm;
 
 impl StepScheme for PlainEm {
-    fn step(
-        &mut self,
-        run: &Run<'_>,
-        backend: &mut dyn Backend,
-        it: &mut Iterate,
-        iteration: usize,
-    ) -> Result<Step> {
+    fn step(&mut self, run: &Run<'_>, backend: &mut dyn Backend, it: &mut Iterate) -> Result<Step> {
         run.stats_at_theta(backend, it, Needs::GradientAndGram)?;
-        run.em_step(&mut it.mstep, &it.theta, &it.stats, &mut it.next, iteration)?;
+        run.em_step(&mut it.mstep, &it.theta, &it.stats, &mut it.next, it.iteration)?;
         // The next step starts from θₖ₊₁, so it needs S there.
-        let (objective, noise) = run.probe(backend, it, Needs::GradientAndGram, iteration)?;
+        let (objective, noise) = run.probe(backend, it, Needs::GradientAndGram)?;
         Ok(Step { objective, noise, probe_has_gram: true, extra_m_steps: 0, discarded: 0 })
     }
 }

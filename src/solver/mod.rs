@@ -107,17 +107,11 @@ pub(crate) trait StepScheme {
         Needs::GradientAndGram
     }
 
-    /// One step from `it.theta` (`iteration` counts from 1, for error messages).
+    /// One step from `it.theta`.
     ///
     /// # Errors
     /// Backend failures and numerical breakdowns.
-    fn step(
-        &mut self,
-        run: &Run<'_>,
-        backend: &mut dyn Backend,
-        it: &mut Iterate,
-        iteration: usize,
-    ) -> Result<Step>;
+    fn step(&mut self, run: &Run<'_>, backend: &mut dyn Backend, it: &mut Iterate) -> Result<Step>;
 
     /// Forgets any momentum: θ was moved from outside (a KKT revival).
     fn reset(&mut self) {}
@@ -156,6 +150,8 @@ pub(crate) struct Iterate {
     pub f_noise: f64,
     /// The last relative change of F (∞ before the first step and after a revival).
     pub last_change: f64,
+    /// The iteration being taken (from 1), for error messages.
+    pub iteration: usize,
     pub mstep: MStep,
 }
 
@@ -244,6 +240,7 @@ impl Run<'_> {
             f: 0.0,
             f_noise: 0.0,
             last_change: f64::INFINITY,
+            iteration: 0,
             mstep: MStep::new(dim),
         };
         let given = it.theta.clone();
@@ -275,7 +272,8 @@ impl Run<'_> {
 
         while iterations < self.options.max_iter {
             iterations += 1;
-            let step = scheme.step(self, backend, &mut it, iterations)?;
+            it.iteration = iterations;
+            let step = scheme.step(self, backend, &mut it)?;
             iterations += step.extra_m_steps;
             restarts += step.discarded;
 
@@ -357,11 +355,10 @@ impl Run<'_> {
         backend: &mut dyn Backend,
         it: &mut Iterate,
         needs: Needs,
-        iteration: usize,
     ) -> Result<(f64, f64)> {
         backend.evaluate(&it.next, needs, &mut it.probe)?;
         let f = self.objective(it.probe.loss, &it.next);
-        check_finite(f, iteration, "objective")?;
+        check_finite(f, it.iteration, "objective")?;
         Ok((f, it.probe.loss_error))
     }
 
@@ -373,7 +370,6 @@ impl Run<'_> {
     /// KKT test needs, while the fallback costs two passes and gains nothing.
     ///
     /// Returns the accepted F and noise, and whether the candidate was discarded.
-    #[allow(clippy::too_many_arguments)]
     fn safeguard(
         &self,
         backend: &mut dyn Backend,
@@ -381,7 +377,6 @@ impl Run<'_> {
         theta_needs: Needs,
         f_candidate: f64,
         noise_candidate: f64,
-        iteration: usize,
     ) -> Result<(f64, f64, bool)> {
         let resolution = F_ROUNDINGS * f64::EPSILON * it.f.abs();
         if f_candidate <= it.f + it.f_noise + noise_candidate + resolution {
@@ -390,8 +385,8 @@ impl Run<'_> {
         if !it.stats_at_theta || theta_needs != Needs::GradientAndGram {
             backend.evaluate(&it.theta, Needs::GradientAndGram, &mut it.stats)?;
         }
-        self.em_step(&mut it.mstep, &it.theta, &it.stats, &mut it.next, iteration)?;
-        let (f, noise) = self.probe(backend, it, theta_needs, iteration)?;
+        self.em_step(&mut it.mstep, &it.theta, &it.stats, &mut it.next, it.iteration)?;
+        let (f, noise) = self.probe(backend, it, theta_needs)?;
         Ok((f, noise, true))
     }
 

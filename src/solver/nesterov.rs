@@ -50,17 +50,11 @@ pub(super) fn extrapolate(
 }
 
 impl StepScheme for Nesterov {
-    fn step(
-        &mut self,
-        run: &Run<'_>,
-        backend: &mut dyn Backend,
-        it: &mut Iterate,
-        iteration: usize,
-    ) -> Result<Step> {
+    fn step(&mut self, run: &Run<'_>, backend: &mut dyn Backend, it: &mut Iterate) -> Result<Step> {
         extrapolate(run, backend, it, momentum(self.k), &mut self.v)?;
-        run.em_step(&mut it.mstep, &self.v, &it.stats, &mut it.next, iteration)?;
+        run.em_step(&mut it.mstep, &self.v, &it.stats, &mut it.next, it.iteration)?;
         // The next step evaluates S at its own extrapolated point: the gradient is enough here.
-        let (objective, noise) = run.probe(backend, it, Needs::Gradient, iteration)?;
+        let (objective, noise) = run.probe(backend, it, Needs::Gradient)?;
         self.k += 1;
         Ok(Step { objective, noise, probe_has_gram: false, extra_m_steps: 0, discarded: 0 })
     }

@@ -15,22 +15,16 @@ impl StepScheme for Newton {
         Needs::GradientAndHessian
     }
 
-    fn step(
-        &mut self,
-        run: &Run<'_>,
-        backend: &mut dyn Backend,
-        it: &mut Iterate,
-        iteration: usize,
-    ) -> Result<Step> {
+    fn step(&mut self, run: &Run<'_>, backend: &mut dyn Backend, it: &mut Iterate) -> Result<Step> {
         run.stats_at_theta(backend, it, Needs::GradientAndHessian)?;
-        run.em_step(&mut it.mstep, &it.theta, &it.stats, &mut it.next, iteration)?;
+        run.em_step(&mut it.mstep, &it.theta, &it.stats, &mut it.next, it.iteration)?;
         if it.in_slow_tail() {
             // `it.stats.gram` holds H: its diagonal is the coordinate's exact curvature.
             run.coordinate_zero_test(&it.theta, &it.stats, &mut it.next);
         }
-        let (f, noise) = run.probe(backend, it, Needs::GradientAndHessian, iteration)?;
+        let (f, noise) = run.probe(backend, it, Needs::GradientAndHessian)?;
         let (objective, noise, discarded) =
-            run.safeguard(backend, it, Needs::GradientAndHessian, f, noise, iteration)?;
+            run.safeguard(backend, it, Needs::GradientAndHessian, f, noise)?;
         Ok(Step {
             objective,
             noise,

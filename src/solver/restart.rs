@@ -21,24 +21,18 @@ impl Restart {
 }
 
 impl StepScheme for Restart {
-    fn step(
-        &mut self,
-        run: &Run<'_>,
-        backend: &mut dyn Backend,
-        it: &mut Iterate,
-        iteration: usize,
-    ) -> Result<Step> {
+    fn step(&mut self, run: &Run<'_>, backend: &mut dyn Backend, it: &mut Iterate) -> Result<Step> {
         let mu = momentum(self.k);
         extrapolate(run, backend, it, mu, &mut self.v)?;
-        run.em_step(&mut it.mstep, &self.v, &it.stats, &mut it.next, iteration)?;
+        run.em_step(&mut it.mstep, &self.v, &it.stats, &mut it.next, it.iteration)?;
         // The F check below guards the zero test too.
         if it.in_slow_tail() {
             run.coordinate_zero_test(&self.v, &it.stats, &mut it.next);
         }
-        let (f, noise) = run.probe(backend, it, Needs::Gradient, iteration)?;
+        let (f, noise) = run.probe(backend, it, Needs::Gradient)?;
         // From θₖ (μ = 0) the step is plain EM already: nothing to guard.
         let (objective, noise, discarded) = if mu > 0.0 {
-            run.safeguard(backend, it, Needs::GradientAndGram, f, noise, iteration)?
+            run.safeguard(backend, it, Needs::GradientAndGram, f, noise)?
         } else {
             (f, noise, false)
         };

@@ -34,22 +34,16 @@ impl StepScheme for Squarem {
     /// One cycle from θ; the accepted point lands in `it.next` with its statistics (with S) in
     /// `it.probe`. In the slow tail the extrapolated step also takes the coordinate zero test
     /// (its F check guards it like the others).
-    fn step(
-        &mut self,
-        run: &Run<'_>,
-        backend: &mut dyn Backend,
-        it: &mut Iterate,
-        iteration: usize,
-    ) -> Result<Step> {
+    fn step(&mut self, run: &Run<'_>, backend: &mut dyn Backend, it: &mut Iterate) -> Result<Step> {
         run.stats_at_theta(backend, it, Needs::GradientAndGram)?;
         let zero_test = it.in_slow_tail();
         let theta = &it.theta;
-        run.em_step(&mut it.mstep, theta, &it.stats, &mut self.theta1, iteration)?;
+        run.em_step(&mut it.mstep, theta, &it.stats, &mut self.theta1, it.iteration)?;
         backend.evaluate(&self.theta1, Needs::GradientAndGram, &mut self.stats1)?;
-        run.em_step(&mut it.mstep, &self.theta1, &self.stats1, &mut self.theta2, iteration)?;
+        run.em_step(&mut it.mstep, &self.theta1, &self.stats1, &mut self.theta2, it.iteration)?;
         backend.evaluate(&self.theta2, Needs::GradientAndGram, &mut self.stats2)?;
         let f2 = run.objective(self.stats2.loss, &self.theta2);
-        check_finite(f2, iteration, "objective")?;
+        check_finite(f2, it.iteration, "objective")?;
         // r = θ₁ − θ and v = θ₂ − 2θ₁ + θ, coordinate by coordinate.
         let (mut rr, mut vv) = (0.0, 0.0);
         for (j, &t) in theta.iter().enumerate() {
@@ -89,7 +83,7 @@ impl StepScheme for Squarem {
             &self.extrapolated,
             &self.stats_extrapolated,
             &mut it.next,
-            iteration,
+            it.iteration,
         );
         if stepped.is_err() {
             // A wild extrapolation (e.g. far outside the data's range) is simply not taken.

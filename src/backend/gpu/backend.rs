@@ -152,6 +152,7 @@ impl GpuBackend {
         let cols = p + usize::from(intercept);
         // estep.wgsl's family code and parameters (a, b).
         let (family, a, b) = problem.family.gpu_code();
+        let scale = weight_scale(problem);
         // The family's parameters must stay normal numbers in f32: ν or σ beyond its range or
         // below its smallest normal would make the kernel divide by zero or infinity.
         let parameter = |value: f64, name: &str| -> Result<f32> {
@@ -199,7 +200,7 @@ impl GpuBackend {
         let usage = wgpu::BufferUsages::STORAGE;
         let yw_buf = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
             label: Some("y, w, offset"),
-            contents: bytemuck::cast_slice(&row_inputs(problem)?),
+            contents: bytemuck::cast_slice(&row_inputs(problem, scale)?),
             usage: usage | wgpu::BufferUsages::COPY_DST,
         });
         let rows_buf = device.create_buffer(&wgpu::BufferDescriptor {
@@ -371,8 +372,8 @@ impl GpuBackend {
         Ok(Self {
             context: context.clone(),
             cols,
-            weight_sum: problem.weight_sum * weight_scale(problem),
-            weight_scale: weight_scale(problem),
+            weight_sum: problem.weight_sum * scale,
+            weight_scale: scale,
             theta,
             slices,
             gradient_partial,
@@ -555,7 +556,6 @@ impl GpuBackend {
     }
 }
 
-/// (y, w, offset, 0) per row in f32.
 /// The factor that brings the weights to mean 1 before they become f32 (exactly 1 for unit
 /// weights).
 fn weight_scale(problem: &Problem<'_>) -> f64 {
@@ -563,9 +563,9 @@ fn weight_scale(problem: &Problem<'_>) -> f64 {
     if total > 0.0 && total.is_finite() { problem.nrows() as f64 / total } else { 1.0 }
 }
 
-fn row_inputs(problem: &Problem<'_>) -> Result<Vec<f32>> {
+/// (y, w · `scale`, offset, 0) per row in f32.
+fn row_inputs(problem: &Problem<'_>, scale: f64) -> Result<Vec<f32>> {
     let mut inputs = Vec::with_capacity(4 * problem.nrows());
-    let scale = weight_scale(problem);
     for i in 0..problem.nrows() {
         inputs.push(data_to_f32(problem.y[i], || format!("y[{i}]"))?);
         inputs.push(to_f32(problem.weights[i] * scale, || format!("weight[{i}]"))?);
@@ -696,8 +696,8 @@ impl Backend for GpuBackend {
                 self.rows_count
             )));
         }
-        let inputs = row_inputs(problem)?;
         self.weight_scale = weight_scale(problem);
+        let inputs = row_inputs(problem, self.weight_scale)?;
         self.weight_sum = problem.weight_sum * self.weight_scale;
         self.guarded(|this| {
             this.inner().queue.write_buffer(&this.inputs, 0, bytemuck::cast_slice(&inputs));
