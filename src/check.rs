@@ -73,6 +73,13 @@ pub(crate) struct Model {
     gpu: Option<GpuContext>,
     estimate_sigma: bool,
     memory_limit: Option<u64>,
+    /// glmnet's `standardize` ([`Glm::standardize`]).
+    standardize: bool,
+    /// Per feature, the scale sⱼ by which a preconditioned design's column was divided: the
+    /// penalty is carried to the new coordinates (ridgeⱼ/sⱼ², lassoⱼ/sⱼ^q) so the objective is
+    /// the user's. `None` on the design as given (and with `standardize`, whose penalty applies
+    /// in the standardized coordinates by definition).
+    penalty_scale: Option<Vec<f64>>,
 }
 
 impl Glm {
@@ -139,8 +146,10 @@ impl Glm {
             gpu: self.gpu.clone(),
             estimate_sigma: self.estimate_sigma,
             memory_limit: self.memory_limit,
+            standardize: self.standardize,
+            penalty_scale: None,
         };
-        model.check_memory(&problem)?;
+        model.check_memory(&problem, 0)?;
         Ok((model, problem))
     }
 }
@@ -211,7 +220,9 @@ impl Model {
     /// candidate, the M-step's matrix, SQUAREM's three more, a path's or the f64 report's
     /// statistics, and the CPU backend's partial Gram matrices (one per row chunk, at most 32
     /// and at most 256 MiB).
-    fn check_memory(&self, problem: &Problem<'_>) -> Result<()> {
+    ///
+    /// `extra` bytes are added to the estimate (a preconditioned copy of X).
+    pub(crate) fn check_memory(&self, problem: &Problem<'_>, extra: u64) -> Result<()> {
         let (n, p) = (problem.nrows(), problem.ncols());
         let dim = p + usize::from(self.intercept);
         let Some(available) = self.memory_limit.or_else(available_memory) else {
@@ -225,8 +236,11 @@ impl Model {
         // Per-row buffers: η, weights, derivatives, a copy of y and the weights (a few f64 per
         // row). X itself is the caller's and is not counted.
         let rows = (n as u64).saturating_mul(64);
-        let needed =
-            square.saturating_mul(matrices).saturating_add(partial_grams).saturating_add(rows);
+        let needed = square
+            .saturating_mul(matrices)
+            .saturating_add(partial_grams)
+            .saturating_add(rows)
+            .saturating_add(extra);
         if needed > available {
             return Err(Error::OutOfMemory {
                 rows: n,
@@ -247,7 +261,39 @@ impl Model {
 
     /// The penalty at λ for `dim` coordinates (the features, then the intercept).
     pub(crate) fn terms_at(&self, lambda: f64, dim: usize) -> Result<PenaltyTerms> {
-        Penalty { lambda, ..self.penalty }.terms(&self.factors, dim)
+        let mut terms = Penalty { lambda, ..self.penalty }.terms(&self.factors, dim)?;
+        if let Some(scale) = &self.penalty_scale {
+            for (j, &s) in scale.iter().enumerate() {
+                terms.ridge[j] /= s * s;
+                terms.lasso[j] /= if terms.exponent == 1.0 { s } else { s.powf(terms.exponent) };
+            }
+        }
+        Ok(terms)
+    }
+
+    /// vⱼ per feature in the coordinates the model fits in (vⱼ/sⱼ^q where the design is
+    /// preconditioned, as the ℓ₁ term is carried): the KKT bound at zero is |gⱼ| ≤ λαvⱼ.
+    pub(crate) fn kkt_factors(&self) -> Vec<f64> {
+        let mut factors = self.factors.clone();
+        if let Some(scale) = &self.penalty_scale {
+            let q = self.penalty.exponent;
+            for (v, &s) in factors.iter_mut().zip(scale) {
+                *v /= if q == 1.0 { s } else { s.powf(q) };
+            }
+        }
+        factors
+    }
+
+    /// Whether the penalty applies to the standardized coefficients ([`Glm::standardize`]).
+    pub(crate) fn standardizes(&self) -> bool {
+        self.standardize
+    }
+
+    /// The same model for the preconditioned coordinates whose column scales are `scale`: the
+    /// penalty carried along unless the model standardizes (then it applies there as set).
+    pub(crate) fn in_preconditioned_coordinates(&self, scale: &[f64]) -> Model {
+        let penalty_scale = (!self.standardize).then(|| scale.to_vec());
+        Model { penalty_scale, standardize: false, ..self.clone() }
     }
 
     /// The penalty as set, for `dim` coordinates.

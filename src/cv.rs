@@ -250,8 +250,29 @@ impl Glm {
 }
 
 impl Model {
-    /// Cross-validation on a checked problem.
+    /// Cross-validation on a checked problem, on its preconditioned form where the model has one
+    /// ([`Model::preconditioned`]; every fold's predictions are the same there), the path mapped
+    /// back to the user's coordinates.
     fn cv(&self, problem: &Problem<'_>, folds: &Folds, options: &CvOptions) -> Result<CvResult> {
+        let Some((pre, inner, data)) = self.preconditioned(problem)? else {
+            return self.cv_as_given(problem, folds, options);
+        };
+        let internal = Problem {
+            x: Design::row_major(&data, problem.nrows(), problem.ncols())?,
+            ..problem.clone()
+        };
+        let mut result = inner.cv_as_given(&internal, folds, options)?;
+        self.to_user_coordinates(problem, &pre, &mut result.path)?;
+        Ok(result)
+    }
+
+    /// Cross-validation on the design as given.
+    fn cv_as_given(
+        &self,
+        problem: &Problem<'_>,
+        folds: &Folds,
+        options: &CvOptions,
+    ) -> Result<CvResult> {
         let family = problem.family;
         let metric = options.metric.unwrap_or(family.default_metric());
         metric.check(family)?;

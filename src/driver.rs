@@ -208,10 +208,35 @@ impl Model {
         Ok(fit)
     }
 
+    /// The preconditioned form this model fits `problem` in, if any: the [`Preconditioner`]
+    /// (glmnet's standardization with [`crate::Glm::standardize`]; otherwise only for a badly
+    /// scaled design), the model for those coordinates and the preconditioned design, row-major.
+    /// The copy of X is counted against the memory limit first.
+    ///
+    /// # Errors
+    /// [`crate::Error::OutOfMemory`] when the copy does not fit.
+    pub(crate) fn preconditioned(
+        &self,
+        problem: &Problem<'_>,
+    ) -> Result<Option<(Preconditioner, Model, Vec<f64>)>> {
+        let pre = if self.standardizes() {
+            Some(Preconditioner::standardizing(problem, self.intercept()))
+        } else {
+            Preconditioner::for_problem(problem, self.intercept())
+        };
+        let Some(pre) = pre else { return Ok(None) };
+        let copy = (problem.nrows() as u64).saturating_mul(problem.ncols() as u64 * 8);
+        self.check_memory(problem, copy)?;
+        let data = pre.design(problem.x);
+        let inner = self.in_preconditioned_coordinates(pre.scale());
+        Ok(Some((pre, inner, data)))
+    }
+
     /// Fits a checked problem, from `theta0` (the user's coordinates) or from the null model.
     /// A badly scaled design is fitted in its preconditioned form ([`Preconditioner`]; the
     /// objective is the same) and the result mapped back, its objective and KKT violation then
-    /// recomputed in f64 in the user's coordinates.
+    /// recomputed in f64 in the user's coordinates; with `standardize` the standardized
+    /// problem's own objective and KKT violation are reported.
     fn fit_from(
         &self,
         problem: &Problem<'_>,
@@ -219,24 +244,26 @@ impl Model {
         theta0: Option<Vec<f64>>,
     ) -> Result<Fit> {
         let (n, p) = (problem.nrows(), problem.ncols());
-        let user_terms = self.terms(p + usize::from(self.intercept()))?;
-        let Some(pre) = Preconditioner::for_problem(problem, self.intercept()) else {
-            return self.fit_as_given(problem, &user_terms, start, theta0);
+        let dim = p + usize::from(self.intercept());
+        let Some((pre, inner, data)) = self.preconditioned(problem)? else {
+            return self.fit_as_given(problem, &self.terms(dim)?, start, theta0);
         };
-        let data = pre.design(problem.x);
         let internal = Problem { x: Design::row_major(&data, n, p)?, ..problem.clone() };
         let theta0 = theta0.map(|t| pre.to_internal(&t));
-        let mut fit = self.fit_as_given(&internal, &pre.terms(&user_terms), start, theta0)?;
+        let mut fit = inner.fit_as_given(&internal, &inner.terms(dim)?, start, theta0)?;
         let mut theta = fit.coefficients.clone();
         if self.intercept() {
             theta.push(fit.intercept);
         }
         let mut theta = pre.to_user(&theta);
-        // The report, in the user's coordinates, from the definitions, in f64.
-        fit.objective =
-            exact_mean_loss(problem, &theta, self.intercept()) + user_terms.value(&theta);
-        let stats = self.f64_gradient(problem, &theta)?;
-        fit.kkt_violation = user_terms.kkt_violation(&theta, stats.gradient.as_slice());
+        if !self.standardizes() {
+            // The report, in the user's coordinates, from the definitions, in f64.
+            let user_terms = self.terms(dim)?;
+            fit.objective =
+                exact_mean_loss(problem, &theta, self.intercept()) + user_terms.value(&theta);
+            let stats = self.f64_gradient(problem, &theta)?;
+            fit.kkt_violation = user_terms.kkt_violation(&theta, stats.gradient.as_slice());
+        }
         fit.intercept = if self.intercept() { theta.pop().unwrap_or(0.0) } else { 0.0 };
         fit.coefficients = theta;
         Ok(fit)

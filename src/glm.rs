@@ -38,6 +38,8 @@ pub struct Glm {
     pub(crate) estimate_sigma: bool,
     /// The memory a fit may plan to use, in bytes (`None`: what the system has available).
     pub(crate) memory_limit: Option<u64>,
+    /// Penalize the coefficients of the standardized columns (glmnet's `standardize`).
+    pub(crate) standardize: bool,
 }
 
 impl Glm {
@@ -53,6 +55,7 @@ impl Glm {
             gpu: None,
             estimate_sigma: false,
             memory_limit: None,
+            standardize: false,
         }
     }
 
@@ -161,6 +164,21 @@ impl Glm {
     /// allocating them.
     pub fn max_memory(mut self, bytes: u64) -> Self {
         self.memory_limit = Some(bytes);
+        self
+    }
+
+    /// Penalizes the coefficients of the standardized columns, as glmnet's `standardize = TRUE`
+    /// does (default `false`: the penalty applies to the coefficients as given).
+    ///
+    /// Each column is centered (with an intercept) and scaled to unit weighted standard
+    /// deviation (without one: unit weighted root mean square), the model is fitted there and
+    /// the coefficients are mapped back to the original columns. This changes the problem: λ
+    /// then weighs βⱼ·sⱼ instead of βⱼ, so features on different scales are penalized alike; the
+    /// reported objective and KKT violation are those of that problem. Constant columns keep
+    /// scale 1. With `false`, badly scaled designs are still preconditioned internally, but the
+    /// penalty is carried along so the optimum is exactly the one of the data as given.
+    pub fn standardize(mut self, on: bool) -> Self {
+        self.standardize = on;
         self
     }
 

@@ -26,6 +26,7 @@ use crate::driver::{Engine, Point, exact_mean_loss, zero_thresholds};
 use crate::error::{Error, Result};
 use crate::glm::Glm;
 use crate::penalty::PenaltyTerms;
+use crate::precondition::Preconditioner;
 use crate::solver::Termination;
 
 /// λ large enough that every penalized coefficient stays at zero (the null model).
@@ -173,8 +174,50 @@ impl Glm {
 }
 
 impl Model {
-    /// The path on a checked problem: the null model once, for λ_max and for the path.
+    /// The path on a checked problem, on its preconditioned form where the model has one
+    /// ([`Model::preconditioned`]), mapped back to the user's coordinates.
     fn path(&self, problem: &Problem<'_>, options: &PathOptions) -> Result<Path> {
+        let Some((pre, inner, data)) = self.preconditioned(problem)? else {
+            return self.path_as_given(problem, options);
+        };
+        let internal = Problem {
+            x: Design::row_major(&data, problem.nrows(), problem.ncols())?,
+            ..problem.clone()
+        };
+        let mut path = inner.path_as_given(&internal, options)?;
+        self.to_user_coordinates(problem, &pre, &mut path)?;
+        Ok(path)
+    }
+
+    /// Maps the points of a path fitted on `problem`'s preconditioned form by `pre` back to the
+    /// user's coordinates; unless the model standardizes (whose objective is the standardized
+    /// problem's), each point's objective is recomputed there from the definitions, in f64.
+    pub(crate) fn to_user_coordinates(
+        &self,
+        problem: &Problem<'_>,
+        pre: &Preconditioner,
+        path: &mut Path,
+    ) -> Result<()> {
+        let intercept = self.intercept();
+        let dim = problem.ncols() + usize::from(intercept);
+        for point in &mut path.points {
+            let mut theta = point.coefficients.clone();
+            if intercept {
+                theta.push(point.intercept);
+            }
+            let mut theta = pre.to_user(&theta);
+            if !self.standardizes() {
+                point.objective = exact_mean_loss(problem, &theta, intercept)
+                    + self.terms_at(point.lambda, dim)?.value(&theta);
+            }
+            point.intercept = if intercept { theta.pop().unwrap_or(0.0) } else { 0.0 };
+            point.coefficients = theta;
+        }
+        Ok(())
+    }
+
+    /// The path on the design as given: the null model once, for λ_max and for the path.
+    fn path_as_given(&self, problem: &Problem<'_>, options: &PathOptions) -> Result<Path> {
         let null = self.null_model(problem)?;
         let lambdas = self.lambda_sequence(problem, options, null.lambda_max)?;
         let early = options.early_stop && options.lambdas.is_none();
@@ -262,8 +305,7 @@ impl Model {
         cpu.evaluate(&solution.theta, Needs::Gradient, &mut stats)?;
         let alpha = self.penalty().alpha.max(RIDGE_ALPHA_FLOOR);
         let mut lambda_max = 0.0_f64;
-        for j in 0..p {
-            let factor = unit.lasso[j] + unit.ridge[j]; // vⱼ (λ = 1, α + (1 − α) = 1)
+        for (j, &factor) in self.kkt_factors().iter().enumerate() {
             if factor > 0.0 {
                 lambda_max = lambda_max.max(stats.gradient[j].abs() / (alpha * factor));
             }

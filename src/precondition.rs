@@ -15,7 +15,6 @@
 //! fitted as given, bit for bit, and costs no copy of X.
 
 use crate::data::{Design, Problem};
-use crate::penalty::PenaltyTerms;
 
 /// A column is recentred when |μⱼ| exceeds this many times its standard deviation.
 const OFFSET_RATIO: f64 = 10.0;
@@ -35,6 +34,18 @@ impl Preconditioner {
     /// The weighted means and standard deviations of `problem`'s columns (with `intercept`), or
     /// their root mean squares (without); `None` when the design is well scaled as it is.
     pub(crate) fn for_problem(problem: &Problem<'_>, intercept: bool) -> Option<Self> {
+        let pre = Self::standardizing(problem, intercept);
+        let needed =
+            pre.mean.iter().zip(&pre.scale).any(|(&m, &s)| {
+                m.abs() > OFFSET_RATIO * s || s < SCALE_RANGE.0 || s > SCALE_RANGE.1
+            });
+        needed.then_some(pre)
+    }
+
+    /// The standardization of `problem`'s columns whatever their scales (glmnet's
+    /// `standardize`, [`crate::Glm::standardize`]): centered with an intercept, scaled to unit
+    /// weighted standard deviation (root mean square without one).
+    pub(crate) fn standardizing(problem: &Problem<'_>, intercept: bool) -> Self {
         let (n, p) = (problem.nrows(), problem.ncols());
         let total: f64 = problem.weights.iter().sum();
         let mut mean = vec![0.0; p];
@@ -62,11 +73,12 @@ impl Preconditioner {
                 if s > 0.0 && s.is_finite() { s } else { 1.0 }
             })
             .collect();
-        let needed = mean
-            .iter()
-            .zip(&scale)
-            .any(|(&m, &s)| m.abs() > OFFSET_RATIO * s || s < SCALE_RANGE.0 || s > SCALE_RANGE.1);
-        needed.then_some(Self { mean, scale, intercept })
+        Self { mean, scale, intercept }
+    }
+
+    /// sⱼ per feature.
+    pub(crate) fn scale(&self) -> &[f64] {
+        &self.scale
     }
 
     /// X̃ = (X − μ)/s, row-major.
@@ -79,16 +91,6 @@ impl Preconditioner {
             }
         }
         data
-    }
-
-    /// The penalty in the new coordinates: ridgeⱼ/sⱼ², lassoⱼ/sⱼ^q.
-    pub(crate) fn terms(&self, terms: &PenaltyTerms) -> PenaltyTerms {
-        let mut out = terms.clone();
-        for (j, &s) in self.scale.iter().enumerate() {
-            out.ridge[j] /= s * s;
-            out.lasso[j] /= if terms.exponent == 1.0 { s } else { s.powf(terms.exponent) };
-        }
-        out
     }
 
     /// θ̃ from the user's θ: β̃ⱼ = sⱼβⱼ, b̃₀ = b₀ + Σ μⱼβⱼ.

@@ -419,3 +419,109 @@ fn cross_validation_scores_match_folds_fitted_and_scored_independently() {
         }
     }
 }
+
+/// `x` with column j multiplied by `scale[j]` and shifted by `shift[j]`.
+fn rescaled(x: &[f64], p: usize, scale: &[f64], shift: &[f64]) -> Vec<f64> {
+    x.iter().enumerate().map(|(k, v)| v * scale[k % p] + shift[k % p]).collect()
+}
+
+/// A path and a cross-validation on a badly scaled design (offsets up to 1e6, spreads from 1e-4
+/// to 1e4: preconditioned inside) are those of the well-scaled design they reparametrize. With
+/// X′ⱼ = cⱼXⱼ + oⱼ and lasso factors vⱼ = cⱼ, the problem on X′ is the one on X in the
+/// coordinates β′ⱼ = βⱼ/cⱼ: the same λ_max, objectives and held-out scores, β′ⱼcⱼ = βⱼ. With
+/// offsets alone (cⱼ = 1) that holds for any α: the elastic net too.
+#[test]
+fn paths_and_cv_on_badly_scaled_designs_are_the_well_scaled_ones() {
+    let (x, y, n, p) = breast_cancer();
+    let spread: Vec<f64> = (0..p).map(|j| 10f64.powi((j % 9) as i32 - 4)).collect();
+    for (alpha, scale) in [(1.0, spread), (0.5, vec![1.0; p])] {
+        check_reparametrized_path(&x, &y, n, p, alpha, &scale);
+    }
+}
+
+fn check_reparametrized_path(x: &[f64], y: &[f64], n: usize, p: usize, alpha: f64, scale: &[f64]) {
+    let shift: Vec<f64> = (0..p).map(|j| if j % 3 == 0 { 1e6 * scale[j] } else { 0.0 }).collect();
+    let hostile = rescaled(x, p, scale, &shift);
+    let plain = Design::row_major(x, n, p).unwrap();
+    let design = Design::row_major(&hostile, n, p).unwrap();
+    let glm = Glm::logistic().penalty(Penalty::elastic_net(1.0, alpha)).backend(BackendChoice::Cpu);
+    let options = PathOptions { n_lambda: 12, lambda_min_ratio: Some(1e-2), ..Default::default() };
+    let reference = glm.path(plain, y, &options).unwrap();
+    let path = glm.clone().penalty_factors(scale.to_vec()).path(design, y, &options).unwrap();
+    assert!((path.lambda_max / reference.lambda_max - 1.0).abs() <= 1e-9);
+    for (point, expected) in path.points.iter().zip(&reference.points) {
+        let gap = (point.objective - expected.objective) / expected.objective;
+        assert!(gap.abs() <= 1e-10, "α = {alpha}, λ = {}: gap {gap:e}", point.lambda);
+        assert_eq!(point.nonzeros, expected.nonzeros, "λ = {}", point.lambda);
+        for j in 0..p {
+            let (mapped, want) = (point.coefficients[j] * scale[j], expected.coefficients[j]);
+            assert!((mapped - want).abs() <= 1e-6 * (1.0 + want.abs()), "β{j}: {mapped} vs {want}");
+        }
+    }
+    let folds = Folds::new(n, 4, 7).unwrap();
+    let cv_options = CvOptions { path: options.clone(), ..Default::default() };
+    let cv_plain = glm.cv_with_folds(plain, y, None, &folds, &cv_options).unwrap();
+    let cv =
+        glm.penalty_factors(scale.to_vec()).cv_with_folds(design, y, None, &folds, &cv_options);
+    let cv = cv.unwrap();
+    for (a, b) in cv.mean.iter().zip(&cv_plain.mean) {
+        assert!((a - b).abs() <= 1e-7 * b.abs().max(1.0), "held-out score {a} vs {b}");
+    }
+}
+
+/// X with each column at weighted mean 0 and standard deviation 1, with those means and
+/// standard deviations.
+fn standardized(x: &[f64], n: usize, p: usize, weights: &[f64]) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+    let total: f64 = weights.iter().sum();
+    let column = |j: usize| (0..n).map(move |i| (weights[i], x[i * p + j]));
+    let mean: Vec<f64> =
+        (0..p).map(|j| column(j).map(|(w, v)| w * v).sum::<f64>() / total).collect();
+    let sd: Vec<f64> = (0..p)
+        .map(|j| (column(j).map(|(w, v)| w * (v - mean[j]).powi(2)).sum::<f64>() / total).sqrt())
+        .collect();
+    let data = x.iter().enumerate().map(|(k, v)| (v - mean[k % p]) / sd[k % p]).collect();
+    (data, mean, sd)
+}
+
+/// `standardize(true)` is a fit on the standardized columns (computed here) with the
+/// coefficients mapped back; the default leaves the penalty on the coefficients as given,
+/// which differs when the columns' spreads do.
+#[test]
+fn standardize_fits_the_standardized_columns_and_maps_back() {
+    let (x, y, n, p) = breast_cancer();
+    let weights: Vec<f64> = (0..n).map(|i| 0.5 + (i % 4) as f64).collect();
+    let (xs, mean, sd) = standardized(&x, n, p, &weights);
+    let design = Design::row_major(&x, n, p).unwrap();
+    let glm = Glm::logistic().penalty(Penalty::lasso(0.01)).backend(BackendChoice::Cpu);
+    let by_hand =
+        glm.clone().fit_weighted(Design::row_major(&xs, n, p).unwrap(), &y, &weights).unwrap();
+    let fit = glm.clone().standardize(true).fit_weighted(design, &y, &weights).unwrap();
+    assert!(fit.converged() && by_hand.converged());
+    let b0 = by_hand.intercept()
+        - (0..p).map(|j| by_hand.coefficients()[j] * mean[j] / sd[j]).sum::<f64>();
+    assert!((fit.intercept() - b0).abs() <= 1e-7 * (1.0 + b0.abs()), "{} vs {b0}", fit.intercept());
+    for j in 0..p {
+        let want = by_hand.coefficients()[j] / sd[j];
+        let got = fit.coefficients()[j];
+        assert!((got - want).abs() <= 1e-7 * (1.0 + want.abs()), "β{j}: {got} vs {want}");
+        assert_eq!(got == 0.0, want == 0.0, "β{j}: zero pattern");
+    }
+    assert!((fit.objective() - by_hand.objective()).abs() <= 1e-12 * by_hand.objective());
+    let plain = glm.fit_weighted(design, &y, &weights).unwrap();
+    assert!((plain.objective() - fit.objective()).abs() > 1e-6, "standardize changed nothing");
+
+    // A path (unit weights): λ_max and each point are those of the standardized columns' path.
+    let (xs, _, sd) = standardized(&x, n, p, &vec![1.0; n]);
+    let options = PathOptions { n_lambda: 8, lambda_min_ratio: Some(1e-2), ..Default::default() };
+    let glm = Glm::logistic().penalty(Penalty::lasso(1.0)).backend(BackendChoice::Cpu);
+    let expected = glm.path(Design::row_major(&xs, n, p).unwrap(), &y, &options).unwrap();
+    let path = glm.standardize(true).path(design, &y, &options).unwrap();
+    assert!((path.lambda_max / expected.lambda_max - 1.0).abs() <= 1e-12);
+    for (a, b) in path.points.iter().zip(&expected.points) {
+        assert!((a.objective - b.objective).abs() <= 1e-10 * b.objective, "λ = {}", a.lambda);
+        for j in 0..p {
+            let (got, want) = (a.coefficients[j], b.coefficients[j] / sd[j]);
+            assert!((got - want).abs() <= 1e-6 * (1.0 + want.abs()), "β{j}: {got} vs {want}");
+        }
+    }
+}

@@ -138,6 +138,11 @@ struct FitArgs {
     /// Fit without an intercept.
     #[arg(long)]
     no_intercept: bool,
+    /// Penalize the coefficients of the standardized columns, as glmnet's `standardize = TRUE`
+    /// (the default penalizes the coefficients as given; coefficients are always reported on
+    /// the original columns).
+    #[arg(long)]
+    standardize: bool,
     /// Sample-weight column.
     #[arg(long)]
     weights: Option<String>,
@@ -313,6 +318,7 @@ fn glm(args: &FitArgs) -> Glm {
     let glm = glm
         .penalty(penalty)
         .fit_intercept(!args.no_intercept)
+        .standardize(args.standardize)
         .acceleration(args.accel)
         .tol(args.tol)
         .max_iter(args.max_iter)
