@@ -289,10 +289,12 @@ impl Model {
         let separation_bound =
             family.separation_bound(problem.min_positive_weight, problem.weight_sum);
 
-        // ℓ₁ weights make zero absorbing: start the lasso from the ridge fit at the same λ. Both
-        // runs measure KKT against the gradient scale at the null model, where the first starts.
+        // ℓ₁ weights make zero absorbing in EM's M-step: start the lasso from the ridge fit at
+        // the same λ. Both runs measure KKT against the gradient scale at the null model, where
+        // the first starts. The exact ℓ₁ M-step moves zeros itself and starts from the null model.
         let mut kkt_scale = None;
-        if terms.has_lasso() {
+        let exact_l1 = self.options().acceleration.scheme(family, terms).is_exact_l1();
+        if terms.has_lasso() && !exact_l1 {
             let ridge = PenaltyTerms {
                 ridge: terms.ridge.iter().zip(&terms.lasso).map(|(r, l)| r + l).collect(),
                 lasso: vec![0.0; dim],

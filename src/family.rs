@@ -262,6 +262,13 @@ impl Family {
         term(y) + term(1.0 - y)
     }
 
+    /// Whether the loss's Hessian is positive semidefinite everywhere, so it can be the
+    /// curvature of a proximal Newton step (logistic, binomial, gaussian; Student-t's is not,
+    /// hinge and quantile have none).
+    pub fn has_safe_hessian(self) -> bool {
+        matches!(self, Family::Logistic | Family::Binomial | Family::Gaussian)
+    }
+
     /// Whether S = Xᵀ diag(w ω̂) X / W does not depend on θ (gaussian: ω̂ = ℓ'' = 1), so a
     /// backend computes it once per set of weights and a path once for all its points.
     pub fn has_constant_gram(self) -> bool {

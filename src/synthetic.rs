@@ -1,4 +1,5 @@
-//! Seeded synthetic problems: the ill-conditioned logistic regression of the paper's benchmarks.
+//! Seeded synthetic problems: the ill-conditioned logistic regression of the paper's benchmarks and
+//! a sparse problem on correlated (AR(1)) columns.
 
 use nalgebra::DMatrix;
 use rand::rngs::StdRng;
@@ -103,4 +104,43 @@ pub fn heavy_tailed_regression(n: usize, p: usize, nu: f64, seed: u64) -> Synthe
         })
         .collect();
     SyntheticRegression { x, y, n, p, beta_true }
+}
+
+/// A sparse problem on correlated columns, the lasso's hard case: each row of X is a stationary
+/// AR(1) sequence (xᵢ₁ ~ N(0, 1), xᵢⱼ = ρ xᵢ,ⱼ₋₁ + √(1 − ρ²) zᵢⱼ, so corr(xⱼ, xₖ) = ρ^|j−k|);
+/// `nonzeros` coefficients spread evenly over the columns with alternating signs and magnitude
+/// `scale`/√`nonzeros`, the rest zero. The response is both a logistic label
+/// y ~ Bernoulli(σ(Xβ)) and a gaussian one Xβ + N(0, 1).
+///
+/// # Panics
+/// If `n`, `p` or `nonzeros` is zero, `nonzeros > p` or ρ ∉ [0, 1) (a programming error in the
+/// caller's constants).
+pub fn correlated_sparse(
+    n: usize,
+    p: usize,
+    rho: f64,
+    nonzeros: usize,
+    scale: f64,
+    seed: u64,
+) -> (SyntheticProblem, Vec<f64>) {
+    assert!(n > 0 && p > 0 && (1..=p).contains(&nonzeros) && (0.0..1.0).contains(&rho));
+    let mut rng = StdRng::seed_from_u64(seed);
+    let innovation = (1.0 - rho * rho).sqrt();
+    let mut x = vec![0.0; n * p];
+    for row in x.chunks_exact_mut(p) {
+        row[0] = rng.sample::<f64, _>(StandardNormal);
+        for j in 1..p {
+            row[j] = rho * row[j - 1] + innovation * rng.sample::<f64, _>(StandardNormal);
+        }
+    }
+    let mut beta_true = vec![0.0; p];
+    let magnitude = scale / (nonzeros as f64).sqrt();
+    for k in 0..nonzeros {
+        beta_true[k * p / nonzeros] = if k % 2 == 0 { magnitude } else { -magnitude };
+    }
+    let eta: Vec<f64> =
+        x.chunks_exact(p).map(|row| row.iter().zip(&beta_true).map(|(a, b)| a * b).sum()).collect();
+    let y = eta.iter().map(|&e| if rng.random::<f64>() < sigmoid(e) { 1.0 } else { 0.0 }).collect();
+    let gaussian = eta.iter().map(|&e| e + rng.sample::<f64, _>(StandardNormal)).collect();
+    (SyntheticProblem { x, y, n, p, beta_true }, gaussian)
 }

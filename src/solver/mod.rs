@@ -22,10 +22,12 @@
 //! KKT violation below it is noise, not progress, and asking for less would never stop. The
 //! safeguard likewise only treats an increase of F beyond that noise as an increase.
 
+mod coordinate;
 mod em;
 mod nesterov;
 mod newton;
 mod options;
+mod proximal;
 mod restart;
 mod squarem;
 
@@ -152,6 +154,10 @@ pub(crate) struct Iterate {
     pub last_change: f64,
     /// The iteration being taken (from 1), for error messages.
     pub iteration: usize,
+    /// The KKT violation at θₖ, and the one the run stops at (the exact ℓ₁ M-step sets its
+    /// inner tolerance from them).
+    pub kkt: f64,
+    pub kkt_target: f64,
     pub mstep: MStep,
 }
 
@@ -171,6 +177,10 @@ impl Scheme {
             Scheme::Restart => Box::new(restart::Restart::new(dim)),
             Scheme::Newton => Box::new(newton::Newton),
             Scheme::Squarem => Box::new(squarem::Squarem::new(dim)),
+            Scheme::ProximalNewton => {
+                Box::new(proximal::Proximal::new(proximal::Curvature::Hessian, dim))
+            }
+            Scheme::ProximalEm => Box::new(proximal::Proximal::new(proximal::Curvature::Em, dim)),
         }
     }
 }
@@ -241,6 +251,8 @@ impl Run<'_> {
             f_noise: 0.0,
             last_change: f64::INFINITY,
             iteration: 0,
+            kkt: f64::INFINITY,
+            kkt_target: 0.0,
             mstep: MStep::new(dim),
         };
         let given = it.theta.clone();
@@ -265,6 +277,8 @@ impl Run<'_> {
         let kkt_target = |stats: &Stats| kkt_tol.max(stats.gradient_error.amax());
         it.f_noise = it.stats.loss_error;
         let mut kkt = self.penalty.kkt_violation(&it.theta, it.stats.gradient.as_slice());
+        it.kkt = kkt;
+        it.kkt_target = kkt_target(&it.stats);
         let mut restarts = 0usize;
         let mut revivals_left = 2 * dim + 10;
         let mut termination = Termination::MaxIterations;
@@ -290,6 +304,8 @@ impl Run<'_> {
             it.stats_at_theta = step.probe_has_gram;
             // `stats` now holds ∇L(θₖ₊₁) whatever `probe_has_gram` says; S may be stale.
             kkt = self.penalty.kkt_violation(&it.theta, it.stats.gradient.as_slice());
+            it.kkt = kkt;
+            it.kkt_target = kkt_target(&it.stats);
 
             if let Some(bound) = self.separation_bound {
                 if it.stats.loss < bound && self.penalty.is_zero_at(&it.theta) {
@@ -313,6 +329,7 @@ impl Run<'_> {
                     it.f = self.objective(it.stats.loss, &it.theta);
                     it.f_noise = it.stats.loss_error;
                     kkt = self.penalty.kkt_violation(&it.theta, it.stats.gradient.as_slice());
+                    it.kkt = kkt;
                 }
             }
         }

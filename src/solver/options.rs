@@ -8,10 +8,11 @@ use crate::penalty::PenaltyTerms;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Acceleration {
     /// The scheme measured fastest for the family and penalty (BENCHMARKS.md, "Choosing the
-    /// default"): [`Acceleration::Newton`] for smooth losses (logistic, binomial, multinomial,
-    /// gaussian, Student-t) with ridge or no penalty, [`Acceleration::Squarem`] for smooth
-    /// losses with an ℓ₁ or bridge part, [`Acceleration::Restart`] for hinge and quantile.
-    /// The default.
+    /// default"): [`Acceleration::Restart`] for hinge and quantile; for the smooth losses, with
+    /// an ℓ₁ or elastic-net penalty the exact ℓ₁ M-step ([`Acceleration::ProximalNewton`] for
+    /// logistic, binomial and gaussian, [`Acceleration::ProximalEm`] for Student-t), with a
+    /// bridge penalty [`Acceleration::Squarem`], otherwise [`Acceleration::Newton`]. The
+    /// default.
     #[default]
     Auto,
     /// Plain EM: F never increases, linear convergence.
@@ -29,6 +30,18 @@ pub enum Acceleration {
     /// α = −‖r‖/‖v‖, at most −1), kept only if its F is no larger than F(θ₂): monotone, for every
     /// family. Each cycle counts as three iterations (three M-steps).
     Squarem,
+    /// The exact ℓ₁ M-step with Newton curvature (proximal Newton, glmnet's IRLS-CD): the
+    /// quadratic model with the Hessian plus the exact penalty, minimized by coordinate descent;
+    /// a step that raises F is shortened, or replaced by the MM step. For ℓ₁ and elastic-net
+    /// penalties (otherwise it is [`Acceleration::Newton`]); for families whose Hessian is not
+    /// a safe curvature (hinge, quantile, Student-t) it is [`Acceleration::ProximalEm`].
+    ProximalNewton,
+    /// The exact ℓ₁ M-step with the EM curvature S: the majorizer plus the exact penalty,
+    /// minimized by coordinate descent. An MM step: F never rises. For ℓ₁ and elastic-net
+    /// penalties (otherwise it is [`Acceleration::None`]). Hinge and quantile fits can take it
+    /// but crawl: their EM weights lock residuals at the kink as EM's ℓ₁ weights lock zeros,
+    /// and only extrapolation ([`Acceleration::Restart`]) frees them.
+    ProximalEm,
 }
 
 /// A concrete step scheme: [`Acceleration`] with `Auto` resolved. Each has its own file under
@@ -45,6 +58,17 @@ pub(crate) enum Scheme {
     Newton,
     /// [`Acceleration::Squarem`] (`squarem.rs`).
     Squarem,
+    /// [`Acceleration::ProximalNewton`] (`proximal.rs`, `coordinate.rs`).
+    ProximalNewton,
+    /// [`Acceleration::ProximalEm`] (`proximal.rs`, `coordinate.rs`).
+    ProximalEm,
+}
+
+impl Scheme {
+    /// Whether the M-step minimizes the exact ℓ₁ penalty (zeros are not absorbing).
+    pub(crate) fn is_exact_l1(self) -> bool {
+        matches!(self, Scheme::ProximalNewton | Scheme::ProximalEm)
+    }
 }
 
 impl Acceleration {
@@ -56,8 +80,13 @@ impl Acceleration {
 
     /// The step scheme a run uses: the only place `Auto` is resolved.
     pub(crate) fn scheme(self, family: Family, penalty: &PenaltyTerms) -> Scheme {
+        // The exact ℓ₁ M-step needs an ℓ₁ part with exponent 1 (bridge penalties keep EM's).
+        let exact_l1 = penalty.has_lasso() && penalty.exponent == 1.0;
+        let proximal =
+            if family.has_safe_hessian() { Scheme::ProximalNewton } else { Scheme::ProximalEm };
         match self {
             Acceleration::Auto if family.has_unbounded_weight() => Scheme::Restart,
+            Acceleration::Auto if exact_l1 => proximal,
             Acceleration::Auto if penalty.has_lasso() => Scheme::Squarem,
             Acceleration::Auto => Scheme::Newton,
             Acceleration::None => Scheme::Em,
@@ -65,6 +94,10 @@ impl Acceleration {
             Acceleration::Restart => Scheme::Restart,
             Acceleration::Newton => Scheme::Newton,
             Acceleration::Squarem => Scheme::Squarem,
+            Acceleration::ProximalNewton if exact_l1 => proximal,
+            Acceleration::ProximalNewton => Scheme::Newton,
+            Acceleration::ProximalEm if exact_l1 => Scheme::ProximalEm,
+            Acceleration::ProximalEm => Scheme::Em,
         }
     }
 }
@@ -77,6 +110,8 @@ impl From<Scheme> for Acceleration {
             Scheme::Restart => Acceleration::Restart,
             Scheme::Newton => Acceleration::Newton,
             Scheme::Squarem => Acceleration::Squarem,
+            Scheme::ProximalNewton => Acceleration::ProximalNewton,
+            Scheme::ProximalEm => Acceleration::ProximalEm,
         }
     }
 }
@@ -84,8 +119,8 @@ impl From<Scheme> for Acceleration {
 impl Acceleration {
     /// Every name [`Acceleration`] parses (and prints as), in the order the command line lists
     /// them.
-    pub const NAMES: [&'static str; 6] =
-        ["auto", "none", "nesterov", "restart", "newton", "squarem"];
+    pub const NAMES: [&'static str; 8] =
+        ["auto", "none", "nesterov", "restart", "newton", "squarem", "prox-newton", "prox-em"];
 }
 
 impl std::str::FromStr for Acceleration {
@@ -99,10 +134,13 @@ impl std::str::FromStr for Acceleration {
             "restart" => Ok(Acceleration::Restart),
             "newton" => Ok(Acceleration::Newton),
             "squarem" => Ok(Acceleration::Squarem),
+            "prox-newton" => Ok(Acceleration::ProximalNewton),
+            "prox-em" => Ok(Acceleration::ProximalEm),
             _ => Err(crate::Error::InvalidOption {
                 name: "acceleration",
                 value: s.to_owned(),
-                reason: "must be one of auto, none, nesterov, restart, newton, squarem",
+                reason: "must be one of auto, none, nesterov, restart, newton, squarem, prox-newton, \
+                         prox-em",
             }),
         }
     }
@@ -117,6 +155,8 @@ impl std::fmt::Display for Acceleration {
             Acceleration::Restart => "restart",
             Acceleration::Newton => "newton",
             Acceleration::Squarem => "squarem",
+            Acceleration::ProximalNewton => "prox-newton",
+            Acceleration::ProximalEm => "prox-em",
         })
     }
 }

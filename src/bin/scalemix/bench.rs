@@ -9,7 +9,10 @@ use std::time::Instant;
 
 use clap::{Args, Subcommand};
 use scalemix::baselines::{self, LEARNING_RATE_GRID, TunedAdam};
-use scalemix::{Acceleration, BackendChoice, Design, Fit, Glm, PathOptions, Penalty, synthetic};
+use scalemix::{
+    Acceleration, BackendChoice, CvOptions, Design, Fit, Folds, Glm, PathOptions, Penalty,
+    synthetic,
+};
 use serde::Serialize;
 
 use crate::backend_arg;
@@ -54,6 +57,32 @@ pub enum Suite {
     /// Median regression with heavy-tailed noise at n = 100 000 (scalemix's side of the
     /// QuantileRegressor comparison in benches/peers).
     Quantile(QuantileArgs),
+    /// Lasso and elastic-net paths at glmnet's sizes (scalemix's side of benches/peers/lasso.py):
+    /// 40-point logistic lasso paths and 5-fold CV on the paper-suite path problem and on AR(1)
+    /// columns (ρ = 0.9, sparse truth), and a gaussian elastic-net path, λ down to 1e-3·λ_max.
+    Lasso(LassoArgs),
+}
+
+/// `bench lasso`.
+#[derive(Args)]
+pub struct LassoArgs {
+    #[command(flatten)]
+    common: Common,
+    /// Rows (quick: 2000).
+    #[arg(long, value_parser = at_least_one)]
+    n: Option<usize>,
+    /// Features (quick: 50).
+    #[arg(long, value_parser = at_least_one)]
+    p: Option<usize>,
+    /// Number of λ values.
+    #[arg(long, default_value_t = 40, value_parser = at_least_one)]
+    n_lambda: usize,
+    /// The smallest λ over λ_max.
+    #[arg(long, default_value_t = 1e-3)]
+    lambda_min_ratio: f64,
+    /// Cross-validation folds.
+    #[arg(long, default_value_t = 5, value_parser = at_least_one)]
+    folds: usize,
 }
 
 /// Options every suite has.
@@ -144,6 +173,7 @@ pub fn run(suite: Suite) -> Result<(), String> {
         Suite::Paper(args) => paper(&args),
         Suite::Path(args) => path(&args),
         Suite::Quantile(args) => quantile(&args),
+        Suite::Lasso(args) => lasso(&args),
     }
 }
 
@@ -728,4 +758,98 @@ fn quantile(args: &QuantileArgs) -> Result<(), String> {
         files: data_files(&args.common, &name, &data.x, &data.y)?,
     };
     finish(&args.common, "quantile", backend, vec![problem])
+}
+
+#[derive(Serialize)]
+struct LassoProblem {
+    name: String,
+    family: &'static str,
+    n: usize,
+    p: usize,
+    alpha: f64,
+    lambdas: Vec<f64>,
+    objectives: Vec<f64>,
+    nonzeros: Vec<usize>,
+    /// Wall time of the path.
+    seconds: f64,
+    /// SM-EM iterations over the path.
+    iterations: usize,
+    /// Wall time of the cross-validation (the full path and one per fold), when run.
+    seconds_cv: Option<f64>,
+    folds: Option<Vec<usize>>,
+    #[serde(flatten)]
+    files: DataFiles,
+}
+
+fn lasso(args: &LassoArgs) -> Result<(), String> {
+    let quick = args.common.quick;
+    let n = args.n.unwrap_or(if quick { 2000 } else { 20_000 });
+    let p = args.p.unwrap_or(if quick { 50 } else { 200 });
+    let backend = args.common.backend;
+    let err = |e: scalemix::Error| e.to_string();
+    println!(
+        "lasso suite: n = {n}, p = {p}, {} λ down to {:e}·λ_max, {}-fold CV, backend {backend}, {}",
+        args.n_lambda,
+        args.lambda_min_ratio,
+        args.folds,
+        machine()
+    );
+    let paper = synthetic::ill_conditioned_logistic(n, p, 1e4, 1.0, 7);
+    let (ar1, ar1_gaussian) = synthetic::correlated_sparse(n, p, 0.9, p / 10 + 1, 3.0, 3);
+    // Name, family, X, y, α, and whether to time a cross-validation too.
+    let problems: [(String, &'static str, &[f64], &[f64], f64, bool); 3] = [
+        (format!("logistic_lasso_paper_n{n}_p{p}"), "logistic", &paper.x, &paper.y, 1.0, true),
+        (format!("logistic_lasso_ar1_n{n}_p{p}"), "logistic", &ar1.x, &ar1.y, 1.0, true),
+        (format!("gaussian_enet_ar1_n{n}_p{p}"), "gaussian", &ar1.x, &ar1_gaussian, 0.5, false),
+    ];
+    let options = PathOptions {
+        n_lambda: args.n_lambda,
+        lambda_min_ratio: Some(args.lambda_min_ratio),
+        early_stop: false,
+        ..Default::default()
+    };
+    println!(
+        "{:<34} {:>9} {:>7} {:>10} {:>9} {:>10}",
+        "problem", "path", "its", "its/point", "CV", "CV / path"
+    );
+    let mut out = Vec::new();
+    for (name, family, x, y, alpha, cv) in problems {
+        let design = Design::row_major(x, n, p).map_err(err)?;
+        let glm = if family == "gaussian" { Glm::gaussian() } else { Glm::logistic() };
+        let glm = glm.penalty(Penalty::elastic_net(1.0, alpha)).backend(backend);
+        let path = glm.path(design, y, &options).map_err(err)?;
+        let iterations: usize = path.points.iter().map(|q| q.iterations).sum();
+        let (seconds_cv, folds) = if cv {
+            let folds = Folds::new(n, args.folds, 1).map_err(err)?;
+            let cv_options = CvOptions { path: options.clone(), ..Default::default() };
+            let start = Instant::now();
+            glm.cv_with_folds(design, y, None, &folds, &cv_options).map_err(err)?;
+            (Some(start.elapsed().as_secs_f64()), Some(folds.assignment().to_vec()))
+        } else {
+            (None, None)
+        };
+        let seconds = path.elapsed.as_secs_f64();
+        println!(
+            "{name:<34} {seconds:>8.3}s {iterations:>7} {:>10.1} {:>9} {:>10}",
+            iterations as f64 / path.points.len() as f64,
+            seconds_cv.map_or("-".into(), |s| format!("{s:.3}s")),
+            seconds_cv.map_or("-".into(), |s| format!("{:.1}×", s / seconds)),
+        );
+        out.push(LassoProblem {
+            family,
+            n,
+            p,
+            alpha,
+            lambdas: path.lambdas(),
+            objectives: path.points.iter().map(|q| q.objective).collect(),
+            nonzeros: path.points.iter().map(|q| q.nonzeros).collect(),
+            seconds,
+            iterations,
+            seconds_cv,
+            folds,
+            files: data_files(&args.common, &name, x, y)?,
+            name,
+        });
+    }
+    finish(&args.common, "lasso", backend, out)
 }
