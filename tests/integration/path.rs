@@ -453,8 +453,8 @@ fn check_reparametrized_path(x: &[f64], y: &[f64], n: usize, p: usize, alpha: f6
         let gap = (point.objective - expected.objective) / expected.objective;
         assert!(gap.abs() <= 1e-10, "α = {alpha}, λ = {}: gap {gap:e}", point.lambda);
         assert_eq!(point.nonzeros, expected.nonzeros, "λ = {}", point.lambda);
-        for j in 0..p {
-            let (mapped, want) = (point.coefficients[j] * scale[j], expected.coefficients[j]);
+        for (j, &c) in scale.iter().enumerate() {
+            let (mapped, want) = (point.coefficients[j] * c, expected.coefficients[j]);
             assert!((mapped - want).abs() <= 1e-6 * (1.0 + want.abs()), "β{j}: {mapped} vs {want}");
         }
     }
@@ -500,8 +500,8 @@ fn standardize_fits_the_standardized_columns_and_maps_back() {
     let b0 = by_hand.intercept()
         - (0..p).map(|j| by_hand.coefficients()[j] * mean[j] / sd[j]).sum::<f64>();
     assert!((fit.intercept() - b0).abs() <= 1e-7 * (1.0 + b0.abs()), "{} vs {b0}", fit.intercept());
-    for j in 0..p {
-        let want = by_hand.coefficients()[j] / sd[j];
+    for (j, &s) in sd.iter().enumerate() {
+        let want = by_hand.coefficients()[j] / s;
         let got = fit.coefficients()[j];
         assert!((got - want).abs() <= 1e-7 * (1.0 + want.abs()), "β{j}: {got} vs {want}");
         assert_eq!(got == 0.0, want == 0.0, "β{j}: zero pattern");
@@ -519,8 +519,8 @@ fn standardize_fits_the_standardized_columns_and_maps_back() {
     assert!((path.lambda_max / expected.lambda_max - 1.0).abs() <= 1e-12);
     for (a, b) in path.points.iter().zip(&expected.points) {
         assert!((a.objective - b.objective).abs() <= 1e-10 * b.objective, "λ = {}", a.lambda);
-        for j in 0..p {
-            let (got, want) = (a.coefficients[j], b.coefficients[j] / sd[j]);
+        for (j, &s) in sd.iter().enumerate() {
+            let (got, want) = (a.coefficients[j], b.coefficients[j] / s);
             assert!((got - want).abs() <= 1e-6 * (1.0 + want.abs()), "β{j}: {got} vs {want}");
         }
     }

@@ -796,8 +796,9 @@ fn lasso(args: &LassoArgs) -> Result<(), String> {
     );
     let paper = synthetic::ill_conditioned_logistic(n, p, 1e4, 1.0, 7);
     let (ar1, ar1_gaussian) = synthetic::correlated_sparse(n, p, 0.9, p / 10 + 1, 3.0, 3);
-    // Name, family, X, y, α, and whether to time a cross-validation too.
-    let problems: [(String, &'static str, &[f64], &[f64], f64, bool); 3] = [
+    /// Name, family, X, y, α, and whether to time a cross-validation too.
+    type LassoCase<'a> = (String, &'static str, &'a [f64], &'a [f64], f64, bool);
+    let problems: [LassoCase<'_>; 3] = [
         (format!("logistic_lasso_paper_n{n}_p{p}"), "logistic", &paper.x, &paper.y, 1.0, true),
         (format!("logistic_lasso_ar1_n{n}_p{p}"), "logistic", &ar1.x, &ar1.y, 1.0, true),
         (format!("gaussian_enet_ar1_n{n}_p{p}"), "gaussian", &ar1.x, &ar1_gaussian, 0.5, false),
