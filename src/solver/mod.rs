@@ -5,7 +5,8 @@
 //! 1. the step scheme picks the point v to step from: θₖ (plain EM, Newton), or
 //!    θₖ + μₖ(θₖ − θₖ₋₁) with μₖ = k/(k+3) (Nesterov, restart);
 //! 2. E-step at v on the backend: loss, ∇L and S (or the Hessian for Newton);
-//! 3. M-step: θₖ₊₁ = EM(v) (see [`crate::mstep`]);
+//! 3. M-step: θₖ₊₁ = EM(v) (see [`crate::mstep`]), or with an ℓ₁ part the exact ℓ₁ M-step
+//!    (`proximal.rs`: the quadratic model plus |θⱼ| itself, by coordinate descent);
 //! 4. a safeguarded scheme (restart, Newton) that finds F(θₖ₊₁) > F(θₖ) discards the step and
 //!    takes the plain EM step θₖ₊₁ = EM(θₖ) instead, which never increases F (O'Donoghue &
 //!    Candès, 2015). SQUAREM does its own check on its extrapolated step.

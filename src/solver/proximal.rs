@@ -131,3 +131,93 @@ impl StepScheme for Proximal {
         Ok(step(f, noise, 1))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use nalgebra::DMatrix;
+
+    use super::super::{Acceleration, Run, SolverOptions, Termination};
+    use crate::backend::{Backend, BackendInfo, Needs, Stats};
+    use crate::data::Problem;
+    use crate::error::{Error, Result};
+    use crate::family::Family;
+    use crate::penalty::PenaltyTerms;
+
+    /// One coordinate with the pseudo-Huber loss L(θ) = √(1 + (θ − 3)²): convex, its Hessian
+    /// (1 + u²)^(−3/2) vanishes far from the minimum, so a Newton step from θ = 40 lands far
+    /// on the other side (F rises), while its scale-mixture curvature 1/√(1 + u²) majorizes it.
+    struct PseudoHuber {
+        evaluations: usize,
+    }
+
+    impl Backend for PseudoHuber {
+        fn dim(&self) -> usize {
+            1
+        }
+
+        fn evaluate(&mut self, theta: &[f64], needs: Needs, out: &mut Stats) -> Result<()> {
+            self.evaluations += 1;
+            let u = theta[0] - 3.0;
+            let root = (1.0 + u * u).sqrt();
+            out.loss = root;
+            out.gradient[0] = u / root;
+            out.gram[(0, 0)] = match needs {
+                Needs::GradientAndHessian => 1.0 / (root * root * root),
+                _ => 1.0 / root,
+            };
+            Ok(())
+        }
+
+        fn loss(&mut self, theta: &[f64]) -> Result<f64> {
+            Ok((1.0 + (theta[0] - 3.0).powi(2)).sqrt())
+        }
+
+        fn info(&self) -> BackendInfo {
+            BackendInfo { kind: "test", device: "pseudo-Huber".into() }
+        }
+
+        fn exact(&self) -> bool {
+            true
+        }
+
+        fn set_rows(&mut self, _: &Problem<'_>) -> Result<()> {
+            Err(Error::Backend { backend: "test".into(), reason: "not a data backend".into() })
+        }
+
+        fn gram_with_weights(&mut self, _: &[f64], _: &mut DMatrix<f64>) -> Result<()> {
+            Err(Error::Backend { backend: "test".into(), reason: "not a data backend".into() })
+        }
+    }
+
+    /// The raw proximal Newton step from θ = 40 would raise F (checked here from the loss);
+    /// the safeguard discards it, every accepted step lowers F, and the fit reaches the
+    /// soft-thresholded optimum: θ* solves u/√(1 + u²) + λ = 0, u = θ* − 3.
+    #[test]
+    fn the_proximal_newton_safeguard_catches_a_step_that_raises_f() {
+        let lambda = 0.5;
+        let penalty = PenaltyTerms { ridge: vec![0.0], lasso: vec![lambda], exponent: 1.0 };
+        let start = 40.0;
+        let (u, root) = (start - 3.0, (1.0 + 37.0_f64 * 37.0).sqrt());
+        let raw = start - (u / root + lambda) * root.powi(3); // the unguarded Newton step
+        let f = |t: f64| (1.0 + (t - 3.0).powi(2)).sqrt() + lambda * t.abs();
+        assert!(f(raw) > f(start), "the case must make the raw step raise F");
+
+        let run = Run {
+            penalty: &penalty,
+            scheme: Acceleration::ProximalNewton.scheme(Family::Logistic, &penalty),
+            options: SolverOptions::default(),
+            kkt_scale: None,
+            zero_threshold: &[0.0],
+            separation_bound: None,
+        };
+        let mut backend = PseudoHuber { evaluations: 0 };
+        let solution = run.solve(&mut backend, vec![start]).unwrap();
+        assert!(solution.restarts > 0, "no step was discarded");
+        for w in solution.trace.windows(2) {
+            assert!(w[1] <= w[0] * (1.0 + 1e-15), "F rose: {} -> {}", w[0], w[1]);
+        }
+        assert_eq!(solution.termination, Termination::Converged);
+        let u = -lambda / (1.0 - lambda * lambda).sqrt();
+        assert!((solution.theta[0] - (3.0 + u)).abs() <= 1e-9, "{:?}", solution.theta);
+    }
+}

@@ -8,6 +8,7 @@ mod common;
 mod families;
 mod fixtures;
 mod gpu;
+mod lasso;
 mod multiclass;
 mod params;
 mod path;

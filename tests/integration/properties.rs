@@ -1,4 +1,5 @@
-//! EM's guarantees on small random problems: plain EM and restart-Nesterov never increase F, and
+//! EM's guarantees on small random problems: plain EM, restart-Nesterov, Newton, SQUAREM and
+//! the exact ℓ₁ M-steps (proximal EM, safeguarded proximal Newton) never increase F, and
 //! the point a fit converges to satisfies the KKT conditions, checked with a gradient computed
 //! here from the definition.
 
@@ -124,6 +125,8 @@ proptest! {
             (Acceleration::Restart, 20_000),
             (Acceleration::Newton, 20_000),
             (Acceleration::Squarem, 20_000),
+            (Acceleration::ProximalNewton, 20_000),
+            (Acceleration::ProximalEm, 20_000),
             (Acceleration::Auto, 20_000),
         ] {
             let fit = fit_case(family, &c, acceleration, max_iter);
@@ -139,7 +142,13 @@ proptest! {
         // With a single class the unpenalized intercept has no finite optimum
         // (OptimumAtInfinity, tested in params.rs); KKT is only defined at a finite one.
         prop_assume!(!logistic || (c.labels.contains(&true) && c.labels.contains(&false)));
-        for acceleration in [Acceleration::Restart, Acceleration::Squarem, Acceleration::Auto] {
+        for acceleration in [
+            Acceleration::Restart,
+            Acceleration::Squarem,
+            Acceleration::ProximalNewton,
+            Acceleration::ProximalEm,
+            Acceleration::Auto,
+        ] {
             let fit = fit_case(family, &c, acceleration, 20_000);
             prop_assert!(
                 fit.converged(),
