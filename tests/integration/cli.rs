@@ -285,6 +285,7 @@ fn bad_inputs_end_with_a_one_line_error() {
         (vec!["bench", "paper", "--quick", "--p", "20,0"], "at least 1"),
         (vec!["bench", "path", "--quick", "--condition", "0.5"], "below 1"),
         (vec!["bench", "quantile", "--quick", "--p", "0"], "at least 1"),
+        (vec!["bench", "lasso", "--quick", "--folds", "0"], "at least 1"),
         (vec!["fit", "--data", good, "--family", "quantile", "--quantile", "1.5"], "q"),
         (vec!["fit", "--data", &sparse], "densely"),
         (vec!["fit", "--data", &label_only], "no features"),
@@ -543,6 +544,50 @@ fn bench_suites_write_consistent_figures_and_data() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let q = &json(&data.join("manifest-quantile.json"))["problems"][0];
     assert_eq!(numbers(&q["coefficients"]).len(), 3);
+
+    let out = scalemix(&[
+        "bench",
+        "lasso",
+        "--n",
+        "400",
+        "--p",
+        "10",
+        "--n-lambda",
+        "5",
+        "--folds",
+        "3",
+        "--write-data",
+        data.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let problems = json(&data.join("manifest-lasso.json"))["problems"].as_array().unwrap().clone();
+    assert_eq!(problems.len(), 3, "two logistic lasso paths and a gaussian elastic net");
+    for problem in &problems {
+        let lambdas = numbers(&problem["lambdas"]);
+        assert_eq!(lambdas.len(), 5);
+        assert!(lambdas.windows(2).all(|w| w[1] < w[0]), "{lambdas:?}");
+        assert_eq!(numbers(&problem["nonzeros"])[0], 0.0, "nothing enters at λ_max");
+    }
+    assert_eq!(problems[0]["folds"].as_array().unwrap().len(), 400);
+    // The logistic AR(1) path's last point is the optimum of the data files' problem: a fit by
+    // EM's ℓ₁ mixture (not the path's exact ℓ₁ step) reaches the same objective.
+    let ar1 = &problems[1];
+    let x = floats(&std::fs::read(data.join(ar1["x_file"].as_str().unwrap())).unwrap());
+    let y = floats(&std::fs::read(data.join(ar1["y_file"].as_str().unwrap())).unwrap());
+    let lambda = *numbers(&ar1["lambdas"]).last().unwrap();
+    let objective = *numbers(&ar1["objectives"]).last().unwrap();
+    let fit = scalemix::Glm::logistic()
+        .penalty(scalemix::Penalty::lasso(lambda))
+        .acceleration(scalemix::Acceleration::Squarem)
+        .max_iter(100_000)
+        .backend(scalemix::BackendChoice::Cpu)
+        .fit(scalemix::Design::row_major(&x, 400, 10).unwrap(), &y)
+        .unwrap();
+    assert!(
+        (fit.objective() - objective).abs() <= 1e-10 * objective,
+        "{} vs {objective}",
+        fit.objective()
+    );
 }
 
 /// No output may overwrite an input or another output (refused before any work, the input left
