@@ -278,7 +278,48 @@ fn indicator(class_of: &[usize], c: usize) -> Vec<f64> {
 }
 
 impl Model {
+    /// The multinomial fit, on the preconditioned design where the model has one
+    /// ([`Model::preconditioned`]), each class's coefficients mapped back and the objective and
+    /// KKT violation recomputed in the user's coordinates (unless the model standardizes).
     fn multinomial(
+        &self,
+        base: &Problem<'_>,
+        classes: Vec<f64>,
+        class_of: &[usize],
+        start: Instant,
+    ) -> Result<MulticlassFit> {
+        let Some((pre, inner, data)) = self.preconditioned(base)? else {
+            return self.multinomial_as_given(base, classes, class_of, start);
+        };
+        let (p, k) = (base.ncols(), classes.len());
+        let internal = Problem { x: Design::row_major(&data, base.nrows(), p)?, ..base.clone() };
+        let mut fit = inner.multinomial_as_given(&internal, classes, class_of, start)?;
+        let dim = p + usize::from(self.intercept());
+        let mut theta = vec![vec![0.0; dim]; k];
+        for (c, column) in theta.iter_mut().enumerate() {
+            let mut internal_theta: Vec<f64> =
+                fit.model.coefficients().column(c).iter().copied().collect();
+            if self.intercept() {
+                internal_theta.push(fit.model.intercepts()[c]);
+            }
+            *column = pre.to_user(&internal_theta);
+        }
+        let coefficients = DMatrix::from_fn(p, k, |j, c| theta[c][j]);
+        let intercepts = (0..k).map(|c| if self.intercept() { theta[c][p] } else { 0.0 }).collect();
+        if !self.standardizes() {
+            let terms = self.terms(dim)?;
+            let state = Multinomial { base, class_of, k, p, intercept: self.intercept() };
+            let (eta, objective) = state.predictors_and_objective(&theta, &terms);
+            fit.objective = objective;
+            fit.kkt_violation = state.kkt(&theta, &eta, &terms).0;
+        }
+        let classes = fit.model.classes().to_vec();
+        fit.model = MulticlassModel::from_fit(Family::Logistic, classes, coefficients, intercepts);
+        Ok(fit)
+    }
+
+    /// The multinomial fit on the design as given.
+    fn multinomial_as_given(
         &self,
         base: &Problem<'_>,
         classes: Vec<f64>,
