@@ -275,9 +275,8 @@ fn multinomial_on_a_badly_scaled_design_is_the_well_scaled_fit() {
     let bound = 1e-9 + 4.0 * largest * rounding;
     assert!(fit.kkt_violation() <= bound, "KKT {:e} > {bound:e}", fit.kkt_violation());
     for c in 0..k {
-        for j in 0..p {
-            let (mapped, want) =
-                (fit.coefficients()[(j, c)] * scale[j], plain.coefficients()[(j, c)]);
+        for (j, &cj) in scale.iter().enumerate() {
+            let (mapped, want) = (fit.coefficients()[(j, c)] * cj, plain.coefficients()[(j, c)]);
             assert!(
                 (mapped - want).abs() <= 1e-6 * (1.0 + want.abs()),
                 "class {c}, β{j}: {mapped} vs {want}"
