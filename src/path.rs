@@ -4,8 +4,10 @@
 //! What is shared along a path: the checked problem (validated once), the null model and its
 //! gradient (which give λ_max and the KKT scale), the column scales behind the zero
 //! thresholds, and on the GPU the device copy of X (uploaded once; every point runs on it).
-//! Each point starts from the previous point's θ and from the statistics (S, or the Hessian
-//! for Newton) the solver ended with there, so its first step costs no pass over X.
+//! Each point starts from the previous point's θ, and where the solver ended there with the
+//! statistics its scheme needs (S, or the Hessian for Newton: ridge paths), from those too, so
+//! its first step costs no pass over X. Lasso and elastic-net points take the exact ℓ₁ M-step
+//! (`src/solver/proximal.rs`), about three to four E-steps each.
 //! Lasso and elastic-net points use glmnet's sequential strong rules: a feature enters the
 //! M-step only if |∇ⱼL| at the previous point is at least α vⱼ (2λₖ − λₖ₋₁) or it is already
 //! nonzero. On the CPU the fit runs on that compact design (the p × p solve and the O(n·p²) Gram
@@ -13,7 +15,8 @@
 //! statistics and the M-step runs on the active coordinates (hinge and quantile device paths,
 //! which finish each point in f64 on full points, keep the full dimension). Then the KKT
 //! conditions of every discarded feature are checked with the full f64 gradient and any violator
-//! is added back and the point refitted.
+//! is added back and the point refitted. A badly scaled design is preconditioned first, as for
+//! single fits (`src/precondition.rs`), and the points mapped back.
 
 use std::borrow::Cow;
 use std::time::{Duration, Instant};
