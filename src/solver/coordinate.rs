@@ -196,14 +196,20 @@ impl CoordinateDescent {
     }
 }
 
-/// sign(u) · max(|u| − t, 0).
+/// Relative excess of |u| over the threshold, in units of the f64 roundoff, below which a
+/// coordinate stays at zero: at λ_max (and wherever |∇ⱼL| ties λαvⱼ) the two sides are equal in
+/// exact arithmetic, and the last bits of a gradient summed in another order must not move a
+/// coefficient off zero to 1e-17.
+const TIE_ROUNDINGS: f64 = 8.0;
+
+/// sign(u) · max(|u| − t, 0), with |u| within a few roundings of t counted as a tie (zero).
 fn soft_threshold(u: f64, t: f64) -> f64 {
-    if u > t {
-        u - t
-    } else if u < -t {
-        u + t
-    } else {
+    if u.abs() - t <= TIE_ROUNDINGS * f64::EPSILON * t {
         0.0
+    } else if u > 0.0 {
+        u - t
+    } else {
+        u + t
     }
 }
 
