@@ -265,7 +265,7 @@ impl Model {
         if let Some(scale) = &self.penalty_scale {
             for (j, &s) in scale.iter().enumerate() {
                 terms.ridge[j] /= s * s;
-                terms.lasso[j] /= if terms.exponent == 1.0 { s } else { s.powf(terms.exponent) };
+                terms.lasso[j] /= carried(s, terms.exponent);
             }
         }
         Ok(terms)
@@ -276,9 +276,8 @@ impl Model {
     pub(crate) fn kkt_factors(&self) -> Vec<f64> {
         let mut factors = self.factors.clone();
         if let Some(scale) = &self.penalty_scale {
-            let q = self.penalty.exponent;
             for (v, &s) in factors.iter_mut().zip(scale) {
-                *v /= if q == 1.0 { s } else { s.powf(q) };
+                *v /= carried(s, self.penalty.exponent);
             }
         }
         factors
@@ -306,6 +305,12 @@ impl Model {
         penalty.terms(&self.factors, self.factors.len())?;
         Ok(Model { penalty, ..self.clone() })
     }
+}
+
+/// sⱼ^q, the factor an ℓ₁ (or bridge) term λvⱼ|βⱼ|^q is divided by when βⱼ = β̃ⱼ/sⱼ (exactly sⱼ
+/// for the lasso).
+fn carried(s: f64, q: f64) -> f64 {
+    if q == 1.0 { s } else { s.powf(q) }
 }
 
 /// The memory the system reports available (Linux: `MemAvailable` in /proc/meminfo), in bytes;

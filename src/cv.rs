@@ -254,15 +254,12 @@ impl Model {
     /// ([`Model::preconditioned`]; every fold's predictions are the same there), the path mapped
     /// back to the user's coordinates.
     fn cv(&self, problem: &Problem<'_>, folds: &Folds, options: &CvOptions) -> Result<CvResult> {
-        let Some((pre, inner, data)) = self.preconditioned(problem)? else {
+        let Some(preconditioned) = self.preconditioned(problem)? else {
             return self.cv_as_given(problem, folds, options);
         };
-        let internal = Problem {
-            x: Design::row_major(&data, problem.nrows(), problem.ncols())?,
-            ..problem.clone()
-        };
-        let mut result = inner.cv_as_given(&internal, folds, options)?;
-        self.to_user_coordinates(problem, &pre, &mut result.path)?;
+        let internal = preconditioned.problem(problem)?;
+        let mut result = preconditioned.model.cv_as_given(&internal, folds, options)?;
+        self.to_user_coordinates(problem, &preconditioned.pre, &mut result.path)?;
         Ok(result)
     }
 

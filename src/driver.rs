@@ -197,10 +197,7 @@ impl Model {
                 break;
             }
             problem.family = Family::StudentT { nu, sigma: next };
-            let mut start_theta = fit.coefficients.clone();
-            if self.intercept() {
-                start_theta.push(fit.intercept);
-            }
+            let start_theta = self.theta_of(&fit.coefficients, fit.intercept);
             let iterations = fit.iterations;
             fit = self.fit_from(&problem, start, Some(start_theta))?;
             fit.iterations += iterations;
@@ -208,17 +205,13 @@ impl Model {
         Ok(fit)
     }
 
-    /// The preconditioned form this model fits `problem` in, if any: the [`Preconditioner`]
-    /// (glmnet's standardization with [`crate::Glm::standardize`]; otherwise only for a badly
-    /// scaled design), the model for those coordinates and the preconditioned design, row-major.
-    /// The copy of X is counted against the memory limit first.
+    /// The preconditioned form this model fits `problem` in, if any: glmnet's standardization
+    /// with [`crate::Glm::standardize`], otherwise a [`Preconditioner`] only for a badly scaled
+    /// design. The copy of X is counted against the memory limit first.
     ///
     /// # Errors
     /// [`crate::Error::OutOfMemory`] when the copy does not fit.
-    pub(crate) fn preconditioned(
-        &self,
-        problem: &Problem<'_>,
-    ) -> Result<Option<(Preconditioner, Model, Vec<f64>)>> {
+    pub(crate) fn preconditioned(&self, problem: &Problem<'_>) -> Result<Option<Preconditioned>> {
         let pre = if self.standardizes() {
             Some(Preconditioner::standardizing(problem, self.intercept()))
         } else {
@@ -227,9 +220,26 @@ impl Model {
         let Some(pre) = pre else { return Ok(None) };
         let copy = (problem.nrows() as u64).saturating_mul(problem.ncols() as u64 * 8);
         self.check_memory(problem, copy)?;
-        let data = pre.design(problem.x);
-        let inner = self.in_preconditioned_coordinates(pre.scale());
-        Ok(Some((pre, inner, data)))
+        Ok(Some(Preconditioned {
+            data: pre.design(problem.x),
+            model: self.in_preconditioned_coordinates(pre.scale()),
+            pre,
+        }))
+    }
+
+    /// θ = (β, b₀) as the solver holds it: the intercept last, only when the model fits one.
+    pub(crate) fn theta_of(&self, coefficients: &[f64], intercept: f64) -> Vec<f64> {
+        let mut theta = coefficients.to_vec();
+        if self.intercept() {
+            theta.push(intercept);
+        }
+        theta
+    }
+
+    /// (β, b₀) from θ (b₀ = 0 without an intercept).
+    pub(crate) fn split_theta(&self, mut theta: Vec<f64>) -> (Vec<f64>, f64) {
+        let intercept = if self.intercept() { theta.pop().unwrap_or(0.0) } else { 0.0 };
+        (theta, intercept)
     }
 
     /// Fits a checked problem, from `theta0` (the user's coordinates) or from the null model.
@@ -243,19 +253,15 @@ impl Model {
         start: Instant,
         theta0: Option<Vec<f64>>,
     ) -> Result<Fit> {
-        let (n, p) = (problem.nrows(), problem.ncols());
-        let dim = p + usize::from(self.intercept());
-        let Some((pre, inner, data)) = self.preconditioned(problem)? else {
+        let dim = problem.ncols() + usize::from(self.intercept());
+        let Some(preconditioned) = self.preconditioned(problem)? else {
             return self.fit_as_given(problem, &self.terms(dim)?, start, theta0);
         };
-        let internal = Problem { x: Design::row_major(&data, n, p)?, ..problem.clone() };
+        let Preconditioned { pre, model: inner, .. } = &preconditioned;
+        let internal = preconditioned.problem(problem)?;
         let theta0 = theta0.map(|t| pre.to_internal(&t));
         let mut fit = inner.fit_as_given(&internal, &inner.terms(dim)?, start, theta0)?;
-        let mut theta = fit.coefficients.clone();
-        if self.intercept() {
-            theta.push(fit.intercept);
-        }
-        let mut theta = pre.to_user(&theta);
+        let theta = pre.to_user(&self.theta_of(&fit.coefficients, fit.intercept));
         if !self.standardizes() {
             // The report, in the user's coordinates, from the definitions, in f64.
             let user_terms = self.terms(dim)?;
@@ -264,8 +270,7 @@ impl Model {
             let stats = self.f64_gradient(problem, &theta)?;
             fit.kkt_violation = user_terms.kkt_violation(&theta, stats.gradient.as_slice());
         }
-        fit.intercept = if self.intercept() { theta.pop().unwrap_or(0.0) } else { 0.0 };
-        fit.coefficients = theta;
+        (fit.coefficients, fit.intercept) = self.split_theta(theta);
         Ok(fit)
     }
 
@@ -321,8 +326,7 @@ impl Model {
             info.device.push_str(" + f64 gradient on the CPU for the final iterations");
         }
         drop(backend);
-        let mut theta = solution.theta;
-        let intercept = if self.intercept() { theta.pop().unwrap_or(0.0) } else { 0.0 };
+        let (theta, intercept) = self.split_theta(solution.theta);
         Ok(Fit {
             family,
             penalty: self.penalty(),
@@ -343,6 +347,25 @@ impl Model {
             elapsed: start.elapsed(),
             backend: info,
         })
+    }
+}
+
+/// A problem's preconditioned form ([`Model::preconditioned`]): the mapping, the model for the
+/// new coordinates and the preconditioned copy of X (row-major).
+pub(crate) struct Preconditioned {
+    pub pre: Preconditioner,
+    pub model: Model,
+    data: Vec<f64>,
+}
+
+impl Preconditioned {
+    /// `given` with its X replaced by the preconditioned copy.
+    ///
+    /// # Errors
+    /// None in practice (the copy has `given`'s shape).
+    pub(crate) fn problem<'a>(&'a self, given: &Problem<'a>) -> Result<Problem<'a>> {
+        let x = Design::row_major(&self.data, given.nrows(), given.ncols())?;
+        Ok(Problem { x, ..given.clone() })
     }
 }
 

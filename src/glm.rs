@@ -177,6 +177,11 @@ impl Glm {
     /// reported objective and KKT violation are those of that problem. Constant columns keep
     /// scale 1. With `false`, badly scaled designs are still preconditioned internally, but the
     /// penalty is carried along so the optimum is exactly the one of the data as given.
+    ///
+    /// Cross-validation standardizes once, with the whole data's means and deviations, and every
+    /// fold is fitted in those coordinates (the folds share one copy of X); glmnet's `cv.glmnet`
+    /// standardizes each training fold on its own, so fold fits there penalize slightly
+    /// different columns.
     pub fn standardize(mut self, on: bool) -> Self {
         self.standardize = on;
         self

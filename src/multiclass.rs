@@ -288,22 +288,21 @@ impl Model {
         class_of: &[usize],
         start: Instant,
     ) -> Result<MulticlassFit> {
-        let Some((pre, inner, data)) = self.preconditioned(base)? else {
+        let Some(preconditioned) = self.preconditioned(base)? else {
             return self.multinomial_as_given(base, classes, class_of, start);
         };
         let (p, k) = (base.ncols(), classes.len());
-        let internal = Problem { x: Design::row_major(&data, base.nrows(), p)?, ..base.clone() };
-        let mut fit = inner.multinomial_as_given(&internal, classes, class_of, start)?;
+        let internal = preconditioned.problem(base)?;
+        let mut fit =
+            preconditioned.model.multinomial_as_given(&internal, classes, class_of, start)?;
         let dim = p + usize::from(self.intercept());
-        let mut theta = vec![vec![0.0; dim]; k];
-        for (c, column) in theta.iter_mut().enumerate() {
-            let mut internal_theta: Vec<f64> =
-                fit.model.coefficients().column(c).iter().copied().collect();
-            if self.intercept() {
-                internal_theta.push(fit.model.intercepts()[c]);
-            }
-            *column = pre.to_user(&internal_theta);
-        }
+        let theta: Vec<Vec<f64>> = (0..k)
+            .map(|c| {
+                let coefficients: Vec<f64> =
+                    fit.model.coefficients().column(c).iter().copied().collect();
+                preconditioned.pre.to_user(&self.theta_of(&coefficients, fit.model.intercepts()[c]))
+            })
+            .collect();
         let coefficients = DMatrix::from_fn(p, k, |j, c| theta[c][j]);
         let intercepts = (0..k).map(|c| if self.intercept() { theta[c][p] } else { 0.0 }).collect();
         if !self.standardizes() {

@@ -180,15 +180,12 @@ impl Model {
     /// The path on a checked problem, on its preconditioned form where the model has one
     /// ([`Model::preconditioned`]), mapped back to the user's coordinates.
     fn path(&self, problem: &Problem<'_>, options: &PathOptions) -> Result<Path> {
-        let Some((pre, inner, data)) = self.preconditioned(problem)? else {
+        let Some(preconditioned) = self.preconditioned(problem)? else {
             return self.path_as_given(problem, options);
         };
-        let internal = Problem {
-            x: Design::row_major(&data, problem.nrows(), problem.ncols())?,
-            ..problem.clone()
-        };
-        let mut path = inner.path_as_given(&internal, options)?;
-        self.to_user_coordinates(problem, &pre, &mut path)?;
+        let internal = preconditioned.problem(problem)?;
+        let mut path = preconditioned.model.path_as_given(&internal, options)?;
+        self.to_user_coordinates(problem, &preconditioned.pre, &mut path)?;
         Ok(path)
     }
 
@@ -204,17 +201,12 @@ impl Model {
         let intercept = self.intercept();
         let dim = problem.ncols() + usize::from(intercept);
         for point in &mut path.points {
-            let mut theta = point.coefficients.clone();
-            if intercept {
-                theta.push(point.intercept);
-            }
-            let mut theta = pre.to_user(&theta);
+            let theta = pre.to_user(&self.theta_of(&point.coefficients, point.intercept));
             if !self.standardizes() {
                 point.objective = exact_mean_loss(problem, &theta, intercept)
                     + self.terms_at(point.lambda, dim)?.value(&theta);
             }
-            point.intercept = if intercept { theta.pop().unwrap_or(0.0) } else { 0.0 };
-            point.coefficients = theta;
+            (point.coefficients, point.intercept) = self.split_theta(theta);
         }
         Ok(())
     }
