@@ -121,8 +121,22 @@ impl Glm {
                 Problem::binomial(x, successes, trials, weights)?
             }
         };
-        family.check()?;
-        let p = problem.ncols();
+        let model = self.model_for(problem.ncols())?;
+        model.check_memory(&problem, 0)?;
+        Ok((model, problem))
+    }
+}
+
+impl Glm {
+    /// Checks the settings for data of `p` features (the family's parameters, the penalty and
+    /// its factors, the backend choice) and returns the model to run: [`Glm::check`]'s part
+    /// that does not look at the rows, shared with fits on row sources.
+    ///
+    /// # Errors
+    /// The specific [`Error`] for the first problem found.
+    pub(crate) fn model_for(&self, p: usize) -> Result<Model> {
+        check_options(&self.options)?;
+        self.family.check()?;
         let factors = match &self.penalty_factors {
             Some(f) => {
                 check_factors(f, p)?;
@@ -136,8 +150,8 @@ impl Glm {
             Some(choice) => choice,
             None => BackendChoice::from_env()?,
         };
-        let model = Model {
-            family,
+        Ok(Model {
+            family: self.family,
             penalty: self.penalty,
             factors,
             intercept: self.fit_intercept,
@@ -148,9 +162,7 @@ impl Glm {
             memory_limit: self.memory_limit,
             standardize: self.standardize,
             penalty_scale: None,
-        };
-        model.check_memory(&problem, 0)?;
-        Ok((model, problem))
+        })
     }
 }
 
@@ -223,7 +235,12 @@ impl Model {
     ///
     /// `extra` bytes are added to the estimate (a preconditioned copy of X).
     pub(crate) fn check_memory(&self, problem: &Problem<'_>, extra: u64) -> Result<()> {
-        let (n, p) = (problem.nrows(), problem.ncols());
+        self.check_memory_for(problem.nrows(), problem.ncols(), extra)
+    }
+
+    /// [`Model::check_memory`] for `n` rows held at once (a streamed fit's block buffers) of `p`
+    /// features.
+    pub(crate) fn check_memory_for(&self, n: usize, p: usize, extra: u64) -> Result<()> {
         let dim = p + usize::from(self.intercept);
         let Some(available) = self.memory_limit.or_else(available_memory) else {
             return Ok(());

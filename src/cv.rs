@@ -47,7 +47,7 @@ impl Metric {
         self == Metric::Auc
     }
 
-    fn check(self, family: Family) -> Result<()> {
+    pub(crate) fn check(self, family: Family) -> Result<()> {
         let classification = family.is_classification();
         let ok = match self {
             Metric::Deviance => true,
@@ -110,6 +110,22 @@ impl Folds {
                 assignment[i] = slot % k;
                 slot += 1;
             }
+        }
+        Ok(Self { assignment, k })
+    }
+
+    /// A given assignment: `assignment[i]` is row i's fold, in 0..k.
+    ///
+    /// # Errors
+    /// [`Error::InvalidOption`] unless 2 ≤ k ≤ n and every entry is below k.
+    pub fn from_assignment(assignment: Vec<usize>, k: usize) -> Result<Self> {
+        Self::check_k(assignment.len(), k)?;
+        if let Some(&bad) = assignment.iter().find(|&&f| f >= k) {
+            return Err(Error::InvalidOption {
+                name: "folds",
+                value: bad.to_string(),
+                reason: "a fold index must be below the number of folds",
+            });
         }
         Ok(Self { assignment, k })
     }
@@ -302,35 +318,94 @@ impl Model {
                     score(problem, &held_out, &point.coefficients, point.intercept, metric);
             }
         }
-        let total: f64 = sizes.iter().sum();
-        let mut mean = vec![0.0; lambdas.len()];
-        let mut standard_error = vec![0.0; lambdas.len()];
-        for l in 0..lambdas.len() {
-            let m = (0..k).map(|f| sizes[f] * scores[f][l]).sum::<f64>() / total;
-            let var = (0..k).map(|f| sizes[f] * (scores[f][l] - m).powi(2)).sum::<f64>() / total;
-            mean[l] = m;
-            standard_error[l] = (var / (k as f64 - 1.0)).sqrt();
+        Ok(summarize(path, &scores, &sizes, metric, folds.clone()))
+    }
+}
+
+/// The cross-validation result from per-fold scores (`scores[fold][λ]`) and held-out weights.
+pub(crate) fn summarize(
+    path: Path,
+    scores: &[Vec<f64>],
+    sizes: &[f64],
+    metric: Metric,
+    folds: Folds,
+) -> CvResult {
+    let lambdas = path.lambdas();
+    let k = scores.len();
+    let total: f64 = sizes.iter().sum();
+    let mut mean = vec![0.0; lambdas.len()];
+    let mut standard_error = vec![0.0; lambdas.len()];
+    for l in 0..lambdas.len() {
+        let m = (0..k).map(|f| sizes[f] * scores[f][l]).sum::<f64>() / total;
+        let var = (0..k).map(|f| sizes[f] * (scores[f][l] - m).powi(2)).sum::<f64>() / total;
+        mean[l] = m;
+        standard_error[l] = (var / (k as f64 - 1.0)).sqrt();
+    }
+    let better = |a: f64, b: f64| if metric.larger_is_better() { a > b } else { a < b };
+    let best = (0..lambdas.len()).fold(0, |b, l| if better(mean[l], mean[b]) { l } else { b });
+    let bound = if metric.larger_is_better() {
+        mean[best] - standard_error[best]
+    } else {
+        mean[best] + standard_error[best]
+    };
+    // λ decreases along the path: the first index within the bound is the largest λ.
+    let within =
+        |l: usize| if metric.larger_is_better() { mean[l] >= bound } else { mean[l] <= bound };
+    let one_se = (0..=best).find(|&l| within(l)).unwrap_or(best);
+    CvResult {
+        lambda_min: lambdas[best],
+        lambda_1se: lambdas[one_se],
+        path,
+        mean,
+        standard_error,
+        metric,
+        folds,
+    }
+}
+
+/// A weighted mean of one metric's per-row term over held-out rows, fed one row at a time
+/// (AUC, which ranks all rows, is computed apart).
+pub(crate) struct Scorer {
+    metric: Metric,
+    family: Family,
+    sum: f64,
+    weight: f64,
+}
+
+impl Scorer {
+    /// An empty mean of `metric`'s term for `family`.
+    pub(crate) fn new(metric: Metric, family: Family) -> Self {
+        Self { metric, family, sum: 0.0, weight: 0.0 }
+    }
+
+    /// The term of a row with response `y`, linear predictor `eta` and weight `w`.
+    fn term(&self, y: f64, eta: f64) -> f64 {
+        match self.metric {
+            // The binomial deviance is measured from the saturated model (success fractions
+            // strictly between 0 and 1 have a positive minimal loss).
+            Metric::Deviance => 2.0 * (self.family.loss(y, eta) - self.family.saturated_loss(y)),
+            Metric::Misclassification => f64::from(u8::from((eta >= 0.0) != (y > 0.0))),
+            Metric::Mse => (y - eta).powi(2),
+            Metric::Mae => (y - eta).abs(),
+            Metric::CheckLoss => self.family.loss(y, eta),
+            Metric::Auc => f64::NAN,
         }
-        let better = |a: f64, b: f64| if metric.larger_is_better() { a > b } else { a < b };
-        let best = (0..lambdas.len()).fold(0, |b, l| if better(mean[l], mean[b]) { l } else { b });
-        let bound = if metric.larger_is_better() {
-            mean[best] - standard_error[best]
-        } else {
-            mean[best] + standard_error[best]
-        };
-        // λ decreases along the path: the first index within the bound is the largest λ.
-        let within =
-            |l: usize| if metric.larger_is_better() { mean[l] >= bound } else { mean[l] <= bound };
-        let one_se = (0..=best).find(|&l| within(l)).unwrap_or(best);
-        Ok(CvResult {
-            lambda_min: lambdas[best],
-            lambda_1se: lambdas[one_se],
-            path,
-            mean,
-            standard_error,
-            metric,
-            folds: folds.clone(),
-        })
+    }
+
+    /// Adds one row.
+    pub(crate) fn add(&mut self, y: f64, eta: f64, w: f64) {
+        self.sum += w * self.term(y, eta);
+        self.weight += w;
+    }
+
+    /// The rows' total weight.
+    pub(crate) fn weight(&self) -> f64 {
+        self.weight
+    }
+
+    /// The weighted mean.
+    pub(crate) fn finish(&self) -> f64 {
+        self.sum / self.weight.max(f64::MIN_POSITIVE)
     }
 }
 
@@ -338,32 +413,16 @@ impl Model {
 fn score(problem: &Problem<'_>, rows: &[usize], beta: &[f64], b0: f64, metric: Metric) -> f64 {
     let p = problem.ncols();
     let eta = |i: usize| b0 + (0..p).map(|j| problem.x.get(i, j) * beta[j]).sum::<f64>();
-    let family = problem.family;
-    let weight_sum: f64 =
-        rows.iter().map(|&i| problem.weights[i]).sum::<f64>().max(f64::MIN_POSITIVE);
-    let mean = |f: &dyn Fn(usize) -> f64| {
-        rows.iter().map(|&i| problem.weights[i] * f(i)).sum::<f64>() / weight_sum
-    };
-    match metric {
-        // The binomial deviance is measured from the saturated model (success fractions
-        // strictly between 0 and 1 have a positive minimal loss).
-        Metric::Deviance => mean(&|i| {
-            2.0 * (family.loss(problem.y[i], eta(i)) - family.saturated_loss(problem.y[i]))
-        }),
-        Metric::Misclassification => mean(&|i| {
-            let positive = eta(i) >= 0.0;
-            let label_positive = problem.y[i] > 0.0;
-            f64::from(u8::from(positive != label_positive))
-        }),
-        Metric::Mse => mean(&|i| (problem.y[i] - eta(i)).powi(2)),
-        Metric::Mae => mean(&|i| (problem.y[i] - eta(i)).abs()),
-        Metric::CheckLoss => mean(&|i| family.loss(problem.y[i], eta(i))),
-        Metric::Auc => {
-            let scored: Vec<(f64, bool, f64)> =
-                rows.iter().map(|&i| (eta(i), problem.y[i] > 0.0, problem.weights[i])).collect();
-            auc(scored)
-        }
+    if metric == Metric::Auc {
+        let scored: Vec<(f64, bool, f64)> =
+            rows.iter().map(|&i| (eta(i), problem.y[i] > 0.0, problem.weights[i])).collect();
+        return auc(scored);
     }
+    let mut scorer = Scorer::new(metric, problem.family);
+    for &i in rows {
+        scorer.add(problem.y[i], eta(i), problem.weights[i]);
+    }
+    scorer.finish()
 }
 
 /// Weighted Mann–Whitney AUC: P(η of a positive > η of a negative), ties counting ½.

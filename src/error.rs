@@ -195,6 +195,29 @@ pub enum Error {
         /// The memory available (or the limit), in MiB.
         available_mib: u64,
     },
+    /// A row source could not deliver its data: a file that cannot be read, a missing column, a
+    /// column of the wrong type, a malformed or missing value (with its global row, counted from
+    /// 0 over the whole source, and its column), a truncated file.
+    #[error("{source_name}: {}{reason}", location(*row, column.as_deref()))]
+    Source {
+        /// The source (a file's path).
+        source_name: String,
+        /// The row, counted from 0 over the whole source, where the problem is in one row.
+        row: Option<u64>,
+        /// The column's name, where the problem is in one column.
+        column: Option<String>,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A source changed between two passes of one fit (its size, modification time or number
+    /// of rows): the fit stops rather than mix two versions of the data.
+    #[error("{source_name} changed during the fit ({reason}); nothing was fitted")]
+    SourceChanged {
+        /// The source (a file's path).
+        source_name: String,
+        /// What differs from the first pass.
+        reason: String,
+    },
     /// A backend failed (device lost, out of memory, shader rejected, ...).
     #[error("backend {backend} failed: {reason}")]
     Backend {
@@ -203,6 +226,16 @@ pub enum Error {
         /// The backend's own message.
         reason: String,
     },
+}
+
+/// "row R, column C: " (either part only where known) for [`Error::Source`].
+fn location(row: Option<u64>, column: Option<&str>) -> String {
+    match (row, column) {
+        (Some(r), Some(c)) => format!("row {r}, column {c}: "),
+        (Some(r), None) => format!("row {r}: "),
+        (None, Some(c)) => format!("column {c}: "),
+        (None, None) => String::new(),
+    }
 }
 
 /// `Result` with [`enum@Error`].

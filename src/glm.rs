@@ -10,6 +10,7 @@ use crate::family::Family;
 use crate::penalty::Penalty;
 use crate::predict::{self, LinearModel};
 use crate::solver::{Acceleration, SolverOptions, Termination};
+use crate::stream::StreamOptions;
 
 /// A penalized GLM to fit: family, penalty, intercept and solver settings.
 ///
@@ -40,6 +41,8 @@ pub struct Glm {
     pub(crate) memory_limit: Option<u64>,
     /// Penalize the coefficients of the standardized columns (glmnet's `standardize`).
     pub(crate) standardize: bool,
+    /// How fits on row sources read them ([`Glm::fit_source`]).
+    pub(crate) stream: StreamOptions,
 }
 
 impl Glm {
@@ -56,6 +59,7 @@ impl Glm {
             estimate_sigma: false,
             memory_limit: None,
             standardize: false,
+            stream: StreamOptions::default(),
         }
     }
 
@@ -184,6 +188,13 @@ impl Glm {
     /// different columns.
     pub fn standardize(mut self, on: bool) -> Self {
         self.standardize = on;
+        self
+    }
+
+    /// How [`Glm::fit_source`], [`Glm::path_source`] and [`Glm::cv_source`] read their source:
+    /// the block size and a progress callback called after every pass.
+    pub fn stream_options(mut self, options: StreamOptions) -> Self {
+        self.stream = options;
         self
     }
 

@@ -102,6 +102,8 @@ mod penalty;
 mod precondition;
 mod predict;
 mod solver;
+pub mod source;
+mod stream;
 pub mod synthetic;
 
 /// The README's examples compile and run as doctests.
@@ -120,3 +122,4 @@ pub use path::{Path, PathOptions, PathPoint};
 pub use penalty::{Penalty, PenaltyTerms};
 pub use predict::{LinearModel, MulticlassModel};
 pub use solver::{Acceleration, SolverOptions, Termination};
+pub use stream::{Folds as StreamFolds, Progress, ProgressFn, StreamOptions};

@@ -33,13 +33,13 @@ use crate::precondition::Preconditioner;
 use crate::solver::Termination;
 
 /// λ large enough that every penalized coefficient stays at zero (the null model).
-const LAMBDA_INFINITY: f64 = 1e150;
+pub(crate) const LAMBDA_INFINITY: f64 = 1e150;
 /// glmnet's floor on α when λ_max is computed for ridge (α = 0 has no finite λ_max).
 const RIDGE_ALPHA_FLOOR: f64 = 1e-3;
 /// Early stop: the path ends when the deviance ratio changes by less than this (relative)…
-const DEVIANCE_CHANGE: f64 = 1e-5;
+pub(crate) const DEVIANCE_CHANGE: f64 = 1e-5;
 /// …or exceeds this (glmnet's `fdev` and `devmax`).
-const DEVIANCE_MAX: f64 = 0.999;
+pub(crate) const DEVIANCE_MAX: f64 = 0.999;
 
 /// How a path is laid out.
 #[derive(Debug, Clone, PartialEq)]
@@ -228,6 +228,17 @@ impl Model {
         options: &PathOptions,
         lambda_max: f64,
     ) -> Result<Vec<f64>> {
+        self.lambda_sequence_for(problem.nrows() as u64, problem.ncols(), options, lambda_max)
+    }
+
+    /// [`Model::lambda_sequence`] for data of `n` rows and `p` features.
+    pub(crate) fn lambda_sequence_for(
+        &self,
+        n: u64,
+        p: usize,
+        options: &PathOptions,
+        lambda_max: f64,
+    ) -> Result<Vec<f64>> {
         if let Some(list) = &options.lambdas {
             if list.is_empty() || list.iter().any(|l| !(l.is_finite() && *l >= 0.0)) {
                 return Err(Error::InvalidOption {
@@ -247,11 +258,7 @@ impl Model {
                 reason: "must be at least 1",
             });
         }
-        let ratio = options.lambda_min_ratio.unwrap_or(if problem.nrows() > problem.ncols() {
-            1e-4
-        } else {
-            1e-2
-        });
+        let ratio = options.lambda_min_ratio.unwrap_or(if n > p as u64 { 1e-4 } else { 1e-2 });
         if !(ratio > 0.0 && ratio < 1.0) {
             return Err(Error::InvalidOption {
                 name: "lambda_min_ratio",

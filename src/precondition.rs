@@ -34,12 +34,16 @@ impl Preconditioner {
     /// The weighted means and standard deviations of `problem`'s columns (with `intercept`), or
     /// their root mean squares (without); `None` when the design is well scaled as it is.
     pub(crate) fn for_problem(problem: &Problem<'_>, intercept: bool) -> Option<Self> {
-        let pre = Self::standardizing(problem, intercept);
+        Self::standardizing(problem, intercept).if_needed()
+    }
+
+    /// `self` where the design needs it (see the module docs), else `None`.
+    pub(crate) fn if_needed(self) -> Option<Self> {
         let needed =
-            pre.mean.iter().zip(&pre.scale).any(|(&m, &s)| {
+            self.mean.iter().zip(&self.scale).any(|(&m, &s)| {
                 m.abs() > OFFSET_RATIO * s || s < SCALE_RANGE.0 || s > SCALE_RANGE.1
             });
-        needed.then_some(pre)
+        needed.then_some(self)
     }
 
     /// The standardization of `problem`'s columns whatever their scales (glmnet's
@@ -66,6 +70,28 @@ impl Preconditioner {
                 *s += w * d * d;
             }
         }
+        Self::from_sums(mean, &square, total, intercept)
+    }
+
+    /// The standardization from column statistics gathered elsewhere (a streamed first pass):
+    /// per column the weighted mean, Σ wᵢ (xᵢⱼ − mean)² and Σ wᵢ.
+    pub(crate) fn from_moments(
+        mean: &[f64],
+        centered_squares: &[f64],
+        total: f64,
+        intercept: bool,
+    ) -> Self {
+        if intercept {
+            return Self::from_sums(mean.to_vec(), centered_squares, total, true);
+        }
+        // Without an intercept the scale is the root mean square about zero.
+        let square: Vec<f64> =
+            mean.iter().zip(centered_squares).map(|(m, c)| c + total * m * m).collect();
+        Self::from_sums(vec![0.0; mean.len()], &square, total, false)
+    }
+
+    /// μ as given, sⱼ = √(squareⱼ / total) (1 for a constant or all-zero column).
+    fn from_sums(mean: Vec<f64>, square: &[f64], total: f64, intercept: bool) -> Self {
         let scale: Vec<f64> = square
             .iter()
             .map(|s| {
@@ -74,6 +100,21 @@ impl Preconditioner {
             })
             .collect();
         Self { mean, scale, intercept }
+    }
+
+    /// X̃ = (X − μ)/s in place, for a column-major block of `rows` rows (a streamed block).
+    pub(crate) fn apply_column_major(&self, x: &mut [f64], rows: usize) {
+        if rows == 0 {
+            return;
+        }
+        for (column, (&m, &s)) in x.chunks_exact_mut(rows).zip(self.mean.iter().zip(&self.scale)) {
+            column.iter_mut().for_each(|v| *v = (*v - m) / s);
+        }
+    }
+
+    /// μⱼ per feature (0 without an intercept).
+    pub(crate) fn mean(&self) -> &[f64] {
+        &self.mean
     }
 
     /// sⱼ per feature.

@@ -13,3 +13,4 @@ mod multiclass;
 mod params;
 mod path;
 mod properties;
+mod stream;

@@ -1,0 +1,401 @@
+//! Text sources: CSV/TSV with a header row and LIBSVM/svmlight, either possibly gzipped, parsed
+//! block by block.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+
+use super::{Block, Fingerprint, Resolved, Roles, RowSource};
+use crate::error::{Error, Result};
+
+/// Opens a file, decompressing gzip when the name ends in `.gz` or the content starts with
+/// gzip's magic bytes.
+pub(crate) fn open_reader(path: &Path) -> Result<Box<dyn Read + Send>> {
+    let fail = |e: std::io::Error| Error::Source {
+        source_name: path.display().to_string(),
+        row: None,
+        column: None,
+        reason: format!("cannot open: {e}"),
+    };
+    let mut file = File::open(path).map_err(fail)?;
+    let mut magic = [0u8; 2];
+    let read = file.read(&mut magic).map_err(fail)?;
+    let file = File::open(path).map_err(fail)?;
+    let gz = path.extension().is_some_and(|e| e == "gz") || (read == 2 && magic == [0x1f, 0x8b]);
+    Ok(if gz {
+        Box::new(BufReader::with_capacity(1 << 16, flate2::read::MultiGzDecoder::new(file)))
+    } else {
+        Box::new(BufReader::with_capacity(1 << 16, file))
+    })
+}
+
+/// An error of `source` at a row and column.
+fn at(source: &str, row: u64, column: Option<&str>, reason: String) -> Error {
+    Error::Source {
+        source_name: source.to_owned(),
+        row: Some(row),
+        column: column.map(str::to_owned),
+        reason,
+    }
+}
+
+/// A CSV file with a header row (TSV when the name ends in `.tsv`, before any `.gz`), plain or
+/// gzip, read block by block. Values are parsed as f64; the response, weights and trials
+/// columns are chosen by name ([`Roles`]).
+pub struct CsvSource {
+    path: PathBuf,
+    name: String,
+    delimiter: u8,
+    headers: Vec<String>,
+    columns: Resolved,
+    feature_names: Vec<String>,
+    reader: csv::Reader<Box<dyn Read + Send>>,
+    record: csv::StringRecord,
+    next_row: u64,
+    /// The block's rows parsed row-major before the transpose into the block.
+    scratch: Vec<f64>,
+}
+
+impl CsvSource {
+    /// Opens `path` and reads its header row.
+    ///
+    /// # Errors
+    /// [`Error::Source`] when the file cannot be opened, has no header, or lacks a column
+    /// `roles` names.
+    pub fn open(path: &Path, roles: &Roles) -> Result<Self> {
+        let name = path.display().to_string();
+        let lower = name.to_ascii_lowercase();
+        let delimiter = if lower.strip_suffix(".gz").unwrap_or(&lower).ends_with(".tsv") {
+            b'\t'
+        } else {
+            b','
+        };
+        let mut reader = Self::reader(path, delimiter)?;
+        let headers: Vec<String> = reader
+            .headers()
+            .map_err(|e| Error::Source {
+                source_name: name.clone(),
+                row: None,
+                column: None,
+                reason: format!("cannot read the header row: {e}"),
+            })?
+            .iter()
+            .map(|h| h.trim().to_string())
+            .collect();
+        if headers.is_empty() || headers.iter().all(String::is_empty) {
+            return Err(Error::Source {
+                source_name: name,
+                row: None,
+                column: None,
+                reason: "empty file (no header row)".into(),
+            });
+        }
+        let columns = roles.resolve(&name, &headers)?;
+        let feature_names = columns.features.iter().map(|&c| headers[c].clone()).collect();
+        Ok(Self {
+            path: path.to_owned(),
+            name,
+            delimiter,
+            headers,
+            columns,
+            feature_names,
+            reader,
+            record: csv::StringRecord::new(),
+            next_row: 0,
+            scratch: Vec::new(),
+        })
+    }
+
+    fn reader(path: &Path, delimiter: u8) -> Result<csv::Reader<Box<dyn Read + Send>>> {
+        Ok(csv::ReaderBuilder::new()
+            .has_headers(true)
+            .delimiter(delimiter)
+            .from_reader(open_reader(path)?))
+    }
+
+    /// The value in column `c` of the current record (global row `row`).
+    fn cell(&self, row: u64, c: usize) -> Result<f64> {
+        let text = self.record[c].trim();
+        text.parse().map_err(|_| {
+            at(
+                &self.name,
+                row,
+                Some(&self.headers[c]),
+                format!("{text:?} is not a number (line {})", row + 2),
+            )
+        })
+    }
+}
+
+impl RowSource for CsvSource {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn feature_names(&self) -> &[String] {
+        &self.feature_names
+    }
+
+    fn has_target(&self) -> bool {
+        self.columns.target.is_some()
+    }
+
+    fn has_weights(&self) -> bool {
+        self.columns.weights.is_some()
+    }
+
+    fn has_trials(&self) -> bool {
+        self.columns.trials.is_some()
+    }
+
+    fn fingerprint(&self) -> Result<Option<Fingerprint>> {
+        Fingerprint::of_file(&self.path).map(Some)
+    }
+
+    fn rewind(&mut self) -> Result<()> {
+        self.reader = Self::reader(&self.path, self.delimiter)?;
+        // The header row was checked at open; a pass only needs to step over it.
+        self.reader.headers().map_err(|e| Error::Source {
+            source_name: self.name.clone(),
+            row: None,
+            column: None,
+            reason: format!("cannot read the header row: {e}"),
+        })?;
+        self.next_row = 0;
+        Ok(())
+    }
+
+    fn next_block(&mut self, block: &mut Block, max_rows: usize) -> Result<bool> {
+        let p = self.feature_names.len();
+        let first = self.next_row;
+        self.scratch.clear();
+        block.reset(first, 0, p);
+        let mut rows = 0;
+        while rows < max_rows.max(1) {
+            let row = first + rows as u64;
+            let mut record = std::mem::take(&mut self.record);
+            let more = self.reader.read_record(&mut record).map_err(|e| {
+                at(&self.name, row, None, format!("cannot read line {}: {e}", row + 2))
+            });
+            self.record = record;
+            if !more? {
+                break;
+            }
+            if self.record.len() != self.headers.len() {
+                return Err(at(
+                    &self.name,
+                    row,
+                    None,
+                    format!(
+                        "line {} has {} fields, the header has {}",
+                        row + 2,
+                        self.record.len(),
+                        self.headers.len()
+                    ),
+                ));
+            }
+            for k in 0..p {
+                let value = self.cell(row, self.columns.features[k])?;
+                self.scratch.push(value);
+            }
+            if let Some(t) = self.columns.target {
+                block.y.push(self.cell(row, t)?);
+            }
+            if let Some(w) = self.columns.weights {
+                block.weights.push(self.cell(row, w)?);
+            }
+            if let Some(m) = self.columns.trials {
+                block.trials.push(self.cell(row, m)?);
+            }
+            rows += 1;
+        }
+        block.rows = rows;
+        block.x.resize(rows * p, 0.0);
+        for (i, values) in self.scratch.chunks_exact(p.max(1)).enumerate() {
+            for (j, &v) in values.iter().enumerate() {
+                block.x[j * rows + i] = v;
+            }
+        }
+        self.next_row += rows as u64;
+        Ok(rows > 0)
+    }
+}
+
+/// A LIBSVM/svmlight file (`label index:value …`, indices from 1, `qid:` ignored, `#`
+/// comments), plain or gzip. The number of features is the largest index, found by one scan
+/// when the file is opened (or given, for predictions with a model's p).
+pub struct LibsvmSource {
+    path: PathBuf,
+    name: String,
+    feature_names: Vec<String>,
+    reader: Box<dyn BufRead + Send>,
+    line: String,
+    /// Lines read in this pass (for messages: the file's line numbers count comment lines).
+    line_number: u64,
+    next_row: u64,
+    /// The block's stored entries: (row in block, column, value).
+    entries: Vec<(usize, usize, f64)>,
+}
+
+impl LibsvmSource {
+    /// Opens `path` and scans it once for the number of features (at least the number of
+    /// `roles.features`, when given).
+    ///
+    /// # Errors
+    /// [`Error::Source`] for a file that cannot be read or parsed, or one with named roles
+    /// (LIBSVM has no column names).
+    pub fn open(path: &Path, roles: &Roles) -> Result<Self> {
+        let name = path.display().to_string();
+        if roles.weights.is_some() || roles.trials.is_some() || roles.target.is_some() {
+            return Err(Error::Source {
+                source_name: name,
+                row: None,
+                column: None,
+                reason: "LIBSVM files have no named columns (weights, trials or a named response \
+                         need a CSV, Parquet or Arrow file)"
+                    .into(),
+            });
+        }
+        let mut source = Self {
+            path: path.to_owned(),
+            name,
+            feature_names: Vec::new(),
+            reader: Box::new(BufReader::new(open_reader(path)?)),
+            line: String::new(),
+            line_number: 0,
+            next_row: 0,
+            entries: Vec::new(),
+        };
+        let mut p = roles.features.as_ref().map_or(0, Vec::len);
+        let mut block = Block::default();
+        let mut rows = 0u64;
+        while source.next_block(&mut block, super::DEFAULT_BLOCK_ROWS)? {
+            rows += block.rows as u64;
+            p = p.max(source.entries.iter().map(|e| e.1 + 1).max().unwrap_or(0));
+        }
+        if p == 0 && rows > 0 {
+            return Err(Error::Source {
+                source_name: source.name,
+                row: None,
+                column: None,
+                reason: "no features (every line holds only a label)".into(),
+            });
+        }
+        source.feature_names = (1..=p).map(|c| format!("x{c}")).collect();
+        source.rewind()?;
+        Ok(source)
+    }
+
+    /// Parses one non-empty line into the block's entries; returns its label.
+    fn parse(&mut self, row: u64, row_in_block: usize) -> Result<f64> {
+        let (name, number) = (&self.name, self.line_number);
+        let content = self.line.split('#').next().unwrap_or("").trim();
+        let mut fields = content.split_whitespace();
+        let label = fields.next().unwrap_or("");
+        let label: f64 = label.parse().map_err(|_| {
+            at(name, row, Some("label"), format!("{label:?} is not a number (line {number})"))
+        })?;
+        for pair in fields {
+            let (key, value) = pair.split_once(':').ok_or_else(|| {
+                at(name, row, None, format!("{pair:?} is not index:value (line {number})"))
+            })?;
+            if key == "qid" {
+                continue;
+            }
+            let column: usize = key.parse().ok().filter(|&c| c >= 1).ok_or_else(|| {
+                at(
+                    name,
+                    row,
+                    None,
+                    format!("index {key:?} is not a positive integer (line {number})"),
+                )
+            })?;
+            let value: f64 = value.parse().map_err(|_| {
+                at(
+                    name,
+                    row,
+                    Some(&format!("x{column}")),
+                    format!("{value:?} is not a number (line {number})"),
+                )
+            })?;
+            self.entries.push((row_in_block, column - 1, value));
+        }
+        Ok(label)
+    }
+}
+
+impl RowSource for LibsvmSource {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn feature_names(&self) -> &[String] {
+        &self.feature_names
+    }
+
+    fn has_target(&self) -> bool {
+        true
+    }
+
+    fn has_weights(&self) -> bool {
+        false
+    }
+
+    fn has_trials(&self) -> bool {
+        false
+    }
+
+    fn fingerprint(&self) -> Result<Option<Fingerprint>> {
+        Fingerprint::of_file(&self.path).map(Some)
+    }
+
+    fn rewind(&mut self) -> Result<()> {
+        self.reader = Box::new(BufReader::new(open_reader(&self.path)?));
+        self.line_number = 0;
+        self.next_row = 0;
+        Ok(())
+    }
+
+    fn next_block(&mut self, block: &mut Block, max_rows: usize) -> Result<bool> {
+        let p = self.feature_names.len();
+        let first = self.next_row;
+        self.entries.clear();
+        let mut labels = std::mem::take(&mut block.y);
+        labels.clear();
+        while labels.len() < max_rows.max(1) {
+            let row = first + labels.len() as u64;
+            self.line.clear();
+            let read = self.reader.read_line(&mut self.line).map_err(|e| {
+                at(&self.name, row, None, format!("cannot read line {}: {e}", self.line_number + 1))
+            })?;
+            if read == 0 {
+                break;
+            }
+            self.line_number += 1;
+            if self.line.split('#').next().unwrap_or("").trim().is_empty() {
+                continue;
+            }
+            let label = self.parse(row, labels.len())?;
+            labels.push(label);
+        }
+        let rows = labels.len();
+        block.reset(first, rows, p);
+        block.y = labels;
+        // While the open scan counts p, there is no X to fill yet.
+        if p > 0 {
+            for &(i, c, v) in &self.entries {
+                if c >= p {
+                    return Err(at(
+                        &self.name,
+                        first + i as u64,
+                        Some(&format!("x{}", c + 1)),
+                        format!("index {} beyond the {p} features", c + 1),
+                    ));
+                }
+                block.x[c * rows + i] = v;
+            }
+        }
+        self.next_row += rows as u64;
+        Ok(rows > 0)
+    }
+}

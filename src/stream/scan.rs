@@ -1,0 +1,294 @@
+//! The first pass: every check [`crate::Problem::new`] runs on data in memory, run block by
+//! block, and the statistics a fit needs before it starts (row count, weight sums, the
+//! response's mean and spread, the columns' weighted means and spreads for the
+//! preconditioner), in one read of the source.
+
+use super::Folds;
+use super::reader::{Prepare, Prepared, Reader};
+use crate::error::{Error, Result};
+use crate::family::Family;
+
+/// A weighted mean and sum of squared deviations, merged block by block (Chan, Golub and
+/// LeVeque's pairwise update: no cancellation for a column far from zero).
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Moment {
+    /// Σ wᵢ.
+    pub weight: f64,
+    /// Σ wᵢ vᵢ / Σ wᵢ.
+    pub mean: f64,
+    /// Σ wᵢ (vᵢ − mean)².
+    pub m2: f64,
+}
+
+impl Moment {
+    /// The moments of `values` with `weights` (two passes over the block).
+    fn of(values: &[f64], weights: &[f64]) -> Self {
+        let weight: f64 = weights.iter().sum();
+        if weight <= 0.0 {
+            return Self::default();
+        }
+        let mean = values.iter().zip(weights).map(|(v, w)| v * w).sum::<f64>() / weight;
+        let m2 = values.iter().zip(weights).map(|(v, w)| w * (v - mean) * (v - mean)).sum();
+        Self { weight, mean, m2 }
+    }
+
+    /// Adds `other`'s rows.
+    pub(crate) fn merge(&mut self, other: Moment) {
+        if other.weight <= 0.0 {
+            return;
+        }
+        if self.weight <= 0.0 {
+            *self = other;
+            return;
+        }
+        let weight = self.weight + other.weight;
+        let delta = other.mean - self.mean;
+        self.mean += delta * other.weight / weight;
+        self.m2 += other.m2 + delta * delta * self.weight * other.weight / weight;
+        self.weight = weight;
+    }
+}
+
+/// Row statistics of a set of rows (the whole source, or one fold).
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct RowStats {
+    /// W = Σ wᵢ (the caller's weights): the objective's divisor.
+    pub weight_sum: f64,
+    /// The smallest positive row weight (wᵢ mᵢ for binomial).
+    pub min_positive_weight: f64,
+    /// The response (binomial: success fractions) weighted by wᵢ (× mᵢ).
+    pub y: Moment,
+    /// Σ wᵢ mᵢ min_η ℓ(yᵢ, η) (0 but for binomial).
+    pub saturated: f64,
+}
+
+impl RowStats {
+    fn empty() -> Self {
+        Self { min_positive_weight: f64::INFINITY, ..Self::default() }
+    }
+
+    /// Adds `other`'s rows.
+    pub(crate) fn merge(&mut self, other: &RowStats) {
+        self.weight_sum += other.weight_sum;
+        self.min_positive_weight = self.min_positive_weight.min(other.min_positive_weight);
+        self.y.merge(other.y);
+        self.saturated += other.saturated;
+    }
+
+    /// The link of the weighted mean response: the null model's intercept.
+    pub(crate) fn null_intercept(&self, family: Family) -> f64 {
+        family.link(self.y.mean)
+    }
+
+    /// The scale of η's units for the ℓ₁ zero threshold (as `Family::response_scale`).
+    pub(crate) fn response_scale(&self, family: Family) -> f64 {
+        match family {
+            Family::Logistic | Family::Binomial | Family::Hinge => 1.0,
+            _ => {
+                let var = self.y.m2 / self.weight_sum;
+                if var > 0.0 { var.sqrt() } else { 1.0 }
+            }
+        }
+    }
+
+    /// (1/W) Σ wᵢ min_η ℓ(yᵢ, η).
+    pub(crate) fn saturated_mean_loss(&self) -> f64 {
+        self.saturated / self.weight_sum
+    }
+}
+
+/// What the first pass learned.
+#[derive(Debug, Clone)]
+pub(crate) struct Summary {
+    /// Rows in the source.
+    pub rows: u64,
+    /// Every row.
+    pub all: RowStats,
+    /// Per fold, when the pass was given folds.
+    pub folds: Vec<RowStats>,
+    /// Per feature, weighted by wᵢ (× mᵢ).
+    pub columns: Vec<Moment>,
+}
+
+impl Summary {
+    /// The rows of every fold but `fold`: a cross-validation training set.
+    pub(crate) fn without(&self, fold: usize) -> RowStats {
+        let mut stats = RowStats::empty();
+        for (f, s) in self.folds.iter().enumerate() {
+            if f != fold {
+                stats.merge(s);
+            }
+        }
+        stats
+    }
+
+    /// Per feature, the weighted root mean square √(Σ wᵢmᵢ xᵢⱼ² / W) (as
+    /// [`crate::Problem::column_scales`]).
+    pub(crate) fn column_scales(&self) -> Vec<f64> {
+        let w = self.all.weight_sum;
+        self.columns.iter().map(|m| ((m.m2 + m.weight * m.mean * m.mean) / w).sqrt()).collect()
+    }
+}
+
+/// An error at `row` (global) and `column` of the reader's source.
+fn bad(reader_name: &str, row: u64, column: &str, reason: String) -> Error {
+    Error::Source {
+        source_name: reader_name.to_owned(),
+        row: Some(row),
+        column: Some(column.to_owned()),
+        reason,
+    }
+}
+
+/// Reads `reader`'s source once, checking every value for `family` and collecting the
+/// [`Summary`] (per fold too with `folds`).
+///
+/// # Errors
+/// [`Error::Source`] naming the row and column of the first value the family cannot take
+/// (non-finite, a label it does not accept, a negative weight or count), [`Error::EmptyData`],
+/// [`Error::AllZeroWeights`], and whatever the source reports.
+pub(crate) fn scan(
+    reader: &mut Reader<'_>,
+    family: Family,
+    folds: Option<Folds>,
+) -> Result<Summary> {
+    let name = reader.source.name().to_owned();
+    let names: Vec<String> = reader.source.feature_names().to_vec();
+    let p = names.len();
+    let binomial = family == Family::Binomial;
+    if !reader.source.has_target() {
+        return Err(Error::Source {
+            source_name: name,
+            row: None,
+            column: None,
+            reason: "no response column: a fit needs one".into(),
+        });
+    }
+    if binomial != reader.source.has_trials() {
+        return Err(Error::Source {
+            source_name: name,
+            row: None,
+            column: None,
+            reason: if binomial {
+                "the binomial family needs a column of trials".into()
+            } else {
+                format!(
+                    "a column of trials is only read by the binomial family, not {}",
+                    family.name()
+                )
+            },
+        });
+    }
+    let n_folds = folds.map_or(0, |f| f.k);
+    let mut all = RowStats::empty();
+    let mut per_fold = vec![RowStats::empty(); n_folds];
+    let mut columns = vec![Moment::default(); p];
+    // Scratch for one block: effective weights and the response as fitted.
+    let (mut weights, mut fractions) = (Vec::new(), Vec::new());
+    let raw = Prepare { family, pre: None, held_out: None, needs_target: false };
+    let rows = reader.pass(&raw, |buf: &Prepared| {
+        let b = &buf.block;
+        let row = |i: usize| b.first_row + i as u64;
+        for (j, column) in names.iter().enumerate() {
+            if let Some(i) = b.column(j).iter().position(|v| !v.is_finite()) {
+                return Err(bad(
+                    &name,
+                    row(i),
+                    column,
+                    format!("{} is not finite", b.column(j)[i]),
+                ));
+            }
+        }
+        for (i, &w) in b.weights.iter().enumerate() {
+            if !(w.is_finite() && w >= 0.0) {
+                return Err(bad(
+                    &name,
+                    row(i),
+                    "weights",
+                    format!("weight {w} is not finite and ≥ 0"),
+                ));
+            }
+        }
+        weights.clear();
+        weights.extend_from_slice(&buf.weights);
+        fractions.clear();
+        for (i, &y) in b.y.iter().enumerate() {
+            if !y.is_finite() {
+                return Err(bad(&name, row(i), "response", format!("{y} is not finite")));
+            }
+            if binomial {
+                let m = b.trials[i];
+                if !(m.is_finite() && m >= 0.0) {
+                    return Err(bad(
+                        &name,
+                        row(i),
+                        "trials",
+                        format!("{m} trials is not finite and ≥ 0"),
+                    ));
+                }
+                if !(0.0..=m).contains(&y) {
+                    return Err(bad(
+                        &name,
+                        row(i),
+                        "response",
+                        format!("{y} successes out of {m} trials"),
+                    ));
+                }
+                weights[i] *= m;
+                fractions.push(if m > 0.0 { y / m } else { 0.0 });
+            } else {
+                family
+                    .check_label(usize::try_from(row(i)).unwrap_or(usize::MAX), y)
+                    .map_err(|e| bad(&name, row(i), "response", e.to_string()))?;
+                fractions.push(if family == Family::Hinge && y == 0.0 { -1.0 } else { y });
+            }
+        }
+        for (j, moment) in columns.iter_mut().enumerate() {
+            moment.merge(Moment::of(b.column(j), &weights));
+        }
+        // Row statistics, per fold when folds are given (each row in exactly one).
+        let add = |stats: &mut RowStats, i: usize| {
+            stats.weight_sum += buf.weights[i];
+            if weights[i] > 0.0 {
+                stats.min_positive_weight = stats.min_positive_weight.min(weights[i]);
+            }
+            stats.saturated += weights[i] * family.saturated_loss(fractions[i]);
+        };
+        match folds {
+            None => {
+                (0..b.rows).for_each(|i| add(&mut all, i));
+                all.y.merge(Moment::of(&fractions, &weights));
+            }
+            Some(folds) => {
+                let mut fold_weights = vec![0.0; b.rows];
+                for (f, stats) in per_fold.iter_mut().enumerate() {
+                    for i in 0..b.rows {
+                        let here = folds.fold_of(row(i)) == f;
+                        fold_weights[i] = if here { weights[i] } else { 0.0 };
+                        if here {
+                            add(stats, i);
+                        }
+                    }
+                    stats.y.merge(Moment::of(&fractions, &fold_weights));
+                }
+            }
+        }
+        Ok(())
+    })?;
+    if rows == 0 {
+        return Err(Error::EmptyData);
+    }
+    if folds.is_some() {
+        for stats in &per_fold {
+            all.merge(stats);
+        }
+    }
+    if all.weight_sum <= 0.0 || all.min_positive_weight == f64::INFINITY {
+        return Err(Error::AllZeroWeights);
+    }
+    let constant = columns.iter().filter(|m| m.m2 == 0.0).count();
+    if constant > 0 {
+        log::info!("{name}: {constant} constant column(s)");
+    }
+    Ok(Summary { rows, all, folds: per_fold, columns })
+}

@@ -1,0 +1,563 @@
+//! Fits on row sources against the same fits in memory: fixtures, every family, block sizes,
+//! file formats, bad input and sources that change mid-fit.
+
+use std::path::Path as FsPath;
+use std::sync::Arc;
+
+use scalemix::source::{Block, Fingerprint, MemorySource, Roles, RowSource, open_file};
+use scalemix::{
+    Design, Error, Family, Glm, PathOptions, Penalty, StreamFolds, StreamOptions, Termination,
+};
+
+use crate::common::reference;
+
+/// Streamed and in-memory objectives agree to this relative difference.
+const SAME_OBJECTIVE: f64 = 1e-12;
+
+fn streaming(glm: Glm, block_rows: usize) -> Glm {
+    glm.stream_options(StreamOptions { block_rows, progress: None })
+}
+
+fn relative(a: f64, b: f64) -> f64 {
+    (a - b).abs() / a.abs().max(b.abs()).max(1e-300)
+}
+
+/// A seeded design with columns of different scales, and a linear predictor of it.
+fn design(n: usize, p: usize, seed: u64) -> (Vec<f64>, Vec<f64>) {
+    let mut state = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    let mut uniform = move || {
+        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        ((state >> 11) as f64) / ((1u64 << 53) as f64)
+    };
+    let x: Vec<f64> = (0..n * p).map(|k| (uniform() - 0.5) * (1.0 + (k % p) as f64)).collect();
+    let eta: Vec<f64> = (0..n)
+        .map(|i| (0..p).map(|j| x[i * p + j] * if j % 3 == 0 { 0.8 } else { -0.3 }).sum::<f64>())
+        .map(|e| e + 0.3 * (uniform() - 0.5))
+        .collect();
+    (x, eta)
+}
+
+#[test]
+fn streamed_fits_equal_in_memory_fits_on_every_fixture() {
+    for name in [
+        "breast_cancer_logistic_ridge",
+        "breast_cancer_logistic_lasso",
+        "illcond_logistic_p100",
+        "diabetes_quantile_median",
+        "wine_hinge_ridge",
+    ] {
+        let r = reference(name);
+        let glm = crate::fixtures::reference_model(&r, scalemix::Acceleration::Auto)
+            .backend(scalemix::BackendChoice::Cpu);
+        let x = Design::row_major(&r.x, r.n, r.p).unwrap();
+        let memory = glm.fit(x, &r.y).unwrap();
+        let mut source = MemorySource::new(x, &r.y).unwrap();
+        let streamed = streaming(glm, 97).fit_source(&mut source).unwrap();
+        assert_eq!(streamed.termination(), Termination::Converged, "{name}");
+        crate::fixtures::check_gap(&r, &streamed);
+        let diff = relative(streamed.objective(), memory.objective());
+        eprintln!("{name}: streamed vs in memory {diff:.2e}");
+        assert!(
+            diff <= SAME_OBJECTIVE,
+            "{name}: {} vs {}",
+            streamed.objective(),
+            memory.objective()
+        );
+    }
+}
+
+/// Name, model, X, y, weights, trials.
+type Case<'a> = (&'a str, Glm, &'a [f64], &'a [f64], Option<&'a [f64]>, Option<&'a [f64]>);
+
+/// Each family (with weights, trials, standardization and a badly scaled design where they
+/// apply) streamed in blocks of 61 rows against the same fit in memory.
+#[test]
+fn every_family_streams_to_the_in_memory_optimum() {
+    let (n, p) = (700, 6);
+    let (x, eta) = design(n, p, 3);
+    let binary: Vec<f64> = eta.iter().map(|&e| f64::from(u8::from(e > 0.1))).collect();
+    let weights: Vec<f64> = (0..n).map(|i| 0.5 + (i % 4) as f64).collect();
+    let trials: Vec<f64> = (0..n).map(|i| (1 + i % 5) as f64).collect();
+    let successes: Vec<f64> =
+        trials.iter().zip(&eta).map(|(m, e)| (m * scalemix::sigmoid(*e)).round()).collect();
+    // Columns 1e4 apart in scale and shifted far from zero: fitted preconditioned.
+    let badly: Vec<f64> =
+        x.iter().enumerate().map(|(k, v)| v * 10f64.powi((k % p) as i32 - 2) + 1e5).collect();
+    let cases: Vec<Case<'_>> = vec![
+        (
+            "logistic lasso weighted",
+            Glm::logistic().penalty(Penalty::lasso(0.01)),
+            &x,
+            &binary,
+            Some(&weights),
+            None,
+        ),
+        (
+            "logistic ridge standardized",
+            Glm::logistic().penalty(Penalty::ridge(0.01)).standardize(true),
+            &x,
+            &binary,
+            None,
+            None,
+        ),
+        (
+            "logistic elastic net badly scaled",
+            Glm::logistic().penalty(Penalty::elastic_net(0.005, 0.5)),
+            &badly,
+            &binary,
+            None,
+            None,
+        ),
+        ("gaussian lasso", Glm::gaussian().penalty(Penalty::lasso(0.02)), &x, &eta, None, None),
+        (
+            "gaussian ridge no intercept",
+            Glm::gaussian().penalty(Penalty::ridge(0.1)).fit_intercept(false),
+            &x,
+            &eta,
+            Some(&weights),
+            None,
+        ),
+        (
+            "binomial ridge",
+            Glm::binomial().penalty(Penalty::ridge(0.01)),
+            &x,
+            &successes,
+            None,
+            Some(&trials),
+        ),
+        ("hinge ridge", Glm::hinge().penalty(Penalty::ridge(0.01)), &x, &binary, None, None),
+        (
+            "quantile 0.3 lasso",
+            Glm::quantile(0.3).penalty(Penalty::lasso(0.01)),
+            &x,
+            &eta,
+            None,
+            None,
+        ),
+        (
+            "student-t fixed σ",
+            Glm::student_t(3.0, Some(0.5)).penalty(Penalty::ridge(0.01)),
+            &x,
+            &eta,
+            None,
+            None,
+        ),
+    ];
+    for (name, glm, x, y, w, m) in cases {
+        // Tight tolerances: both fits at the optimum to the last digits, so what differs is
+        // the order of the sums alone.
+        let glm =
+            glm.backend(scalemix::BackendChoice::Cpu).max_iter(20_000).tol(1e-15).kkt_tol(1e-10);
+        let design = Design::row_major(x, n, p).unwrap();
+        let memory = match (w, m) {
+            (_, Some(m)) => glm.fit_binomial(design, y, m).unwrap(),
+            (Some(w), None) => glm.fit_weighted(design, y, w).unwrap(),
+            (None, None) => glm.fit(design, y).unwrap(),
+        };
+        let mut source = MemorySource::new(design, y).unwrap();
+        if let Some(w) = w {
+            source = source.with_weights(w).unwrap();
+        }
+        if let Some(m) = m {
+            source = source.with_trials(m).unwrap();
+        }
+        let streamed = streaming(glm, 61).fit_source(&mut source).unwrap();
+        assert_eq!(memory.termination(), Termination::Converged, "{name} in memory");
+        assert_eq!(streamed.termination(), Termination::Converged, "{name} streamed");
+        let diff = relative(streamed.objective(), memory.objective());
+        eprintln!("{name}: F = {:.15e}, streamed vs in memory {diff:.2e}", memory.objective());
+        assert!(
+            diff <= SAME_OBJECTIVE,
+            "{name}: {} vs {}",
+            streamed.objective(),
+            memory.objective()
+        );
+        assert!(streamed.kkt_violation() <= 1e-6, "{name}: KKT {}", streamed.kkt_violation());
+    }
+}
+
+#[test]
+fn the_block_size_changes_the_fit_only_by_rounding_and_a_rerun_not_at_all() {
+    let (n, p) = (1000, 5);
+    let (x, eta) = design(n, p, 9);
+    let y: Vec<f64> = eta.iter().map(|&e| f64::from(u8::from(e > 0.0))).collect();
+    let x = Design::row_major(&x, n, p).unwrap();
+    let glm = Glm::logistic().penalty(Penalty::elastic_net(0.01, 0.5));
+    let fit = |rows| {
+        let mut source = MemorySource::new(x, &y).unwrap();
+        streaming(glm.clone(), rows).fit_source(&mut source).unwrap()
+    };
+    let whole = fit(1 << 30);
+    for rows in [1, 7, 128, 999] {
+        let blocks = fit(rows);
+        let diff = relative(blocks.objective(), whole.objective());
+        assert!(diff <= 1e-13, "{rows}-row blocks: {diff:e}");
+        for (a, b) in blocks.coefficients().iter().zip(whole.coefficients()) {
+            assert!((a - b).abs() <= 1e-7 * (1.0 + b.abs()), "{rows}-row blocks: {a} vs {b}");
+        }
+    }
+    let (a, b) = (fit(128), fit(128));
+    assert_eq!(a.coefficients(), b.coefficients(), "same block size, same bits");
+    assert_eq!(a.objective().to_bits(), b.objective().to_bits());
+}
+
+#[test]
+fn a_streamed_path_and_cv_equal_the_in_memory_ones() {
+    let (n, p) = (600, 8);
+    let (x, eta) = design(n, p, 5);
+    let y: Vec<f64> = eta.iter().map(|&e| f64::from(u8::from(e > 0.0))).collect();
+    let design = Design::row_major(&x, n, p).unwrap();
+    let glm = Glm::logistic()
+        .penalty(Penalty::elastic_net(1.0, 0.8))
+        .backend(scalemix::BackendChoice::Cpu);
+    let options =
+        PathOptions { n_lambda: 12, lambda_min_ratio: Some(1e-2), ..PathOptions::default() };
+    let memory = glm.path(design, &y, &options).unwrap();
+    let mut source = MemorySource::new(design, &y).unwrap();
+    let streamed = streaming(glm.clone(), 50).path_source(&mut source, &options).unwrap();
+    assert!(relative(memory.lambda_max, streamed.lambda_max) <= 1e-12);
+    assert_eq!(memory.points.len(), streamed.points.len());
+    for (a, b) in memory.points.iter().zip(&streamed.points) {
+        assert!(
+            relative(a.objective, b.objective) <= 1e-10,
+            "λ = {}: {} vs {}",
+            a.lambda,
+            a.objective,
+            b.objective
+        );
+        assert_eq!(a.nonzeros, b.nonzeros, "λ = {}", a.lambda);
+    }
+
+    let folds = StreamFolds { k: 4, seed: 11 };
+    let assignment = folds.to_assignment(n).unwrap();
+    let cv_options = scalemix::CvOptions { path: options.clone(), ..Default::default() };
+    let memory = glm.cv_with_folds(design, &y, None, &assignment, &cv_options).unwrap();
+    let streamed = streaming(glm, 50).cv_source(&mut source, folds, None, &options).unwrap();
+    for (a, b) in memory.mean.iter().zip(&streamed.mean) {
+        assert!(relative(*a, *b) <= 1e-7, "CV mean {a} vs {b}");
+    }
+    assert!(relative(memory.lambda_min, streamed.lambda_min) <= 1e-12);
+    assert!(relative(memory.lambda_1se, streamed.lambda_1se) <= 1e-12);
+}
+
+#[test]
+fn streamed_predictions_equal_in_memory_ones() {
+    let (n, p) = (300, 4);
+    let (x, eta) = design(n, p, 2);
+    let y: Vec<f64> = eta.iter().map(|&e| f64::from(u8::from(e > 0.0))).collect();
+    let design = Design::row_major(&x, n, p).unwrap();
+    let fit = Glm::logistic().penalty(Penalty::ridge(0.01)).fit(design, &y).unwrap();
+    let expected = fit.decision_function(design).unwrap();
+    let mut source = MemorySource::new(design, &[]).unwrap();
+    let mut got = Vec::new();
+    let rows = fit
+        .to_model()
+        .decision_function_source(&mut source, 37, |first, eta| {
+            assert_eq!(first as usize, got.len());
+            got.extend_from_slice(eta);
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(rows as usize, n);
+    for (a, b) in got.iter().zip(&expected) {
+        assert!((a - b).abs() <= 1e-12 * (1.0 + b.abs()));
+    }
+}
+
+/// Writes the same data as CSV, gzip CSV, TSV, LIBSVM, Parquet and Arrow IPC in `dir`.
+fn write_files(dir: &FsPath, x: &[f64], y: &[f64], n: usize, p: usize) -> Vec<std::path::PathBuf> {
+    use std::io::Write;
+    let names: Vec<String> = (1..=p).map(|j| format!("x{j}")).collect();
+    let mut csv = format!("{},y\n", names.join(","));
+    let mut tsv = format!("{}\ty\n", names.join("\t"));
+    let mut svm = String::new();
+    for i in 0..n {
+        let row: Vec<String> = (0..p).map(|j| format!("{:?}", x[i * p + j])).collect();
+        csv += &format!("{},{:?}\n", row.join(","), y[i]);
+        tsv += &format!("{}\t{:?}\n", row.join("\t"), y[i]);
+        svm += &format!("{:?}", y[i]);
+        for (j, v) in row.iter().enumerate() {
+            svm += &format!(" {}:{v}", j + 1);
+        }
+        svm += "\n";
+    }
+    let path = |name: &str| dir.join(name);
+    std::fs::write(path("d.csv"), &csv).unwrap();
+    std::fs::write(path("d.tsv"), &tsv).unwrap();
+    std::fs::write(path("d.svm"), &svm).unwrap();
+    let mut gz = flate2::write::GzEncoder::new(
+        std::fs::File::create(path("d.csv.gz")).unwrap(),
+        flate2::Compression::fast(),
+    );
+    gz.write_all(csv.as_bytes()).unwrap();
+    gz.finish().unwrap();
+    let batch = record_batch(x, y, n, p);
+    // Row groups of 100 rows: blocks end at row-group ends whatever the block size.
+    let props = parquet::file::properties::WriterProperties::builder()
+        .set_max_row_group_row_count(Some(100))
+        .build();
+    let mut writer = parquet::arrow::ArrowWriter::try_new(
+        std::fs::File::create(path("d.parquet")).unwrap(),
+        batch.schema(),
+        Some(props),
+    )
+    .unwrap();
+    writer.write(&batch).unwrap();
+    writer.close().unwrap();
+    let mut writer = arrow_ipc::writer::FileWriter::try_new(
+        std::fs::File::create(path("d.arrow")).unwrap(),
+        &batch.schema(),
+    )
+    .unwrap();
+    for start in (0..n).step_by(128) {
+        writer.write(&batch.slice(start, 128.min(n - start))).unwrap();
+    }
+    writer.finish().unwrap();
+    ["d.csv", "d.csv.gz", "d.tsv", "d.svm", "d.parquet", "d.arrow"]
+        .iter()
+        .map(|f| path(f))
+        .collect()
+}
+
+fn record_batch(x: &[f64], y: &[f64], n: usize, p: usize) -> arrow_array::RecordBatch {
+    use arrow_array::{ArrayRef, Float64Array};
+    let mut columns: Vec<(String, ArrayRef)> = (0..p)
+        .map(|j| {
+            let values: Vec<f64> = (0..n).map(|i| x[i * p + j]).collect();
+            (format!("x{}", j + 1), Arc::new(Float64Array::from(values)) as ArrayRef)
+        })
+        .collect();
+    columns.push(("y".into(), Arc::new(Float64Array::from(y.to_vec())) as ArrayRef));
+    arrow_array::RecordBatch::try_from_iter(columns).unwrap()
+}
+
+#[test]
+fn every_file_format_streams_to_the_in_memory_fit() {
+    let dir = tempfile::tempdir().unwrap();
+    let (n, p) = (450, 5);
+    let (x, eta) = design(n, p, 21);
+    let y: Vec<f64> = eta.iter().map(|&e| f64::from(u8::from(e > 0.0))).collect();
+    let glm = Glm::logistic().penalty(Penalty::lasso(0.005)).backend(scalemix::BackendChoice::Cpu);
+    let memory = glm.fit(Design::row_major(&x, n, p).unwrap(), &y).unwrap();
+    for path in write_files(dir.path(), &x, &y, n, p) {
+        let mut source = open_file(&path, &Roles::target(None)).unwrap();
+        assert_eq!(source.ncols(), p, "{}", path.display());
+        let streamed = streaming(glm.clone(), 64).fit_source(&mut *source).unwrap();
+        let diff = relative(streamed.objective(), memory.objective());
+        assert!(diff <= SAME_OBJECTIVE, "{}: {diff:e}", path.display());
+    }
+}
+
+/// A message that names `row` and `column` (and nothing else is checked).
+fn names(error: &Error, row: u64, column: &str) -> bool {
+    matches!(error, Error::Source { row: Some(r), column: Some(c), .. } if *r == row && c == column)
+}
+
+#[test]
+fn a_bad_value_deep_in_a_file_is_reported_at_its_global_row_whatever_the_block_size() {
+    let dir = tempfile::tempdir().unwrap();
+    let (n, p) = (3000, 3);
+    let mut text = String::from("a,b,c,y\n");
+    let bad_row = 37 * 64 + 5;
+    for i in 0..n {
+        let b = if i == bad_row { "1.5e".to_string() } else { format!("{}", i % 7) };
+        text += &format!("{},{b},{},{}\n", i % 3, i % 5, i % 2);
+    }
+    let file = dir.path().join("bad.csv");
+    std::fs::write(&file, &text).unwrap();
+    for block_rows in [64, 1000, 1 << 20] {
+        let mut source = open_file(&file, &Roles::target(None)).unwrap();
+        let error = streaming(Glm::logistic(), block_rows).fit_source(&mut *source).unwrap_err();
+        assert!(names(&error, bad_row as u64, "b"), "{block_rows}: {error}");
+        assert!(error.to_string().contains(&format!("line {}", bad_row + 2)), "{error}");
+    }
+    // A NaN is read, then refused by the checking pass, with its row and column too.
+    let nan = text.replacen("1.5e", "NaN", 1);
+    std::fs::write(&file, nan).unwrap();
+    let mut source = open_file(&file, &Roles::target(None)).unwrap();
+    let error = streaming(Glm::logistic(), 64).fit_source(&mut *source).unwrap_err();
+    assert!(names(&error, bad_row as u64, "b"), "{error}");
+    // A label the family does not take.
+    let label = text.replacen("1.5e", "2", 1).replacen("\n0,1,0,1\n", "\n0,1,0,3\n", 1);
+    std::fs::write(&file, label).unwrap();
+    let mut source = open_file(&file, &Roles::target(None)).unwrap();
+    let error = streaming(Glm::logistic(), 64).fit_source(&mut *source).unwrap_err();
+    assert!(matches!(&error, Error::Source { column: Some(c), .. } if c == "response"), "{error}");
+    let _ = p;
+}
+
+#[test]
+fn parquet_nulls_wrong_types_and_missing_columns_are_one_line_errors_naming_the_column() {
+    use arrow_array::{ArrayRef, Float64Array, StringArray};
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, columns: Vec<(&str, ArrayRef)>| {
+        let batch = arrow_array::RecordBatch::try_from_iter(columns).unwrap();
+        let path = dir.path().join(name);
+        let mut writer = parquet::arrow::ArrowWriter::try_new(
+            std::fs::File::create(&path).unwrap(),
+            batch.schema(),
+            None,
+        )
+        .unwrap();
+        writer.write(&batch).unwrap();
+        writer.close().unwrap();
+        path
+    };
+    let ok = || Arc::new(Float64Array::from(vec![0.0, 1.0, 2.0, 3.0])) as ArrayRef;
+    let labels = || Arc::new(Float64Array::from(vec![0.0, 1.0, 0.0, 1.0])) as ArrayRef;
+    let nulls = write(
+        "nulls.parquet",
+        vec![
+            ("a", ok()),
+            ("b", Arc::new(Float64Array::from(vec![Some(1.0), None, Some(2.0), Some(0.0)]))),
+            ("y", labels()),
+        ],
+    );
+    let mut source = open_file(&nulls, &Roles::target(None)).unwrap();
+    let error = Glm::logistic().fit_source(&mut *source).unwrap_err();
+    assert!(names(&error, 1, "b"), "{error}");
+    assert!(!error.to_string().contains('\n'));
+
+    let strings = write(
+        "strings.parquet",
+        vec![
+            ("a", ok()),
+            ("b", Arc::new(StringArray::from(vec!["x", "y", "z", "w"]))),
+            ("y", labels()),
+        ],
+    );
+    let error =
+        open_file(&strings, &Roles::target(None)).err().expect("a string column is refused");
+    assert!(matches!(&error, Error::Source { column: Some(c), .. } if c == "b"), "{error}");
+    assert!(error.to_string().contains("Utf8"), "{error}");
+
+    let plain = write("plain.parquet", vec![("a", ok()), ("y", labels())]);
+    let error = open_file(&plain, &Roles::target(Some("clicked"))).err().expect("no such column");
+    assert!(matches!(&error, Error::Source { column: Some(c), .. } if c == "clicked"), "{error}");
+}
+
+#[test]
+fn a_truncated_file_ends_the_fit_with_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let (n, p) = (2000, 4);
+    let (x, eta) = design(n, p, 4);
+    let y: Vec<f64> = eta.iter().map(|&e| f64::from(u8::from(e > 0.0))).collect();
+    let files = write_files(dir.path(), &x, &y, n, p);
+    for file in files.iter().filter(|f| {
+        let name = f.to_string_lossy();
+        name.ends_with(".gz") || name.ends_with(".parquet")
+    }) {
+        let bytes = std::fs::read(file).unwrap();
+        let cut =
+            file.with_extension(format!("cut.{}", file.extension().unwrap().to_string_lossy()));
+        std::fs::write(&cut, &bytes[..bytes.len() * 2 / 3]).unwrap();
+        let error = match open_file(&cut, &Roles::target(None)) {
+            Err(e) => e,
+            Ok(mut source) => Glm::logistic().fit_source(&mut *source).unwrap_err(),
+        };
+        assert!(matches!(error, Error::Source { .. }), "{}: {error}", cut.display());
+    }
+}
+
+/// A source whose rows or fingerprint change after `after` passes.
+struct Changing<'a> {
+    inner: MemorySource<'a>,
+    passes: usize,
+    after: usize,
+    drop_rows: bool,
+}
+
+impl RowSource for Changing<'_> {
+    fn name(&self) -> &str {
+        "changing"
+    }
+    fn feature_names(&self) -> &[String] {
+        self.inner.feature_names()
+    }
+    fn has_target(&self) -> bool {
+        true
+    }
+    fn has_weights(&self) -> bool {
+        false
+    }
+    fn has_trials(&self) -> bool {
+        false
+    }
+    fn fingerprint(&self) -> scalemix::Result<Option<Fingerprint>> {
+        let modified_ns = if !self.drop_rows && self.passes > self.after { 2 } else { 1 };
+        Ok(Some(Fingerprint { len: 100, modified_ns }))
+    }
+    fn rewind(&mut self) -> scalemix::Result<()> {
+        self.passes += 1;
+        self.inner.rewind()
+    }
+    fn next_block(&mut self, block: &mut Block, max_rows: usize) -> scalemix::Result<bool> {
+        let more = self.inner.next_block(block, max_rows)?;
+        if self.drop_rows && self.passes > self.after && more && block.rows > 1 {
+            // The last row of every block goes missing.
+            block.rows -= 1;
+            let p = self.inner.ncols();
+            let rows = block.rows;
+            let x: Vec<f64> = (0..p)
+                .flat_map(|j| block.x[j * (rows + 1)..j * (rows + 1) + rows].to_vec())
+                .collect();
+            block.x = x;
+            block.y.truncate(rows);
+        }
+        Ok(more)
+    }
+}
+
+#[test]
+fn a_source_that_changes_between_passes_is_an_error_not_a_mix() {
+    let (n, p) = (400, 3);
+    let (x, eta) = design(n, p, 8);
+    let y: Vec<f64> = eta.iter().map(|&e| f64::from(u8::from(e > 0.0))).collect();
+    let design = Design::row_major(&x, n, p).unwrap();
+    for drop_rows in [false, true] {
+        let mut source = Changing {
+            inner: MemorySource::new(design, &y).unwrap(),
+            passes: 0,
+            after: 3,
+            drop_rows,
+        };
+        let error = streaming(Glm::logistic().penalty(Penalty::ridge(1e-3)), 64)
+            .fit_source(&mut source)
+            .unwrap_err();
+        assert!(matches!(error, Error::SourceChanged { .. }), "{error}");
+        let text = error.to_string();
+        assert!(text.contains(if drop_rows { "row" } else { "modified" }), "{text}");
+    }
+}
+
+#[test]
+fn progress_is_reported_after_every_pass() {
+    let (n, p) = (500, 3);
+    let (x, eta) = design(n, p, 1);
+    let y: Vec<f64> = eta.iter().map(|&e| f64::from(u8::from(e > 0.0))).collect();
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = Arc::clone(&seen);
+    let options = StreamOptions {
+        block_rows: 100,
+        progress: Some(Arc::new(move |p: &scalemix::Progress| {
+            sink.lock().unwrap().push(p.clone())
+        })),
+    };
+    let mut source = MemorySource::new(Design::row_major(&x, n, p).unwrap(), &y).unwrap();
+    let fit = Glm::logistic()
+        .penalty(Penalty::ridge(0.01))
+        .stream_options(options)
+        .fit_source(&mut source)
+        .unwrap();
+    let seen = seen.lock().unwrap();
+    assert!(!seen.is_empty());
+    assert!(seen.iter().all(|p| p.rows == n as u64 && p.rows_per_second > 0.0));
+    assert!(seen.windows(2).all(|w| w[1].pass > w[0].pass));
+    let last = seen.iter().map(|p| p.objective).fold(f64::INFINITY, f64::min);
+    assert!(
+        (last - fit.objective()).abs() <= 1e-9 * fit.objective(),
+        "{last} vs {}",
+        fit.objective()
+    );
+    let _ = Family::Logistic;
+}
