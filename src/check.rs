@@ -332,7 +332,7 @@ fn carried(s: f64, q: f64) -> f64 {
 
 /// The memory the system reports available (Linux: `MemAvailable` in /proc/meminfo), in bytes;
 /// `None` where it reports none.
-fn available_memory() -> Option<u64> {
+pub fn available_memory() -> Option<u64> {
     let text = std::fs::read_to_string("/proc/meminfo").ok()?;
     let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
     let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;

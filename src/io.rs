@@ -180,6 +180,36 @@ fn read_csv(reader: Box<dyn Read>, path: &Path, columns: &Columns<'_>) -> Result
     })
 }
 
+/// Reads every row of `source` into memory (Parquet and Arrow files, which the tool reads
+/// through their row sources): the extras are the weights, then the trials, where the source
+/// has them.
+///
+/// # Errors
+/// The source's message, or "no data rows".
+pub fn collect(source: &mut dyn crate::source::RowSource) -> Result<Dataset, String> {
+    let p = source.ncols();
+    let (mut x, mut y, mut weights, mut trials) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut block = crate::source::Block::default();
+    source.rewind().map_err(|e| e.to_string())?;
+    while source
+        .next_block(&mut block, crate::source::DEFAULT_BLOCK_ROWS)
+        .map_err(|e| e.to_string())?
+    {
+        for i in 0..block.rows {
+            x.extend((0..p).map(|j| block.x[j * block.rows + i]));
+        }
+        y.extend_from_slice(&block.y);
+        weights.extend_from_slice(&block.weights);
+        trials.extend_from_slice(&block.trials);
+    }
+    let n = x.len() / p.max(1);
+    if n == 0 {
+        return Err(format!("{}: no data rows", source.name()));
+    }
+    let extras = [weights, trials].into_iter().filter(|v| !v.is_empty()).collect();
+    Ok(Dataset { x, n, p, y, extras, feature_names: source.feature_names().to_vec() })
+}
+
 /// Dense matrices up to this many values are always accepted from LIBSVM files…
 const DENSE_SMALL: usize = 1 << 24;
 /// …larger ones only if the file stores at least 1/this of their values.

@@ -112,6 +112,7 @@ pub mod synthetic;
 pub struct ReadmeDoctests;
 
 pub use backend::BackendChoice;
+pub use check::available_memory;
 pub use cv::{CvOptions, CvResult, Folds, Metric};
 pub use data::{AsTarget, Design, Problem};
 pub use error::{Error, Input, Result};

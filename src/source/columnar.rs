@@ -236,6 +236,8 @@ pub struct ParquetSource {
     name: String,
     selection: Selection,
     reader: Option<ParquetRecordBatchReader>,
+    /// Rows, from the file's metadata.
+    rows: u64,
     /// The batch size the reader was built with (the last block size asked for).
     batch_rows: usize,
     pending: Pending,
@@ -251,11 +253,13 @@ impl ParquetSource {
         let name = path.display().to_string();
         let builder = Self::builder(path)?;
         let selection = Selection::new(&name, builder.schema(), roles)?;
+        let rows = u64::try_from(builder.metadata().file_metadata().num_rows()).unwrap_or(0);
         Ok(Self {
             path: path.to_owned(),
             name,
             selection,
             reader: None,
+            rows,
             batch_rows: 0,
             pending: Pending::default(),
         })
@@ -292,6 +296,10 @@ impl ParquetSource {
 impl RowSource for ParquetSource {
     fn name(&self) -> &str {
         &self.name
+    }
+
+    fn rows_hint(&self) -> Option<u64> {
+        Some(self.rows)
     }
 
     fn feature_names(&self) -> &[String] {

@@ -60,6 +60,10 @@ impl RowSource for MemorySource<'_> {
         &self.names
     }
 
+    fn rows_hint(&self) -> Option<u64> {
+        Some(self.x.nrows() as u64)
+    }
+
     fn has_target(&self) -> bool {
         !self.y.is_empty()
     }

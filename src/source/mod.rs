@@ -203,6 +203,12 @@ pub trait RowSource: Send {
         self.feature_names().len()
     }
 
+    /// The number of rows, where the source knows it without a pass (a Parquet file's
+    /// metadata; `None` otherwise).
+    fn rows_hint(&self) -> Option<u64> {
+        None
+    }
+
     /// Whether blocks carry a response.
     fn has_target(&self) -> bool;
 

@@ -84,6 +84,15 @@ impl Glm {
         let family = model.family();
         let metric = metric.unwrap_or(family.default_metric());
         metric.check(family)?;
+        if metric == Metric::Auc {
+            // The AUC ranks every held-out row: it would hold them all in memory.
+            return Err(Error::InvalidOption {
+                name: "metric",
+                value: "Auc".into(),
+                reason: "needs every held-out row in memory; streamed cross-validation scores \
+                         deviance, misclassification, MSE, MAE or check loss",
+            });
+        }
         if folds.k < 2 {
             return Err(Error::InvalidOption {
                 name: "folds",

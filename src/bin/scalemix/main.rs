@@ -8,6 +8,7 @@ mod demo;
 mod model;
 mod output;
 mod plot;
+mod streamed;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -19,6 +20,7 @@ use scalemix::{Acceleration, BackendChoice, CvOptions, Design, Glm, Metric, Path
 
 use crate::model::ModelFile;
 use scalemix::io::{self as data, Columns, Dataset};
+use scalemix::source::{Format, Roles, open_file};
 
 #[derive(Parser)]
 #[command(
@@ -76,12 +78,23 @@ enum Command {
         /// The JSON written by `fit --output`.
         #[arg(long)]
         model: PathBuf,
-        /// CSV (features found by name) or LIBSVM data.
+        /// CSV, Parquet or Arrow data (features found by name), or LIBSVM.
         #[arg(long)]
         data: PathBuf,
         /// Where to write the predictions (CSV); stdout when absent.
         #[arg(long)]
         output: Option<PathBuf>,
+        /// Read the data block by block, writing predictions as they come (automatic when the
+        /// data's estimated in-memory size exceeds --max-memory).
+        #[arg(long)]
+        stream: bool,
+        /// Rows per block when streaming.
+        #[arg(long, default_value_t = scalemix::source::DEFAULT_BLOCK_ROWS)]
+        block_rows: usize,
+        /// MiB the data may take in memory before the command streams it (default: half the
+        /// available memory).
+        #[arg(long)]
+        max_memory: Option<u64>,
     },
     /// The main job on an embedded default: an ill-conditioned logistic regression generated
     /// in memory, SM-EM against Adam, with a convergence plot.
@@ -106,7 +119,8 @@ enum Command {
 
 #[derive(Args, Clone)]
 struct FitArgs {
-    /// CSV with a header row, or LIBSVM/svmlight (.svm, .libsvm, .svmlight); .gz accepted.
+    /// CSV/TSV with a header row, LIBSVM/svmlight (.svm, .libsvm, .svmlight), both also gzipped
+    /// (.gz), Parquet (.parquet) or Arrow IPC/Feather (.arrow, .feather).
     #[arg(long)]
     data: PathBuf,
     /// Target column (default: `y` if present, else the last column).
@@ -157,10 +171,18 @@ struct FitArgs {
     max_iter: usize,
     #[arg(long, default_value_t = BackendChoice::Auto, value_parser = backend_arg())]
     backend: BackendChoice,
-    /// The most memory a fit may plan to use, in MiB (default: what the system has available);
-    /// a larger fit ends with an error naming its estimate before allocating.
+    /// The most memory a fit may plan to use, in MiB: data whose estimated in-memory size
+    /// exceeds it (default: half the available memory) is streamed, and a fit whose own
+    /// matrices exceed it ends with an error naming its estimate before allocating.
     #[arg(long)]
     max_memory: Option<u64>,
+    /// Read the data block by block at every pass instead of loading it (automatic when its
+    /// estimated in-memory size exceeds --max-memory); fits run on the CPU.
+    #[arg(long)]
+    stream: bool,
+    /// Rows per block when streaming (three blocks are held at once).
+    #[arg(long, default_value_t = scalemix::source::DEFAULT_BLOCK_ROWS)]
+    block_rows: usize,
     /// Write the result as JSON here (a readable summary is printed otherwise).
     #[arg(long)]
     output: Option<PathBuf>,
@@ -261,7 +283,9 @@ fn run(command: Command) -> Result<(), String> {
         Command::Fit(args) => fit(&args),
         Command::Path { fit, path } => run_path(&fit, &path),
         Command::Cv { fit, path, folds, metric, seed } => run_cv(&fit, &path, folds, metric, seed),
-        Command::Predict { model, data, output } => predict(&model, &data, output.as_deref()),
+        Command::Predict { model, data, output, stream, block_rows, max_memory } => {
+            predict(&model, &data, output.as_deref(), stream, block_rows, max_memory)
+        }
         Command::Demo { backend, plot } => demo::run(backend, &plot),
         Command::Bench(suite) => bench::run(suite),
         Command::Devices => devices(),
@@ -285,6 +309,23 @@ fn progress(quiet: bool, message: &str) -> ProgressBar {
 
 /// The data with the columns this command needs.
 fn load(args: &FitArgs) -> Result<Dataset, String> {
+    if matches!(Format::of(&args.data), Format::Parquet | Format::ArrowIpc) {
+        let trials = match args.family {
+            FamilyArg::Binomial => {
+                Some(args.trials.clone().ok_or("--family binomial needs --trials COLUMN")?)
+            }
+            _ => None,
+        };
+        let roles = Roles {
+            target: args.target.clone(),
+            target_required: true,
+            weights: args.weights.clone(),
+            trials,
+            features: None,
+        };
+        let mut source = open_file(&args.data, &roles).map_err(|e| e.to_string())?;
+        return data::collect(&mut *source);
+    }
     let mut extras: Vec<&str> = Vec::new();
     if let Some(w) = &args.weights {
         extras.push(w);
@@ -356,8 +397,16 @@ fn finish(
     }
 }
 
+/// Whether this command streams its data (see [`streamed::should_stream`]).
+fn streams(args: &FitArgs) -> Result<bool, String> {
+    streamed::should_stream(&args.data, args.stream, args.max_memory, args.quiet)
+}
+
 fn fit(args: &FitArgs) -> Result<(), String> {
     check_outputs(args)?;
+    if streams(args)? {
+        return streamed::fit(args, glm(args));
+    }
     let data = load(args)?;
     let x = Design::row_major(&data.x, data.n, data.p).map_err(|e| e.to_string())?;
     let bar = progress(args.quiet, "fitting");
@@ -414,11 +463,14 @@ fn check_path_family(args: &FitArgs) -> Result<(), String> {
 fn run_path(args: &FitArgs, path: &PathArgs) -> Result<(), String> {
     check_path_family(args)?;
     check_outputs(args)?;
+    let options = path_options(path);
+    if streams(args)? {
+        return streamed::path(args, &options, glm(args));
+    }
     let data = load(args)?;
     let x = Design::row_major(&data.x, data.n, data.p).map_err(|e| e.to_string())?;
     let bar = progress(args.quiet, "fitting the path");
     let w = weights(&data, args);
-    let options = path_options(path);
     let fitted = match args.family {
         FamilyArg::Binomial => {
             let trials = data.extras.last().expect("trials column read");
@@ -443,21 +495,21 @@ fn run_cv(
 ) -> Result<(), String> {
     check_path_family(args)?;
     check_outputs(args)?;
+    let metric = metric.map(|m| match m {
+        MetricArg::Deviance => Metric::Deviance,
+        MetricArg::Misclass => Metric::Misclassification,
+        MetricArg::Auc => Metric::Auc,
+        MetricArg::Mse => Metric::Mse,
+        MetricArg::Mae => Metric::Mae,
+        MetricArg::Check => Metric::CheckLoss,
+    });
+    if streams(args)? {
+        let folds = scalemix::StreamFolds { k: folds, seed };
+        return streamed::cv(args, &path_options(path), folds, metric, glm(args));
+    }
     let data = load(args)?;
     let x = Design::row_major(&data.x, data.n, data.p).map_err(|e| e.to_string())?;
-    let options = CvOptions {
-        folds,
-        seed,
-        metric: metric.map(|m| match m {
-            MetricArg::Deviance => Metric::Deviance,
-            MetricArg::Misclass => Metric::Misclassification,
-            MetricArg::Auc => Metric::Auc,
-            MetricArg::Mse => Metric::Mse,
-            MetricArg::Mae => Metric::Mae,
-            MetricArg::Check => Metric::CheckLoss,
-        }),
-        path: path_options(path),
-    };
+    let options = CvOptions { folds, seed, metric, path: path_options(path) };
     let bar = progress(args.quiet, &format!("cross-validating ({folds} folds)"));
     let glm = glm(args);
     let result = match weights(&data, args) {
@@ -481,16 +533,33 @@ fn predict(
     model_path: &std::path::Path,
     data_path: &std::path::Path,
     destination: Option<&std::path::Path>,
+    stream: bool,
+    block_rows: usize,
+    max_memory: Option<u64>,
 ) -> Result<(), String> {
     output::check_outputs(&[model_path, data_path], &[destination])?;
     let model = model::read_json(model_path)?;
-    let columns = Columns {
-        target: None,
-        extras: &[],
-        target_required: false,
-        features: Some(&model.feature_names),
+    if streamed::should_stream(data_path, stream, max_memory, false)? {
+        return streamed::predict(&model, data_path, destination, block_rows);
+    }
+    let data = if matches!(Format::of(data_path), Format::Parquet | Format::ArrowIpc) {
+        let roles = Roles {
+            target: None,
+            target_required: false,
+            features: Some(model.feature_names.clone()),
+            ..Roles::default()
+        };
+        let mut source = open_file(data_path, &roles).map_err(|e| e.to_string())?;
+        data::collect(&mut *source)?
+    } else {
+        let columns = Columns {
+            target: None,
+            extras: &[],
+            target_required: false,
+            features: Some(&model.feature_names),
+        };
+        data::read(data_path, &columns)?
     };
-    let data = data::read(data_path, &columns)?;
     if data.p != model.feature_names.len() {
         return Err(format!(
             "{}: {} feature columns, the model has {}",

@@ -217,25 +217,43 @@ impl ModelFile {
         let model = LinearModel::new(family, self.coef.clone(), self.intercept)
             .map_err(|e| e.to_string())?;
         let eta = model.decision_function(x).map_err(|e| e.to_string())?;
-        let labels = model.predict(x).map_err(|e| e.to_string())?;
-        if family.has_probabilities() {
-            let probabilities = model.predict_proba(x).map_err(|e| e.to_string())?;
-            let _ = writeln!(out, "prediction,probability,eta");
-            for ((label, prob), e) in labels.iter().zip(&probabilities).zip(&eta) {
-                let _ = writeln!(out, "{label},{prob},{e}");
-            }
-        } else if family.is_classification() {
-            let _ = writeln!(out, "prediction,decision");
-            for (label, e) in labels.iter().zip(&eta) {
-                let _ = writeln!(out, "{label},{e}");
-            }
-        } else {
-            let _ = writeln!(out, "prediction");
-            for label in &labels {
-                let _ = writeln!(out, "{label}");
-            }
-        }
+        out.push_str(prediction_header(family));
+        prediction_rows(family, &eta, &mut out);
         Ok(out)
+    }
+
+    /// The single-response model, for predictions streamed from a source.
+    pub fn linear_model(&self) -> Result<LinearModel, String> {
+        if self.classes.is_some() {
+            return Err("predictions of a multi-class model need the data in memory (drop \
+                        --stream or raise --max-memory)"
+                .into());
+        }
+        LinearModel::new(self.family_value()?, self.coef.clone(), self.intercept)
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// The header line of a single-response model's predictions.
+pub fn prediction_header(family: Family) -> &'static str {
+    if family.has_probabilities() {
+        "prediction,probability,eta\n"
+    } else if family.is_classification() {
+        "prediction,decision\n"
+    } else {
+        "prediction\n"
+    }
+}
+
+/// One line per row of a single-response model's predictions from η.
+pub fn prediction_rows(family: Family, eta: &[f64], out: &mut String) {
+    for &e in eta {
+        let label = family.predict(e);
+        let _ = match family.probability(e) {
+            Some(prob) => writeln!(out, "{label},{prob},{e}"),
+            None if family.is_classification() => writeln!(out, "{label},{e}"),
+            None => writeln!(out, "{label}"),
+        };
     }
 }
 
