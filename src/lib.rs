@@ -38,7 +38,9 @@
 //! multiclass fits, [`baselines`]) first checks settings and data together, once (`check.rs`),
 //! then hands a checked model to the driver (`driver.rs`: backend, start, step scheme, the f64
 //! finish and report). The solver loop (`solver/mod.rs`) runs one step scheme per file
-//! (`solver/*.rs`) over a [`backend::Backend`]. `docs/sm-em.md` derives the algorithm these
+//! (`solver/*.rs`) over a [`backend::Backend`]. Data larger than memory comes from a
+//! [`source::RowSource`] read block by block at every pass (`stream/`: [`Glm::fit_source`],
+//! [`Glm::path_source`], [`Glm::cv_source`]). `docs/sm-em.md` derives the algorithm these
 //! modules cite; `docs/extending.md` lists the files a new family, backend or step scheme touches.
 //!
 //! ## Backends

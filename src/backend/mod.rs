@@ -200,7 +200,7 @@ pub(crate) fn open<'p>(
 
 /// The process-wide GPU context with default options, opened on first use and shared by every
 /// fit (opening a device and compiling the kernels takes up to seconds).
-fn default_gpu() -> Result<GpuContext> {
+pub(crate) fn default_gpu() -> Result<GpuContext> {
     static CONTEXT: OnceLock<std::result::Result<GpuContext, Error>> = OnceLock::new();
     CONTEXT.get_or_init(|| GpuContext::new(GpuOptions::default())).clone()
 }

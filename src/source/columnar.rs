@@ -170,7 +170,7 @@ impl Pending {
             match next() {
                 None => {
                     self.batch = None;
-                    block.reset(self.next_row, 0, selection.features.len());
+                    block.reset(self.next_row, 0);
                     return Ok(false);
                 }
                 Some(Err(e)) => {
@@ -190,9 +190,7 @@ impl Pending {
         let Some(batch) = &self.batch else { return Ok(false) };
         let rows = (batch.num_rows() - self.offset).min(max_rows.max(1));
         let first = self.next_row;
-        let p = selection.features.len();
-        block.reset(first, rows, p);
-        block.x.clear();
+        block.reset(first, rows);
         let column = |name: &str| {
             batch.column_by_name(name).ok_or_else(|| Error::Source {
                 source_name: source.to_owned(),

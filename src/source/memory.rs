@@ -89,10 +89,11 @@ impl RowSource for MemorySource<'_> {
         let (n, p) = (self.x.nrows(), self.x.ncols());
         let start = self.next_row;
         let rows = max_rows.max(1).min(n - start);
-        block.reset(start as u64, rows, p);
+        block.reset(start as u64, rows);
         if rows == 0 {
             return Ok(false);
         }
+        block.x.resize(rows * p, 0.0);
         for j in 0..p {
             let column = &mut block.x[j * rows..(j + 1) * rows];
             for (i, value) in column.iter_mut().enumerate() {

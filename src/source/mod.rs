@@ -57,12 +57,12 @@ pub struct Block {
 }
 
 impl Block {
-    /// Empties the block for `rows` rows of `p` columns starting at `first_row` (X zeroed).
-    pub fn reset(&mut self, first_row: u64, rows: usize, p: usize) {
+    /// Empties the block for `rows` rows starting at `first_row`: every vector cleared (their
+    /// memory kept for the next block), X to be filled by the source, `rows × p` values.
+    pub fn reset(&mut self, first_row: u64, rows: usize) {
         self.first_row = first_row;
         self.rows = rows;
         self.x.clear();
-        self.x.resize(rows * p, 0.0);
         self.y.clear();
         self.weights.clear();
         self.trials.clear();

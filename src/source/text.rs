@@ -169,7 +169,7 @@ impl RowSource for CsvSource {
         let p = self.feature_names.len();
         let first = self.next_row;
         self.scratch.clear();
-        block.reset(first, 0, p);
+        block.reset(first, 0);
         let mut rows = 0;
         while rows < max_rows.max(1) {
             let row = first + rows as u64;
@@ -379,8 +379,9 @@ impl RowSource for LibsvmSource {
             labels.push(label);
         }
         let rows = labels.len();
-        block.reset(first, rows, p);
+        block.reset(first, rows);
         block.y = labels;
+        block.x.resize(rows * p, 0.0);
         // While the open scan counts p, there is no X to fill yet.
         if p > 0 {
             for &(i, c, v) in &self.entries {

@@ -1,5 +1,6 @@
-//! The streamed CPU backend: each statistic is one pass over the source, every block's share
-//! computed by the in-memory [`CpuBackend`] and added in block order, in f64.
+//! The streamed backend: each statistic is one pass over the source, every block's share
+//! computed by an in-memory backend — [`CpuBackend`] in f64, or [`GpuBackend`] with the block
+//! uploaded to the device — and added in block order, in f64.
 //!
 //! Block b's mean statistics (divided by its Σ wᵢ, W_b) are scaled back by W_b, summed, and
 //! divided by W at the end, so the result is the in-memory one up to the rounding of that
@@ -13,14 +14,25 @@ use nalgebra::DMatrix;
 
 use super::reader::{Prepare, Reader};
 use super::{Progress, StreamOptions};
-use crate::backend::{Backend, BackendInfo, CpuBackend, Needs, Stats};
+use crate::backend::{Backend, BackendInfo, CpuBackend, GpuBackend, GpuContext, Needs, Stats};
 use crate::data::Problem;
 use crate::error::{Error, Result};
 use crate::penalty::PenaltyTerms;
 
+/// What computes each block's statistics.
+#[derive(Clone)]
+pub(crate) enum Device {
+    /// [`CpuBackend`]: f64, exact.
+    Cpu,
+    /// [`GpuBackend`] on this context: each block uploaded in f32 while the next is read and
+    /// decoded on the reading thread; the statistics carry the kernels' rounding-error scale.
+    Gpu(GpuContext),
+}
+
 /// A [`Backend`] over a [`Reader`].
 pub(crate) struct StreamedBackend<'r, 's> {
     reader: &'r mut Reader<'s>,
+    device: Device,
     prepare: Prepare,
     intercept: bool,
     dim: usize,
@@ -49,6 +61,7 @@ impl<'r, 's> StreamedBackend<'r, 's> {
         let dim = reader.source.ncols() + usize::from(intercept);
         Self {
             reader,
+            device: Device::Cpu,
             prepare,
             intercept,
             dim,
@@ -59,6 +72,12 @@ impl<'r, 's> StreamedBackend<'r, 's> {
             terms: None,
             start: Instant::now(),
         }
+    }
+
+    /// The same backend computing each block on `device`.
+    pub(crate) fn on(mut self, device: Device) -> Self {
+        self.device = device;
+        self
     }
 
     /// The penalty whose objective the progress report shows (`None`: the mean loss).
@@ -125,18 +144,26 @@ impl Backend for StreamedBackend<'_, '_> {
         let mut error_squares = vec![0.0; self.dim];
         let mut loss_error_square = 0.0;
         let intercept = self.intercept;
-        let loss = self.pass(theta, |problem, w, block| {
-            CpuBackend::new(problem, intercept).evaluate(theta, block_needs, block)?;
-            out.gradient.axpy(w, &block.gradient, 1.0);
-            if wants_gram && !cached {
-                out.gram.zip_apply(&block.gram, |s, b| *s += w * b);
-            }
-            for (e, b) in error_squares.iter_mut().zip(block.gradient_error.iter()) {
-                *e += (w * b) * (w * b);
-            }
-            loss_error_square += (w * block.loss_error).powi(2);
-            Ok(w * block.loss)
-        })?;
+        let device = self.device.clone();
+        let loss =
+            self.pass(theta, |problem, w, block| {
+                match &device {
+                    Device::Cpu => {
+                        CpuBackend::new(problem, intercept).evaluate(theta, block_needs, block)?
+                    }
+                    Device::Gpu(context) => GpuBackend::new(context, problem, intercept)?
+                        .evaluate(theta, block_needs, block)?,
+                }
+                out.gradient.axpy(w, &block.gradient, 1.0);
+                if wants_gram && !cached {
+                    out.gram.zip_apply(&block.gram, |s, b| *s += w * b);
+                }
+                for (e, b) in error_squares.iter_mut().zip(block.gradient_error.iter()) {
+                    *e += (w * b) * (w * b);
+                }
+                loss_error_square += (w * block.loss_error).powi(2);
+                Ok(w * block.loss)
+            })?;
         let total = self.weight_sum;
         out.loss = loss;
         out.gradient /= total;
@@ -160,15 +187,29 @@ impl Backend for StreamedBackend<'_, '_> {
 
     fn loss(&mut self, theta: &[f64]) -> Result<f64> {
         let intercept = self.intercept;
-        self.pass(theta, |problem, w, _| Ok(w * CpuBackend::new(problem, intercept).loss(theta)?))
+        let device = self.device.clone();
+        self.pass(theta, |problem, w, _| {
+            let loss = match &device {
+                Device::Cpu => CpuBackend::new(problem, intercept).loss(theta)?,
+                Device::Gpu(context) => {
+                    GpuBackend::new(context, problem, intercept)?.loss(theta)?
+                }
+            };
+            Ok(w * loss)
+        })
     }
 
     fn info(&self) -> BackendInfo {
+        let (kind, device) = match &self.device {
+            Device::Cpu => {
+                ("cpu", format!("cpu (rayon, {} threads)", rayon::current_num_threads()))
+            }
+            Device::Gpu(context) => ("gpu", context.describe()),
+        };
         BackendInfo {
-            kind: "cpu",
+            kind,
             device: format!(
-                "cpu (rayon, {} threads), streamed from {} in blocks of {} rows",
-                rayon::current_num_threads(),
+                "{device}, streamed from {} in blocks of {} rows",
                 self.reader.source.name(),
                 self.reader.block_rows
             ),
@@ -176,7 +217,7 @@ impl Backend for StreamedBackend<'_, '_> {
     }
 
     fn exact(&self) -> bool {
-        true
+        matches!(self.device, Device::Cpu)
     }
 
     fn set_rows(&mut self, _problem: &Problem<'_>) -> Result<()> {

@@ -3,11 +3,11 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::backend::{StreamedBackend, exact_mean_loss};
+use super::backend::{Device, StreamedBackend, exact_mean_loss};
 use super::reader::{Prepare, Reader};
 use super::scan::{RowStats, Summary, scan};
 use super::{Folds, StreamOptions};
-use crate::backend::{Backend, Needs, Stats};
+use crate::backend::{Backend, BackendChoice, Needs, Stats};
 use crate::check::Model;
 use crate::cv::{CvResult, Metric};
 use crate::error::{Error, Result};
@@ -138,6 +138,44 @@ impl Glm {
             metric,
             folds.to_assignment(summary.rows as usize)?,
         ))
+    }
+
+    /// The sufficient statistics at `theta` (the features, then the intercept when the model
+    /// fits one) over the rows of `source`, as a fit's E-step computes them: the mean loss, ∇L
+    /// and, as `needs` asks, S or the Hessian. Two passes: the checking pass, then the
+    /// statistics (the second reported to the [`crate::StreamOptions::progress`] callback, with
+    /// its rows per second). On the design as given (no preconditioning).
+    ///
+    /// # Errors
+    /// As [`Glm::fit_source`]; [`Error::InvalidOption`] for a θ of the wrong length.
+    pub fn statistics_source(
+        &self,
+        source: &mut dyn RowSource,
+        theta: &[f64],
+        needs: Needs,
+    ) -> Result<Stats> {
+        let (model, mut reader) = self.open_source(source, "statistics_source")?;
+        let dim = reader.source.ncols() + usize::from(model.intercept());
+        if theta.len() != dim {
+            return Err(Error::InvalidOption {
+                name: "theta",
+                value: format!("{} values", theta.len()),
+                reason: "must hold one value per feature, then the intercept where fitted",
+            });
+        }
+        let summary = scan(&mut reader, model.family(), None)?;
+        let prepare =
+            Prepare { family: model.family(), pre: None, held_out: None, needs_target: true };
+        let mut backend = StreamedBackend::new(
+            &mut reader,
+            prepare,
+            model.intercept(),
+            summary.all.weight_sum,
+            &self.stream,
+        );
+        let mut stats = Stats::new(dim);
+        backend.evaluate(theta, needs, &mut stats)?;
+        Ok(stats)
     }
 
     /// The settings checked for `source`'s columns, and the source bound to a reader.
@@ -314,10 +352,18 @@ impl<'m> Streamed<'m> {
             self.model.intercept(),
             weight_sum,
             stream,
-        );
-        let solution = self.solve(&mut backend, &terms, self.null_start(), None, None)?;
-        let info = backend.info();
+        )
+        .on(self.device()?);
+        let mut solution = self.solve(&mut backend, &terms, self.null_start(), None, None)?;
+        let mut info = backend.info();
+        let exact = backend.exact();
         drop(backend);
+        if !exact {
+            solution = self.finish_in_f64(reader, stream, &terms, solution)?;
+            if solution.polished {
+                info.device.push_str(" + f64 streamed CPU passes for the final iterations");
+            }
+        }
         let lambda = self.model.penalty().lambda;
         let (theta, objective, kkt) = self.report(reader, stream, &solution, lambda, &terms)?;
         let (coefficients, intercept) = self.model.split_theta(theta);
@@ -341,6 +387,74 @@ impl<'m> Streamed<'m> {
             elapsed: start.elapsed(),
             backend: info,
         })
+    }
+
+    /// Where a single streamed fit computes its blocks: as [`crate::BackendChoice`] says, with
+    /// `auto` sending only problems of n · d² ≥ [`crate::backend::AUTO_GPU_MIN_WORK`] to a
+    /// hardware GPU (never a software adapter), as in memory.
+    fn device(&self) -> Result<Device> {
+        let (choice, context) = self.model.backend();
+        let default = || crate::backend::default_gpu();
+        Ok(match choice {
+            BackendChoice::Cpu => Device::Cpu,
+            BackendChoice::Gpu => Device::Gpu(match context {
+                Some(context) => context.clone(),
+                None => default()?,
+            }),
+            BackendChoice::Auto => {
+                let work = self.n as f64 * (self.dim * self.dim) as f64;
+                match context.cloned().map(Ok).unwrap_or_else(default) {
+                    Ok(c) if work >= crate::backend::AUTO_GPU_MIN_WORK && !c.is_software() => {
+                        Device::Gpu(c)
+                    }
+                    _ => Device::Cpu,
+                }
+            }
+        })
+    }
+
+    /// The f64 check of a fit that iterated on the GPU: ∇L in one streamed f64 pass on the CPU;
+    /// where the KKT conditions do not hold there (or for hinge and quantile, whose ℓ' jumps
+    /// where f32 rounding moves η), the fit continues on the streamed CPU backend from the
+    /// GPU's result with the same KKT scale. `Converged` is only said where the f64 check
+    /// agrees.
+    fn finish_in_f64(
+        &self,
+        reader: &mut Reader<'_>,
+        stream: &StreamOptions,
+        terms: &PenaltyTerms,
+        first: Solution,
+    ) -> Result<Solution> {
+        let intercept = self.model.intercept();
+        let mut cpu = StreamedBackend::new(
+            reader,
+            self.prepare(None),
+            intercept,
+            self.rows.weight_sum,
+            stream,
+        );
+        let mut stats = Stats::new(self.dim);
+        cpu.evaluate(&first.theta, Needs::Gradient, &mut stats)?;
+        let kkt = terms.kkt_violation(&first.theta, stats.gradient.as_slice());
+        let target = self.inner.options().kkt_tol * first.kkt_scale;
+        let converged = first.termination == crate::Termination::Converged;
+        if converged && kkt <= target && !self.model.family().has_unbounded_weight() {
+            return Ok(Solution { kkt_violation: kkt, ..first });
+        }
+        if !converged {
+            return Ok(Solution { kkt_violation: kkt, ..first });
+        }
+        cpu.show_penalty(Some(terms.clone()));
+        let run = self.run(terms, self.inner.options(), Some(first.kkt_scale));
+        let mut solution = run.solve(&mut cpu, first.theta.clone())?;
+        solution.iterations += first.iterations;
+        solution.restarts += first.restarts;
+        solution.trace = [first.trace, solution.trace[1..].to_vec()].concat();
+        let offset = first.iterations;
+        let polished = solution.trace_marks[1..].iter().map(|&(k, t)| (k + offset, t));
+        solution.trace_marks = first.trace_marks.into_iter().chain(polished).collect();
+        solution.polished = true;
+        Ok(solution)
     }
 
     /// The user's θ, F from the losses' definitions and the KKT violation of `solution`: in

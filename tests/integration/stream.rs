@@ -561,3 +561,108 @@ fn progress_is_reported_after_every_pass() {
     );
     let _ = Family::Logistic;
 }
+
+fn scalemix(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_scalemix"))
+        .args(args)
+        .env("SCALEMIX_BACKEND", "cpu")
+        .output()
+        .expect("the binary runs")
+}
+
+fn objective_in(path: &FsPath) -> f64 {
+    let text = std::fs::read_to_string(path).unwrap();
+    let value: serde_json::Value = serde_json::from_str(&text).unwrap();
+    value["objective"].as_f64().expect("an objective")
+}
+
+/// `fit` and `predict` on a Parquet file: streamed (forced, and chosen on their own above
+/// `--max-memory`) equal to in memory.
+#[test]
+fn the_cli_streams_parquet_on_request_and_above_the_memory_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let (n, p) = (30_000, 5);
+    let (x, eta) = design(n, p, 13);
+    let y: Vec<f64> = eta.iter().map(|&e| f64::from(u8::from(e > 0.0))).collect();
+    let files = write_files(dir.path(), &x, &y, n, p);
+    let parquet = files.iter().find(|f| f.extension().is_some_and(|e| e == "parquet")).unwrap();
+    let data = parquet.to_str().unwrap();
+    let out = |name: &str| dir.path().join(name);
+    let common = ["--lambda", "0.001", "--alpha", "0.5", "--quiet"];
+    let run = |extra: &[&str], model: &FsPath| {
+        let mut args = vec!["fit", "--data", data, "--output", model.to_str().unwrap()];
+        args.extend_from_slice(&common);
+        args.extend_from_slice(extra);
+        let output = scalemix(&args);
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        output
+    };
+    run(&[], &out("memory.json"));
+    run(&["--stream", "--block-rows", "777"], &out("stream.json"));
+    let auto = scalemix(&[
+        "fit",
+        "--data",
+        data,
+        "--output",
+        out("auto.json").to_str().unwrap(),
+        "--lambda",
+        "0.001",
+        "--alpha",
+        "0.5",
+        "--max-memory",
+        "1",
+        "--block-rows",
+        "1000",
+    ]);
+    assert!(auto.status.success(), "{}", String::from_utf8_lossy(&auto.stderr));
+    let note = String::from_utf8_lossy(&auto.stderr);
+    assert!(note.contains("streamed") && note.contains("--max-memory"), "{note}");
+    let memory = objective_in(&out("memory.json"));
+    for name in ["stream.json", "auto.json"] {
+        let streamed = objective_in(&out(name));
+        assert!(relative(memory, streamed) <= SAME_OBJECTIVE, "{name}: {streamed} vs {memory}");
+    }
+    // Predictions: streamed and in memory, the same lines (to the last printed digit).
+    let model = out("memory.json");
+    let predict = |extra: &[&str], file: &str| {
+        let mut args = vec!["predict", "--model", model.to_str().unwrap(), "--data", data];
+        args.extend_from_slice(&["--output", out(file).to_str().unwrap().to_owned().leak()]);
+        args.extend_from_slice(extra);
+        let output = scalemix(&args);
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        std::fs::read_to_string(out(file)).unwrap()
+    };
+    let in_memory = predict(&[], "p_memory.csv");
+    let streamed = predict(&["--stream", "--block-rows", "1000"], "p_stream.csv");
+    assert_eq!(in_memory.lines().count(), n + 1);
+    assert_eq!(in_memory, streamed);
+}
+
+/// A streamed fit whose blocks run through the GPU kernels (f32) ends at the in-memory f64
+/// optimum: the f64 streamed pass checks it, and finishes it on the CPU where needed (always
+/// for hinge and quantile).
+#[test]
+fn a_streamed_gpu_fit_ends_at_the_f64_optimum() {
+    let Some(contexts) = crate::gpu::contexts() else { return };
+    let (n, p) = (900, 6);
+    let (x, eta) = design(n, p, 31);
+    let binary: Vec<f64> = eta.iter().map(|&e| f64::from(u8::from(e > 0.0))).collect();
+    let design = Design::row_major(&x, n, p).unwrap();
+    for context in contexts {
+        for (name, glm, y) in [
+            ("logistic ridge", Glm::logistic().penalty(Penalty::ridge(1e-3)), &binary),
+            ("hinge ridge", Glm::hinge().penalty(Penalty::ridge(1e-2)), &binary),
+            ("gaussian lasso", Glm::gaussian().penalty(Penalty::lasso(1e-2)), &eta),
+        ] {
+            let memory = glm.clone().backend(scalemix::BackendChoice::Cpu).fit(design, y).unwrap();
+            let mut source = MemorySource::new(design, y).unwrap();
+            let streamed =
+                streaming(glm.gpu_context(context.clone()), 256).fit_source(&mut source).unwrap();
+            assert_eq!(streamed.backend().kind, "gpu", "{name}");
+            assert_eq!(streamed.termination(), Termination::Converged, "{name}");
+            let diff = relative(streamed.objective(), memory.objective());
+            eprintln!("{name} on {}: streamed GPU vs CPU in memory {diff:.2e}", context.describe());
+            assert!(diff <= 1e-11, "{name}: {} vs {}", streamed.objective(), memory.objective());
+        }
+    }
+}

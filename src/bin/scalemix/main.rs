@@ -8,6 +8,7 @@ mod demo;
 mod model;
 mod output;
 mod plot;
+mod stream_bench;
 mod streamed;
 
 use std::path::PathBuf;
@@ -397,15 +398,17 @@ fn finish(
     }
 }
 
-/// Whether this command streams its data (see [`streamed::should_stream`]).
-fn streams(args: &FitArgs) -> Result<bool, String> {
-    streamed::should_stream(&args.data, args.stream, args.max_memory, args.quiet)
+/// Whether this command streams its data, and why (see [`streamed::should_stream`]).
+fn streams(args: &FitArgs) -> Result<Option<Option<String>>, String> {
+    streamed::should_stream(&args.data, args.stream, args.max_memory)
 }
 
 fn fit(args: &FitArgs) -> Result<(), String> {
     check_outputs(args)?;
-    if streams(args)? {
-        return streamed::fit(args, glm(args));
+    if let Some(note) = streams(args)? {
+        streamed::fit(args, glm(args))?;
+        streamed::tell(note, args.quiet);
+        return Ok(());
     }
     let data = load(args)?;
     let x = Design::row_major(&data.x, data.n, data.p).map_err(|e| e.to_string())?;
@@ -464,8 +467,10 @@ fn run_path(args: &FitArgs, path: &PathArgs) -> Result<(), String> {
     check_path_family(args)?;
     check_outputs(args)?;
     let options = path_options(path);
-    if streams(args)? {
-        return streamed::path(args, &options, glm(args));
+    if let Some(note) = streams(args)? {
+        streamed::path(args, &options, glm(args))?;
+        streamed::tell(note, args.quiet);
+        return Ok(());
     }
     let data = load(args)?;
     let x = Design::row_major(&data.x, data.n, data.p).map_err(|e| e.to_string())?;
@@ -503,9 +508,11 @@ fn run_cv(
         MetricArg::Mae => Metric::Mae,
         MetricArg::Check => Metric::CheckLoss,
     });
-    if streams(args)? {
+    if let Some(note) = streams(args)? {
         let folds = scalemix::StreamFolds { k: folds, seed };
-        return streamed::cv(args, &path_options(path), folds, metric, glm(args));
+        streamed::cv(args, &path_options(path), folds, metric, glm(args))?;
+        streamed::tell(note, args.quiet);
+        return Ok(());
     }
     let data = load(args)?;
     let x = Design::row_major(&data.x, data.n, data.p).map_err(|e| e.to_string())?;
@@ -539,8 +546,10 @@ fn predict(
 ) -> Result<(), String> {
     output::check_outputs(&[model_path, data_path], &[destination])?;
     let model = model::read_json(model_path)?;
-    if streamed::should_stream(data_path, stream, max_memory, false)? {
-        return streamed::predict(&model, data_path, destination, block_rows);
+    if let Some(note) = streamed::should_stream(data_path, stream, max_memory)? {
+        streamed::predict(&model, data_path, destination, block_rows)?;
+        streamed::tell(note, false);
+        return Ok(());
     }
     let data = if matches!(Format::of(data_path), Format::Parquet | Format::ArrowIpc) {
         let roles = Roles {

@@ -17,15 +17,15 @@ use crate::{FamilyArg, FitArgs, finish, plot};
 /// Whether this command streams `data`: always with `--stream`; otherwise when the data's
 /// estimated in-memory size (rows × columns × 8 bytes where the format tells the rows, else
 /// the file's size, four times that for gzip) exceeds `--max-memory` MiB, or half the
-/// available memory without it. Says so on stderr when it decides to.
+/// available memory without it. `Some(note)` when it streams, the note saying why where it
+/// decided so itself (printed once the command has succeeded, so an error stays one line).
 pub fn should_stream(
     data: &Path,
     forced: bool,
     max_memory_mib: Option<u64>,
-    quiet: bool,
-) -> Result<bool, String> {
+) -> Result<Option<Option<String>>, String> {
     if forced {
-        return Ok(true);
+        return Ok(Some(None));
     }
     let size =
         std::fs::metadata(data).map_err(|e| format!("cannot open {}: {e}", data.display()))?;
@@ -42,16 +42,23 @@ pub fn should_stream(
         Some(mib) => mib.saturating_mul(1 << 20),
         None => scalemix::available_memory().map_or(u64::MAX, |a| a / 2),
     };
-    let stream = estimate > limit;
-    if stream && !quiet {
-        eprintln!(
-            "streaming {}: about {} MiB in memory, more than the {} MiB allowed (--max-memory)",
+    Ok((estimate > limit).then(|| {
+        Some(format!(
+            "streamed {}: about {} MiB in memory, more than the {} MiB allowed (--max-memory)",
             data.display(),
             estimate >> 20,
             limit >> 20
-        );
+        ))
+    }))
+}
+
+/// Prints the note of an automatic decision to stream (after the command succeeded).
+pub fn tell(note: Option<String>, quiet: bool) {
+    if let Some(note) = note
+        && !quiet
+    {
+        eprintln!("{note}");
     }
-    Ok(stream)
 }
 
 /// The columns the command reads, by role.
