@@ -144,7 +144,8 @@ impl Glm {
     /// fits one) over the rows of `source`, as a fit's E-step computes them: the mean loss, ∇L
     /// and, as `needs` asks, S or the Hessian. Two passes: the checking pass, then the
     /// statistics (the second reported to the [`crate::StreamOptions::progress`] callback, with
-    /// its rows per second). On the design as given (no preconditioning).
+    /// its rows per second). On the design as given (no preconditioning), on the backend the
+    /// model names (a GPU's statistics are its f32 kernels', with their rounding-error scale).
     ///
     /// # Errors
     /// As [`Glm::fit_source`]; [`Error::InvalidOption`] for a θ of the wrong length.
@@ -166,13 +167,15 @@ impl Glm {
         let summary = scan(&mut reader, model.family(), None)?;
         let prepare =
             Prepare { family: model.family(), pre: None, held_out: None, needs_target: true };
+        let device = device_for(&model, summary.rows, dim)?;
         let mut backend = StreamedBackend::new(
             &mut reader,
             prepare,
             model.intercept(),
             summary.all.weight_sum,
             &self.stream,
-        );
+        )
+        .on(device);
         let mut stats = Stats::new(dim);
         backend.evaluate(theta, needs, &mut stats)?;
         Ok(stats)
@@ -190,6 +193,29 @@ impl Glm {
         let model = self.model_for(source.ncols())?;
         Ok((model, Reader::new(source, self.stream.block_rows.max(1))))
     }
+}
+
+/// Where a streamed fit of `model` on `n` rows and `dim` coordinates computes its blocks (see
+/// [`Streamed::device`]).
+fn device_for(model: &Model, n: u64, dim: usize) -> Result<Device> {
+    let (choice, context) = model.backend();
+    let default = crate::backend::default_gpu;
+    Ok(match choice {
+        BackendChoice::Cpu => Device::Cpu,
+        BackendChoice::Gpu => Device::Gpu(match context {
+            Some(context) => context.clone(),
+            None => default()?,
+        }),
+        BackendChoice::Auto => {
+            let work = n as f64 * (dim * dim) as f64;
+            match context.cloned().map(Ok).unwrap_or_else(default) {
+                Ok(c) if work >= crate::backend::AUTO_GPU_MIN_WORK && !c.is_software() => {
+                    Device::Gpu(c)
+                }
+                _ => Device::Cpu,
+            }
+        }
+    })
 }
 
 /// Refuses a streamed fit whose blocks (three in flight, of at most the source's rows) and
@@ -393,24 +419,7 @@ impl<'m> Streamed<'m> {
     /// `auto` sending only problems of n · d² ≥ [`crate::backend::AUTO_GPU_MIN_WORK`] to a
     /// hardware GPU (never a software adapter), as in memory.
     fn device(&self) -> Result<Device> {
-        let (choice, context) = self.model.backend();
-        let default = || crate::backend::default_gpu();
-        Ok(match choice {
-            BackendChoice::Cpu => Device::Cpu,
-            BackendChoice::Gpu => Device::Gpu(match context {
-                Some(context) => context.clone(),
-                None => default()?,
-            }),
-            BackendChoice::Auto => {
-                let work = self.n as f64 * (self.dim * self.dim) as f64;
-                match context.cloned().map(Ok).unwrap_or_else(default) {
-                    Ok(c) if work >= crate::backend::AUTO_GPU_MIN_WORK && !c.is_software() => {
-                        Device::Gpu(c)
-                    }
-                    _ => Device::Cpu,
-                }
-            }
-        })
+        device_for(self.model, self.n, self.dim)
     }
 
     /// The f64 check of a fit that iterated on the GPU: ∇L in one streamed f64 pass on the CPU;

@@ -53,11 +53,15 @@ pub struct StreamOptions {
     pub block_rows: usize,
     /// Called after every pass.
     pub progress: Option<ProgressFn>,
+    /// A streamed fit on the GPU keeps X on the device after its first pass when X's f32
+    /// copy (rows × (p + 1) × 4 bytes) is at most this (default 2 GiB); otherwise every pass
+    /// uploads the blocks again, double-buffered.
+    pub gpu_resident_bytes: u64,
 }
 
 impl Default for StreamOptions {
     fn default() -> Self {
-        Self { block_rows: DEFAULT_BLOCK_ROWS, progress: None }
+        Self { block_rows: DEFAULT_BLOCK_ROWS, progress: None, gpu_resident_bytes: 2 << 30 }
     }
 }
 
@@ -66,6 +70,7 @@ impl std::fmt::Debug for StreamOptions {
         f.debug_struct("StreamOptions")
             .field("block_rows", &self.block_rows)
             .field("progress", &self.progress.as_ref().map(|_| "callback"))
+            .field("gpu_resident_bytes", &self.gpu_resident_bytes)
             .finish()
     }
 }

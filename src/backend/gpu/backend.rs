@@ -60,8 +60,20 @@ struct Slice {
     gradient_blocks: u32,
     gram: wgpu::BindGroup,
     gram_splits: u32,
-    // Buffers kept alive for the bind groups.
-    _x: wgpu::Buffer,
+    /// This slice's rows of X (f32, row-major): kept for the bind groups, and written again by
+    /// [`GpuBackend::reload`].
+    x: wgpu::Buffer,
+    /// The slice's first row and rows.
+    start: usize,
+    rows: usize,
+}
+
+/// An evaluation submitted to the device whose results are not read back yet
+/// ([`GpuBackend::begin_evaluate`]).
+pub(crate) struct Submitted {
+    read_bytes: u64,
+    index: wgpu::SubmissionIndex,
+    gram: bool,
 }
 
 /// The GPU backend: SM-EM's E-step, gradient and weighted Gram in WGSL (see the module docs).
@@ -344,7 +356,9 @@ impl GpuBackend {
                 gradient_blocks: blocks as u32,
                 gram,
                 gram_splits: splits as u32,
-                _x: x,
+                x,
+                start,
+                rows,
             });
         }
         let reduce = bind(
@@ -454,6 +468,13 @@ impl GpuBackend {
     /// [`Pass::Estep`] the gradient partials, then the Gram tiles when asked; for
     /// [`Pass::GramOnly`] the Gram tiles alone.
     fn run(&mut self, what: Pass) -> Result<Vec<f64>> {
+        let submitted = self.submit(what)?;
+        self.read_back(&submitted)
+    }
+
+    /// Records and submits one pass ([`GpuBackend::run`]'s first half); the results are read
+    /// back by [`GpuBackend::read_back`].
+    fn submit(&mut self, what: Pass) -> Result<Submitted> {
         let (estep, curvature, gram) = match what {
             Pass::Estep { curvature, gram } => (true, curvature, gram),
             Pass::GramOnly => (false, 0, true),
@@ -511,8 +532,16 @@ impl GpuBackend {
             );
             read_bytes += gram_bytes;
         }
-        ctx.queue.submit([encoder.finish()]);
+        let index = ctx.queue.submit([encoder.finish()]);
+        Ok(Submitted { read_bytes, index, gram })
+    }
 
+    /// Waits for `submitted` alone (later submissions may still run) and returns its read-back
+    /// converted to f64.
+    fn read_back(&mut self, submitted: &Submitted) -> Result<Vec<f64>> {
+        let ctx = Arc::clone(self.inner());
+        let device = &ctx.device;
+        let read_bytes = submitted.read_bytes;
         let (sender, receiver) = futures_intrusive::channel::shared::oneshot_channel();
         let slice = self.staging.slice(..read_bytes);
         slice.map_async(wgpu::MapMode::Read, move |result| {
@@ -520,7 +549,10 @@ impl GpuBackend {
             let _ = sender.send(result);
         });
         device
-            .poll(wgpu::PollType::wait_indefinitely())
+            .poll(wgpu::PollType::Wait {
+                submission_index: Some(submitted.index.clone()),
+                timeout: None,
+            })
             .map_err(|e| backend_error(format!("waiting for the device: {e}")))?;
         match pollster::block_on(receiver.receive()) {
             Some(Ok(())) => {}
@@ -543,6 +575,105 @@ impl GpuBackend {
         };
         self.staging.unmap();
         Ok(values)
+    }
+
+    /// Submits the evaluation at `theta` without waiting for it: a streamed fit prepares and
+    /// uploads the next block while the device computes this one. [`GpuBackend::end_evaluate`]
+    /// reads it back.
+    ///
+    /// # Errors
+    /// As [`Backend::evaluate`].
+    pub(crate) fn begin_evaluate(&mut self, theta: &[f64], needs: Needs) -> Result<Submitted> {
+        let (curvature, gram) = match needs {
+            Needs::Gradient => (0, false),
+            Needs::GradientAndGram => (0, true),
+            Needs::GradientAndHessian => (1, true),
+        };
+        self.guarded(|this| {
+            this.upload_theta(theta)?;
+            this.submit(Pass::Estep { curvature, gram })
+        })
+    }
+
+    /// The statistics of a submitted evaluation, into `out`.
+    ///
+    /// # Errors
+    /// As [`Backend::evaluate`].
+    pub(crate) fn end_evaluate(&mut self, submitted: &Submitted, out: &mut Stats) -> Result<()> {
+        let gram = submitted.gram;
+        let values = self.guarded(|this| this.read_back(submitted))?;
+        let d = self.cols;
+        let record = 2 * (d + 1);
+        // Blocks in order, in f64.
+        let mut sums = vec![0.0; record];
+        for block in values[..self.gradient_blocks * record].chunks_exact(record) {
+            for (s, v) in sums.iter_mut().zip(block) {
+                *s += v;
+            }
+        }
+        // An f32 sum that left the range is a failed evaluation, never a value: the solver
+        // would read an infinite error scale as "no measurable change".
+        if let Some(k) = values.iter().position(|v| !v.is_finite()) {
+            let what = if k < self.gradient_blocks * record {
+                match k % record {
+                    j if j < d => format!("the gradient's sum for coordinate {j}"),
+                    j if j == d => "the loss's sum".to_string(),
+                    j => format!("the rounding-error sum for coordinate {}", j - d - 1),
+                }
+            } else {
+                "a sum of the weighted Gram matrix".to_string()
+            };
+            return Err(backend_error(format!(
+                "{what} is {} in the f32 kernels: the data's values are beyond what they can sum \
+                 (the CPU backend computes in f64)",
+                values[k]
+            )));
+        }
+        let inv_w = 1.0 / self.weight_sum;
+        let unit = self.error_per_unit() * inv_w;
+        out.loss = sums[d] * inv_w;
+        out.loss_error = sums[record - 1].sqrt() * unit;
+        if out.gradient_error.len() != d {
+            out.gradient_error = DVector::zeros(d);
+        }
+        for j in 0..d {
+            out.gradient[j] = sums[j] * inv_w;
+            out.gradient_error[j] = sums[d + 1 + j].sqrt() * unit;
+        }
+        if gram {
+            self.unpack_gram(&values[self.gradient_blocks * record..], &mut out.gram);
+        }
+        Ok(())
+    }
+
+    /// Replaces the rows on the device with `problem`'s (the same number of rows and columns,
+    /// family and intercept): X written into the existing buffers, y, weights and offsets as
+    /// [`Backend::set_rows`]. The write is queued behind the work already submitted, so it may
+    /// be issued while that work runs (a streamed fit's double buffering).
+    ///
+    /// # Errors
+    /// [`Error::Backend`] for another shape or a value beyond f32.
+    pub(crate) fn reload(&mut self, problem: &Problem<'_>, intercept: bool) -> Result<()> {
+        if problem.ncols() + usize::from(intercept) != self.cols {
+            return Err(backend_error(format!(
+                "reload got {} columns for a backend holding {}",
+                problem.ncols() + usize::from(intercept),
+                self.cols
+            )));
+        }
+        self.set_rows(problem)?;
+        let cols = self.cols;
+        let data: Vec<Vec<f32>> = self
+            .slices
+            .iter()
+            .map(|s| rows_f32(problem, s.start, s.rows, cols, intercept))
+            .collect::<Result<_>>()?;
+        self.guarded(|this| {
+            for (slice, data) in this.slices.iter().zip(&data) {
+                this.inner().queue.write_buffer(&slice.x, 0, bytemuck::cast_slice(data));
+            }
+            Ok(())
+        })
     }
 
     /// The rounding-error scale of one accumulated sum per unit of √(Σ scale²): the terms' own
@@ -594,6 +725,21 @@ fn upload_rows(
     cols: usize,
     intercept: bool,
 ) -> Result<wgpu::Buffer> {
+    Ok(device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+        label: Some("X slice"),
+        contents: bytemuck::cast_slice(&rows_f32(problem, start, rows, cols, intercept)?),
+        usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
+    }))
+}
+
+/// Rows `start .. start + rows` of X in f32, row-major, the intercept's ones appended.
+fn rows_f32(
+    problem: &Problem<'_>,
+    start: usize,
+    rows: usize,
+    cols: usize,
+    intercept: bool,
+) -> Result<Vec<f32>> {
     let p = problem.ncols();
     let mut data = vec![0f32; rows * cols];
     for (r, row) in data.chunks_exact_mut(cols).enumerate() {
@@ -605,11 +751,7 @@ fn upload_rows(
             row[p] = 1.0;
         }
     }
-    Ok(device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-        label: Some("X slice"),
-        contents: bytemuck::cast_slice(&data),
-        usage: wgpu::BufferUsages::STORAGE,
-    }))
+    Ok(data)
 }
 
 impl Backend for GpuBackend {
@@ -618,57 +760,8 @@ impl Backend for GpuBackend {
     }
 
     fn evaluate(&mut self, theta: &[f64], needs: Needs, out: &mut Stats) -> Result<()> {
-        let (curvature, gram) = match needs {
-            Needs::Gradient => (0, false),
-            Needs::GradientAndGram => (0, true),
-            Needs::GradientAndHessian => (1, true),
-        };
-        let values = self.guarded(|this| {
-            this.upload_theta(theta)?;
-            this.run(Pass::Estep { curvature, gram })
-        })?;
-        let d = self.cols;
-        let record = 2 * (d + 1);
-        // Blocks in order, in f64.
-        let mut sums = vec![0.0; record];
-        for block in values[..self.gradient_blocks * record].chunks_exact(record) {
-            for (s, v) in sums.iter_mut().zip(block) {
-                *s += v;
-            }
-        }
-        // An f32 sum that left the range is a failed evaluation, never a value: the solver
-        // would read an infinite error scale as "no measurable change".
-        if let Some(k) = values.iter().position(|v| !v.is_finite()) {
-            let what = if k < self.gradient_blocks * record {
-                match k % record {
-                    j if j < d => format!("the gradient's sum for coordinate {j}"),
-                    j if j == d => "the loss's sum".to_string(),
-                    j => format!("the rounding-error sum for coordinate {}", j - d - 1),
-                }
-            } else {
-                "a sum of the weighted Gram matrix".to_string()
-            };
-            return Err(backend_error(format!(
-                "{what} is {} in the f32 kernels: the data's values are beyond what they can sum \
-                 (the CPU backend computes in f64)",
-                values[k]
-            )));
-        }
-        let inv_w = 1.0 / self.weight_sum;
-        let unit = self.error_per_unit() * inv_w;
-        out.loss = sums[d] * inv_w;
-        out.loss_error = sums[record - 1].sqrt() * unit;
-        if out.gradient_error.len() != d {
-            out.gradient_error = DVector::zeros(d);
-        }
-        for j in 0..d {
-            out.gradient[j] = sums[j] * inv_w;
-            out.gradient_error[j] = sums[d + 1 + j].sqrt() * unit;
-        }
-        if gram {
-            self.unpack_gram(&values[self.gradient_blocks * record..], &mut out.gram);
-        }
-        Ok(())
+        let submitted = self.begin_evaluate(theta, needs)?;
+        self.end_evaluate(&submitted, out)
     }
 
     fn loss(&mut self, theta: &[f64]) -> Result<f64> {

@@ -19,4 +19,5 @@ mod layout;
 mod shaders;
 
 pub use backend::GpuBackend;
+pub(crate) use backend::Submitted;
 pub use context::{GpuContext, GpuOptions};

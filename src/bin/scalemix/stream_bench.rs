@@ -124,6 +124,7 @@ pub fn run(args: &StreamArgs) -> Result<(), String> {
                     progress: Some(Arc::new(move |p: &Progress| {
                         *sink.lock().expect("not poisoned") = Some((p.rows, p.rows_per_second));
                     })),
+                    ..StreamOptions::default()
                 };
                 let mut source =
                     open_file(file, &Roles::target(None)).map_err(|e| e.to_string())?;
@@ -292,7 +293,7 @@ fn write_large(path: &Path, rows: u64, p: usize) -> Result<(), String> {
         }
         writer.as_mut().expect("created").write(&batch).map_err(|e| failed(&e))?;
         start += n as u64;
-        if start % (1 << 24) == 0 {
+        if start.is_multiple_of(1 << 24) {
             eprintln!("{start} rows in {:.0} s", started.elapsed().as_secs_f64());
         }
     }
@@ -324,6 +325,7 @@ fn fit_large(path: &Path, block_rows: usize) -> Result<(), String> {
                 p.objective
             );
         })),
+        ..StreamOptions::default()
     };
     let fit = Glm::logistic()
         .penalty(scalemix::Penalty::ridge(1e-4))

@@ -105,6 +105,7 @@ fn streaming(glm: Glm, args: &FitArgs, bar: &ProgressBar, what: &'static str) ->
                 p.objective
             ));
         })),
+        ..StreamOptions::default()
     })
 }
 
