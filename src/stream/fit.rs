@@ -28,7 +28,9 @@ impl Glm {
     /// about 1e-12 relative), in memory a few blocks ([`Glm::stream_options`]) and the d × d
     /// statistics. The first pass checks every value (the errors name the global row and the
     /// column); a source that changes between passes ends the fit with
-    /// [`Error::SourceChanged`]. Runs on the CPU.
+    /// [`Error::SourceChanged`]. Runs on the backend the model names (on a GPU, X stays on the
+    /// device after the first pass when it fits [`crate::StreamOptions::gpu_resident_bytes`];
+    /// the result is checked, and finished where needed, by f64 passes on the CPU).
     ///
     /// ```no_run
     /// use scalemix::{Glm, Penalty, source::{ParquetSource, Roles}};
@@ -53,7 +55,7 @@ impl Glm {
     }
 
     /// [`Glm::path`] on the rows of `source` (see [`Glm::fit_source`]): warm-started fits from
-    /// λ_max down, each point's objective from the losses' definitions.
+    /// λ_max down, each point's objective from the losses' definitions. Runs on the CPU.
     ///
     /// # Errors
     /// As [`Glm::fit_source`] and [`Glm::path`].

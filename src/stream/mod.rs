@@ -11,8 +11,13 @@
 //!   modification time or row count differ from the first pass.
 //! - **The statistics** (`backend.rs`) are the in-memory CPU backend's, block by block, added
 //!   in block order in f64: the same fit as in memory up to rounding, bit-identical run to run.
+//!   A single fit may run its blocks through the GPU kernels instead (as
+//!   [`crate::BackendChoice`] says): X then stays on the device after the first pass when it
+//!   fits [`StreamOptions::gpu_resident_bytes`], and otherwise each pass uploads the blocks
+//!   through two alternating buffers, block k + 1's upload queued while block k computes; an f64
+//!   streamed pass on the CPU checks the result, and finishes it where the check fails.
 //!
-//! Streamed fits run on the CPU. Paths are warm-started fits at each λ (no strong rules: each
+//! Paths and cross-validation run on the CPU. Paths are warm-started fits at each λ (no strong rules: each
 //! point's passes cost the same whatever the active set); cross-validation folds are
 //! weights, a row's fold a hash of its index ([`Folds`]), so no per-row state is held.
 
