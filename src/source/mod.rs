@@ -132,6 +132,7 @@ impl Roles {
     ///
     /// # Errors
     /// [`crate::Error::Source`] naming a column that is missing, or a file with no features.
+    #[cfg(feature = "files")]
     pub(crate) fn resolve(&self, name: &str, columns: &[String]) -> Result<Resolved> {
         let find = |wanted: &str| {
             columns.iter().position(|c| c == wanted).ok_or_else(|| crate::Error::Source {
@@ -180,6 +181,7 @@ impl Roles {
 }
 
 /// [`Roles`] as column indices of one file.
+#[cfg(feature = "files")]
 #[derive(Debug, Clone)]
 pub(crate) struct Resolved {
     pub features: Vec<usize>,

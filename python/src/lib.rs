@@ -1,0 +1,326 @@
+//! `scalemix._core`: the Rust core seen from Python. The estimators of the `scalemix` package
+//! (`python/scalemix/`) call these functions; they are not meant to be called directly.
+//!
+//! X arrives as a float64 NumPy array in C or Fortran order and is read in place (the Python
+//! layer converts anything else once); the fit runs with the GIL released; every error of the
+//! core becomes a `ValueError` (bad input, with its row and column) or a `RuntimeError` (a
+//! device failure), never a crash of the interpreter.
+
+use numpy::{
+    IntoPyArray, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2, PyUntypedArrayMethods,
+};
+use pyo3::exceptions::{PyRuntimeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+use scalemix::{BackendChoice, CvOptions, Design, Error, Folds, Glm, Metric, PathOptions, Penalty};
+
+/// The core's error as a Python exception.
+fn to_py(e: Error) -> PyErr {
+    match e {
+        Error::Backend { .. } => PyRuntimeError::new_err(e.to_string()),
+        _ => PyValueError::new_err(e.to_string()),
+    }
+}
+
+/// X read in place: row-major for a C-ordered array, column-major for a Fortran-ordered one.
+fn design<'a>(x: &'a PyReadonlyArray2<'_, f64>) -> PyResult<Design<'a>> {
+    let (n, p) = (x.shape()[0], x.shape()[1]);
+    let c_order = x.is_c_contiguous();
+    let data = x.as_slice().map_err(|_| {
+        PyValueError::new_err("X must be a contiguous float64 array (C or Fortran order)")
+    })?;
+    if c_order { Design::row_major(data, n, p) } else { Design::column_major(data, n, p) }
+        .map_err(to_py)
+}
+
+/// The model the keyword arguments describe.
+#[allow(clippy::too_many_arguments)]
+fn model(
+    family: &str,
+    lam: f64,
+    alpha: f64,
+    fit_intercept: bool,
+    quantile: f64,
+    nu: f64,
+    sigma: Option<f64>,
+    max_iter: usize,
+    tol: f64,
+    backend: &str,
+    standardize: bool,
+) -> PyResult<Glm> {
+    let glm = match family {
+        "logistic" => Glm::logistic(),
+        "gaussian" => Glm::gaussian(),
+        "hinge" => Glm::hinge(),
+        "quantile" => Glm::quantile(quantile),
+        "binomial" => Glm::binomial(),
+        "student_t" => Glm::student_t(nu, sigma),
+        other => {
+            return Err(PyValueError::new_err(format!(
+                "family must be one of logistic, gaussian, hinge, quantile, binomial, student_t; \
+                 got {other:?}"
+            )));
+        }
+    };
+    let backend: BackendChoice = backend.parse().map_err(to_py)?;
+    Ok(glm
+        .penalty(Penalty::elastic_net(lam, alpha))
+        .fit_intercept(fit_intercept)
+        .max_iter(max_iter)
+        .tol(tol)
+        .standardize(standardize)
+        .backend(backend))
+}
+
+/// One fit: a dict with coef, intercept, objective, n_iter, kkt_violation, termination and
+/// backend.
+#[pyfunction]
+#[pyo3(signature = (x, y, sample_weight=None, *, family="logistic", lam=0.0, alpha=0.0,
+    fit_intercept=true, quantile=0.5, nu=4.0, sigma=None, max_iter=1000, tol=1e-12,
+    backend="auto", standardize=false))]
+#[allow(clippy::too_many_arguments)]
+fn fit<'py>(
+    py: Python<'py>,
+    x: PyReadonlyArray2<'py, f64>,
+    y: PyReadonlyArray1<'py, f64>,
+    sample_weight: Option<PyReadonlyArray1<'py, f64>>,
+    family: &str,
+    lam: f64,
+    alpha: f64,
+    fit_intercept: bool,
+    quantile: f64,
+    nu: f64,
+    sigma: Option<f64>,
+    max_iter: usize,
+    tol: f64,
+    backend: &str,
+    standardize: bool,
+) -> PyResult<Bound<'py, PyDict>> {
+    let glm = model(
+        family,
+        lam,
+        alpha,
+        fit_intercept,
+        quantile,
+        nu,
+        sigma,
+        max_iter,
+        tol,
+        backend,
+        standardize,
+    )?;
+    let x = design(&x)?;
+    let y = y.as_slice()?;
+    let w = sample_weight.as_ref().map(|w| w.as_slice()).transpose()?;
+    let fit = py
+        .detach(|| match w {
+            Some(w) => glm.fit_weighted(x, y, w),
+            None => glm.fit(x, y),
+        })
+        .map_err(to_py)?;
+    let out = PyDict::new(py);
+    out.set_item("coef", fit.coefficients().to_vec().into_pyarray(py))?;
+    out.set_item("intercept", fit.intercept())?;
+    out.set_item("objective", fit.objective())?;
+    out.set_item("n_iter", fit.iterations())?;
+    out.set_item("kkt_violation", fit.kkt_violation())?;
+    out.set_item("termination", format!("{:?}", fit.termination()))?;
+    out.set_item("backend", fit.backend().to_string())?;
+    Ok(out)
+}
+
+/// A K-class fit (multinomial logistic, or one-vs-rest hinge): classes, coef (K × p),
+/// intercepts and the record.
+#[pyfunction]
+#[pyo3(signature = (x, y, sample_weight=None, *, family="logistic", lam=0.0, alpha=0.0,
+    fit_intercept=true, max_iter=1000, tol=1e-12, backend="auto"))]
+#[allow(clippy::too_many_arguments)]
+fn fit_multiclass<'py>(
+    py: Python<'py>,
+    x: PyReadonlyArray2<'py, f64>,
+    y: PyReadonlyArray1<'py, f64>,
+    sample_weight: Option<PyReadonlyArray1<'py, f64>>,
+    family: &str,
+    lam: f64,
+    alpha: f64,
+    fit_intercept: bool,
+    max_iter: usize,
+    tol: f64,
+    backend: &str,
+) -> PyResult<Bound<'py, PyDict>> {
+    let glm =
+        model(family, lam, alpha, fit_intercept, 0.5, 4.0, None, max_iter, tol, backend, false)?;
+    let x = design(&x)?;
+    let y = y.as_slice()?;
+    let w = sample_weight.as_ref().map(|w| w.as_slice()).transpose()?;
+    let fit = py.detach(|| glm.fit_multiclass_weighted(x, y, w)).map_err(to_py)?;
+    let coefficients = fit.coefficients();
+    let (p, k) = (coefficients.nrows(), coefficients.ncols());
+    let rows: Vec<f64> = (0..k).flat_map(|c| (0..p).map(move |j| coefficients[(j, c)])).collect();
+    let out = PyDict::new(py);
+    out.set_item("classes", fit.classes().to_vec().into_pyarray(py))?;
+    out.set_item("coef", rows.into_pyarray(py).reshape([k, p])?)?;
+    out.set_item("intercept", fit.intercepts().to_vec().into_pyarray(py))?;
+    out.set_item("objective", fit.objective())?;
+    out.set_item("n_iter", fit.iterations())?;
+    out.set_item("termination", format!("{:?}", fit.termination()))?;
+    Ok(out)
+}
+
+/// The path options from the keyword arguments.
+fn path_options(
+    n_lambda: usize,
+    lambda_min_ratio: Option<f64>,
+    lambdas: Option<Vec<f64>>,
+) -> PathOptions {
+    PathOptions { n_lambda, lambda_min_ratio, lambdas, ..PathOptions::default() }
+}
+
+/// A regularization path: lambdas, coef (n_λ × p), intercept, objective, lambda_max.
+#[pyfunction]
+#[pyo3(signature = (x, y, sample_weight=None, *, family="logistic", alpha=1.0,
+    fit_intercept=true, quantile=0.5, n_lambda=40, lambda_min_ratio=None, lambdas=None,
+    max_iter=1000, tol=1e-12, backend="auto", standardize=false))]
+#[allow(clippy::too_many_arguments)]
+fn path<'py>(
+    py: Python<'py>,
+    x: PyReadonlyArray2<'py, f64>,
+    y: PyReadonlyArray1<'py, f64>,
+    sample_weight: Option<PyReadonlyArray1<'py, f64>>,
+    family: &str,
+    alpha: f64,
+    fit_intercept: bool,
+    quantile: f64,
+    n_lambda: usize,
+    lambda_min_ratio: Option<f64>,
+    lambdas: Option<Vec<f64>>,
+    max_iter: usize,
+    tol: f64,
+    backend: &str,
+    standardize: bool,
+) -> PyResult<Bound<'py, PyDict>> {
+    let glm = model(
+        family,
+        0.0,
+        alpha,
+        fit_intercept,
+        quantile,
+        4.0,
+        None,
+        max_iter,
+        tol,
+        backend,
+        standardize,
+    )?;
+    let x = design(&x)?;
+    let y = y.as_slice()?;
+    let w = sample_weight.as_ref().map(|w| w.as_slice()).transpose()?;
+    let options = path_options(n_lambda, lambda_min_ratio, lambdas);
+    let path = py.detach(|| glm.path_weighted(x, y, w, &options)).map_err(to_py)?;
+    path_dict(py, &path)
+}
+
+fn path_dict<'py>(py: Python<'py>, path: &scalemix::Path) -> PyResult<Bound<'py, PyDict>> {
+    let k = path.points.len();
+    let p = path.points.first().map_or(0, |pt| pt.coefficients.len());
+    let coef: Vec<f64> =
+        path.points.iter().flat_map(|pt| pt.coefficients.iter().copied()).collect();
+    let out = PyDict::new(py);
+    out.set_item("lambdas", path.lambdas().into_pyarray(py))?;
+    out.set_item("coef", coef.into_pyarray(py).reshape([k, p])?)?;
+    let intercepts: Vec<f64> = path.points.iter().map(|pt| pt.intercept).collect();
+    out.set_item("intercept", intercepts.into_pyarray(py))?;
+    let objectives: Vec<f64> = path.points.iter().map(|pt| pt.objective).collect();
+    out.set_item("objective", objectives.into_pyarray(py))?;
+    out.set_item("lambda_max", path.lambda_max)?;
+    Ok(out)
+}
+
+/// k-fold cross-validation: the path's arrays plus mean, standard_error, lambda_min, lambda_1se.
+#[pyfunction]
+#[pyo3(signature = (x, y, sample_weight=None, *, family="logistic", alpha=1.0,
+    fit_intercept=true, quantile=0.5, n_lambda=40, lambda_min_ratio=None, folds=5, seed=0,
+    metric=None, max_iter=1000, tol=1e-12, backend="auto", standardize=false))]
+#[allow(clippy::too_many_arguments)]
+fn cv<'py>(
+    py: Python<'py>,
+    x: PyReadonlyArray2<'py, f64>,
+    y: PyReadonlyArray1<'py, f64>,
+    sample_weight: Option<PyReadonlyArray1<'py, f64>>,
+    family: &str,
+    alpha: f64,
+    fit_intercept: bool,
+    quantile: f64,
+    n_lambda: usize,
+    lambda_min_ratio: Option<f64>,
+    folds: usize,
+    seed: u64,
+    metric: Option<&str>,
+    max_iter: usize,
+    tol: f64,
+    backend: &str,
+    standardize: bool,
+) -> PyResult<Bound<'py, PyDict>> {
+    let glm = model(
+        family,
+        0.0,
+        alpha,
+        fit_intercept,
+        quantile,
+        4.0,
+        None,
+        max_iter,
+        tol,
+        backend,
+        standardize,
+    )?;
+    let metric = match metric {
+        None => None,
+        Some("deviance") => Some(Metric::Deviance),
+        Some("misclassification") => Some(Metric::Misclassification),
+        Some("auc") => Some(Metric::Auc),
+        Some("mse") => Some(Metric::Mse),
+        Some("mae") => Some(Metric::Mae),
+        Some("check") => Some(Metric::CheckLoss),
+        Some(other) => {
+            return Err(PyValueError::new_err(format!(
+                "metric must be one of deviance, misclassification, auc, mse, mae, check; got \
+                 {other:?}"
+            )));
+        }
+    };
+    let x = design(&x)?;
+    let y = y.as_slice()?;
+    let w = sample_weight.as_ref().map(|w| w.as_slice()).transpose()?;
+    let options =
+        CvOptions { folds, seed, metric, path: path_options(n_lambda, lambda_min_ratio, None) };
+    let result = py
+        .detach(|| {
+            let assignment = Folds::new(x.nrows(), folds, seed)?;
+            glm.cv_with_folds(x, y, w, &assignment, &options)
+        })
+        .map_err(to_py)?;
+    let out = path_dict(py, &result.path)?;
+    out.set_item("mean", result.mean.clone().into_pyarray(py))?;
+    out.set_item("standard_error", result.standard_error.clone().into_pyarray(py))?;
+    out.set_item("lambda_min", result.lambda_min)?;
+    out.set_item("lambda_1se", result.lambda_1se)?;
+    Ok(out)
+}
+
+/// The family's names, for the Python layer's checks.
+#[pyfunction]
+fn families() -> Vec<&'static str> {
+    vec!["logistic", "gaussian", "hinge", "quantile", "binomial", "student_t"]
+}
+
+/// The extension module.
+#[pymodule]
+fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(fit, m)?)?;
+    m.add_function(wrap_pyfunction!(fit_multiclass, m)?)?;
+    m.add_function(wrap_pyfunction!(path, m)?)?;
+    m.add_function(wrap_pyfunction!(cv, m)?)?;
+    m.add_function(wrap_pyfunction!(families, m)?)?;
+    Ok(())
+}
