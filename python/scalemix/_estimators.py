@@ -31,10 +31,10 @@ _BACKENDS = ("auto", "cpu", "gpu")
 
 
 def _in_place(X):
-    """X as the core reads it: float64, C or Fortran order (copied only if it is neither)."""
-    if X.flags.c_contiguous or X.flags.f_contiguous:
+    """X as the core reads it: float64, C or Fortran order, aligned (copied only if not)."""
+    if (X.flags.c_contiguous or X.flags.f_contiguous) and X.flags.aligned:
         return X
-    return np.ascontiguousarray(X)
+    return np.require(X, dtype=np.float64, requirements=["C", "A"])
 
 
 def _positive(name, value):

@@ -6,13 +6,18 @@
 //! core becomes a `ValueError` (bad input, with its row and column) or a `RuntimeError` (a
 //! device failure), never a crash of the interpreter.
 
+use nalgebra::DMatrix;
 use numpy::{
     IntoPyArray, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2, PyUntypedArrayMethods,
 };
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::PyDict;
-use scalemix::{BackendChoice, CvOptions, Design, Error, Folds, Glm, Metric, PathOptions, Penalty};
+use pyo3::types::{PyDict, PyTuple};
+use scalemix::backend::{Backend, BackendInfo, CpuBackend, Needs, Stats};
+use scalemix::{
+    BackendChoice, CvOptions, Design, Error, Family, Folds, Glm, Metric, PathOptions, Penalty,
+    Problem, RowSummary,
+};
 
 /// The core's error as a Python exception.
 fn to_py(e: Error) -> PyErr {
@@ -126,6 +131,8 @@ fn fit<'py>(
     out.set_item("kkt_violation", fit.kkt_violation())?;
     out.set_item("termination", format!("{:?}", fit.termination()))?;
     out.set_item("backend", fit.backend().to_string())?;
+    // The core's own wall time (checks, fit, report), for measuring the Python layer's cost.
+    out.set_item("elapsed", fit.elapsed().as_secs_f64())?;
     Ok(out)
 }
 
@@ -308,6 +315,221 @@ fn cv<'py>(
     Ok(out)
 }
 
+/// The statistics of one chunk of rows at `theta`, as sums (not means): the chunk's Σ wᵢ, then
+/// Σ wᵢ ℓᵢ, the gradient's Σ and, unless `needs` is "gradient", the Gram's ("gram": EM
+/// weights, "hessian": ℓ''), so chunks add up and the client divides by W. Runs on a Dask
+/// worker; nothing but these d × d results leaves it.
+#[pyfunction]
+#[pyo3(signature = (x, y, sample_weight, theta, *, family="logistic", fit_intercept=true,
+    needs="gradient", nu=4.0, sigma=None))]
+#[allow(clippy::too_many_arguments)]
+fn chunk_statistics<'py>(
+    py: Python<'py>,
+    x: PyReadonlyArray2<'py, f64>,
+    y: PyReadonlyArray1<'py, f64>,
+    sample_weight: PyReadonlyArray1<'py, f64>,
+    theta: PyReadonlyArray1<'py, f64>,
+    family: &str,
+    fit_intercept: bool,
+    needs: &str,
+    nu: f64,
+    sigma: Option<f64>,
+) -> PyResult<Bound<'py, PyTuple>> {
+    let family = match family {
+        "logistic" => Family::Logistic,
+        "gaussian" => Family::Gaussian,
+        "student_t" => Family::StudentT {
+            nu,
+            sigma: sigma.ok_or_else(|| PyValueError::new_err("student_t needs sigma here"))?,
+        },
+        other => {
+            return Err(PyValueError::new_err(format!(
+                "distributed fits take the logistic, gaussian and student_t families; got {other:?}"
+            )));
+        }
+    };
+    let needs = match needs {
+        "gradient" => Needs::Gradient,
+        "gram" => Needs::GradientAndGram,
+        "hessian" => Needs::GradientAndHessian,
+        other => return Err(PyValueError::new_err(format!("unknown needs {other:?}"))),
+    };
+    let x = design(&x)?;
+    let (y, w, theta) = (y.as_slice()?, sample_weight.as_slice()?, theta.as_slice()?);
+    let dim = x.ncols() + usize::from(fit_intercept);
+    let weight_sum: f64 = w.iter().sum();
+    let mut stats = Stats::new(dim);
+    if weight_sum > 0.0 {
+        let problem = Problem::new(x, y.into(), Some(w), family).map_err(to_py)?;
+        py.detach(|| CpuBackend::new(&problem, fit_intercept).evaluate(theta, needs, &mut stats))
+            .map_err(to_py)?;
+        stats.loss *= weight_sum;
+        stats.gradient *= weight_sum;
+        stats.gram *= weight_sum;
+    }
+    let gram = (needs != Needs::Gradient).then(|| {
+        let rows: Vec<f64> = stats.gram.transpose().as_slice().to_vec();
+        rows.into_pyarray(py).reshape([dim, dim])
+    });
+    let gram: Option<Bound<'py, numpy::PyArray2<f64>>> = gram.transpose()?;
+    PyTuple::new(
+        py,
+        [
+            weight_sum.into_pyobject(py)?.into_any(),
+            stats.loss.into_pyobject(py)?.into_any(),
+            stats.gradient.as_slice().to_vec().into_pyarray(py).into_any(),
+            match gram {
+                Some(g) => g.into_any(),
+                None => py.None().into_bound(py),
+            },
+        ],
+    )
+}
+
+/// The statistics of every row, from a Python callable (a Dask map and tree reduction over the
+/// workers' chunks): `evaluate(theta, needs)` returns (mean loss, gradient, Gram or None).
+struct CallbackBackend<'py> {
+    evaluate: Bound<'py, PyAny>,
+    dim: usize,
+    /// The callable's own exception, raised again once the fit has stopped.
+    error: Option<PyErr>,
+}
+
+impl CallbackBackend<'_> {
+    fn call(
+        &mut self,
+        theta: &[f64],
+        needs: &str,
+    ) -> scalemix::Result<(f64, Vec<f64>, Option<Vec<f64>>)> {
+        let py = self.evaluate.py();
+        let result = (|| -> PyResult<(f64, Vec<f64>, Option<Vec<f64>>)> {
+            let theta = theta.to_vec().into_pyarray(py);
+            let out = self.evaluate.call1((theta, needs))?;
+            let (loss, gradient, gram): (f64, Vec<f64>, Option<PyReadonlyArray2<'_, f64>>) =
+                out.extract()?;
+            let gram = gram.map(|g| g.as_array().iter().copied().collect::<Vec<f64>>());
+            Ok((loss, gradient, gram))
+        })();
+        result.map_err(|e| {
+            let reason = e.to_string();
+            self.error = Some(e);
+            Error::Backend { backend: "python callback".into(), reason }
+        })
+    }
+}
+
+impl Backend for CallbackBackend<'_> {
+    fn dim(&self) -> usize {
+        self.dim
+    }
+
+    fn evaluate(&mut self, theta: &[f64], needs: Needs, out: &mut Stats) -> scalemix::Result<()> {
+        let name = match needs {
+            Needs::Gradient => "gradient",
+            Needs::GradientAndGram => "gram",
+            Needs::GradientAndHessian => "hessian",
+        };
+        let (loss, gradient, gram) = self.call(theta, name)?;
+        let shape_error = || Error::Backend {
+            backend: "python callback".into(),
+            reason: format!("the statistics must have {} coordinates", self.dim),
+        };
+        if gradient.len() != self.dim {
+            return Err(shape_error());
+        }
+        out.loss = loss;
+        out.gradient.as_mut_slice().copy_from_slice(&gradient);
+        out.gradient_error.fill(0.0);
+        out.loss_error = 0.0;
+        if needs != Needs::Gradient {
+            let gram = gram.filter(|g| g.len() == self.dim * self.dim).ok_or_else(shape_error)?;
+            // Row-major from NumPy; S is symmetric, so the order does not matter.
+            out.gram.as_mut_slice().copy_from_slice(&gram);
+        }
+        Ok(())
+    }
+
+    fn loss(&mut self, theta: &[f64]) -> scalemix::Result<f64> {
+        Ok(self.call(theta, "gradient")?.0)
+    }
+
+    fn info(&self) -> BackendInfo {
+        BackendInfo {
+            kind: "cpu",
+            device: "distributed (statistics from a Python callback)".into(),
+        }
+    }
+
+    fn exact(&self) -> bool {
+        true
+    }
+
+    fn set_rows(&mut self, _problem: &Problem<'_>) -> scalemix::Result<()> {
+        Err(Error::Backend {
+            backend: "python callback".into(),
+            reason: "rows live elsewhere".into(),
+        })
+    }
+
+    fn gram_with_weights(&mut self, _w: &[f64], _g: &mut DMatrix<f64>) -> scalemix::Result<()> {
+        Err(Error::Backend {
+            backend: "python callback".into(),
+            reason: "rows live elsewhere".into(),
+        })
+    }
+}
+
+/// A fit whose statistics come from `evaluate(theta, needs)` (see [`CallbackBackend`]) over
+/// rows `summary` describes (a dict of `RowSummary`'s fields); the solver runs here.
+#[pyfunction]
+#[pyo3(signature = (evaluate, summary, *, family="logistic", lam=0.0, alpha=0.0,
+    fit_intercept=true, nu=4.0, sigma=None, max_iter=1000, tol=1e-12))]
+#[allow(clippy::too_many_arguments)]
+fn fit_statistics<'py>(
+    py: Python<'py>,
+    evaluate: Bound<'py, PyAny>,
+    summary: Bound<'py, PyDict>,
+    family: &str,
+    lam: f64,
+    alpha: f64,
+    fit_intercept: bool,
+    nu: f64,
+    sigma: Option<f64>,
+    max_iter: usize,
+    tol: f64,
+) -> PyResult<Bound<'py, PyDict>> {
+    let glm =
+        model(family, lam, alpha, fit_intercept, 0.5, nu, sigma, max_iter, tol, "cpu", false)?;
+    let get = |key: &str| -> PyResult<Bound<'py, PyAny>> {
+        summary.get_item(key)?.ok_or_else(|| PyValueError::new_err(format!("summary lacks {key}")))
+    };
+    let summary = RowSummary {
+        rows: get("rows")?.extract()?,
+        weight_sum: get("weight_sum")?.extract()?,
+        min_positive_weight: get("min_positive_weight")?.extract()?,
+        response_mean: get("response_mean")?.extract()?,
+        response_m2: get("response_m2")?.extract()?,
+        column_mean: get("column_mean")?.extract()?,
+        column_m2: get("column_m2")?.extract()?,
+    };
+    let dim = summary.column_mean.len() + usize::from(fit_intercept);
+    let mut backend = CallbackBackend { evaluate, dim, error: None };
+    let fit = match glm.fit_statistics(&mut backend, &summary) {
+        Ok(fit) => fit,
+        Err(e) => return Err(backend.error.take().unwrap_or_else(|| to_py(e))),
+    };
+    let out = PyDict::new(py);
+    out.set_item("coef", fit.coefficients().to_vec().into_pyarray(py))?;
+    out.set_item("intercept", fit.intercept())?;
+    out.set_item("objective", fit.objective())?;
+    out.set_item("n_iter", fit.iterations())?;
+    out.set_item("kkt_violation", fit.kkt_violation())?;
+    out.set_item("termination", format!("{:?}", fit.termination()))?;
+    out.set_item("backend", fit.backend().to_string())?;
+    out.set_item("elapsed", fit.elapsed().as_secs_f64())?;
+    Ok(out)
+}
+
 /// The family's names, for the Python layer's checks.
 #[pyfunction]
 fn families() -> Vec<&'static str> {
@@ -322,5 +544,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(path, m)?)?;
     m.add_function(wrap_pyfunction!(cv, m)?)?;
     m.add_function(wrap_pyfunction!(families, m)?)?;
+    m.add_function(wrap_pyfunction!(chunk_statistics, m)?)?;
+    m.add_function(wrap_pyfunction!(fit_statistics, m)?)?;
     Ok(())
 }

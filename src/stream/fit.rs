@@ -232,7 +232,7 @@ fn check_memory(model: &Model, reader: &Reader<'_>, rows: u64) -> Result<()> {
 
 /// One streamed fit's setup: the model in the coordinates it runs in, the block preparation,
 /// and the per-coordinate inputs of the solver.
-struct Streamed<'m> {
+pub(super) struct Streamed<'m> {
     model: &'m Model,
     /// The model in the fitted coordinates (preconditioned, or `model` itself).
     inner: Model,
@@ -248,7 +248,18 @@ impl<'m> Streamed<'m> {
     /// The setup for `model` on rows with statistics `rows` (all rows, or a fold's training
     /// rows) of the source `summary` describes; the preconditioner is always the whole
     /// source's, as in memory.
-    fn new(model: &'m Model, rows: &RowStats, summary: &Summary) -> Result<Self> {
+    pub(super) fn new(model: &'m Model, rows: &RowStats, summary: &Summary) -> Result<Self> {
+        Self::with_preconditioning(model, rows, summary, true)
+    }
+
+    /// [`Streamed::new`], preconditioning (where the model asks or the design needs it) only if
+    /// `precondition`: a backend that computes its statistics elsewhere sees the design as given.
+    pub(super) fn with_preconditioning(
+        model: &'m Model,
+        rows: &RowStats,
+        summary: &Summary,
+        precondition: bool,
+    ) -> Result<Self> {
         let p = summary.columns.len();
         let intercept = model.intercept();
         let dim = p + usize::from(intercept);
@@ -256,8 +267,11 @@ impl<'m> Streamed<'m> {
         let squares: Vec<f64> = summary.columns.iter().map(|m| m.m2).collect();
         let total = summary.columns.first().map_or(0.0, |m| m.weight);
         let standardizing = Preconditioner::from_moments(&mean, &squares, total, intercept);
-        let pre =
-            if model.standardizes() { Some(standardizing) } else { standardizing.if_needed() };
+        let pre = match precondition {
+            false => None,
+            true if model.standardizes() => Some(standardizing),
+            true => standardizing.if_needed(),
+        };
         let (inner, scales) = match &pre {
             Some(pre) => {
                 // Each column's root mean square in the fitted coordinates, (x − μ)/s.
@@ -307,13 +321,18 @@ impl<'m> Streamed<'m> {
     }
 
     /// The null model's θ (fitted coordinates): β = 0, the intercept at the link of the mean.
-    fn null_start(&self) -> Vec<f64> {
+    pub(super) fn null_start(&self) -> Vec<f64> {
         let mut theta = vec![0.0; self.dim];
         if self.model.intercept() {
             // β = 0 in both coordinate systems, so b̃₀ = b₀.
             theta[self.dim - 1] = self.rows.null_intercept(self.model.family());
         }
         theta
+    }
+
+    /// The model in the fitted coordinates.
+    pub(super) fn inner(&self) -> &Model {
+        &self.inner
     }
 
     /// The run for `terms` with `options`.
@@ -337,9 +356,9 @@ impl<'m> Streamed<'m> {
 
     /// Solves at `terms` from `theta0`, from the ridge fit at the same λ first where EM's ℓ₁
     /// step needs it (as in memory).
-    fn solve(
+    pub(super) fn solve(
         &self,
-        backend: &mut StreamedBackend<'_, '_>,
+        backend: &mut impl ShowsPenalty,
         terms: &PenaltyTerms,
         theta0: Vec<f64>,
         kkt_scale: Option<f64>,
@@ -624,6 +643,19 @@ impl<'m> Streamed<'m> {
         }
         let info = backend.info();
         Ok(Path { points, lambda_max, stopped_early, backend: info, elapsed: start.elapsed() })
+    }
+}
+
+/// A backend a streamed solve runs on, told which penalty is being solved (for the progress
+/// report's objective).
+pub(crate) trait ShowsPenalty: Backend {
+    /// The penalty of the solve about to run.
+    fn show_penalty(&mut self, terms: Option<PenaltyTerms>);
+}
+
+impl ShowsPenalty for StreamedBackend<'_, '_> {
+    fn show_penalty(&mut self, terms: Option<PenaltyTerms>) {
+        StreamedBackend::show_penalty(self, terms);
     }
 }
 

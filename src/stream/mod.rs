@@ -22,9 +22,12 @@
 //! weights, a row's fold a hash of its index ([`Folds`]), so no per-row state is held.
 
 mod backend;
+mod external;
 mod fit;
 pub(crate) mod reader;
 mod scan;
+
+pub use external::RowSummary;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -735,3 +735,47 @@ fn streamed_gpu_statistics_equal_the_cpu_ones_to_f32_rounding() {
     };
     assert!(relative(whole.loss, cpu.loss) <= 1e-14);
 }
+
+/// The solver over statistics a caller computes (here the CPU backend on the rows, as a
+/// cluster's workers would on their chunks) reaches the in-memory fit.
+#[test]
+fn a_fit_on_statistics_computed_elsewhere_equals_the_in_memory_fit() {
+    let (n, p) = (500, 5);
+    let (x, eta) = design(n, p, 77);
+    let y: Vec<f64> = eta.iter().map(|&e| f64::from(u8::from(e > 0.0))).collect();
+    let w: Vec<f64> = (0..n).map(|i| 0.5 + (i % 3) as f64).collect();
+    let design = Design::row_major(&x, n, p).unwrap();
+    let problem =
+        scalemix::Problem::new(design, y.as_slice().into(), Some(&w), Family::Logistic).unwrap();
+    let weight_sum: f64 = w.iter().sum();
+    let moments = |v: &dyn Fn(usize) -> f64| {
+        let mean = (0..n).map(|i| w[i] * v(i)).sum::<f64>() / weight_sum;
+        (mean, (0..n).map(|i| w[i] * (v(i) - mean).powi(2)).sum::<f64>())
+    };
+    let (response_mean, response_m2) = moments(&|i| y[i]);
+    let columns: Vec<(f64, f64)> = (0..p).map(|j| moments(&|i| x[i * p + j])).collect();
+    let summary = scalemix::RowSummary {
+        rows: n as u64,
+        weight_sum,
+        min_positive_weight: 0.5,
+        response_mean,
+        response_m2,
+        column_mean: columns.iter().map(|c| c.0).collect(),
+        column_m2: columns.iter().map(|c| c.1).collect(),
+    };
+    for (glm, intercept) in [
+        (Glm::logistic().penalty(Penalty::elastic_net(0.01, 0.5)), true),
+        (Glm::logistic().penalty(Penalty::ridge(1e-3)).fit_intercept(false), false),
+    ] {
+        let glm = glm.backend(scalemix::BackendChoice::Cpu);
+        let memory = glm.fit_weighted(design, &y, &w).unwrap();
+        let mut backend = scalemix::backend::CpuBackend::new(&problem, intercept);
+        let external = glm.fit_statistics(&mut backend, &summary).unwrap();
+        assert_eq!(external.termination(), Termination::Converged);
+        let diff = relative(external.objective(), memory.objective());
+        assert!(diff <= 1e-12, "{} vs {}", external.objective(), memory.objective());
+    }
+    let hinge = Glm::hinge()
+        .fit_statistics(&mut scalemix::backend::CpuBackend::new(&problem, true), &summary);
+    assert!(matches!(hinge, Err(Error::Unsupported { .. })));
+}

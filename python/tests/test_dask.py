@@ -1,0 +1,98 @@
+"""Distributed fits on a two-worker LocalCluster against the same fits in memory."""
+
+import os
+
+import dask.array as da
+import numpy as np
+import pytest
+from distributed import Client, LocalCluster
+
+import scalemix
+import scalemix.dask as sd
+
+
+@pytest.fixture(scope="module")
+def client():
+    with LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+    ) as cluster, Client(cluster) as c:
+        yield c
+
+
+def problem(n=4000, p=8, seed=1):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, p)) * np.linspace(0.5, 2.0, p)
+    eta = X @ (np.arange(p) % 3 - 1.0) / 2 + 0.2
+    y_class = (rng.random(n) < 1 / (1 + np.exp(-eta))).astype(float)
+    y_reg = eta + rng.standard_normal(n)
+    w = 0.5 + rng.random(n)
+    return X, y_class, y_reg, w
+
+
+def relative(a, b):
+    return abs(a - b) / max(abs(a), abs(b))
+
+
+def test_distributed_fits_equal_in_memory_fits(client):
+    X, y_class, y_reg, w = problem()
+    Xd = da.from_array(X, chunks=(500, X.shape[1]))  # 8 chunks over 2 workers
+    cases = [
+        (sd.LogisticRegression(C=0.05, penalty="l1"), scalemix.LogisticRegression, y_class),
+        (sd.LogisticRegression(C=1.0), scalemix.LogisticRegression, y_class),
+        (sd.Lasso(alpha=0.02), scalemix.Lasso, y_reg),
+        (sd.Ridge(alpha=10.0), scalemix.Ridge, y_reg),
+        (sd.ElasticNet(alpha=0.02, l1_ratio=0.5), scalemix.ElasticNet, y_reg),
+    ]
+    for distributed, memory_class, y in cases:
+        for weights in (None, w):
+            yd = da.from_array(y, chunks=500)
+            wd = None if weights is None else da.from_array(weights, chunks=500)
+            distributed.fit(Xd, yd, sample_weight=wd)
+            params = dict(distributed.get_params(), backend="cpu")
+            memory = memory_class(**params).fit(X, y, sample_weight=weights)
+            name = type(distributed).__name__
+            assert distributed.termination_ == "Converged", name
+            assert relative(distributed.objective_, memory.objective_) <= 1e-10, name
+            np.testing.assert_allclose(distributed.coef_, memory.coef_, atol=1e-6)
+            assert "distributed" in distributed.backend_
+    # Predictions are lazy Dask arrays, equal to the in-memory ones.
+    est = sd.LogisticRegression(C=1.0).fit(Xd, da.from_array(y_class, chunks=500))
+    memory = scalemix.LogisticRegression(C=1.0, backend="cpu").fit(X, y_class)
+    np.testing.assert_allclose(est.predict_proba(Xd).compute(), memory.predict_proba(X), atol=1e-8)
+
+
+def test_a_nan_in_one_chunk_names_the_chunk_and_the_row(client):
+    X, y, _, _ = problem()
+    X[1234, 3] = np.nan
+    Xd = da.from_array(X, chunks=(500, X.shape[1]))
+    with pytest.raises(ValueError, match=r"chunk 2, row 1234 \(row 234 of the chunk\), column 3"):
+        sd.LogisticRegression().fit(Xd, da.from_array(y, chunks=500))
+
+
+def test_a_worker_lost_mid_fit_is_survived_with_the_same_result(client, monkeypatch):
+    X, y, _, _ = problem()
+    Xd = da.from_array(X, chunks=(500, X.shape[1]))
+    yd = da.from_array(y, chunks=500)
+    undisturbed = sd.LogisticRegression(C=0.1).fit(Xd, yd)
+
+    evaluate = sd._Chunks.evaluate
+    calls = {"n": 0}
+
+    def evaluate_and_lose_a_worker(self, theta, needs):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            victim = sorted(client.scheduler_info()["workers"])[0]
+            # The worker process ends at once, with the chunks it held (the call cannot
+            # return: the worker is gone before it answers).
+            try:
+                client.run(os._exit, 1, workers=[victim])
+            except Exception:
+                pass
+        return evaluate(self, theta, needs)
+
+    monkeypatch.setattr(sd._Chunks, "evaluate", evaluate_and_lose_a_worker)
+    survived = sd.LogisticRegression(C=0.1).fit(Xd, yd)
+    assert calls["n"] > 3
+    assert survived.termination_ == "Converged"
+    assert relative(survived.objective_, undisturbed.objective_) <= 1e-12
+    np.testing.assert_allclose(survived.coef_, undisturbed.coef_, rtol=1e-10)
