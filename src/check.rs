@@ -72,6 +72,8 @@ pub(crate) struct Model {
     backend: BackendChoice,
     gpu: Option<GpuContext>,
     estimate_sigma: bool,
+    /// Multinomial: every class penalized, none the reference ([`Glm::symmetric_multinomial`]).
+    symmetric: bool,
     memory_limit: Option<u64>,
     /// glmnet's `standardize` ([`Glm::standardize`]).
     standardize: bool,
@@ -159,6 +161,7 @@ impl Glm {
             backend,
             gpu: self.gpu.clone(),
             estimate_sigma: self.estimate_sigma,
+            symmetric: self.symmetric,
             memory_limit: self.memory_limit,
             standardize: self.standardize,
             penalty_scale: None,
@@ -218,6 +221,12 @@ impl Model {
     /// The solver settings.
     pub(crate) fn options(&self) -> SolverOptions {
         self.options
+    }
+
+    /// The first class a multinomial fit moves: 0 in the symmetric parameterization, 1 with the
+    /// first class as the reference.
+    pub(crate) fn first_free_class(&self) -> usize {
+        usize::from(!self.symmetric)
     }
 
     /// Whether a Student-t σ is estimated along with β.

@@ -43,6 +43,9 @@ pub struct Glm {
     pub(crate) standardize: bool,
     /// How fits on row sources read them ([`Glm::fit_source`]).
     pub(crate) stream: StreamOptions,
+    /// Multinomial fits penalize every class's coefficients, none fixed at zero
+    /// ([`Glm::symmetric_multinomial`]).
+    pub(crate) symmetric: bool,
 }
 
 impl Glm {
@@ -60,6 +63,7 @@ impl Glm {
             memory_limit: None,
             standardize: false,
             stream: StreamOptions::default(),
+            symmetric: false,
         }
     }
 
@@ -188,6 +192,15 @@ impl Glm {
     /// different columns.
     pub fn standardize(mut self, on: bool) -> Self {
         self.standardize = on;
+        self
+    }
+
+    /// Multinomial fits ([`Glm::fit_multiclass`]) in the symmetric parameterization of
+    /// scikit-learn and glmnet: every class has its own coefficients and all K are penalized
+    /// (off by default: the first class is the reference, its coefficients fixed at zero). With
+    /// a penalty the two are different models; without one they give the same probabilities.
+    pub fn symmetric_multinomial(mut self, on: bool) -> Self {
+        self.symmetric = on;
         self
     }
 

@@ -9,6 +9,8 @@
 //! takes a few such steps for each class in turn (block-coordinate MM, so F never increases);
 //! sweeps repeat until F stalls and the joint KKT violation, computed in f64 from the
 //! definitions, is below the tolerance. With two classes this is exactly logistic regression.
+//! [`crate::Glm::symmetric_multinomial`] fits scikit-learn's and glmnet's parameterization
+//! instead: no reference class, every class's coefficients penalized and stepped in turn.
 //!
 //! **One-vs-rest hinge.** K binary SVMs, class k against the rest; predictions take the class
 //! with the largest decision value.
@@ -307,7 +309,14 @@ impl Model {
         let intercepts = (0..k).map(|c| if self.intercept() { theta[c][p] } else { 0.0 }).collect();
         if !self.standardizes() {
             let terms = self.terms(dim)?;
-            let state = Multinomial { base, class_of, k, p, intercept: self.intercept() };
+            let state = Multinomial {
+                base,
+                class_of,
+                k,
+                p,
+                intercept: self.intercept(),
+                first: self.first_free_class(),
+            };
             let (eta, objective) = state.predictors_and_objective(&theta, &terms);
             fit.objective = objective;
             fit.kkt_violation = state.kkt(&theta, &eta, &terms).0;
@@ -331,18 +340,23 @@ impl Model {
         let mut backend = self.open(base)?;
         let info = backend.info();
 
-        // θ per class (reference class 0 stays at zero); start from the class frequencies.
+        // θ per class (the reference class 0, where there is one, stays at zero); start from the
+        // class frequencies (centred in the symmetric parameterization).
+        let first = self.first_free_class();
         let mut theta = vec![vec![0.0; dim]; k];
         if self.intercept() {
             let mut freq = vec![0.0; k];
             for (i, &c) in class_of.iter().enumerate() {
                 freq[c] += base.weights[i];
             }
-            for c in 1..k {
-                theta[c][p] = (freq[c].max(1e-10) / freq[0].max(1e-10)).ln();
+            let log_freq: Vec<f64> = freq.iter().map(|f| f.max(1e-10).ln()).collect();
+            let centre =
+                if first == 0 { log_freq.iter().sum::<f64>() / k as f64 } else { log_freq[0] };
+            for c in first..k {
+                theta[c][p] = log_freq[c] - centre;
             }
         }
-        let state = Multinomial { base, class_of, k, p, intercept: self.intercept() };
+        let state = Multinomial { base, class_of, k, p, intercept: self.intercept(), first };
         let (mut eta, mut f) = state.predictors_and_objective(&theta, &terms);
         let scale = state.kkt(&theta, &eta, &terms).1.max(1.0);
 
@@ -369,7 +383,7 @@ impl Model {
                 // The device's rounding error of the class gradients: the KKT floor, as in Glm::fit.
                 let mut noise = 0.0_f64;
                 #[allow(clippy::needless_range_loop)] // each step reads all of θ through η
-                for c in 1..k {
+                for c in first..k {
                     let offset = state.offsets(&eta, c);
                     let problem = Problem { y: Cow::Owned(indicator(class_of, c)), ..base.clone() }
                         .with_offset(Cow::Owned(offset))?;
@@ -404,7 +418,7 @@ impl Model {
         }
         let mut coefficients = DMatrix::zeros(p, k);
         let mut intercepts = vec![0.0; k];
-        for c in 1..k {
+        for c in first..k {
             for j in 0..p {
                 coefficients[(j, c)] = theta[c][j];
             }
@@ -432,6 +446,8 @@ struct Multinomial<'p> {
     k: usize,
     p: usize,
     intercept: bool,
+    /// The first class with coefficients of its own (0 symmetric, 1 with a reference class).
+    first: usize,
 }
 
 impl Multinomial<'_> {
@@ -456,7 +472,7 @@ impl Multinomial<'_> {
     ) -> (Vec<f64>, f64) {
         let (n, k) = (self.base.nrows(), self.k);
         let mut eta = vec![0.0; n * k];
-        for (c, t) in theta.iter().enumerate().skip(1) {
+        for (c, t) in theta.iter().enumerate().skip(self.first) {
             self.update_class(&mut eta, t, c);
         }
         let loss: f64 = (0..n)
@@ -466,7 +482,7 @@ impl Multinomial<'_> {
             })
             .sum::<f64>()
             / self.base.weight_sum;
-        let penalty: f64 = theta.iter().skip(1).map(|t| terms.value(t)).sum();
+        let penalty: f64 = theta.iter().skip(self.first).map(|t| terms.value(t)).sum();
         (eta, loss + penalty)
     }
 
@@ -488,7 +504,7 @@ impl Multinomial<'_> {
         let (n, k, p) = (self.base.nrows(), self.k, self.p);
         let dim = theta[0].len();
         let (mut worst, mut largest) = (0.0_f64, 0.0_f64);
-        for (c, t) in theta.iter().enumerate().skip(1) {
+        for (c, t) in theta.iter().enumerate().skip(self.first) {
             let mut gradient = vec![0.0; dim];
             for i in 0..n {
                 let row = &eta[i * k..(i + 1) * k];

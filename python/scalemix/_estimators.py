@@ -289,9 +289,8 @@ class LogisticRegression(_Classifier):
     scikit-learn minimizes C sum_i w_i loss_i + penalty(beta) with penalty "l2": |beta|^2/2,
     "l1": |beta|_1, "elasticnet": l1_ratio |beta|_1 + (1 - l1_ratio)/2 |beta|^2, None: 0.
     Divided by C W that is scalemix's objective with lam = 1/(C W) and alpha_mix = 0, 1 or
-    l1_ratio. With K > 2 classes the fit is scalemix's multinomial, which fixes the first
-    class's coefficients at zero; it matches scikit-learn's symmetric parameterization without
-    a penalty, not with one (not yet implemented in the core).
+    l1_ratio. With K > 2 classes the fit is the symmetric multinomial scikit-learn uses: K
+    coefficient vectors, all penalized.
     """
 
     def __init__(

@@ -136,11 +136,11 @@ fn fit<'py>(
     Ok(out)
 }
 
-/// A K-class fit (multinomial logistic, or one-vs-rest hinge): classes, coef (K × p),
-/// intercepts and the record.
+/// A K-class fit (multinomial logistic — symmetric, every class penalized, unless `symmetric`
+/// is false — or one-vs-rest hinge): classes, coef (K × p), intercepts and the record.
 #[pyfunction]
 #[pyo3(signature = (x, y, sample_weight=None, *, family="logistic", lam=0.0, alpha=0.0,
-    fit_intercept=true, max_iter=1000, tol=1e-12, backend="auto"))]
+    fit_intercept=true, max_iter=1000, tol=1e-12, backend="auto", symmetric=true))]
 #[allow(clippy::too_many_arguments)]
 fn fit_multiclass<'py>(
     py: Python<'py>,
@@ -154,9 +154,11 @@ fn fit_multiclass<'py>(
     max_iter: usize,
     tol: f64,
     backend: &str,
+    symmetric: bool,
 ) -> PyResult<Bound<'py, PyDict>> {
     let glm =
-        model(family, lam, alpha, fit_intercept, 0.5, 4.0, None, max_iter, tol, backend, false)?;
+        model(family, lam, alpha, fit_intercept, 0.5, 4.0, None, max_iter, tol, backend, false)?
+            .symmetric_multinomial(symmetric);
     let x = design(&x)?;
     let y = y.as_slice()?;
     let w = sample_weight.as_ref().map(|w| w.as_slice()).transpose()?;

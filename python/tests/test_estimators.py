@@ -67,6 +67,35 @@ def test_logistic_regression_matches_scikit_learn(penalty, l1_ratio, solver):
     assert ours.kkt_violation_ < 1e-8
 
 
+@pytest.mark.parametrize("l1_ratio", [0.0, 1.0])
+def test_multinomial_logistic_regression_matches_scikit_learn(l1_ratio):
+    rng = np.random.default_rng(4)
+    X = rng.standard_normal((300, 4))
+    scores = X @ rng.standard_normal((4, 3))
+    y = np.array(["a", "b", "c"])[np.argmax(scores + rng.gumbel(size=scores.shape), axis=1)]
+    C = 0.5
+    penalty = "l2" if l1_ratio == 0.0 else "l1"
+    ours = scalemix.LogisticRegression(penalty=penalty, C=C, backend="cpu").fit(X, y)
+    kwargs = dict(C=C, solver="saga" if l1_ratio else "lbfgs", tol=1e-12, max_iter=200_000)
+    if SKLEARN >= (1, 8):
+        kwargs["l1_ratio"] = l1_ratio
+    else:
+        kwargs["penalty"] = penalty
+    theirs = linear_model.LogisticRegression(**kwargs).fit(X, y)
+
+    def objective(est):
+        eta = X @ est.coef_.T + est.intercept_
+        codes = np.searchsorted(est.classes_, y)
+        loss = np.mean(np.logaddexp.reduce(eta, axis=1) - eta[np.arange(len(y)), codes])
+        b = est.coef_
+        pen = np.abs(b).sum() if l1_ratio else 0.5 * (b * b).sum()
+        return loss + pen / (C * len(y))
+
+    assert objective(ours) <= objective(theirs) + 1e-12
+    np.testing.assert_allclose(ours.predict_proba(X), theirs.predict_proba(X), atol=1e-6)
+    np.testing.assert_array_equal(ours.predict(X), theirs.predict(X))
+
+
 def test_regressors_match_scikit_learn():
     X, y = problem()
     w = np.linspace(0.5, 2.0, len(y))

@@ -284,3 +284,49 @@ fn multinomial_on_a_badly_scaled_design_is_the_well_scaled_fit() {
         }
     }
 }
+
+/// The symmetric parameterization (scikit-learn's and glmnet's): every class penalized, the
+/// KKT conditions of all K classes hold from the definitions; with a penalty it is a different
+/// model from the reference one, without one the probabilities agree.
+#[test]
+fn symmetric_multinomial_satisfies_the_kkt_conditions_of_every_class() {
+    let (n, p, k) = (400, 4, 3);
+    let (x, y) = data(n, p, k, 5);
+    let design = Design::row_major(&x, n, p).unwrap();
+    for (lambda, alpha) in [(0.01, 0.0), (0.005, 1.0)] {
+        let glm = Glm::logistic()
+            .penalty(Penalty::elastic_net(lambda, alpha))
+            .backend(BackendChoice::Cpu)
+            .max_iter(20_000);
+        let symmetric = glm.clone().symmetric_multinomial(true).fit_multiclass(design, &y).unwrap();
+        assert!(symmetric.converged());
+        let (g, f) = gradient_and_objective(&x, &y, n, p, &symmetric, lambda, alpha);
+        assert!((f - symmetric.objective()).abs() <= 1e-12 * f);
+        let mut worst = 0.0_f64;
+        for c in 0..k {
+            for j in 0..=p {
+                let beta = if j < p { symmetric.coefficients()[(j, c)] } else { 0.0 };
+                let (l1, l2) =
+                    if j < p { (lambda * alpha, lambda * (1.0 - alpha)) } else { (0.0, 0.0) };
+                let smooth = g[(j, c)] + l2 * beta;
+                let v = if beta != 0.0 {
+                    (smooth + l1 * beta.signum()).abs()
+                } else {
+                    (smooth.abs() - l1).max(0.0)
+                };
+                worst = worst.max(v);
+            }
+        }
+        assert!(worst <= 1e-7, "λ = {lambda}, α = {alpha}: KKT {worst}");
+        assert!(symmetric.coefficients().column(0).iter().any(|&b| b != 0.0));
+        let reference = glm.fit_multiclass(design, &y).unwrap();
+        assert!((reference.objective() - symmetric.objective()).abs() > 1e-6);
+    }
+    let unpenalized = Glm::logistic().backend(BackendChoice::Cpu).max_iter(20_000);
+    let a = unpenalized.clone().symmetric_multinomial(true).fit_multiclass(design, &y).unwrap();
+    let b = unpenalized.fit_multiclass(design, &y).unwrap();
+    let (pa, pb) = (a.predict_proba(design).unwrap(), b.predict_proba(design).unwrap());
+    for (u, v) in pa.iter().zip(pb.iter()) {
+        assert!((u - v).abs() <= 1e-6, "{u} vs {v}");
+    }
+}
