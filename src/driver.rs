@@ -13,7 +13,7 @@
 
 use std::time::Instant;
 
-use crate::backend::{self, Backend, CpuBackend, Needs, PolishBackend, Stats};
+use crate::backend::{self, Backend, BackendInfo, CpuBackend, Needs, PolishBackend, Stats};
 use crate::check::Model;
 use crate::data::{Design, Problem};
 use crate::error::Result;
@@ -326,11 +326,23 @@ impl Model {
             info.device.push_str(" + f64 gradient on the CPU for the final iterations");
         }
         drop(backend);
-        let (theta, intercept) = self.split_theta(solution.theta);
-        Ok(Fit {
+        Ok(self.fit_of(family, solution, start, info))
+    }
+
+    /// The fit record of `solution` (θ in the user's coordinates, with the objective and KKT
+    /// violation to report), its trace timed from `start`.
+    pub(crate) fn fit_of(
+        &self,
+        family: Family,
+        solution: Solution,
+        start: Instant,
+        backend: BackendInfo,
+    ) -> Fit {
+        let (coefficients, intercept) = self.split_theta(solution.theta);
+        Fit {
             family,
             penalty: self.penalty(),
-            coefficients: theta,
+            coefficients,
             intercept,
             objective: solution.objective,
             iterations: solution.iterations,
@@ -345,8 +357,8 @@ impl Model {
             kkt_violation: solution.kkt_violation,
             restarts: solution.restarts,
             elapsed: start.elapsed(),
-            backend: info,
-        })
+            backend,
+        }
     }
 }
 

@@ -305,16 +305,7 @@ impl Model {
             self.solve_point(&point, &mut Engine::new(&mut cpu), self.null_start(problem), None)?;
         let mut stats = Stats::new(dim);
         cpu.evaluate(&solution.theta, Needs::Gradient, &mut stats)?;
-        let alpha = self.penalty().alpha.max(RIDGE_ALPHA_FLOOR);
-        let mut lambda_max = 0.0_f64;
-        for (j, &factor) in self.kkt_factors().iter().enumerate() {
-            if factor > 0.0 {
-                lambda_max = lambda_max.max(stats.gradient[j].abs() / (alpha * factor));
-            }
-        }
-        if lambda_max == 0.0 {
-            lambda_max = 1.0; // a gradient of exactly zero: any sequence is as good
-        }
+        let lambda_max = self.lambda_max_of(stats.gradient.as_slice());
         // Every penalized coordinate is zero, so the objective is the loss alone.
         Ok(NullModel {
             theta: solution.theta,
@@ -323,6 +314,19 @@ impl Model {
             lambda_max,
             loss: solution.objective,
         })
+    }
+
+    /// The smallest λ at which every penalized coefficient is zero, from ∇L at the null model
+    /// (for ridge, glmnet's convention: α floored at 0.001).
+    pub(crate) fn lambda_max_of(&self, gradient: &[f64]) -> f64 {
+        let alpha = self.penalty().alpha.max(RIDGE_ALPHA_FLOOR);
+        let mut lambda_max = 0.0_f64;
+        for (j, &factor) in self.kkt_factors().iter().enumerate() {
+            if factor > 0.0 {
+                lambda_max = lambda_max.max(gradient[j].abs() / (alpha * factor));
+            }
+        }
+        if lambda_max == 0.0 { 1.0 } else { lambda_max } // a zero gradient: any sequence will do
     }
 
     /// Fits every λ of `lambdas` (decreasing) on `problem` with `backend`, already bound to

@@ -11,6 +11,7 @@ use crate::data::Problem;
 use crate::error::{Error, Result};
 use crate::glm::{Fit, Glm};
 use crate::penalty::PenaltyTerms;
+use crate::solver::Solution;
 
 /// What a fit on statistics computed elsewhere must know of the rows before it starts: what the
 /// checking pass of a streamed fit gathers, merged over the chunks.
@@ -136,26 +137,6 @@ impl Glm {
         let solution = streamed.solve(&mut external, &terms, streamed.null_start(), None, None)?;
         let objective = external.loss(&solution.theta)? + terms.value(&solution.theta);
         let info = external.info();
-        let (coefficients, intercept) = model.split_theta(solution.theta);
-        Ok(Fit {
-            family,
-            penalty: model.penalty(),
-            coefficients,
-            intercept,
-            objective,
-            iterations: solution.iterations,
-            termination: solution.termination,
-            trace: solution.trace,
-            trace_iterations: solution.trace_marks.iter().map(|m| m.0).collect(),
-            trace_seconds: solution
-                .trace_marks
-                .iter()
-                .map(|m| m.1.saturating_duration_since(start).as_secs_f64())
-                .collect(),
-            kkt_violation: solution.kkt_violation,
-            restarts: solution.restarts,
-            elapsed: start.elapsed(),
-            backend: info,
-        })
+        Ok(model.fit_of(family, Solution { objective, ..solution }, start, info))
     }
 }

@@ -19,9 +19,6 @@ use crate::predict::LinearModel;
 use crate::solver::{Run, Seed, Solution, SolverOptions};
 use crate::source::{Block, RowSource};
 
-/// Ridge's λ_max uses α = 0.001 (glmnet's convention), as in memory.
-const RIDGE_ALPHA_FLOOR: f64 = 1e-3;
-
 impl Glm {
     /// Fits the model to the rows of `source`, read again at every pass instead of held in
     /// memory: the same optimum as [`Glm::fit`] on the same data (objectives within rounding,
@@ -413,27 +410,8 @@ impl<'m> Streamed<'m> {
         }
         let lambda = self.model.penalty().lambda;
         let (theta, objective, kkt) = self.report(reader, stream, &solution, lambda, &terms)?;
-        let (coefficients, intercept) = self.model.split_theta(theta);
-        Ok(Fit {
-            family: self.model.family(),
-            penalty: self.model.penalty(),
-            coefficients,
-            intercept,
-            objective,
-            iterations: solution.iterations,
-            termination: solution.termination,
-            trace: solution.trace,
-            trace_iterations: solution.trace_marks.iter().map(|m| m.0).collect(),
-            trace_seconds: solution
-                .trace_marks
-                .iter()
-                .map(|m| m.1.saturating_duration_since(start).as_secs_f64())
-                .collect(),
-            kkt_violation: kkt,
-            restarts: solution.restarts,
-            elapsed: start.elapsed(),
-            backend: info,
-        })
+        let solution = Solution { theta, objective, kkt_violation: kkt, ..solution };
+        Ok(self.model.fit_of(self.model.family(), solution, start, info))
     }
 
     /// Where a single streamed fit computes its blocks: as [`crate::BackendChoice`] says, with
@@ -568,16 +546,7 @@ impl<'m> Streamed<'m> {
         let mut stats = Stats::new(dim);
         backend.evaluate(&null.theta, Needs::Gradient, &mut stats)?;
         let gradient_scale = stats.gradient.amax().max(1.0);
-        let alpha = self.model.penalty().alpha.max(RIDGE_ALPHA_FLOOR);
-        let mut lambda_max = 0.0_f64;
-        for (j, &factor) in self.inner.kkt_factors().iter().enumerate() {
-            if factor > 0.0 {
-                lambda_max = lambda_max.max(stats.gradient[j].abs() / (alpha * factor));
-            }
-        }
-        if lambda_max == 0.0 {
-            lambda_max = 1.0;
-        }
+        let lambda_max = self.inner.lambda_max_of(stats.gradient.as_slice());
         let lambdas = match all {
             Some(path) => path.lambdas(),
             None => self.model.lambda_sequence_for(self.n, p, options, lambda_max)?,
