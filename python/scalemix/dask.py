@@ -8,7 +8,9 @@ mid-fit is survived: its chunks and their statistics are recomputed elsewhere, w
 result.
 
 Families: logistic (``LogisticRegression``, binary), gaussian (``Lasso``, ``ElasticNet``,
-``Ridge``) and ``GLM`` with either; the design is fitted as given (no internal rescaling).
+``Ridge``) and ``GLM`` with either; the design is fitted as given (no internal rescaling). X, y
+and the weights may be Dask arrays or Dask DataFrames and Series (their partitions become the
+chunks).
 """
 
 import numpy as np
@@ -139,6 +141,11 @@ class _Chunks:
     def __init__(self, X, y, sample_weight, family, fit_intercept):
         import dask.array as da
 
+        # Dask DataFrames and Series: their partitions become the chunks (with known lengths).
+        X, y, sample_weight = (
+            v.to_dask_array(lengths=True) if hasattr(v, "to_dask_array") else v
+            for v in (X, y, sample_weight)
+        )
         X = da.asarray(X)
         if X.ndim != 2:
             raise ValueError(f"X must be 2-dimensional, got {X.ndim} dimensions")
@@ -251,6 +258,8 @@ class _DaskFit:
     def _linear(self, X):
         import dask.array as da
 
+        if hasattr(X, "to_dask_array"):
+            X = X.to_dask_array(lengths=True)
         return da.asarray(X).dot(self.coef_) + self.intercept_
 
 
@@ -273,6 +282,8 @@ class LogisticRegression(_DaskFit, _mem.LogisticRegression):
     def _linear(self, X):
         import dask.array as da
 
+        if hasattr(X, "to_dask_array"):
+            X = X.to_dask_array(lengths=True)
         return da.asarray(X).dot(self.coef_[0]) + self.intercept_[0]
 
     def decision_function(self, X):

@@ -96,3 +96,17 @@ def test_a_worker_lost_mid_fit_is_survived_with_the_same_result(client, monkeypa
     assert survived.termination_ == "Converged"
     assert relative(survived.objective_, undisturbed.objective_) <= 1e-12
     np.testing.assert_allclose(survived.coef_, undisturbed.coef_, rtol=1e-10)
+
+
+def test_dask_dataframes_are_chunked_by_their_partitions(client):
+    import dask.dataframe as dd
+    import pandas as pd
+
+    X, y, _, w = problem(n=2000)
+    frame = dd.from_pandas(pd.DataFrame(X, columns=[f"x{j}" for j in range(X.shape[1])]), npartitions=4)
+    target = dd.from_pandas(pd.Series(y), npartitions=4)
+    weights = dd.from_pandas(pd.Series(w), npartitions=4)
+    from_frame = sd.LogisticRegression(C=0.5).fit(frame, target, sample_weight=weights)
+    memory = scalemix.LogisticRegression(C=0.5, backend="cpu").fit(X, y, sample_weight=w)
+    assert relative(from_frame.objective_, memory.objective_) <= 1e-10
+    np.testing.assert_allclose(from_frame.predict_proba(frame).compute(), memory.predict_proba(X), atol=1e-8)
