@@ -149,15 +149,8 @@ impl Model {
     ) -> Result<Solution> {
         let mut polish = PolishBackend::new(point.problem, self.intercept(), &mut *engine.backend);
         let run = Run { kkt_scale: Some(first.kkt_scale), ..*run };
-        let mut solution = run.solve(&mut polish, first.theta)?;
-        solution.iterations += first.iterations;
-        solution.restarts += first.restarts;
-        solution.trace = [first.trace, solution.trace[1..].to_vec()].concat();
-        let offset = first.iterations;
-        let polished = solution.trace_marks[1..].iter().map(|&(k, t)| (k + offset, t));
-        solution.trace_marks = first.trace_marks.into_iter().chain(polished).collect();
-        solution.polished = true;
-        Ok(solution)
+        let finish = run.solve(&mut polish, first.theta.clone())?;
+        Ok(first.continued_by(finish))
     }
 
     /// The loss and ∇L (with its rounding-error scale) at `theta`, from one f64 pass on the CPU.

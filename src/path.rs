@@ -282,16 +282,7 @@ impl Model {
         let unit = self.terms_at(1.0, dim)?;
         // At λ = ∞ the penalized coordinates stay at their zero start; only the unpenalized
         // ones (intercept, factor-0 features) move.
-        let infinite = PenaltyTerms {
-            ridge: vec![0.0; dim],
-            lasso: unit
-                .lasso
-                .iter()
-                .zip(&unit.ridge)
-                .map(|(l, r)| if l + r > 0.0 { LAMBDA_INFINITY } else { 0.0 })
-                .collect(),
-            exponent: 1.0,
-        };
+        let infinite = at_infinity(&unit);
         let zero_threshold = vec![0.0; dim];
         let point = Point {
             problem,
@@ -613,6 +604,22 @@ impl Model {
         // As for every reported point: F from the losses' definitions, in f64.
         let objective = exact_mean_loss(problem, &full, intercept) + terms.value(&full);
         Ok((full, solution.iterations, solution.termination, objective))
+    }
+}
+
+/// The penalty at λ = ∞ of the unit penalty `unit`: every penalized coordinate held at its
+/// zero start (an ℓ₁ weight no gradient can overcome), the unpenalized ones (intercept,
+/// factor-0 features) free. Its solution is a path's null model.
+pub(crate) fn at_infinity(unit: &PenaltyTerms) -> PenaltyTerms {
+    PenaltyTerms {
+        ridge: vec![0.0; unit.ridge.len()],
+        lasso: unit
+            .lasso
+            .iter()
+            .zip(&unit.ridge)
+            .map(|(l, r)| if l + r > 0.0 { LAMBDA_INFINITY } else { 0.0 })
+            .collect(),
+        exponent: 1.0,
     }
 }
 

@@ -223,10 +223,6 @@ def test_path_and_cv_return_arrays():
     assert c["lambda_1se"] >= c["lambda_min"]
 
 
-def test_scikit_learn_version_is_supported():
-    assert tuple(int(v) for v in sklearn.__version__.split(".")[:2]) >= (1, 3)
-
-
 def test_x_is_read_in_place_and_the_gil_is_released_during_a_fit():
     import threading
     import tracemalloc

@@ -72,6 +72,22 @@ pub(crate) struct Solution {
     pub polished: bool,
 }
 
+impl Solution {
+    /// This run continued by `finish` (a second run from this one's θ, e.g. the f64 finish):
+    /// `finish`'s result with both runs' iterations, restarts and traces joined, marked
+    /// polished.
+    pub(crate) fn continued_by(self, mut finish: Solution) -> Solution {
+        finish.iterations += self.iterations;
+        finish.restarts += self.restarts;
+        finish.trace = [self.trace, finish.trace[1..].to_vec()].concat();
+        let offset = self.iterations;
+        let later = finish.trace_marks[1..].iter().map(|&(k, t)| (k + offset, t));
+        finish.trace_marks = self.trace_marks.into_iter().chain(later).collect();
+        finish.polished = true;
+        finish
+    }
+}
+
 /// Statistics at a starting θ, and what they hold.
 #[derive(Debug, Clone)]
 pub(crate) struct Seed {

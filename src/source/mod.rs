@@ -214,11 +214,15 @@ pub trait RowSource: Send {
     /// Whether blocks carry a response.
     fn has_target(&self) -> bool;
 
-    /// Whether blocks carry sample weights.
-    fn has_weights(&self) -> bool;
+    /// Whether blocks carry sample weights (none by default).
+    fn has_weights(&self) -> bool {
+        false
+    }
 
-    /// Whether blocks carry binomial trials.
-    fn has_trials(&self) -> bool;
+    /// Whether blocks carry binomial trials (none by default).
+    fn has_trials(&self) -> bool {
+        false
+    }
 
     /// The content's identity now (`None` for data that cannot change).
     ///

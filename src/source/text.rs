@@ -337,14 +337,6 @@ impl RowSource for LibsvmSource {
         true
     }
 
-    fn has_weights(&self) -> bool {
-        false
-    }
-
-    fn has_trials(&self) -> bool {
-        false
-    }
-
     fn fingerprint(&self) -> Result<Option<Fingerprint>> {
         Fingerprint::of_file(&self.path).map(Some)
     }

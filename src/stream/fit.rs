@@ -12,7 +12,7 @@ use crate::check::Model;
 use crate::cv::{CvResult, Metric};
 use crate::error::{Error, Result};
 use crate::glm::{Fit, Glm};
-use crate::path::{DEVIANCE_CHANGE, DEVIANCE_MAX, LAMBDA_INFINITY, Path, PathOptions, PathPoint};
+use crate::path::{DEVIANCE_CHANGE, DEVIANCE_MAX, Path, PathOptions, PathPoint, at_infinity};
 use crate::penalty::PenaltyTerms;
 use crate::precondition::Preconditioner;
 use crate::predict::LinearModel;
@@ -47,7 +47,7 @@ impl Glm {
         let (model, mut reader) = self.open_source(source, "fit_source")?;
         let summary = scan(&mut reader, model.family(), None)?;
         check_memory(&model, &reader, summary.rows)?;
-        let mut fit = Streamed::new(&model, &summary.all, &summary)?;
+        let fit = Streamed::new(&model, &summary.all, &summary)?;
         fit.fit(&mut reader, &self.stream, start)
     }
 
@@ -382,12 +382,7 @@ impl<'m> Streamed<'m> {
     }
 
     /// One fit at the model's λ.
-    fn fit(
-        &mut self,
-        reader: &mut Reader<'_>,
-        stream: &StreamOptions,
-        start: Instant,
-    ) -> Result<Fit> {
+    fn fit(&self, reader: &mut Reader<'_>, stream: &StreamOptions, start: Instant) -> Result<Fit> {
         let terms = self.inner.terms(self.dim)?;
         let weight_sum = self.rows.weight_sum;
         let mut backend = StreamedBackend::new(
@@ -446,23 +441,15 @@ impl<'m> Streamed<'m> {
         let kkt = terms.kkt_violation(&first.theta, stats.gradient.as_slice());
         let target = self.inner.options().kkt_tol * first.kkt_scale;
         let converged = first.termination == crate::Termination::Converged;
-        if converged && kkt <= target && !self.model.family().has_unbounded_weight() {
-            return Ok(Solution { kkt_violation: kkt, ..first });
-        }
-        if !converged {
+        // Only a converged fit is finished: one that is not keeps its record, with the f64 KKT.
+        let checked = kkt <= target && !self.model.family().has_unbounded_weight();
+        if !converged || checked {
             return Ok(Solution { kkt_violation: kkt, ..first });
         }
         cpu.show_penalty(Some(terms.clone()));
         let run = self.run(terms, self.inner.options(), Some(first.kkt_scale));
-        let mut solution = run.solve(&mut cpu, first.theta.clone())?;
-        solution.iterations += first.iterations;
-        solution.restarts += first.restarts;
-        solution.trace = [first.trace, solution.trace[1..].to_vec()].concat();
-        let offset = first.iterations;
-        let polished = solution.trace_marks[1..].iter().map(|&(k, t)| (k + offset, t));
-        solution.trace_marks = first.trace_marks.into_iter().chain(polished).collect();
-        solution.polished = true;
-        Ok(solution)
+        let finish = run.solve(&mut cpu, first.theta.clone())?;
+        Ok(first.continued_by(finish))
     }
 
     /// The user's θ, F from the losses' definitions and the KKT violation of `solution`: in
@@ -530,16 +517,7 @@ impl<'m> Streamed<'m> {
         let mut backend =
             StreamedBackend::new(reader, self.prepare(held_out), intercept, weight_sum, stream);
         // The null model: only the unpenalized coordinates move.
-        let infinite = PenaltyTerms {
-            ridge: vec![0.0; dim],
-            lasso: unit
-                .lasso
-                .iter()
-                .zip(&unit.ridge)
-                .map(|(l, r)| if l + r > 0.0 { LAMBDA_INFINITY } else { 0.0 })
-                .collect(),
-            exponent: 1.0,
-        };
+        let infinite = at_infinity(&unit);
         let null = self
             .run(&infinite, self.inner.options(), None)
             .solve(&mut backend, self.null_start())?;

@@ -260,14 +260,12 @@ pub(crate) fn scan(
                 all.y.merge(Moment::of(&fractions, &weights));
             }
             Some(folds) => {
+                let fold: Vec<usize> = (0..b.rows).map(|i| folds.fold_of(row(i))).collect();
+                (0..b.rows).for_each(|i| add(&mut per_fold[fold[i]], i));
                 let mut fold_weights = vec![0.0; b.rows];
                 for (f, stats) in per_fold.iter_mut().enumerate() {
-                    for i in 0..b.rows {
-                        let here = folds.fold_of(row(i)) == f;
-                        fold_weights[i] = if here { weights[i] } else { 0.0 };
-                        if here {
-                            add(stats, i);
-                        }
+                    for (i, w) in fold_weights.iter_mut().enumerate() {
+                        *w = if fold[i] == f { weights[i] } else { 0.0 };
                     }
                     stats.y.merge(Moment::of(&fractions, &fold_weights));
                 }

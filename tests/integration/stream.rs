@@ -477,12 +477,6 @@ impl RowSource for Changing<'_> {
     fn has_target(&self) -> bool {
         true
     }
-    fn has_weights(&self) -> bool {
-        false
-    }
-    fn has_trials(&self) -> bool {
-        false
-    }
     fn fingerprint(&self) -> scalemix::Result<Option<Fingerprint>> {
         let modified_ns = if !self.drop_rows && self.passes > self.after { 2 } else { 1 };
         Ok(Some(Fingerprint { len: 100, modified_ns }))
