@@ -125,4 +125,6 @@ pub use path::{Path, PathOptions, PathPoint};
 pub use penalty::{Penalty, PenaltyTerms};
 pub use predict::{LinearModel, MulticlassModel};
 pub use solver::{Acceleration, SolverOptions, Termination};
-pub use stream::{Folds as StreamFolds, Progress, ProgressFn, RowSummary, StreamOptions};
+pub use stream::{
+    ExternalRows, Folds as StreamFolds, Progress, ProgressFn, RowSummary, StreamOptions,
+};

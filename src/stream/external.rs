@@ -1,5 +1,5 @@
-//! Fits on statistics computed elsewhere: a caller's [`Backend`] sums each pass over rows this
-//! process never sees (a cluster's workers, each holding some chunks), and the solver — the
+//! Fits on statistics computed elsewhere: the caller's [`ExternalRows`] sum each pass over rows
+//! this process never sees (a cluster's workers, each holding some chunks), and the solver — the
 //! M-step, acceleration, stopping — runs here on the d × d results.
 
 use std::time::Instant;
@@ -33,60 +33,109 @@ pub struct RowSummary {
     pub column_m2: Vec<f64>,
 }
 
-/// The caller's backend, seen by the solver (no progress report).
-struct External<'a>(&'a mut dyn Backend);
+/// Rows held elsewhere — a cluster's workers, each holding some chunks — seen through the
+/// statistics they send back: what [`Glm::fit_statistics`] fits on. Every method is a pass over
+/// all the rows, summed where they live; only d-sized and d × d results travel.
+pub trait ExternalRows {
+    /// The coordinates: the features, then the intercept where the model fits one.
+    fn dim(&self) -> usize;
 
-impl Backend for External<'_> {
-    fn dim(&self) -> usize {
-        self.0.dim()
-    }
-    fn evaluate(&mut self, theta: &[f64], needs: Needs, out: &mut Stats) -> Result<()> {
-        self.0.evaluate(theta, needs, out)
-    }
-    fn loss(&mut self, theta: &[f64]) -> Result<f64> {
-        self.0.loss(theta)
-    }
-    fn info(&self) -> BackendInfo {
-        self.0.info()
-    }
-    fn exact(&self) -> bool {
-        self.0.exact()
-    }
-    fn set_rows(&mut self, problem: &Problem<'_>) -> Result<()> {
-        self.0.set_rows(problem)
-    }
-    fn gram_with_weights(
+    /// The statistics at `theta` as means over every row, as [`Backend::evaluate`] computes
+    /// them (the loss as fitted, [`crate::Family::fitted_loss`]; the rounding-error bounds in
+    /// [`Stats::gradient_error`] and [`Stats::loss_error`], combined over the rows as root sums
+    /// of squares): on the rows' own devices, or in f64 on the CPU where `in_f64`.
+    ///
+    /// # Errors
+    /// Whatever stops the pass (a failed chunk, a lost connection).
+    fn evaluate(
         &mut self,
-        weights: &[f64],
-        gram: &mut nalgebra::DMatrix<f64>,
-    ) -> Result<()> {
-        self.0.gram_with_weights(weights, gram)
+        theta: &[f64],
+        needs: Needs,
+        in_f64: bool,
+        out: &mut Stats,
+    ) -> Result<()>;
+
+    /// (1/W) Σ wᵢ ℓ(yᵢ, ηᵢ) with ℓ by its definition ([`crate::Family::loss`]), in f64: the
+    /// loss of the reported objective.
+    ///
+    /// # Errors
+    /// As [`ExternalRows::evaluate`].
+    fn exact_loss(&mut self, theta: &[f64]) -> Result<f64>;
+
+    /// Where the passes not asked for f64 ran (the devices of the rows' hosts).
+    fn info(&self) -> BackendInfo;
+
+    /// Whether every pass so far ran in f64 (no GPU among the devices): the fit then needs no
+    /// f64 check.
+    fn exact(&self) -> bool;
+}
+
+/// The rows' passes seen by the solver as a backend: on their devices, or all in f64.
+struct Passes<'a> {
+    rows: &'a mut dyn ExternalRows,
+    in_f64: bool,
+}
+
+impl Passes<'_> {
+    fn elsewhere() -> Error {
+        Error::Backend { backend: "external rows".into(), reason: "the rows live elsewhere".into() }
     }
 }
 
-impl ShowsPenalty for External<'_> {
+impl Backend for Passes<'_> {
+    fn dim(&self) -> usize {
+        self.rows.dim()
+    }
+    fn evaluate(&mut self, theta: &[f64], needs: Needs, out: &mut Stats) -> Result<()> {
+        self.rows.evaluate(theta, needs, self.in_f64, out)
+    }
+    fn loss(&mut self, theta: &[f64]) -> Result<f64> {
+        let mut stats = Stats::new(self.rows.dim());
+        self.rows.evaluate(theta, Needs::Gradient, self.in_f64, &mut stats)?;
+        Ok(stats.loss)
+    }
+    fn info(&self) -> BackendInfo {
+        self.rows.info()
+    }
+    fn exact(&self) -> bool {
+        self.in_f64 || self.rows.exact()
+    }
+    fn set_rows(&mut self, _problem: &Problem<'_>) -> Result<()> {
+        Err(Self::elsewhere())
+    }
+    fn gram_with_weights(
+        &mut self,
+        _weights: &[f64],
+        _gram: &mut nalgebra::DMatrix<f64>,
+    ) -> Result<()> {
+        Err(Self::elsewhere())
+    }
+}
+
+impl ShowsPenalty for Passes<'_> {
     fn show_penalty(&mut self, _terms: Option<PenaltyTerms>) {}
 }
 
 impl Glm {
-    /// Fits the model with `backend` computing the statistics (loss, ∇L, S or the Hessian at
-    /// each θ, as means over the rows `summary` describes, in f64 — [`Backend::exact`]) and
-    /// the solver running here: for rows held elsewhere, e.g. a cluster's workers each
-    /// summing their chunks. The design is fitted as given (no preconditioning), and the
-    /// reported objective is `backend.loss` plus the penalty, so the backend's loss must be
-    /// the loss by its definition: the families whose loss is smooth (logistic, binomial,
-    /// gaussian, Student-t with a given σ).
+    /// Fits the model on rows held elsewhere ([`ExternalRows`]: e.g. a cluster's workers, each
+    /// summing the statistics of its chunks at every θ), the solver — M-step, acceleration,
+    /// stopping — running here on the d × d results; `summary` is what a streamed fit's checking
+    /// pass gathers, merged over the chunks. Every family whose σ is given; the design is fitted
+    /// as given (no preconditioning). Where the rows' devices compute in f32 (GPUs), one f64
+    /// pass checks the KKT conditions and f64 passes finish the fit where they fail (always for
+    /// hinge and quantile), so `Converged` is only said when f64 agrees; the reported objective
+    /// is [`ExternalRows::exact_loss`] plus the penalty.
     ///
     /// # Errors
-    /// [`Error::Unsupported`] for hinge, quantile, a σ to estimate or `standardize`;
-    /// [`Error::InvalidOption`] for a backend of another dimension, a summary of another
-    /// number of features, or one with no positive weight; the backend's errors.
-    pub fn fit_statistics(&self, backend: &mut dyn Backend, summary: &RowSummary) -> Result<Fit> {
+    /// [`Error::Unsupported`] for a σ to estimate or `standardize`; [`Error::InvalidOption`]
+    /// for rows of another dimension, a summary of another number of features, or one with no
+    /// positive weight; the rows' errors.
+    pub fn fit_statistics(&self, rows: &mut dyn ExternalRows, summary: &RowSummary) -> Result<Fit> {
         let start = Instant::now();
         let family = self.family;
-        if family.has_unbounded_weight() || self.estimate_sigma || self.standardize {
+        if self.estimate_sigma || self.standardize {
             return Err(Error::Unsupported {
-                operation: "fit_statistics (smooth losses on the design as given)",
+                operation: "fit_statistics (a given σ, the design as given)",
                 family: family.name(),
             });
         }
@@ -98,10 +147,10 @@ impl Glm {
             value,
             reason,
         };
-        if backend.dim() != dim {
+        if rows.dim() != dim {
             return Err(invalid(
-                "the backend's dimension must be the features, plus one with an intercept",
-                format!("backend dimension {} for {dim}", backend.dim()),
+                "the rows' dimension must be the features, plus one with an intercept",
+                format!("dimension {} for {dim}", rows.dim()),
             ));
         }
         if summary.column_m2.len() != p {
@@ -114,7 +163,7 @@ impl Glm {
             return Err(invalid("needs rows of positive weight", summary.weight_sum.to_string()));
         }
         let moment = |mean: f64, m2: f64| Moment { weight: summary.weight_sum, mean, m2 };
-        let rows = RowStats {
+        let row_stats = RowStats {
             weight_sum: summary.weight_sum,
             min_positive_weight: summary.min_positive_weight,
             y: moment(summary.response_mean, summary.response_m2),
@@ -122,7 +171,7 @@ impl Glm {
         };
         let internal = Summary {
             rows: summary.rows,
-            all: rows,
+            all: row_stats,
             folds: Vec::new(),
             columns: summary
                 .column_mean
@@ -131,12 +180,24 @@ impl Glm {
                 .map(|(&m, &s)| moment(m, s))
                 .collect(),
         };
-        let streamed = Streamed::with_preconditioning(&model, &rows, &internal, false)?;
+        let streamed = Streamed::with_preconditioning(&model, &row_stats, &internal, false)?;
         let terms = streamed.inner().terms(dim)?;
-        let mut external = External(backend);
-        let solution = streamed.solve(&mut external, &terms, streamed.null_start(), None, None)?;
-        let objective = external.loss(&solution.theta)? + terms.value(&solution.theta);
-        let info = external.info();
+        let first = {
+            let mut device = Passes { rows: &mut *rows, in_f64: false };
+            streamed.solve(&mut device, &terms, streamed.null_start(), None, None)?
+        };
+        let mut info = rows.info();
+        let solution = if rows.exact() {
+            first
+        } else {
+            let mut exact = Passes { rows: &mut *rows, in_f64: true };
+            let finished = streamed.finish_on(&mut exact, &terms, first)?;
+            if finished.polished {
+                info.device.push_str(" + f64 passes on the CPUs for the final iterations");
+            }
+            finished
+        };
+        let objective = rows.exact_loss(&solution.theta)? + terms.value(&solution.theta);
         Ok(model.fit_of(family, Solution { objective, ..solution }, start, info))
     }
 }

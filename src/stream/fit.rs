@@ -416,11 +416,8 @@ impl<'m> Streamed<'m> {
         device_for(self.model, self.n, self.dim)
     }
 
-    /// The f64 check of a fit that iterated on the GPU: ∇L in one streamed f64 pass on the CPU;
-    /// where the KKT conditions do not hold there (or for hinge and quantile, whose ℓ' jumps
-    /// where f32 rounding moves η), the fit continues on the streamed CPU backend from the
-    /// GPU's result with the same KKT scale. `Converged` is only said where the f64 check
-    /// agrees.
+    /// The f64 check of a fit that iterated on the GPU, on a streamed f64 CPU backend (see
+    /// [`Streamed::finish_on`]).
     fn finish_in_f64(
         &self,
         reader: &mut Reader<'_>,
@@ -428,16 +425,28 @@ impl<'m> Streamed<'m> {
         terms: &PenaltyTerms,
         first: Solution,
     ) -> Result<Solution> {
-        let intercept = self.model.intercept();
         let mut cpu = StreamedBackend::new(
             reader,
             self.prepare(None),
-            intercept,
+            self.model.intercept(),
             self.rows.weight_sum,
             stream,
         );
+        self.finish_on(&mut cpu, terms, first)
+    }
+
+    /// The f64 check of a fit that iterated in f32: ∇L in one f64 pass of `exact`; where the
+    /// KKT conditions do not hold there (or for hinge and quantile, whose ℓ' jumps where f32
+    /// rounding moves η), the fit continues on `exact` from the f32 result with the same KKT
+    /// scale. `Converged` is only said where the f64 check agrees.
+    pub(super) fn finish_on(
+        &self,
+        exact: &mut impl ShowsPenalty,
+        terms: &PenaltyTerms,
+        first: Solution,
+    ) -> Result<Solution> {
         let mut stats = Stats::new(self.dim);
-        cpu.evaluate(&first.theta, Needs::Gradient, &mut stats)?;
+        exact.evaluate(&first.theta, Needs::Gradient, &mut stats)?;
         let kkt = terms.kkt_violation(&first.theta, stats.gradient.as_slice());
         let target = self.inner.options().kkt_tol * first.kkt_scale;
         let converged = first.termination == crate::Termination::Converged;
@@ -446,9 +455,9 @@ impl<'m> Streamed<'m> {
         if !converged || checked {
             return Ok(Solution { kkt_violation: kkt, ..first });
         }
-        cpu.show_penalty(Some(terms.clone()));
+        exact.show_penalty(Some(terms.clone()));
         let run = self.run(terms, self.inner.options(), Some(first.kkt_scale));
-        let finish = run.solve(&mut cpu, first.theta.clone())?;
+        let finish = run.solve(exact, first.theta.clone())?;
         Ok(first.continued_by(finish))
     }
 

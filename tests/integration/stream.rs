@@ -730,46 +730,155 @@ fn streamed_gpu_statistics_equal_the_cpu_ones_to_f32_rounding() {
     assert!(relative(whole.loss, cpu.loss) <= 1e-14);
 }
 
-/// The solver over statistics a caller computes (here the CPU backend on the rows, as a
-/// cluster's workers would on their chunks) reaches the in-memory fit.
+/// Rows "held elsewhere" for [`Glm::fit_statistics`]: the f64 CPU backend on the rows, and
+/// optionally a GPU backend for the passes not asked for f64, as a cluster's workers would
+/// compute on their chunks.
+struct LocalRows<'p> {
+    problem: &'p scalemix::Problem<'p>,
+    intercept: bool,
+    cpu: scalemix::backend::CpuBackend<'p>,
+    gpu: Option<scalemix::backend::GpuBackend>,
+}
+
+impl<'p> LocalRows<'p> {
+    fn new(
+        problem: &'p scalemix::Problem<'p>,
+        intercept: bool,
+        gpu: Option<&scalemix::backend::GpuContext>,
+    ) -> Self {
+        Self {
+            problem,
+            intercept,
+            cpu: scalemix::backend::CpuBackend::new(problem, intercept),
+            gpu: gpu.map(|c| scalemix::backend::GpuBackend::new(c, problem, intercept).unwrap()),
+        }
+    }
+}
+
+impl scalemix::ExternalRows for LocalRows<'_> {
+    fn dim(&self) -> usize {
+        self.problem.ncols() + usize::from(self.intercept)
+    }
+    fn evaluate(
+        &mut self,
+        theta: &[f64],
+        needs: scalemix::backend::Needs,
+        in_f64: bool,
+        out: &mut scalemix::backend::Stats,
+    ) -> scalemix::Result<()> {
+        use scalemix::backend::Backend;
+        match (&mut self.gpu, in_f64) {
+            (Some(gpu), false) => gpu.evaluate(theta, needs, out),
+            _ => self.cpu.evaluate(theta, needs, out),
+        }
+    }
+    fn exact_loss(&mut self, theta: &[f64]) -> scalemix::Result<f64> {
+        // The loss by its definition, computed here from the rows (not by the library).
+        let (n, p) = (self.problem.nrows(), self.problem.ncols());
+        let b0 = if self.intercept { theta[p] } else { 0.0 };
+        let total: f64 = (0..n)
+            .map(|i| {
+                let eta = b0 + (0..p).map(|j| self.problem.x().get(i, j) * theta[j]).sum::<f64>();
+                self.problem.weights()[i] * self.problem.family().loss(self.problem.y()[i], eta)
+            })
+            .sum();
+        Ok(total / self.problem.weight_sum())
+    }
+    fn info(&self) -> scalemix::backend::BackendInfo {
+        use scalemix::backend::Backend;
+        match &self.gpu {
+            Some(gpu) => gpu.info(),
+            None => self.cpu.info(),
+        }
+    }
+    fn exact(&self) -> bool {
+        self.gpu.is_none()
+    }
+}
+
+/// The solver over statistics a caller computes (here the CPU backend on the rows, or the GPU
+/// for all but the f64 check, as a cluster's workers would on their chunks) reaches the
+/// in-memory CPU fit, for every family the distributed fits take.
 #[test]
 fn a_fit_on_statistics_computed_elsewhere_equals_the_in_memory_fit() {
     let (n, p) = (500, 5);
     let (x, eta) = design(n, p, 77);
-    let y: Vec<f64> = eta.iter().map(|&e| f64::from(u8::from(e > 0.0))).collect();
     let w: Vec<f64> = (0..n).map(|i| 0.5 + (i % 3) as f64).collect();
     let design = Design::row_major(&x, n, p).unwrap();
-    let problem =
-        scalemix::Problem::new(design, y.as_slice().into(), Some(&w), Family::Logistic).unwrap();
     let weight_sum: f64 = w.iter().sum();
-    let moments = |v: &dyn Fn(usize) -> f64| {
-        let mean = (0..n).map(|i| w[i] * v(i)).sum::<f64>() / weight_sum;
-        (mean, (0..n).map(|i| w[i] * (v(i) - mean).powi(2)).sum::<f64>())
+    let labels: Vec<f64> = eta.iter().map(|&e| f64::from(u8::from(e > 0.0))).collect();
+    let response: Vec<f64> =
+        eta.iter().enumerate().map(|(i, e)| e + ((i * 7) % 5) as f64).collect();
+    let summary_of = |y: &[f64]| {
+        let moments = |v: &dyn Fn(usize) -> f64| {
+            let mean = (0..n).map(|i| w[i] * v(i)).sum::<f64>() / weight_sum;
+            (mean, (0..n).map(|i| w[i] * (v(i) - mean).powi(2)).sum::<f64>())
+        };
+        let (response_mean, response_m2) = moments(&|i| y[i]);
+        let columns: Vec<(f64, f64)> = (0..p).map(|j| moments(&|i| x[i * p + j])).collect();
+        scalemix::RowSummary {
+            rows: n as u64,
+            weight_sum,
+            min_positive_weight: 0.5,
+            response_mean,
+            response_m2,
+            column_mean: columns.iter().map(|c| c.0).collect(),
+            column_m2: columns.iter().map(|c| c.1).collect(),
+        }
     };
-    let (response_mean, response_m2) = moments(&|i| y[i]);
-    let columns: Vec<(f64, f64)> = (0..p).map(|j| moments(&|i| x[i * p + j])).collect();
-    let summary = scalemix::RowSummary {
-        rows: n as u64,
-        weight_sum,
-        min_positive_weight: 0.5,
-        response_mean,
-        response_m2,
-        column_mean: columns.iter().map(|c| c.0).collect(),
-        column_m2: columns.iter().map(|c| c.1).collect(),
-    };
-    for (glm, intercept) in [
-        (Glm::logistic().penalty(Penalty::elastic_net(0.01, 0.5)), true),
-        (Glm::logistic().penalty(Penalty::ridge(1e-3)).fit_intercept(false), false),
-    ] {
+    let cases = [
+        (Glm::logistic().penalty(Penalty::elastic_net(0.01, 0.5)), Family::Logistic, &labels, true),
+        (
+            Glm::logistic().penalty(Penalty::ridge(1e-3)).fit_intercept(false),
+            Family::Logistic,
+            &labels,
+            false,
+        ),
+        (Glm::hinge().penalty(Penalty::ridge(1e-2)), Family::Hinge, &labels, true),
+        (
+            Glm::quantile(0.3).penalty(Penalty::lasso(1e-2)),
+            Family::Quantile { q: 0.3 },
+            &response,
+            true,
+        ),
+        (Glm::gaussian().penalty(Penalty::lasso(1e-2)), Family::Gaussian, &response, true),
+    ];
+    let gpu = crate::gpu::contexts().map(|c| &c[0]);
+    for (glm, family, y, intercept) in cases {
         let glm = glm.backend(scalemix::BackendChoice::Cpu);
-        let memory = glm.fit_weighted(design, &y, &w).unwrap();
-        let mut backend = scalemix::backend::CpuBackend::new(&problem, intercept);
-        let external = glm.fit_statistics(&mut backend, &summary).unwrap();
-        assert_eq!(external.termination(), Termination::Converged);
-        let diff = relative(external.objective(), memory.objective());
-        assert!(diff <= 1e-12, "{} vs {}", external.objective(), memory.objective());
+        let problem =
+            scalemix::Problem::new(design, y.as_slice().into(), Some(&w), family).unwrap();
+        let summary = summary_of(y);
+        let memory = glm.fit_weighted(design, y, &w).unwrap();
+        for device in [None, gpu] {
+            let mut rows = LocalRows::new(&problem, intercept, device);
+            let external = glm.fit_statistics(&mut rows, &summary).unwrap();
+            assert_eq!(external.termination(), Termination::Converged, "{family:?} {device:?}");
+            let diff = relative(external.objective(), memory.objective());
+            assert!(
+                diff <= 1e-12,
+                "{family:?} on {device:?}: {} vs {}",
+                external.objective(),
+                memory.objective()
+            );
+            assert!(external.kkt_violation() <= memory.kkt_violation().max(1e-9));
+            if device.is_some() {
+                // Hinge and quantile are always finished by f64 passes after f32 ones.
+                let finished = external.backend().device.contains("f64 passes");
+                let unbounded = matches!(family, Family::Hinge | Family::Quantile { .. });
+                assert!(!unbounded || finished, "{family:?}: {}", external.backend().device);
+                assert_eq!(external.backend().kind, "gpu");
+            }
+        }
     }
-    let hinge = Glm::hinge()
-        .fit_statistics(&mut scalemix::backend::CpuBackend::new(&problem, true), &summary);
-    assert!(matches!(hinge, Err(Error::Unsupported { .. })));
+    let estimated_sigma = Glm::student_t(4.0, None).fit_statistics(
+        &mut LocalRows::new(
+            &scalemix::Problem::new(design, response.as_slice().into(), Some(&w), Family::Gaussian)
+                .unwrap(),
+            true,
+            None,
+        ),
+        &summary_of(&response),
+    );
+    assert!(matches!(estimated_sigma, Err(Error::Unsupported { .. })));
 }
