@@ -291,6 +291,24 @@ impl<'a> Problem<'a> {
         self.family
     }
 
+    /// (1/W) Σ wᵢ ℓ(yᵢ, ηᵢ) at `theta` (the features, then the intercept where `intercept`),
+    /// with ℓ by its definition ([`Family::loss`]: hinge and quantile unsmoothed), in f64: the
+    /// loss of reported objectives.
+    ///
+    /// # Errors
+    /// [`Error::InvalidOption`] for a θ of another length.
+    pub fn mean_loss(&self, theta: &[f64], intercept: bool) -> Result<f64> {
+        let dim = self.ncols() + usize::from(intercept);
+        if theta.len() != dim {
+            return Err(Error::InvalidOption {
+                name: "theta",
+                value: format!("{} values for {dim} coordinates", theta.len()),
+                reason: "must hold one value per feature, then the intercept where fitted",
+            });
+        }
+        Ok(crate::driver::exact_mean_loss(self, theta, intercept))
+    }
+
     /// The per-row offset in η, if any.
     pub fn offset(&self) -> Option<&[f64]> {
         self.offset.as_deref()

@@ -126,5 +126,6 @@ pub use penalty::{Penalty, PenaltyTerms};
 pub use predict::{LinearModel, MulticlassModel};
 pub use solver::{Acceleration, SolverOptions, Termination};
 pub use stream::{
-    ExternalRows, Folds as StreamFolds, Progress, ProgressFn, RowSummary, StreamOptions,
+    ExternalClasses, ExternalRows, Folds as StreamFolds, Progress, ProgressFn, RowSummary,
+    StreamOptions,
 };

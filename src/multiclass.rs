@@ -20,16 +20,15 @@ use std::time::{Duration, Instant};
 
 use nalgebra::DMatrix;
 
-use crate::backend::BackendInfo;
+use crate::backend::{Backend, BackendInfo};
 use crate::check::{Entry, Model, Response};
 use crate::data::{Design, Problem};
-use crate::driver::Point;
 use crate::error::{Error, Result};
 use crate::family::{Family, log1p_exp};
 use crate::glm::Glm;
 use crate::penalty::PenaltyTerms;
 use crate::predict::{MulticlassModel, log_sum_exp};
-use crate::solver::{SolverOptions, Termination};
+use crate::solver::{Run, SolverOptions, Termination};
 
 /// SM-EM iterations per class per sweep: enough for the class to catch up with the others'
 /// last move, few enough that no class runs far ahead of them.
@@ -339,103 +338,181 @@ impl Model {
         let terms = self.terms(dim)?;
         let mut backend = self.open(base)?;
         let info = backend.info();
-
-        // θ per class (the reference class 0, where there is one, stays at zero); start from the
-        // class frequencies (centred in the symmetric parameterization).
         let first = self.first_free_class();
-        let mut theta = vec![vec![0.0; dim]; k];
-        if self.intercept() {
-            let mut freq = vec![0.0; k];
-            for (i, &c) in class_of.iter().enumerate() {
-                freq[c] += base.weights[i];
-            }
-            let log_freq: Vec<f64> = freq.iter().map(|f| f.max(1e-10).ln()).collect();
-            let centre =
-                if first == 0 { log_freq.iter().sum::<f64>() / k as f64 } else { log_freq[0] };
-            for c in first..k {
-                theta[c][p] = log_freq[c] - centre;
-            }
+        let mut class_weights = vec![0.0; k];
+        for (i, &c) in class_of.iter().enumerate() {
+            class_weights[c] += base.weights[i];
         }
+        let theta = starting_point(&class_weights, first, p, self.intercept());
         let state = Multinomial { base, class_of, k, p, intercept: self.intercept(), first };
-        let (mut eta, mut f) = state.predictors_and_objective(&theta, &terms);
-        let scale = state.kkt(&theta, &eta, &terms).1.max(1.0);
+        let mut rows = InMemory { eta: Vec::new(), state, backend: &mut *backend };
+        let sweeps = sweeps(&mut rows, &terms, self.options(), theta, first)?;
+        Ok(sweeps.into_fit(classes, p, self.intercept(), start, info))
+    }
+}
 
-        // ℓ₁ (and bridge) terms make zero absorbing: start from the ridge fit, as Glm::fit does.
-        let mut schedule = Vec::new();
-        if terms.has_lasso() {
-            let ridge = PenaltyTerms {
-                ridge: terms.ridge.iter().zip(&terms.lasso).map(|(r, l)| r + l).collect(),
-                lasso: vec![0.0; dim],
-                exponent: 1.0,
-            };
-            let loose = SolverOptions { tol: 1e-8, kkt_tol: 1e-6, max_iter: 200, ..self.options() };
-            schedule.push((ridge, loose));
-        }
-        schedule.push((terms.clone(), self.options()));
-
-        let zero_threshold = vec![self.options().zero_tol; dim];
-        let mut trace = vec![f];
-        let (mut sweeps, mut termination, mut kkt) = (0, Termination::MaxIterations, f64::MAX);
-        for (stage_terms, options) in &schedule {
-            termination = Termination::MaxIterations;
-            for _ in 0..options.max_iter {
-                sweeps += 1;
-                // The device's rounding error of the class gradients: the KKT floor, as in Glm::fit.
-                let mut noise = 0.0_f64;
-                #[allow(clippy::needless_range_loop)] // each step reads all of θ through η
-                for c in first..k {
-                    let offset = state.offsets(&eta, c);
-                    let problem = Problem { y: Cow::Owned(indicator(class_of, c)), ..base.clone() }
-                        .with_offset(Cow::Owned(offset))?;
-                    let point = Point {
-                        problem: &problem,
-                        terms: stage_terms,
-                        zero_threshold: &zero_threshold,
-                        separation_bound: None,
-                        kkt_scale: Some(scale),
-                    };
-                    let run =
-                        self.run(&point, SolverOptions { max_iter: STEPS_PER_CLASS, ..*options });
-                    let start_theta = std::mem::take(&mut theta[c]);
-                    // Same X, this class's labels and offsets: one O(n) upload on a device.
-                    backend.set_rows(&problem)?;
-                    let solution = run.solve(&mut *backend, start_theta)?;
-                    noise = noise.max(solution.gradient_error);
-                    theta[c] = solution.theta;
-                    state.update_class(&mut eta, &theta[c], c);
-                }
-                let (next_eta, next_f) = state.predictors_and_objective(&theta, stage_terms);
-                eta = next_eta;
-                let change = (f - next_f).abs() / next_f.abs().max(f64::MIN_POSITIVE);
-                f = next_f;
-                trace.push(f);
-                kkt = state.kkt(&theta, &eta, stage_terms).0;
-                if change <= options.tol && kkt <= (options.kkt_tol * scale).max(noise) {
-                    termination = Termination::Converged;
-                    break;
-                }
-            }
-        }
-        let mut coefficients = DMatrix::zeros(p, k);
-        let mut intercepts = vec![0.0; k];
+/// θ per class from the class weights: zero coefficients, the intercepts at the log class
+/// frequencies (centred in the symmetric parameterization; the reference class `first == 1`
+/// stays at zero).
+pub(crate) fn starting_point(
+    class_weights: &[f64],
+    first: usize,
+    p: usize,
+    intercept: bool,
+) -> Vec<Vec<f64>> {
+    let k = class_weights.len();
+    let dim = p + usize::from(intercept);
+    let mut theta = vec![vec![0.0; dim]; k];
+    if intercept {
+        let log_freq: Vec<f64> = class_weights.iter().map(|f| f.max(1e-10).ln()).collect();
+        let centre = if first == 0 { log_freq.iter().sum::<f64>() / k as f64 } else { log_freq[0] };
         for c in first..k {
-            for j in 0..p {
-                coefficients[(j, c)] = theta[c][j];
+            theta[c][p] = log_freq[c] - centre;
+        }
+    }
+    theta
+}
+
+/// What a multinomial fit's sweeps ask of the rows, held in memory or elsewhere.
+pub(crate) trait ClassRows {
+    /// The backend of class c's steps: binary logistic statistics of the labels 1[yᵢ = c],
+    /// each row offset by −log Σ_{l≠c} e^ηᵢₗ with the other classes' η from `theta`.
+    fn class_backend(&mut self, theta: &[Vec<f64>], c: usize) -> Result<&mut dyn Backend>;
+
+    /// Class c's coefficients moved to `theta[c]`.
+    fn class_moved(&mut self, theta: &[Vec<f64>], c: usize);
+
+    /// F (the mean multinomial loss plus every class's penalty at `terms`), the joint KKT
+    /// violation and ‖∇L‖∞ at `theta`, in f64 from the definitions.
+    fn evaluate(&mut self, theta: &[Vec<f64>], terms: &PenaltyTerms) -> Result<(f64, f64, f64)>;
+}
+
+/// The end of a multinomial fit's sweeps.
+pub(crate) struct Sweeps {
+    theta: Vec<Vec<f64>>,
+    objective: f64,
+    sweeps: usize,
+    termination: Termination,
+    kkt_violation: f64,
+    trace: Vec<f64>,
+}
+
+impl Sweeps {
+    /// The fit of `classes` these sweeps reached.
+    pub(crate) fn into_fit(
+        self,
+        classes: Vec<f64>,
+        p: usize,
+        intercept: bool,
+        start: Instant,
+        backend: BackendInfo,
+    ) -> MulticlassFit {
+        let k = classes.len();
+        let coefficients = DMatrix::from_fn(p, k, |j, c| self.theta[c][j]);
+        let intercepts = (0..k).map(|c| if intercept { self.theta[c][p] } else { 0.0 }).collect();
+        MulticlassFit {
+            model: MulticlassModel::from_fit(Family::Logistic, classes, coefficients, intercepts),
+            objective: self.objective,
+            iterations: self.sweeps,
+            termination: self.termination,
+            kkt_violation: self.kkt_violation,
+            trace: self.trace,
+            elapsed: start.elapsed(),
+            backend,
+        }
+    }
+}
+
+/// Block-coordinate sweeps from `theta` (classes `first..`): in each, a few SM-EM steps per
+/// class in turn on its backend; until F stalls and the joint f64 KKT violation is below the
+/// tolerance (or the rounding error of the class gradients, on a device). ℓ₁ (and bridge)
+/// terms make zero absorbing: the ridge fit at the same λ comes first, as in `Glm::fit`.
+pub(crate) fn sweeps(
+    rows: &mut dyn ClassRows,
+    terms: &PenaltyTerms,
+    options: SolverOptions,
+    mut theta: Vec<Vec<f64>>,
+    first: usize,
+) -> Result<Sweeps> {
+    let (k, dim) = (theta.len(), theta[0].len());
+    let (mut f, _, largest) = rows.evaluate(&theta, terms)?;
+    let scale = largest.max(1.0);
+    let mut schedule = Vec::new();
+    if terms.has_lasso() {
+        let ridge = PenaltyTerms {
+            ridge: terms.ridge.iter().zip(&terms.lasso).map(|(r, l)| r + l).collect(),
+            lasso: vec![0.0; dim],
+            exponent: 1.0,
+        };
+        let loose = SolverOptions { tol: 1e-8, kkt_tol: 1e-6, max_iter: 200, ..options };
+        schedule.push((ridge, loose));
+    }
+    schedule.push((terms.clone(), options));
+
+    let zero_threshold = vec![options.zero_tol; dim];
+    let mut trace = vec![f];
+    let (mut sweeps, mut termination, mut kkt) = (0, Termination::MaxIterations, f64::MAX);
+    for (stage_terms, options) in &schedule {
+        termination = Termination::MaxIterations;
+        let run = Run {
+            penalty: stage_terms,
+            scheme: options.acceleration.scheme(Family::Logistic, stage_terms),
+            options: SolverOptions { max_iter: STEPS_PER_CLASS, ..*options },
+            kkt_scale: Some(scale),
+            zero_threshold: &zero_threshold,
+            separation_bound: None,
+        };
+        for _ in 0..options.max_iter {
+            sweeps += 1;
+            // The device's rounding error of the class gradients: the KKT floor, as in Glm::fit.
+            let mut noise = 0.0_f64;
+            for c in first..k {
+                let backend = rows.class_backend(&theta, c)?;
+                let solution = run.solve(backend, std::mem::take(&mut theta[c]))?;
+                noise = noise.max(solution.gradient_error);
+                theta[c] = solution.theta;
+                rows.class_moved(&theta, c);
             }
-            if self.intercept() {
-                intercepts[c] = theta[c][p];
+            let (next_f, next_kkt, _) = rows.evaluate(&theta, stage_terms)?;
+            let change = (f - next_f).abs() / next_f.abs().max(f64::MIN_POSITIVE);
+            (f, kkt) = (next_f, next_kkt);
+            trace.push(f);
+            if change <= options.tol && kkt <= (options.kkt_tol * scale).max(noise) {
+                termination = Termination::Converged;
+                break;
             }
         }
-        Ok(MulticlassFit {
-            model: MulticlassModel::from_fit(Family::Logistic, classes, coefficients, intercepts),
-            objective: f,
-            iterations: sweeps,
-            termination,
-            kkt_violation: kkt,
-            trace,
-            elapsed: start.elapsed(),
-            backend: info,
-        })
+    }
+    Ok(Sweeps { theta, objective: f, sweeps, termination, kkt_violation: kkt, trace })
+}
+
+/// The rows in memory: η (n × K) kept up to date, one backend whose labels and offsets change
+/// per class (one O(n) upload on a device).
+struct InMemory<'s, 'b, 'p> {
+    eta: Vec<f64>,
+    state: Multinomial<'s>,
+    backend: &'b mut (dyn Backend + 'p),
+}
+
+impl ClassRows for InMemory<'_, '_, '_> {
+    fn class_backend(&mut self, _theta: &[Vec<f64>], c: usize) -> Result<&mut dyn Backend> {
+        let base = self.state.base;
+        let offset = self.state.offsets(&self.eta, c);
+        let problem = Problem { y: Cow::Owned(indicator(self.state.class_of, c)), ..base.clone() }
+            .with_offset(Cow::Owned(offset))?;
+        self.backend.set_rows(&problem)?;
+        Ok(&mut *self.backend)
+    }
+
+    fn class_moved(&mut self, theta: &[Vec<f64>], c: usize) {
+        self.state.update_class(&mut self.eta, &theta[c], c);
+    }
+
+    fn evaluate(&mut self, theta: &[Vec<f64>], terms: &PenaltyTerms) -> Result<(f64, f64, f64)> {
+        let (eta, f) = self.state.predictors_and_objective(theta, terms);
+        self.eta = eta;
+        let (kkt, largest) = self.state.kkt(theta, &self.eta, terms);
+        Ok((f, kkt, largest))
     }
 }
 

@@ -65,6 +65,10 @@ class _Linear(BaseEstimator):
             backend=self.backend,
         )
 
+    def _family_options(self):
+        """The family's own parameters, as the core takes them (none by default)."""
+        return {}
+
     def _record(self, result):
         """scalemix's own fitted attributes from the core's result."""
         self.n_iter_ = int(result["n_iter"])
@@ -86,9 +90,6 @@ class _Regressor(RegressorMixin, _Linear):
 
     def _lam_alpha(self, weight_sum):
         raise NotImplementedError
-
-    def _family_options(self):
-        return {}
 
     def fit(self, X, y, sample_weight=None):
         """Fits the model; ``sample_weight`` multiplies each row's loss."""

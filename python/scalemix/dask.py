@@ -18,7 +18,15 @@ import numpy as np
 from . import _core
 from . import _estimators as _mem
 
-__all__ = ["ElasticNet", "GLM", "Lasso", "LogisticRegression", "Ridge"]
+__all__ = [
+    "ElasticNet",
+    "GLM",
+    "Lasso",
+    "LinearSVC",
+    "LogisticRegression",
+    "QuantileRegressor",
+    "Ridge",
+]
 
 
 # Passes repeated after losing a worker, at most.
@@ -36,10 +44,19 @@ def _lost_worker(error):
     return isinstance(error, (FutureCancelledError, KilledWorker, CommClosedError))
 
 
-def _chunk_summary(x, y, w, index, offset, family):
-    """One chunk's checks and sums (runs on a worker): errors name the chunk and the row."""
+def _first(mask):
+    """The index of the first True of a boolean vector."""
+    return int(np.argmax(mask))
+
+
+def _chunk_summary(x, y, w, index, offset, classify):
+    """One chunk's checks and sums (runs on a worker): errors name the chunk and the row.
+
+    ``classify``: the response holds labels; the chunk's distinct labels and the weight of
+    each are gathered instead of the response's moments.
+    """
     x = np.asarray(x, dtype=np.float64)
-    y = np.asarray(y, dtype=np.float64).ravel()
+    y = np.asarray(y).ravel()
     w = np.asarray(w, dtype=np.float64).ravel()
     bad = ~np.isfinite(x)
     if bad.any():
@@ -48,37 +65,48 @@ def _chunk_summary(x, y, w, index, offset, family):
             f"chunk {index}, row {offset + i} (row {i} of the chunk), column {j}: "
             f"{x[i, j]} is not finite"
         )
-    for name, values in (("y", y), ("sample_weight", w)):
+    checked = [("sample_weight", w)]
+    if not classify or y.dtype.kind == "f":
+        checked.insert(0, ("y", y.astype(np.float64)))
+    for name, values in checked:
         if not np.isfinite(values).all():
-            i = int(np.argmin(np.isfinite(values)))
+            i = _first(~np.isfinite(values))
             raise ValueError(f"chunk {index}, row {offset + i}: {name} is {values[i]}")
     if (w < 0).any():
-        i = int(np.argmax(w < 0))
+        i = _first(w < 0)
         raise ValueError(f"chunk {index}, row {offset + i}: negative sample weight {w[i]}")
-    if family == "logistic" and not np.isin(y, (0.0, 1.0)).all():
-        i = int(np.argmax(~np.isin(y, (0.0, 1.0))))
-        raise ValueError(f"chunk {index}, row {offset + i}: label {y[i]} is not 0 or 1")
     weight = w.sum()
     positive = w[w > 0]
 
     def moments(values):
+        """Per column of `values`: (weighted mean, Σ w (v − mean)²)."""
         if weight <= 0:
-            return 0.0, 0.0
-        mean = values @ w / weight
-        return mean, ((values - mean) ** 2) @ w
+            zeros = np.zeros(values.shape[1:])
+            return zeros, zeros
+        mean = w @ values / weight
+        return mean, w @ (values - mean) ** 2
 
-    columns = [moments(x[:, j]) for j in range(x.shape[1])]
+    if classify:
+        labels, codes = np.unique(y, return_inverse=True)
+        response = None
+        label_weights = np.bincount(codes.ravel(), weights=w, minlength=len(labels))
+    else:
+        labels = label_weights = None
+        mean, m2 = moments(y.astype(np.float64)[:, None])
+        response = (float(mean[0]), float(m2[0]))
     return {
-        "rows": len(y),
+        "rows": len(w),
         "weight_sum": weight,
         "min_positive_weight": positive.min() if len(positive) else np.inf,
-        "response": moments(y),
-        "columns": columns,
+        "response": response,
+        "columns": moments(x),
+        "labels": labels,
+        "label_weights": label_weights,
     }
 
 
 def _merge_moments(wa, a, wb, b):
-    """Chan, Golub and LeVeque's pairwise update of (mean, Σ w (v − mean)²)."""
+    """Chan, Golub and LeVeque's pairwise update of (mean, Σ w (v − mean)²), elementwise."""
     if wb <= 0:
         return a
     if wa <= 0:
@@ -90,36 +118,63 @@ def _merge_moments(wa, a, wb, b):
 
 def _merge_summaries(a, b):
     wa, wb = a["weight_sum"], b["weight_sum"]
-    return {
+    merged = {
         "rows": a["rows"] + b["rows"],
         "weight_sum": wa + wb,
         "min_positive_weight": min(a["min_positive_weight"], b["min_positive_weight"]),
-        "response": _merge_moments(wa, a["response"], wb, b["response"]),
-        "columns": [_merge_moments(wa, ca, wb, cb) for ca, cb in zip(a["columns"], b["columns"])],
+        "response": None,
+        "columns": _merge_moments(wa, a["columns"], wb, b["columns"]),
+        "labels": None,
+        "label_weights": None,
     }
+    if a["labels"] is None:
+        merged["response"] = _merge_moments(wa, a["response"], wb, b["response"])
+    else:
+        labels = np.union1d(a["labels"], b["labels"])
+        weights = np.zeros(len(labels))
+        for part in (a, b):
+            weights[np.searchsorted(labels, part["labels"])] += part["label_weights"]
+        merged["labels"], merged["label_weights"] = labels, weights
+    return merged
 
 
-def _chunk_statistics(x, y, w, theta, family, fit_intercept, needs):
+def _targets(y, classes, positive):
+    """A classifier's response on a worker: the class index of each label (0/1 when binary),
+    or 1 for the class `positive` and 0 for the rest (one-vs-rest)."""
+    if classes is None:
+        return y
+    codes = np.searchsorted(classes, y)
+    return (codes == positive).astype(np.float64) if positive is not None else codes.astype(np.float64)
+
+
+def _chunk_statistics(x, y, w, theta, needs, backend, target, options):
     """One chunk's statistics as sums (runs on a worker, in the Rust core)."""
     # Arrays a worker received over the network may sit at unaligned offsets of the message
     # buffer: aligned, C-ordered float64 copies of the chunk where needed.
     def ready(a):
         return np.require(a, dtype=np.float64, requirements=["C", "A"])
 
-    return _core.chunk_statistics(
-        ready(x),
-        ready(np.ravel(y)),
-        ready(np.ravel(w)),
-        ready(theta),
-        family=family,
-        fit_intercept=fit_intercept,
-        needs=needs,
+    y = _targets(np.ravel(y), *target)
+    *sums, device = _core.chunk_statistics(
+        ready(x), ready(y), ready(np.ravel(w)), ready(theta), needs=needs, backend=backend, **options
     )
+    return (*sums, [device])
 
 
 def _add_statistics(a, b):
-    gram = None if a[3] is None else a[3] + b[3]
-    return a[0] + b[0], a[1] + b[1], a[2] + b[2], gram
+    """Two chunks' sums added: Σ w, Σ loss, ∇, S, error squares, loss error square, devices."""
+    def add(u, v):
+        return None if u is None else u + v
+
+    return (
+        a[0] + b[0],
+        a[1] + b[1],
+        add(a[2], b[2]),
+        add(a[3], b[3]),
+        a[4] + b[4],
+        a[5] + b[5],
+        sorted(set(a[6]) | set(b[6])),
+    )
 
 
 def _tree(parts, combine):
@@ -138,7 +193,7 @@ def _tree(parts, combine):
 class _Chunks:
     """The rows of a fit: X, y and the weights persisted on the workers, chunk by chunk."""
 
-    def __init__(self, X, y, sample_weight, family, fit_intercept):
+    def __init__(self, X, y, sample_weight):
         import dask.array as da
 
         # Dask DataFrames and Series: their partitions become the chunks (with known lengths).
@@ -159,8 +214,6 @@ class _Chunks:
         self._persist()
         self.offsets = np.concatenate([[0], np.cumsum(X.chunks[0])[:-1]])
         self.n_features = X.shape[1]
-        self.family = family
-        self.fit_intercept = fit_intercept
         self.weight_sum = None
 
     def _persist(self):
@@ -188,67 +241,111 @@ class _Chunks:
                 self._persist()
         raise AssertionError("unreachable")
 
-    def summary(self):
-        """The checks and the row statistics, in one pass over the chunks."""
+    def summary(self, classify=False):
+        """The checks and the row statistics, in one pass over the chunks; for a classifier
+        (`classify`) the sorted distinct labels too, as ``summary["classes"]``."""
         import dask
 
         summary = dask.delayed(_chunk_summary, pure=True)
+
         def build(blocks):
             parts = [
-                summary(x, y, w, k, int(offset), self.family)
+                summary(x, y, w, k, int(offset), classify)
                 for k, ((x, y, w), offset) in enumerate(zip(blocks, self.offsets))
             ]
             return _tree(parts, _merge_summaries)
 
         s = self._compute(build)
-        self.weight_sum = s["weight_sum"]
+        self.weight_sum = float(s["weight_sum"])
+        response = s["response"] or (0.0, 0.0)
         return {
             "rows": int(s["rows"]),
             "weight_sum": float(s["weight_sum"]),
             "min_positive_weight": float(s["min_positive_weight"]),
-            "response_mean": float(s["response"][0]),
-            "response_m2": float(s["response"][1]),
-            "column_mean": [float(c[0]) for c in s["columns"]],
-            "column_m2": [float(c[1]) for c in s["columns"]],
+            "response_mean": float(response[0]),
+            "response_m2": float(response[1]),
+            "column_mean": [float(v) for v in s["columns"][0]],
+            "column_m2": [float(v) for v in s["columns"][1]],
+            "classes": s["labels"],
+            "class_weights": s["label_weights"],
         }
 
-    def evaluate(self, theta, needs):
-        """The mean statistics at θ over every row: one map over the chunks and a tree sum."""
+    @staticmethod
+    def for_class(summary, weight):
+        """`summary` with the response a 0/1 indicator of total weight `weight` (a class's)."""
+        total = summary["weight_sum"]
+        mean = weight / total
+        return dict(summary, response_mean=mean, response_m2=total * mean * (1.0 - mean))
+
+    def evaluator(self, backend, target, options):
+        """The callable the core's distributed fit calls for each pass (see
+        ``_core.fit_statistics``): one map over the chunks and a tree sum, returning means.
+
+        ``target``: (classes, positive) mapping a classifier's labels on the workers, or
+        (None, None); ``options``: the family's keyword arguments of ``chunk_statistics``."""
         import dask
 
         statistics = dask.delayed(_chunk_statistics, pure=True)
-        theta = np.array(theta, dtype=np.float64)
 
-        def build(blocks):
-            parts = [
-                statistics(x, y, w, theta, self.family, self.fit_intercept, needs)
-                for x, y, w in blocks
-            ]
-            return _tree(parts, _add_statistics)
+        def evaluate(theta, needs, in_f64):
+            theta = np.array(theta, dtype=np.float64)
+            device = "cpu" if in_f64 else backend
 
-        weight, loss, gradient, gram = self._compute(build)
-        w = self.weight_sum
-        return loss / w, np.asarray(gradient) / w, None if gram is None else np.asarray(gram) / w
+            def build(blocks):
+                parts = [
+                    statistics(x, y, w, theta, needs, device, target, options)
+                    for x, y, w in blocks
+                ]
+                return _tree(parts, _add_statistics)
+
+            _, loss, gradient, gram, error_squares, loss_error_square, devices = self._compute(build)
+            w = self.weight_sum
+            return (
+                loss / w,
+                None if gradient is None else np.asarray(gradient) / w,
+                None if gram is None else np.asarray(gram) / w,
+                np.sqrt(error_squares) / w,
+                float(np.sqrt(loss_error_square)) / w,
+                devices,
+            )
+
+        return evaluate
+
+
+def _lazy(X):
+    """X as a Dask array (a DataFrame's partitions become its chunks)."""
+    import dask.array as da
+
+    if hasattr(X, "to_dask_array"):
+        X = X.to_dask_array(lengths=True)
+    return da.asarray(X)
 
 
 class _DaskFit:
-    """The fit itself, shared by the estimators: summary, then the solver over the chunks."""
+    """The fit itself, shared by the estimators: the summary pass, then the solver on the
+    client over passes on the chunks."""
 
-    def _fit_chunks(self, X, y, sample_weight, family, lam_alpha, **options):
-        chunks = _Chunks(X, y, sample_weight, family, bool(self.fit_intercept))
-        summary = chunks.summary()
-        lam, alpha = lam_alpha(summary["weight_sum"])
-        result = _core.fit_statistics(
-            chunks.evaluate,
+    def _fit_rows(self, chunks, summary, family, lam, alpha, target=(None, None)):
+        """One fit of `family` at (lam, alpha) over `chunks`; `target` maps a classifier's
+        labels on the workers (see `_targets`). Returns the core's result."""
+        options = dict(self._family_options(), fit_intercept=bool(self.fit_intercept))
+        evaluate = chunks.evaluator(self.backend, target, dict(options, family=family))
+        return _core.fit_statistics(
+            evaluate,
             summary,
             family=family,
             lam=lam,
             alpha=alpha,
-            fit_intercept=bool(self.fit_intercept),
             max_iter=int(self.max_iter),
             tol=float(self.tol),
             **options,
         )
+
+    def _fit_regression(self, X, y, sample_weight, family, lam_alpha):
+        chunks = _Chunks(X, y, sample_weight)
+        summary = chunks.summary()
+        lam, alpha = lam_alpha(summary["weight_sum"])
+        result = self._fit_rows(chunks, summary, family, lam, alpha)
         self.n_features_in_ = chunks.n_features
         self.coef_ = np.asarray(result["coef"])
         self.intercept_ = float(result["intercept"])
@@ -256,57 +353,118 @@ class _DaskFit:
         return self
 
     def _linear(self, X):
-        import dask.array as da
-
-        if hasattr(X, "to_dask_array"):
-            X = X.to_dask_array(lengths=True)
-        return da.asarray(X).dot(self.coef_) + self.intercept_
+        return _lazy(X).dot(self.coef_) + self.intercept_
 
 
-class LogisticRegression(_DaskFit, _mem.LogisticRegression):
-    """:class:`scalemix.LogisticRegression` on Dask arrays (binary labels 0/1).
-
-    The objective, parameters and attributes are those of the in-memory class; ``classes_`` is
-    ``[0, 1]``. Predictions are Dask arrays, computed lazily chunk by chunk.
-    """
+class _DaskClassifier(_DaskFit):
+    """Classifiers on Dask arrays: any labels (the classes are gathered in the first pass);
+    two classes are one fit, more are fitted as the in-memory class fits them."""
 
     def fit(self, X, y, sample_weight=None):
         """Fits on Dask arrays (or anything ``dask.array.asarray`` takes), chunked by rows."""
         self._check_common()
-        self.classes_ = np.array([0.0, 1.0])
-        self._fit_chunks(X, y, sample_weight, "logistic", self._lam_alpha)
-        self.coef_ = self.coef_[np.newaxis, :]
-        self.intercept_ = np.array([self.intercept_])
+        chunks = _Chunks(X, y, sample_weight)
+        summary = chunks.summary(classify=True)
+        classes, class_weights = summary["classes"], summary["class_weights"]
+        if len(classes) < 2:
+            raise ValueError(
+                "This solver needs samples of at least 2 classes in the data, but the data "
+                f"contains only one class: {classes[0]!r}"
+            )
+        self.classes_ = classes
+        self.n_features_in_ = chunks.n_features
+        lam, alpha = self._lam_alpha(summary["weight_sum"])
+        if len(classes) == 2:
+            binary = _Chunks.for_class(summary, class_weights[1])
+            result = self._fit_rows(chunks, binary, self._family, lam, alpha, (classes, None))
+            self.coef_ = np.asarray(result["coef"])[np.newaxis, :]
+            self.intercept_ = np.array([result["intercept"]])
+            self._record(result)
+            return self
+        return self._fit_classes(chunks, summary, lam, alpha)
+
+    def _fit_classes(self, chunks, summary, lam, alpha):
+        """K > 2 classes, one-vs-rest: one fit per class, the records joined as the in-memory
+        one-vs-rest fit joins them."""
+        fits = [
+            self._fit_rows(
+                chunks,
+                _Chunks.for_class(summary, weight),
+                self._family,
+                lam,
+                alpha,
+                (self.classes_, c),
+            )
+            for c, weight in enumerate(summary["class_weights"])
+        ]
+        self.coef_ = np.array([f["coef"] for f in fits])
+        self.intercept_ = np.array([f["intercept"] for f in fits])
+        failed = [f["termination"] for f in fits if f["termination"] != "Converged"]
+        self._record(
+            {
+                "n_iter": sum(f["n_iter"] for f in fits),
+                "objective": sum(f["objective"] for f in fits),
+                "kkt_violation": max(f["kkt_violation"] for f in fits),
+                "termination": failed[0] if failed else "Converged",
+                "backend": fits[0]["backend"],
+            }
+        )
         return self
 
     def _linear(self, X):
-        import dask.array as da
-
-        if hasattr(X, "to_dask_array"):
-            X = X.to_dask_array(lengths=True)
-        return da.asarray(X).dot(self.coef_[0]) + self.intercept_[0]
+        eta = _lazy(X).dot(self.coef_.T) + self.intercept_
+        return eta[:, 0] if eta.shape[1] == 1 else eta
 
     def decision_function(self, X):
-        """η per row, lazily."""
+        """η per row (one column per class when K > 2), lazily."""
         return self._linear(X)
 
+    def predict(self, X):
+        """The predicted label per row, lazily."""
+        eta = self._linear(X)
+        classes = self.classes_
+        if eta.ndim == 1:
+            return eta.map_blocks(lambda e: classes[(e > 0).astype(int)], dtype=classes.dtype)
+        return eta.map_blocks(
+            lambda e: classes[np.argmax(e, axis=1)], drop_axis=1, dtype=classes.dtype
+        )
+
+
+class LogisticRegression(_DaskClassifier, _mem.LogisticRegression):
+    """:class:`scalemix.LogisticRegression` on Dask arrays: the same objective, parameters and
+    attributes. Predictions are Dask arrays, computed lazily chunk by chunk."""
+
+    def _fit_classes(self, chunks, summary, lam, alpha):
+        raise ValueError(
+            f"distributed logistic regression takes two classes, got {len(self.classes_)}"
+        )
+
     def predict_proba(self, X):
-        """(1 − p, p) per row, lazily."""
+        """Class probabilities per row (sigmoid when binary, softmax otherwise), lazily."""
         import dask.array as da
 
-        p = 1.0 / (1.0 + da.exp(-self._linear(X)))
-        return da.stack([1.0 - p, p], axis=1)
+        eta = self._linear(X)
+        if eta.ndim == 1:
+            p = 1.0 / (1.0 + da.exp(-eta))
+            return da.stack([1.0 - p, p], axis=1)
 
-    def predict(self, X):
-        """The label (0 or 1) per row, lazily."""
-        return (self._linear(X) > 0).astype(np.float64)
+        def softmax(e):
+            e = np.exp(e - e.max(axis=1, keepdims=True))
+            return e / e.sum(axis=1, keepdims=True)
+
+        return eta.map_blocks(softmax, dtype=np.float64)
+
+
+class LinearSVC(_DaskClassifier, _mem.LinearSVC):
+    """:class:`scalemix.LinearSVC` (hinge loss) on Dask arrays; K > 2 classes one-vs-rest, as
+    in memory."""
 
 
 class _DaskRegressor(_DaskFit):
     def fit(self, X, y, sample_weight=None):
         """Fits on Dask arrays (or anything ``dask.array.asarray`` takes), chunked by rows."""
         self._check_common()
-        return self._fit_chunks(X, y, sample_weight, "gaussian", self._lam_alpha)
+        return self._fit_regression(X, y, sample_weight, self._family, self._lam_alpha)
 
     def predict(self, X):
         """X @ coef_ + intercept_, lazily."""
@@ -325,19 +483,36 @@ class Ridge(_DaskRegressor, _mem.Ridge):
     """:class:`scalemix.Ridge` on Dask arrays."""
 
 
+class QuantileRegressor(_DaskRegressor, _mem.QuantileRegressor):
+    """:class:`scalemix.QuantileRegressor` on Dask arrays."""
+
+
 class GLM(_DaskFit, _mem.GLM):
-    """:class:`scalemix.GLM` on Dask arrays: the gaussian and logistic families."""
+    """:class:`scalemix.GLM` on Dask arrays: every family but binomial, Student-t with its σ
+    given; ``standardize`` is not offered (the design is fitted as given)."""
+
+    _FAMILIES = ("gaussian", "logistic", "hinge", "quantile", "student_t")
+
+    def _family_options(self):
+        return {
+            "quantile": float(self.quantile),
+            "nu": float(self.nu),
+            "sigma": None if self.sigma is None else float(self.sigma),
+        }
 
     def fit(self, X, y, sample_weight=None):
         """Fits on Dask arrays (or anything ``dask.array.asarray`` takes), chunked by rows."""
         self._check_common()
-        if self.family not in ("gaussian", "logistic"):
+        if self.family not in self._FAMILIES:
             raise ValueError(
-                f"distributed GLM fits take family 'gaussian' or 'logistic', got {self.family!r}"
+                f"distributed GLM fits take family {', '.join(map(repr, self._FAMILIES))}; "
+                f"got {self.family!r}"
             )
+        if self.family == "student_t" and self.sigma is None:
+            raise ValueError("distributed student_t fits need sigma (it is not estimated)")
         if self.standardize:
             raise ValueError("distributed fits take the design as given: standardize=False")
-        return self._fit_chunks(
+        return self._fit_regression(
             X, y, sample_weight, self.family, lambda _w: (float(self.lam), float(self.alpha))
         )
 

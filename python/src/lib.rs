@@ -6,17 +6,16 @@
 //! core becomes a `ValueError` (bad input, with its row and column) or a `RuntimeError` (a
 //! device failure), never a crash of the interpreter.
 
-use nalgebra::DMatrix;
 use numpy::{
     IntoPyArray, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2, PyUntypedArrayMethods,
 };
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
-use scalemix::backend::{Backend, BackendInfo, CpuBackend, Needs, Stats};
+use scalemix::backend::{BackendInfo, Needs, Stats};
 use scalemix::{
-    BackendChoice, CvOptions, Design, Error, Family, Folds, Glm, Metric, PathOptions, Penalty,
-    Problem, RowSummary,
+    BackendChoice, CvOptions, Design, Error, ExternalRows, Family, Folds, Glm, Metric, PathOptions,
+    Penalty, Problem, RowSummary,
 };
 
 /// The core's error as a Python exception.
@@ -317,13 +316,39 @@ fn cv<'py>(
     Ok(out)
 }
 
-/// The statistics of one chunk of rows at `theta`, as sums (not means): the chunk's Σ wᵢ, then
-/// Σ wᵢ ℓᵢ, the gradient's Σ and, unless `needs` is "gradient", the Gram's ("gram": EM
-/// weights, "hessian": ℓ''), so chunks add up and the client divides by W. Runs on a Dask
-/// worker; nothing but these d × d results leaves it.
+/// The family a distributed fit's chunks compute, from its name and parameters.
+fn chunk_family(family: &str, quantile: f64, nu: f64, sigma: Option<f64>) -> PyResult<Family> {
+    Ok(match family {
+        "logistic" => Family::Logistic,
+        "gaussian" => Family::Gaussian,
+        "hinge" => Family::Hinge,
+        "quantile" => Family::Quantile { q: quantile },
+        "student_t" => Family::StudentT {
+            nu,
+            sigma: sigma.ok_or_else(|| {
+                PyValueError::new_err("distributed student_t fits need sigma (it is not estimated)")
+            })?,
+        },
+        other => {
+            return Err(PyValueError::new_err(format!(
+                "distributed fits take the logistic, gaussian, hinge, quantile and student_t \
+                 families; got {other:?}"
+            )));
+        }
+    })
+}
+
+/// The statistics of one chunk of rows at `theta`, as sums (not means), so chunks add up and
+/// the client divides by W: a tuple of the chunk's Σ wᵢ; Σ wᵢ ℓᵢ (the loss as fitted, or by its
+/// definition for `needs="loss"`); the gradient's Σ (None for "loss"); the Gram's Σ for "gram"
+/// (EM weights) and "hessian" (ℓ''), else None; the squares of the rounding-error bounds
+/// (per coordinate, then the loss's), which add over chunks; and the device that computed
+/// them. `backend` is "cpu", "gpu" (the worker's default GPU, an error without one) or "auto"
+/// (its GPU where the chunk is large enough, as a single fit decides). Runs on a Dask worker;
+/// nothing but these d × d results leaves it.
 #[pyfunction]
-#[pyo3(signature = (x, y, sample_weight, theta, *, family="logistic", fit_intercept=true,
-    needs="gradient", nu=4.0, sigma=None))]
+#[pyo3(signature = (x, y, sample_weight, theta, *, family="logistic", quantile=0.5,
+    fit_intercept=true, needs="gradient", backend="cpu", nu=4.0, sigma=None))]
 #[allow(clippy::too_many_arguments)]
 fn chunk_statistics<'py>(
     py: Python<'py>,
@@ -332,160 +357,202 @@ fn chunk_statistics<'py>(
     sample_weight: PyReadonlyArray1<'py, f64>,
     theta: PyReadonlyArray1<'py, f64>,
     family: &str,
+    quantile: f64,
     fit_intercept: bool,
     needs: &str,
+    backend: &str,
     nu: f64,
     sigma: Option<f64>,
 ) -> PyResult<Bound<'py, PyTuple>> {
-    let family = match family {
-        "logistic" => Family::Logistic,
-        "gaussian" => Family::Gaussian,
-        "student_t" => Family::StudentT {
-            nu,
-            sigma: sigma.ok_or_else(|| PyValueError::new_err("student_t needs sigma here"))?,
-        },
-        other => {
-            return Err(PyValueError::new_err(format!(
-                "distributed fits take the logistic, gaussian and student_t families; got {other:?}"
-            )));
-        }
-    };
+    let family = chunk_family(family, quantile, nu, sigma)?;
     let needs = match needs {
-        "gradient" => Needs::Gradient,
-        "gram" => Needs::GradientAndGram,
-        "hessian" => Needs::GradientAndHessian,
+        "loss" => None,
+        "gradient" => Some(Needs::Gradient),
+        "gram" => Some(Needs::GradientAndGram),
+        "hessian" => Some(Needs::GradientAndHessian),
         other => return Err(PyValueError::new_err(format!("unknown needs {other:?}"))),
     };
+    let choice: BackendChoice = backend.parse().map_err(to_py)?;
     let x = design(&x)?;
     let (y, w, theta) = (y.as_slice()?, sample_weight.as_slice()?, theta.as_slice()?);
     let dim = x.ncols() + usize::from(fit_intercept);
+    if theta.len() != dim {
+        return Err(PyValueError::new_err(format!(
+            "theta has {} values for {dim} coordinates",
+            theta.len()
+        )));
+    }
     let weight_sum: f64 = w.iter().sum();
     let mut stats = Stats::new(dim);
+    let mut device = String::from("cpu");
     if weight_sum > 0.0 {
         let problem = Problem::new(x, y.into(), Some(w), family).map_err(to_py)?;
-        py.detach(|| CpuBackend::new(&problem, fit_intercept).evaluate(theta, needs, &mut stats))
-            .map_err(to_py)?;
+        py.detach(|| -> scalemix::Result<()> {
+            let Some(needs) = needs else {
+                stats.loss = problem.mean_loss(theta, fit_intercept)?;
+                return Ok(());
+            };
+            let mut backend = scalemix::backend::open(choice, None, &problem, fit_intercept)?;
+            let info = backend.info();
+            if info.kind != "cpu" {
+                device = info.device;
+            }
+            backend.evaluate(theta, needs, &mut stats)
+        })
+        .map_err(to_py)?;
         stats.loss *= weight_sum;
         stats.gradient *= weight_sum;
         stats.gram *= weight_sum;
     }
-    let gram = (needs != Needs::Gradient).then(|| {
-        let rows: Vec<f64> = stats.gram.transpose().as_slice().to_vec();
-        rows.into_pyarray(py).reshape([dim, dim])
-    });
-    let gram: Option<Bound<'py, numpy::PyArray2<f64>>> = gram.transpose()?;
+    let error_squares: Vec<f64> =
+        stats.gradient_error.iter().map(|e| (e * weight_sum).powi(2)).collect();
+    let loss_error_square = (stats.loss_error * weight_sum).powi(2);
+    let gradient = needs.map(|_| stats.gradient.as_slice().to_vec().into_pyarray(py));
+    let gram = match needs {
+        Some(Needs::GradientAndGram | Needs::GradientAndHessian) => {
+            let rows: Vec<f64> = stats.gram.transpose().as_slice().to_vec();
+            Some(rows.into_pyarray(py).reshape([dim, dim])?)
+        }
+        _ => None,
+    };
+    let none = || py.None().into_bound(py);
     PyTuple::new(
         py,
         [
             weight_sum.into_pyobject(py)?.into_any(),
             stats.loss.into_pyobject(py)?.into_any(),
-            stats.gradient.as_slice().to_vec().into_pyarray(py).into_any(),
-            match gram {
-                Some(g) => g.into_any(),
-                None => py.None().into_bound(py),
-            },
+            gradient.map_or_else(none, |g| g.into_any()),
+            gram.map_or_else(none, |g| g.into_any()),
+            error_squares.into_pyarray(py).into_any(),
+            loss_error_square.into_pyobject(py)?.into_any(),
+            device.into_pyobject(py)?.into_any(),
         ],
     )
 }
 
 /// The statistics of every row, from a Python callable (a Dask map and tree reduction over the
-/// workers' chunks): `evaluate(theta, needs)` returns (mean loss, gradient, Gram or None).
-struct CallbackBackend<'py> {
+/// workers' chunks): `evaluate(theta, needs, in_f64)` returns (mean loss, gradient or None,
+/// Gram or None, gradient error bounds, loss error bound, the devices that computed them).
+struct CallbackRows<'py> {
     evaluate: Bound<'py, PyAny>,
     dim: usize,
+    /// The devices of the passes not asked for f64 so far.
+    devices: Vec<String>,
     /// The callable's own exception, raised again once the fit has stopped.
     error: Option<PyErr>,
 }
 
-impl CallbackBackend<'_> {
+/// One pass's result, as the callable returns it.
+type Returned<'py> =
+    (f64, Option<Vec<f64>>, Option<PyReadonlyArray2<'py, f64>>, Option<Vec<f64>>, f64, Vec<String>);
+
+impl CallbackRows<'_> {
     fn call(
         &mut self,
         theta: &[f64],
         needs: &str,
-    ) -> scalemix::Result<(f64, Vec<f64>, Option<Vec<f64>>)> {
+        in_f64: bool,
+        out: Option<&mut Stats>,
+    ) -> scalemix::Result<f64> {
         let py = self.evaluate.py();
-        let result = (|| -> PyResult<(f64, Vec<f64>, Option<Vec<f64>>)> {
+        let dim = self.dim;
+        let result = (|| -> PyResult<(f64, Vec<String>)> {
             let theta = theta.to_vec().into_pyarray(py);
-            let out = self.evaluate.call1((theta, needs))?;
-            let (loss, gradient, gram): (f64, Vec<f64>, Option<PyReadonlyArray2<'_, f64>>) =
-                out.extract()?;
-            let gram = gram.map(|g| g.as_array().iter().copied().collect::<Vec<f64>>());
-            Ok((loss, gradient, gram))
+            let returned = self.evaluate.call1((theta, needs, in_f64))?;
+            let (loss, gradient, gram, gradient_error, loss_error, devices): Returned<'_> =
+                returned.extract()?;
+            if let Some(out) = out {
+                let shape = |what: &str| {
+                    PyValueError::new_err(format!("the {what} must have {dim} coordinates"))
+                };
+                let gradient =
+                    gradient.filter(|g| g.len() == dim).ok_or_else(|| shape("gradient"))?;
+                out.loss = loss;
+                out.loss_error = loss_error;
+                out.gradient.as_mut_slice().copy_from_slice(&gradient);
+                match gradient_error {
+                    Some(e) if e.len() == dim => {
+                        out.gradient_error.as_mut_slice().copy_from_slice(&e)
+                    }
+                    _ => return Err(shape("gradient error")),
+                }
+                if needs != "gradient" {
+                    let gram = gram.ok_or_else(|| shape("Gram"))?;
+                    let gram = gram.as_array();
+                    if gram.shape() != [dim, dim] {
+                        return Err(shape("Gram"));
+                    }
+                    // Row-major from NumPy; S is symmetric, so the order does not matter.
+                    for (o, g) in out.gram.as_mut_slice().iter_mut().zip(gram.iter()) {
+                        *o = *g;
+                    }
+                }
+            }
+            Ok((loss, devices))
         })();
-        result.map_err(|e| {
-            let reason = e.to_string();
-            self.error = Some(e);
-            Error::Backend { backend: "python callback".into(), reason }
-        })
+        match result {
+            Ok((loss, devices)) => {
+                if !in_f64 {
+                    for d in devices {
+                        if !self.devices.contains(&d) {
+                            self.devices.push(d);
+                        }
+                    }
+                }
+                Ok(loss)
+            }
+            Err(e) => {
+                let reason = e.to_string();
+                self.error = Some(e);
+                Err(Error::Backend { backend: "python callback".into(), reason })
+            }
+        }
     }
 }
 
-impl Backend for CallbackBackend<'_> {
+impl ExternalRows for CallbackRows<'_> {
     fn dim(&self) -> usize {
         self.dim
     }
 
-    fn evaluate(&mut self, theta: &[f64], needs: Needs, out: &mut Stats) -> scalemix::Result<()> {
+    fn evaluate(
+        &mut self,
+        theta: &[f64],
+        needs: Needs,
+        in_f64: bool,
+        out: &mut Stats,
+    ) -> scalemix::Result<()> {
         let name = match needs {
             Needs::Gradient => "gradient",
             Needs::GradientAndGram => "gram",
             Needs::GradientAndHessian => "hessian",
         };
-        let (loss, gradient, gram) = self.call(theta, name)?;
-        let shape_error = || Error::Backend {
-            backend: "python callback".into(),
-            reason: format!("the statistics must have {} coordinates", self.dim),
-        };
-        if gradient.len() != self.dim {
-            return Err(shape_error());
-        }
-        out.loss = loss;
-        out.gradient.as_mut_slice().copy_from_slice(&gradient);
-        out.gradient_error.fill(0.0);
-        out.loss_error = 0.0;
-        if needs != Needs::Gradient {
-            let gram = gram.filter(|g| g.len() == self.dim * self.dim).ok_or_else(shape_error)?;
-            // Row-major from NumPy; S is symmetric, so the order does not matter.
-            out.gram.as_mut_slice().copy_from_slice(&gram);
-        }
-        Ok(())
+        self.call(theta, name, in_f64, Some(out)).map(|_| ())
     }
 
-    fn loss(&mut self, theta: &[f64]) -> scalemix::Result<f64> {
-        Ok(self.call(theta, "gradient")?.0)
+    fn exact_loss(&mut self, theta: &[f64]) -> scalemix::Result<f64> {
+        self.call(theta, "loss", true, None)
     }
 
     fn info(&self) -> BackendInfo {
+        let on_gpu = self.devices.iter().any(|d| d != "cpu");
+        let devices = if self.devices.is_empty() { "cpu".into() } else { self.devices.join(", ") };
         BackendInfo {
-            kind: "cpu",
-            device: "distributed (statistics from a Python callback)".into(),
+            kind: if on_gpu { "gpu" } else { "cpu" },
+            device: format!("distributed: {devices}"),
         }
     }
 
     fn exact(&self) -> bool {
-        true
-    }
-
-    fn set_rows(&mut self, _problem: &Problem<'_>) -> scalemix::Result<()> {
-        Err(Error::Backend {
-            backend: "python callback".into(),
-            reason: "rows live elsewhere".into(),
-        })
-    }
-
-    fn gram_with_weights(&mut self, _w: &[f64], _g: &mut DMatrix<f64>) -> scalemix::Result<()> {
-        Err(Error::Backend {
-            backend: "python callback".into(),
-            reason: "rows live elsewhere".into(),
-        })
+        self.devices.iter().all(|d| d == "cpu")
     }
 }
 
-/// A fit whose statistics come from `evaluate(theta, needs)` (see [`CallbackBackend`]) over
-/// rows `summary` describes (a dict of `RowSummary`'s fields); the solver runs here.
+/// A fit whose statistics come from `evaluate(theta, needs, in_f64)` (see [`CallbackRows`])
+/// over rows `summary` describes (a dict of `RowSummary`'s fields); the solver runs here.
 #[pyfunction]
 #[pyo3(signature = (evaluate, summary, *, family="logistic", lam=0.0, alpha=0.0,
-    fit_intercept=true, nu=4.0, sigma=None, max_iter=1000, tol=1e-12))]
+    fit_intercept=true, quantile=0.5, nu=4.0, sigma=None, max_iter=1000, tol=1e-12))]
 #[allow(clippy::too_many_arguments)]
 fn fit_statistics<'py>(
     py: Python<'py>,
@@ -495,13 +562,15 @@ fn fit_statistics<'py>(
     lam: f64,
     alpha: f64,
     fit_intercept: bool,
+    quantile: f64,
     nu: f64,
     sigma: Option<f64>,
     max_iter: usize,
     tol: f64,
 ) -> PyResult<Bound<'py, PyDict>> {
+    chunk_family(family, quantile, nu, sigma)?;
     let glm =
-        model(family, lam, alpha, fit_intercept, 0.5, nu, sigma, max_iter, tol, "cpu", false)?;
+        model(family, lam, alpha, fit_intercept, quantile, nu, sigma, max_iter, tol, "cpu", false)?;
     let get = |key: &str| -> PyResult<Bound<'py, PyAny>> {
         summary.get_item(key)?.ok_or_else(|| PyValueError::new_err(format!("summary lacks {key}")))
     };
@@ -515,10 +584,10 @@ fn fit_statistics<'py>(
         column_m2: get("column_m2")?.extract()?,
     };
     let dim = summary.column_mean.len() + usize::from(fit_intercept);
-    let mut backend = CallbackBackend { evaluate, dim, error: None };
-    let fit = match glm.fit_statistics(&mut backend, &summary) {
+    let mut rows = CallbackRows { evaluate, dim, devices: Vec::new(), error: None };
+    let fit = match glm.fit_statistics(&mut rows, &summary) {
         Ok(fit) => fit,
-        Err(e) => return Err(backend.error.take().unwrap_or_else(|| to_py(e))),
+        Err(e) => return Err(rows.error.take().unwrap_or_else(|| to_py(e))),
     };
     let out = PyDict::new(py);
     out.set_item("coef", fit.coefficients().to_vec().into_pyarray(py))?;

@@ -159,7 +159,7 @@ pub trait Backend {
 /// # Errors
 /// [`crate::Error::Backend`] when a GPU was asked for and none could be opened, or uploading X
 /// failed.
-pub(crate) fn open<'p>(
+pub fn open<'p>(
     choice: BackendChoice,
     context: Option<&GpuContext>,
     problem: &Problem<'p>,

@@ -9,7 +9,9 @@ use super::scan::{Moment, RowStats, Summary};
 use crate::backend::{Backend, BackendInfo, Needs, Stats};
 use crate::data::Problem;
 use crate::error::{Error, Result};
+use crate::family::Family;
 use crate::glm::{Fit, Glm};
+use crate::multiclass::{ClassRows, MulticlassFit, starting_point, sweeps};
 use crate::penalty::PenaltyTerms;
 use crate::solver::Solution;
 
@@ -199,5 +201,162 @@ impl Glm {
         };
         let objective = rows.exact_loss(&solution.theta)? + terms.value(&solution.theta);
         Ok(model.fit_of(family, Solution { objective, ..solution }, start, info))
+    }
+}
+
+/// Rows held elsewhere for a multinomial fit ([`Glm::fit_multinomial_statistics`]): labels
+/// 0..K coded as f64 on the rows' hosts, the statistics sent back as for [`ExternalRows`].
+pub trait ExternalClasses {
+    /// The coordinates of one class: the features, then the intercept where the model fits one.
+    fn dim(&self) -> usize;
+
+    /// Class c's binary logistic statistics (labels 1[yᵢ = c], each row offset by
+    /// −log Σ_{l≠c} e^ηᵢₗ with ηᵢₗ from `theta[l]`) at `theta[c]`, as means over every row
+    /// (see [`ExternalRows::evaluate`]), on the rows' own devices.
+    ///
+    /// # Errors
+    /// Whatever stops the pass (a failed chunk, a lost connection).
+    fn evaluate_class(
+        &mut self,
+        theta: &[Vec<f64>],
+        c: usize,
+        needs: Needs,
+        out: &mut Stats,
+    ) -> Result<()>;
+
+    /// The mean multinomial loss (1/W) Σ wᵢ (log Σₗ e^ηᵢₗ − ηᵢ,yᵢ) at `theta`, with each
+    /// class's gradient Xᵀ(w ⊙ (p_c − 1[y = c]))/W written into `gradients`, in f64.
+    ///
+    /// # Errors
+    /// As [`ExternalClasses::evaluate_class`].
+    fn multinomial(&mut self, theta: &[Vec<f64>], gradients: &mut [Vec<f64>]) -> Result<f64>;
+
+    /// Where the class steps' passes ran.
+    fn info(&self) -> BackendInfo;
+}
+
+/// One class's passes on rows held elsewhere, seen by the solver as a backend: the other
+/// classes held at `theta`.
+struct ClassPasses<'a> {
+    rows: &'a mut dyn ExternalClasses,
+    theta: Vec<Vec<f64>>,
+    class: usize,
+    /// Whether a pass's statistics carried rounding error (a device that rounds).
+    rounded: bool,
+}
+
+impl Backend for ClassPasses<'_> {
+    fn dim(&self) -> usize {
+        self.rows.dim()
+    }
+    fn evaluate(&mut self, theta: &[f64], needs: Needs, out: &mut Stats) -> Result<()> {
+        self.theta[self.class].copy_from_slice(theta);
+        self.rows.evaluate_class(&self.theta, self.class, needs, out)?;
+        self.rounded |= out.gradient_error.iter().any(|&e| e > 0.0);
+        Ok(())
+    }
+    fn loss(&mut self, theta: &[f64]) -> Result<f64> {
+        let mut stats = Stats::new(self.rows.dim());
+        self.evaluate(theta, Needs::Gradient, &mut stats)?;
+        Ok(stats.loss)
+    }
+    fn info(&self) -> BackendInfo {
+        self.rows.info()
+    }
+    fn exact(&self) -> bool {
+        !self.rounded
+    }
+    fn set_rows(&mut self, _problem: &Problem<'_>) -> Result<()> {
+        Err(Passes::elsewhere())
+    }
+    fn gram_with_weights(
+        &mut self,
+        _weights: &[f64],
+        _gram: &mut nalgebra::DMatrix<f64>,
+    ) -> Result<()> {
+        Err(Passes::elsewhere())
+    }
+}
+
+/// The multinomial sweeps' view of rows held elsewhere.
+struct RemoteClasses<'a> {
+    passes: ClassPasses<'a>,
+}
+
+impl ClassRows for RemoteClasses<'_> {
+    fn class_backend(&mut self, theta: &[Vec<f64>], c: usize) -> Result<&mut dyn Backend> {
+        for (held, given) in self.passes.theta.iter_mut().zip(theta) {
+            held.copy_from_slice(given);
+        }
+        self.passes.class = c;
+        Ok(&mut self.passes)
+    }
+
+    fn class_moved(&mut self, _theta: &[Vec<f64>], _c: usize) {}
+
+    fn evaluate(&mut self, theta: &[Vec<f64>], terms: &PenaltyTerms) -> Result<(f64, f64, f64)> {
+        let dim = self.passes.rows.dim();
+        let mut gradients = vec![vec![0.0; dim]; theta.len()];
+        let loss = self.passes.rows.multinomial(theta, &mut gradients)?;
+        let penalty: f64 = theta.iter().map(|t| terms.value(t)).sum();
+        let (mut kkt, mut largest) = (0.0_f64, 0.0_f64);
+        for (t, g) in theta.iter().zip(&gradients) {
+            kkt = kkt.max(terms.kkt_violation(t, g));
+            largest = g.iter().fold(largest, |m, v| m.max(v.abs()));
+        }
+        Ok((loss + penalty, kkt, largest))
+    }
+}
+
+impl Glm {
+    /// The symmetric multinomial logistic fit ([`Glm::symmetric_multinomial`]: every class's
+    /// coefficients penalized, as scikit-learn and glmnet fit it) on rows held elsewhere,
+    /// their labels coded 0..K: the sweeps of [`Glm::fit_multiclass`] with each class step's
+    /// passes and each sweep's f64 objective and KKT check computed by `rows`.
+    /// `class_weights` holds each class's Σ wᵢ (the starting intercepts).
+    ///
+    /// # Errors
+    /// [`Error::Unsupported`] for another family, a reference class or `standardize`;
+    /// [`Error::InvalidOption`] as [`Glm::fit_statistics`], or for fewer than two classes;
+    /// the rows' errors.
+    pub fn fit_multinomial_statistics(
+        &self,
+        rows: &mut dyn ExternalClasses,
+        summary: &RowSummary,
+        class_weights: &[f64],
+    ) -> Result<MulticlassFit> {
+        let start = Instant::now();
+        if self.family != Family::Logistic || !self.symmetric || self.standardize {
+            return Err(Error::Unsupported {
+                operation: "fit_multinomial_statistics (the symmetric logistic multinomial)",
+                family: self.family.name(),
+            });
+        }
+        let p = summary.column_mean.len();
+        let model = self.model_for(p)?;
+        let dim = p + usize::from(model.intercept());
+        let k = class_weights.len();
+        if k < 2 {
+            return Err(Error::InvalidOption {
+                name: "class_weights",
+                value: k.to_string(),
+                reason: "needs at least two classes",
+            });
+        }
+        if rows.dim() != dim {
+            return Err(Error::InvalidOption {
+                name: "summary",
+                value: format!("dimension {} for {dim}", rows.dim()),
+                reason: "the rows' dimension must be the features, plus one with an intercept",
+            });
+        }
+        let terms = model.terms(dim)?;
+        let theta = starting_point(class_weights, 0, p, model.intercept());
+        let passes = ClassPasses { rows, theta: theta.clone(), class: 0, rounded: false };
+        let mut remote = RemoteClasses { passes };
+        let sweeps = sweeps(&mut remote, &terms, model.options(), theta, 0)?;
+        let info = remote.passes.rows.info();
+        let classes = (0..k).map(|c| c as f64).collect();
+        Ok(sweeps.into_fit(classes, p, model.intercept(), start, info))
     }
 }

@@ -27,7 +27,7 @@ mod fit;
 pub(crate) mod reader;
 mod scan;
 
-pub use external::{ExternalRows, RowSummary};
+pub use external::{ExternalClasses, ExternalRows, RowSummary};
 
 use std::sync::Arc;
 use std::time::Duration;
