@@ -473,6 +473,9 @@ pub(crate) fn sweeps(
                 theta[c] = solution.theta;
                 rows.class_moved(&theta, c);
             }
+            if first == 0 {
+                centre_classes(&mut theta, stage_terms);
+            }
             let (next_f, next_kkt, _) = rows.evaluate(&theta, stage_terms)?;
             let change = (f - next_f).abs() / next_f.abs().max(f64::MIN_POSITIVE);
             (f, kkt) = (next_f, next_kkt);
@@ -484,6 +487,59 @@ pub(crate) fn sweeps(
         }
     }
     Ok(Sweeps { theta, objective: f, sweeps, termination, kkt_violation: kkt, trace })
+}
+
+/// The symmetric parameterization's exact step along its flat direction: adding one vector v
+/// to every class's coefficients leaves every softmax, so the loss, unchanged, and only moves
+/// the penalty. Per feature, v minimizes Σ_c [lasso |β_c + v| + ridge/2 (β_c + v)²] (convex,
+/// piecewise quadratic: its minimum is at a breakpoint −β_c or at the stationary point between
+/// two). Block-coordinate steps, one class at a time, cannot move along that direction at all;
+/// with a weak ridge they would creep along it for thousands of sweeps. F never increases.
+fn centre_classes(theta: &mut [Vec<f64>], terms: &PenaltyTerms) {
+    if terms.exponent != 1.0 {
+        return;
+    }
+    let k = theta.len() as f64;
+    let dim = theta[0].len();
+    for j in 0..dim {
+        let (lasso, ridge) = (terms.lasso[j], terms.ridge[j]);
+        if lasso == 0.0 && ridge == 0.0 {
+            continue;
+        }
+        let column: Vec<f64> = theta.iter().map(|t| t[j]).collect();
+        let penalty = |v: f64| {
+            column
+                .iter()
+                .map(|b| lasso * (b + v).abs() + 0.5 * ridge * (b + v) * (b + v))
+                .sum::<f64>()
+        };
+        let mut breaks: Vec<f64> = column.iter().map(|b| -b).collect();
+        breaks.sort_by(f64::total_cmp);
+        let sum: f64 = column.iter().sum();
+        let mut candidates = breaks.clone();
+        if ridge > 0.0 {
+            // Between breakpoints m and m + 1, m coefficients are positive after the shift:
+            // lasso (2m − K) + ridge (Σβ + K v) = 0.
+            for m in 0..=breaks.len() {
+                let v = -(lasso * (2.0 * m as f64 - k) + ridge * sum) / (ridge * k);
+                let low = if m == 0 { f64::NEG_INFINITY } else { breaks[m - 1] };
+                let high = breaks.get(m).copied().unwrap_or(f64::INFINITY);
+                candidates.push(v.clamp(low, high));
+            }
+        }
+        let (mut best, mut best_value) = (0.0, penalty(0.0));
+        for v in candidates {
+            let value = penalty(v);
+            if value < best_value {
+                (best, best_value) = (v, value);
+            }
+        }
+        if best != 0.0 {
+            for t in theta.iter_mut() {
+                t[j] += best;
+            }
+        }
+    }
 }
 
 /// The rows in memory: η (n × K) kept up to date, one backend whose labels and offsets change

@@ -147,18 +147,73 @@ def _targets(y, classes, positive):
     return (codes == positive).astype(np.float64) if positive is not None else codes.astype(np.float64)
 
 
+def _ready(a):
+    """`a` as the core reads it in place: an aligned, C-ordered float64 array (arrays a worker
+    received over the network may sit at unaligned offsets of the message buffer)."""
+    return np.require(a, dtype=np.float64, requirements=["C", "A"])
+
+
 def _chunk_statistics(x, y, w, theta, needs, backend, target, options):
     """One chunk's statistics as sums (runs on a worker, in the Rust core)."""
-    # Arrays a worker received over the network may sit at unaligned offsets of the message
-    # buffer: aligned, C-ordered float64 copies of the chunk where needed.
-    def ready(a):
-        return np.require(a, dtype=np.float64, requirements=["C", "A"])
-
     y = _targets(np.ravel(y), *target)
     *sums, device = _core.chunk_statistics(
-        ready(x), ready(y), ready(np.ravel(w)), ready(theta), needs=needs, backend=backend, **options
+        _ready(x), _ready(y), _ready(np.ravel(w)), _ready(theta), needs=needs, backend=backend, **options
     )
     return (*sums, [device])
+
+
+def _linear_predictors(x, theta, fit_intercept):
+    """η = X θ_cᵀ (+ b_c) for every class: rows × classes."""
+    p = x.shape[1]
+    eta = x @ theta[:, :p].T
+    return eta + theta[:, p] if fit_intercept else eta
+
+
+def _log_sum_exp(eta):
+    top = eta.max(axis=1, keepdims=True)
+    return top[:, 0] + np.log(np.exp(eta - top).sum(axis=1))
+
+
+def _chunk_class_statistics(x, y, w, theta, c, needs, backend, classes, options):
+    """Class c's binary logistic statistics on one chunk (runs on a worker): labels 1[y = c],
+    each row offset by −log Σ_{l≠c} e^η_l with the other classes' η from θ (K × d)."""
+    x = _ready(x)
+    eta = _linear_predictors(x, theta, options["fit_intercept"])
+    offset = -_log_sum_exp(np.delete(eta, c, axis=1))
+    *sums, device = _core.chunk_statistics(
+        x,
+        _ready(_targets(np.ravel(y), classes, c)),
+        _ready(np.ravel(w)),
+        _ready(theta[c]),
+        needs=needs,
+        backend=backend,
+        offset=_ready(offset),
+        family="logistic",
+        **options,
+    )
+    return (*sums, [device])
+
+
+def _chunk_multinomial(x, y, w, theta, classes, fit_intercept):
+    """The multinomial loss and the K × d gradients as sums over one chunk, in f64 (runs on a
+    worker): Σ wᵢ (log Σ_l e^ηᵢₗ − ηᵢ,yᵢ) and Xᵀ(w ⊙ (p_c − 1[y = c])) per class."""
+    x = np.asarray(x, dtype=np.float64)
+    w = np.asarray(w, dtype=np.float64).ravel()
+    codes = np.searchsorted(classes, np.ravel(y))
+    eta = _linear_predictors(x, theta, fit_intercept)
+    normalizer = _log_sum_exp(eta)
+    loss = w @ (normalizer - eta[np.arange(len(codes)), codes])
+    residual = np.exp(eta - normalizer[:, None])
+    residual[np.arange(len(codes)), codes] -= 1.0
+    residual *= w[:, None]
+    gradient = residual.T @ x
+    if fit_intercept:
+        gradient = np.hstack([gradient, residual.sum(axis=0)[:, None]])
+    return loss, gradient
+
+
+def _add_pairs(a, b):
+    return a[0] + b[0], a[1] + b[1]
 
 
 def _add_statistics(a, b):
@@ -277,6 +332,20 @@ class _Chunks:
         mean = weight / total
         return dict(summary, response_mean=mean, response_m2=total * mean * (1.0 - mean))
 
+    def _means(self, sums):
+        """A pass's summed statistics (see `_add_statistics`) as the core takes them: means,
+        the rounding-error bounds as root sums of squares, the devices."""
+        _, loss, gradient, gram, error_squares, loss_error_square, devices = sums
+        w = self.weight_sum
+        return (
+            loss / w,
+            None if gradient is None else np.asarray(gradient) / w,
+            None if gram is None else np.asarray(gram) / w,
+            np.sqrt(error_squares) / w,
+            float(np.sqrt(loss_error_square)) / w,
+            devices,
+        )
+
     def evaluator(self, backend, target, options):
         """The callable the core's distributed fit calls for each pass (see
         ``_core.fit_statistics``): one map over the chunks and a tree sum, returning means.
@@ -298,18 +367,43 @@ class _Chunks:
                 ]
                 return _tree(parts, _add_statistics)
 
-            _, loss, gradient, gram, error_squares, loss_error_square, devices = self._compute(build)
-            w = self.weight_sum
-            return (
-                loss / w,
-                None if gradient is None else np.asarray(gradient) / w,
-                None if gram is None else np.asarray(gram) / w,
-                np.sqrt(error_squares) / w,
-                float(np.sqrt(loss_error_square)) / w,
-                devices,
-            )
+            return self._means(self._compute(build))
 
         return evaluate
+
+    def class_evaluators(self, backend, classes, fit_intercept):
+        """The two callables of the core's distributed multinomial fit (see
+        ``_core.fit_multinomial_statistics``): a class's pass, and the f64 multinomial loss
+        and gradients, each one map over the chunks and a tree sum, returning means."""
+        import dask
+
+        statistics = dask.delayed(_chunk_class_statistics, pure=True)
+        multinomial = dask.delayed(_chunk_multinomial, pure=True)
+        options = {"fit_intercept": bool(fit_intercept)}
+
+        def evaluate_class(theta, c, needs):
+            theta = np.array(theta, dtype=np.float64)
+
+            def build(blocks):
+                parts = [
+                    statistics(x, y, w, theta, c, needs, backend, classes, options)
+                    for x, y, w in blocks
+                ]
+                return _tree(parts, _add_statistics)
+
+            return self._means(self._compute(build))
+
+        def evaluate_multinomial(theta):
+            theta = np.array(theta, dtype=np.float64)
+
+            def build(blocks):
+                parts = [multinomial(x, y, w, theta, classes, fit_intercept) for x, y, w in blocks]
+                return _tree(parts, _add_pairs)
+
+            loss, gradient = self._compute(build)
+            return loss / self.weight_sum, np.asarray(gradient) / self.weight_sum
+
+        return evaluate_class, evaluate_multinomial
 
 
 def _lazy(X):
@@ -435,9 +529,25 @@ class LogisticRegression(_DaskClassifier, _mem.LogisticRegression):
     attributes. Predictions are Dask arrays, computed lazily chunk by chunk."""
 
     def _fit_classes(self, chunks, summary, lam, alpha):
-        raise ValueError(
-            f"distributed logistic regression takes two classes, got {len(self.classes_)}"
+        """K > 2 classes: the symmetric multinomial, as in memory."""
+        evaluate_class, multinomial = chunks.class_evaluators(
+            self.backend, self.classes_, self.fit_intercept
         )
+        result = _core.fit_multinomial_statistics(
+            evaluate_class,
+            multinomial,
+            summary,
+            [float(v) for v in summary["class_weights"]],
+            lam=lam,
+            alpha=alpha,
+            fit_intercept=bool(self.fit_intercept),
+            max_iter=int(self.max_iter),
+            tol=float(self.tol),
+        )
+        self.coef_ = np.asarray(result["coef"])
+        self.intercept_ = np.asarray(result["intercept"])
+        self._record(result)
+        return self
 
     def predict_proba(self, X):
         """Class probabilities per row (sigmoid when binary, softmax otherwise), lazily."""

@@ -330,3 +330,35 @@ fn symmetric_multinomial_satisfies_the_kkt_conditions_of_every_class() {
         assert!((u - v).abs() <= 1e-6, "{u} vs {v}");
     }
 }
+
+/// A weak ridge leaves the symmetric parameterization nearly flat along "the same vector added
+/// to every class"; the sweeps still converge in few iterations, to the optimum's property
+/// Σ_c β_c = 0 (its KKT condition along that direction), and to the KKT conditions of every
+/// class computed here.
+#[test]
+fn symmetric_multinomial_with_a_weak_ridge_converges_in_few_sweeps() {
+    let (n, p, k) = (400, 4, 3);
+    let (x, y) = data(n, p, k, 8);
+    let design = Design::row_major(&x, n, p).unwrap();
+    for lambda in [1e-3, 1e-5] {
+        let fit = Glm::logistic()
+            .penalty(Penalty::ridge(lambda))
+            .backend(BackendChoice::Cpu)
+            .symmetric_multinomial(true)
+            .fit_multiclass(design, &y)
+            .unwrap();
+        assert!(fit.converged(), "λ = {lambda}: {:?}", fit.termination());
+        assert!(fit.iterations() <= 100, "λ = {lambda}: {} sweeps", fit.iterations());
+        let (g, _) = gradient_and_objective(&x, &y, n, p, &fit, lambda, 0.0);
+        for j in 0..p {
+            let sum: f64 = (0..k).map(|c| fit.coefficients()[(j, c)]).sum();
+            // Σ_c of the classes' KKT residuals along feature j is λ Σ_c β_cj (the loss's
+            // gradients sum to zero there).
+            assert!((lambda * sum).abs() <= 1e-10, "λ = {lambda}, feature {j}: Σ β = {sum}");
+            for c in 0..k {
+                let kkt = (g[(j, c)] + lambda * fit.coefficients()[(j, c)]).abs();
+                assert!(kkt <= 1e-8, "λ = {lambda}, class {c}, feature {j}: KKT {kkt}");
+            }
+        }
+    }
+}
