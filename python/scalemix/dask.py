@@ -7,10 +7,18 @@ persisted on the workers and only d × d results travel. The tasks are pure, so 
 mid-fit is survived: its chunks and their statistics are recomputed elsewhere, with the same
 result.
 
-Families: logistic (``LogisticRegression``, binary), gaussian (``Lasso``, ``ElasticNet``,
-``Ridge``) and ``GLM`` with either; the design is fitted as given (no internal rescaling). X, y
-and the weights may be Dask arrays or Dask DataFrames and Series (their partitions become the
-chunks).
+Estimators: ``LogisticRegression`` (binary, or the symmetric multinomial for K > 2 classes:
+one pass per class step, the offsets of the other classes computed on the workers),
+``LinearSVC`` (one-vs-rest for K > 2), ``Lasso``, ``ElasticNet``, ``Ridge``,
+``QuantileRegressor`` and ``GLM`` (gaussian, logistic, hinge, quantile, Student-t with σ
+given); the design is fitted as given (no internal rescaling). Classifiers take any labels (the
+classes are gathered in the first pass). X, y and the weights may be Dask arrays or Dask
+DataFrames and Series (their partitions become the chunks).
+
+Devices: with ``backend="gpu"`` (or ``"auto"``, where a worker has a hardware GPU and the chunk
+is large enough) each worker computes its chunks' statistics with the GPU kernels, in f32; the
+client then checks the KKT conditions with f64 passes on the workers' CPUs and finishes the fit
+with them where the check fails (hinge and quantile always), as a streamed GPU fit does.
 """
 
 import numpy as np
