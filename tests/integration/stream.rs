@@ -949,13 +949,13 @@ impl scalemix::ExternalClasses for LocalClasses<'_> {
             let eta: Vec<f64> = (0..self.k).map(|c| self.eta(theta, i, c)).collect();
             let normalizer = Self::log_sum_exp(eta.iter().copied());
             loss += self.w[i] * (normalizer - eta[self.labels[i]]);
-            for c in 0..self.k {
+            for (c, gradient) in gradients.iter_mut().enumerate() {
                 let residual = self.w[i]
                     * ((eta[c] - normalizer).exp() - f64::from(u8::from(self.labels[i] == c)));
-                for j in 0..p {
-                    gradients[c][j] += residual * self.x.get(i, j) / total;
+                for (j, g) in gradient.iter_mut().enumerate().take(p) {
+                    *g += residual * self.x.get(i, j) / total;
                 }
-                gradients[c][p] += residual / total;
+                gradient[p] += residual / total;
             }
         }
         Ok(loss / total)
