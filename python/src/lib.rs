@@ -15,7 +15,7 @@ use pyo3::types::{PyDict, PyTuple};
 use scalemix::backend::{BackendInfo, Needs, Stats};
 use scalemix::{
     BackendChoice, CvOptions, Design, Error, ExternalClasses, ExternalRows, Family, Folds, Glm,
-    Metric, PathOptions, Penalty, Problem, RowSummary,
+    Metric, MulticlassFit, PathOptions, Penalty, Problem, RowSummary,
 };
 
 /// The core's error as a Python exception.
@@ -162,11 +162,17 @@ fn fit_multiclass<'py>(
     let y = y.as_slice()?;
     let w = sample_weight.as_ref().map(|w| w.as_slice()).transpose()?;
     let fit = py.detach(|| glm.fit_multiclass_weighted(x, y, w)).map_err(to_py)?;
+    let out = multiclass_dict(py, &fit)?;
+    out.set_item("classes", fit.classes().to_vec().into_pyarray(py))?;
+    Ok(out)
+}
+
+/// A K-class fit's coef (K × p), intercepts and record.
+fn multiclass_dict<'py>(py: Python<'py>, fit: &MulticlassFit) -> PyResult<Bound<'py, PyDict>> {
     let coefficients = fit.coefficients();
     let (p, k) = (coefficients.nrows(), coefficients.ncols());
     let rows: Vec<f64> = (0..k).flat_map(|c| (0..p).map(move |j| coefficients[(j, c)])).collect();
     let out = PyDict::new(py);
-    out.set_item("classes", fit.classes().to_vec().into_pyarray(py))?;
     out.set_item("coef", rows.into_pyarray(py).reshape([k, p])?)?;
     out.set_item("intercept", fit.intercepts().to_vec().into_pyarray(py))?;
     out.set_item("objective", fit.objective())?;
@@ -721,19 +727,7 @@ fn fit_multinomial_statistics<'py>(
         Ok(fit) => fit,
         Err(e) => return Err(rows.error.take().unwrap_or_else(|| to_py(e))),
     };
-    let coefficients = fit.coefficients();
-    let (p, k) = (coefficients.nrows(), coefficients.ncols());
-    let by_class: Vec<f64> =
-        (0..k).flat_map(|c| (0..p).map(move |j| coefficients[(j, c)])).collect();
-    let out = PyDict::new(py);
-    out.set_item("coef", by_class.into_pyarray(py).reshape([k, p])?)?;
-    out.set_item("intercept", fit.intercepts().to_vec().into_pyarray(py))?;
-    out.set_item("objective", fit.objective())?;
-    out.set_item("n_iter", fit.iterations())?;
-    out.set_item("kkt_violation", fit.kkt_violation())?;
-    out.set_item("termination", format!("{:?}", fit.termination()))?;
-    out.set_item("backend", fit.backend().to_string())?;
-    Ok(out)
+    multiclass_dict(py, &fit)
 }
 
 /// A `RowSummary` from the dict of its fields.
