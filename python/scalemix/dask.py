@@ -57,11 +57,16 @@ def _first(mask):
     return int(np.argmax(mask))
 
 
-def _chunk_summary(x, y, w, index, offset, classify):
+# The responses a family takes as numbers (labels of a GLM), checked in the first pass.
+_LABELS = {"logistic": (0.0, 1.0), "hinge": (-1.0, 0.0, 1.0)}
+
+
+def _chunk_summary(x, y, w, index, offset, classify, family=None):
     """One chunk's checks and sums (runs on a worker): errors name the chunk and the row.
 
     ``classify``: the response holds labels; the chunk's distinct labels and the weight of
-    each are gathered instead of the response's moments.
+    each are gathered instead of the response's moments. ``family``: a GLM family whose
+    response must be one of its labels (`_LABELS`).
     """
     x = np.asarray(x, dtype=np.float64)
     y = np.asarray(y).ravel()
@@ -83,6 +88,12 @@ def _chunk_summary(x, y, w, index, offset, classify):
     if (w < 0).any():
         i = _first(w < 0)
         raise ValueError(f"chunk {index}, row {offset + i}: negative sample weight {w[i]}")
+    if family in _LABELS and not np.isin(y, _LABELS[family]).all():
+        i = _first(~np.isin(y, _LABELS[family]))
+        raise ValueError(
+            f"chunk {index}, row {offset + i}: label {y[i]} is not one of {_LABELS[family]} "
+            f"({family})"
+        )
     weight = w.sum()
     positive = w[w > 0]
 
@@ -304,7 +315,7 @@ class _Chunks:
                 self._persist()
         raise AssertionError("unreachable")
 
-    def summary(self, classify=False):
+    def summary(self, classify=False, family=None):
         """The checks and the row statistics, in one pass over the chunks; for a classifier
         (`classify`) the sorted distinct labels too, as ``summary["classes"]``."""
         import dask
@@ -313,7 +324,7 @@ class _Chunks:
 
         def build(blocks):
             parts = [
-                summary(x, y, w, k, int(offset), classify)
+                summary(x, y, w, k, int(offset), classify, family)
                 for k, ((x, y, w), offset) in enumerate(zip(blocks, self.offsets))
             ]
             return _tree(parts, _merge_summaries)
@@ -445,7 +456,7 @@ class _DaskFit:
 
     def _fit_regression(self, X, y, sample_weight, family, lam_alpha):
         chunks = _Chunks(X, y, sample_weight)
-        summary = chunks.summary()
+        summary = chunks.summary(family=family)
         lam, alpha = lam_alpha(summary["weight_sum"])
         result = self._fit_rows(chunks, summary, family, lam, alpha)
         self.n_features_in_ = chunks.n_features

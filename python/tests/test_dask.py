@@ -151,6 +151,14 @@ def test_a_nan_in_one_chunk_names_the_chunk_and_the_row(client):
         sd.LogisticRegression().fit(Xd, da.from_array(y, chunks=500))
 
 
+def test_a_label_a_family_cannot_take_names_the_chunk_and_the_row(client):
+    X, y, _, _ = problem()
+    y[1700] = 2.0
+    Xd = da.from_array(X, chunks=(500, X.shape[1]))
+    with pytest.raises(ValueError, match=r"chunk 3, row 1700: label 2.0 is not one of"):
+        sd.GLM("logistic").fit(Xd, da.from_array(y, chunks=500))
+
+
 def test_a_worker_lost_mid_fit_is_survived_with_the_same_result(client, monkeypatch):
     X, y, _, _ = problem()
     Xd = da.from_array(X, chunks=(500, X.shape[1]))
