@@ -76,9 +76,16 @@ pub trait ExternalRows {
 struct Passes<'a> {
     rows: &'a mut dyn ExternalRows,
     in_f64: bool,
+    /// Where [`Backend::loss`]'s pass writes (allocated once, not per call).
+    scratch: Stats,
 }
 
-impl Passes<'_> {
+impl<'a> Passes<'a> {
+    fn new(rows: &'a mut dyn ExternalRows, in_f64: bool) -> Self {
+        let scratch = Stats::new(rows.dim());
+        Self { rows, in_f64, scratch }
+    }
+
     fn elsewhere() -> Error {
         Error::Backend { backend: "external rows".into(), reason: "the rows live elsewhere".into() }
     }
@@ -92,9 +99,8 @@ impl Backend for Passes<'_> {
         self.rows.evaluate(theta, needs, self.in_f64, out)
     }
     fn loss(&mut self, theta: &[f64]) -> Result<f64> {
-        let mut stats = Stats::new(self.rows.dim());
-        self.rows.evaluate(theta, Needs::Gradient, self.in_f64, &mut stats)?;
-        Ok(stats.loss)
+        self.rows.evaluate(theta, Needs::Gradient, self.in_f64, &mut self.scratch)?;
+        Ok(self.scratch.loss)
     }
     fn info(&self) -> BackendInfo {
         self.rows.info()
@@ -185,21 +191,28 @@ impl Glm {
         let streamed = Streamed::with_preconditioning(&model, &row_stats, &internal, false)?;
         let terms = streamed.inner().terms(dim)?;
         let first = {
-            let mut device = Passes { rows: &mut *rows, in_f64: false };
+            let mut device = Passes::new(&mut *rows, false);
             streamed.solve(&mut device, &terms, streamed.null_start(), None, None)?
         };
         let mut info = rows.info();
         let solution = if rows.exact() {
             first
         } else {
-            let mut exact = Passes { rows: &mut *rows, in_f64: true };
+            let mut exact = Passes::new(&mut *rows, true);
             let finished = streamed.finish_on(&mut exact, &terms, first)?;
             if finished.polished {
                 info.device.push_str(" + f64 passes on the CPUs for the final iterations");
             }
             finished
         };
-        let objective = rows.exact_loss(&solution.theta)? + terms.value(&solution.theta);
+        // The solver's F is already the reported one where its last pass ran in f64 on a loss
+        // that is not smoothed; otherwise one more pass for the loss by its definition.
+        let in_f64 = rows.exact() || solution.polished;
+        let objective = if in_f64 && !family.has_unbounded_weight() {
+            solution.objective
+        } else {
+            rows.exact_loss(&solution.theta)? + terms.value(&solution.theta)
+        };
         Ok(model.fit_of(family, Solution { objective, ..solution }, start, info))
     }
 }
@@ -241,8 +254,8 @@ struct ClassPasses<'a> {
     rows: &'a mut dyn ExternalClasses,
     theta: Vec<Vec<f64>>,
     class: usize,
-    /// Whether a pass's statistics carried rounding error (a device that rounds).
-    rounded: bool,
+    /// Where [`Backend::loss`]'s pass writes (allocated once, not per call).
+    scratch: Stats,
 }
 
 impl Backend for ClassPasses<'_> {
@@ -251,20 +264,20 @@ impl Backend for ClassPasses<'_> {
     }
     fn evaluate(&mut self, theta: &[f64], needs: Needs, out: &mut Stats) -> Result<()> {
         self.theta[self.class].copy_from_slice(theta);
-        self.rows.evaluate_class(&self.theta, self.class, needs, out)?;
-        self.rounded |= out.gradient_error.iter().any(|&e| e > 0.0);
-        Ok(())
+        self.rows.evaluate_class(&self.theta, self.class, needs, out)
     }
     fn loss(&mut self, theta: &[f64]) -> Result<f64> {
-        let mut stats = Stats::new(self.rows.dim());
-        self.evaluate(theta, Needs::Gradient, &mut stats)?;
-        Ok(stats.loss)
+        self.theta[self.class].copy_from_slice(theta);
+        self.rows.evaluate_class(&self.theta, self.class, Needs::Gradient, &mut self.scratch)?;
+        Ok(self.scratch.loss)
     }
     fn info(&self) -> BackendInfo {
         self.rows.info()
     }
+    /// The rows' devices may round; the multinomial sweeps never ask, as they judge
+    /// convergence by their own f64 multinomial pass.
     fn exact(&self) -> bool {
-        !self.rounded
+        false
     }
     fn set_rows(&mut self, _problem: &Problem<'_>) -> Result<()> {
         Err(Passes::elsewhere())
@@ -352,7 +365,8 @@ impl Glm {
         }
         let terms = model.terms(dim)?;
         let theta = starting_point(class_weights, 0, p, model.intercept());
-        let passes = ClassPasses { rows, theta: theta.clone(), class: 0, rounded: false };
+        let scratch = Stats::new(dim);
+        let passes = ClassPasses { rows, theta: theta.clone(), class: 0, scratch };
         let mut remote = RemoteClasses { passes };
         let sweeps = sweeps(&mut remote, &terms, model.options(), theta, 0)?;
         let info = remote.passes.rows.info();
