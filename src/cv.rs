@@ -38,6 +38,10 @@ pub enum Metric {
 }
 
 impl Metric {
+    /// Every metric name [`Metric`] parses, in the order the command line lists them.
+    pub const NAMES: [&'static str; 6] =
+        ["deviance", "misclassification", "auc", "mse", "mae", "check-loss"];
+
     /// The family's usual metric ([`Family::default_metric`]).
     pub fn default_for(family: Family) -> Metric {
         family.default_metric()
@@ -60,10 +64,45 @@ impl Metric {
         } else {
             Err(Error::InvalidOption {
                 name: "metric",
-                value: format!("{self:?}"),
+                value: self.to_string(),
                 reason: "does not apply to this family",
             })
         }
+    }
+}
+
+impl std::str::FromStr for Metric {
+    type Err = Error;
+
+    /// One of [`Metric::NAMES`] (any case, `_` read as `-`); `misclass` and `check` are read
+    /// as `misclassification` and `check-loss`.
+    fn from_str(s: &str) -> Result<Self> {
+        match s.trim().to_ascii_lowercase().replace('_', "-").as_str() {
+            "deviance" => Ok(Metric::Deviance),
+            "misclassification" | "misclass" => Ok(Metric::Misclassification),
+            "auc" => Ok(Metric::Auc),
+            "mse" => Ok(Metric::Mse),
+            "mae" => Ok(Metric::Mae),
+            "check-loss" | "check" => Ok(Metric::CheckLoss),
+            _ => Err(Error::InvalidOption {
+                name: "metric",
+                value: s.to_owned(),
+                reason: "must be one of deviance, misclassification, auc, mse, mae, check-loss",
+            }),
+        }
+    }
+}
+
+impl std::fmt::Display for Metric {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Metric::Deviance => "deviance",
+            Metric::Misclassification => "misclassification",
+            Metric::Auc => "auc",
+            Metric::Mse => "mse",
+            Metric::Mae => "mae",
+            Metric::CheckLoss => "check-loss",
+        })
     }
 }
 
@@ -448,4 +487,22 @@ fn auc(mut scored: Vec<(f64, bool, f64)>) -> f64 {
         i = j;
     }
     if total_pos == 0.0 || total_neg == 0.0 { 0.5 } else { pairs / (total_pos * total_neg) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The command line and the Python package offer `NAMES`: each must parse, and print back
+    /// as itself; the short forms name the same metrics.
+    #[test]
+    fn every_metric_name_parses_and_prints_as_itself() {
+        for name in Metric::NAMES {
+            let metric: Metric = name.parse().expect("a listed name parses");
+            assert_eq!(metric.to_string(), name);
+        }
+        assert_eq!("misclass".parse::<Metric>().unwrap(), Metric::Misclassification);
+        assert_eq!("check".parse::<Metric>().unwrap(), Metric::CheckLoss);
+        assert!("r2".parse::<Metric>().is_err());
+    }
 }

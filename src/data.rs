@@ -190,9 +190,9 @@ impl<'a> Problem<'a> {
         for (row, &value) in y.iter().enumerate() {
             family.check_label(row, value)?;
         }
-        // Hinge reads 0/1 labels as −1/+1; a copy only when a 0 is present.
-        let y = if family == Family::Hinge && y.contains(&0.0) {
-            Cow::Owned(y.iter().map(|&v| if v == 0.0 { -1.0 } else { v }).collect())
+        // Labels as the family fits them (hinge: 0/1 as −1/+1); a copy only when one changes.
+        let y = if y.iter().any(|&v| family.label_as_fitted(v) != v) {
+            Cow::Owned(y.iter().map(|&v| family.label_as_fitted(v)).collect())
         } else {
             y
         };

@@ -91,6 +91,31 @@ pub struct Estep {
 }
 
 impl Family {
+    /// Every family name [`Family`] parses, in the order the command line lists them (the
+    /// Python package spells Student-t `student_t`, which parses too).
+    pub const NAMES: [&'static str; 6] =
+        ["logistic", "gaussian", "binomial", "hinge", "quantile", "student-t"];
+
+    /// This family with the parameters given replaced: `q` for quantile, `nu` and `sigma` for
+    /// Student-t (the others have none and ignore them).
+    #[must_use]
+    pub fn with_parameters(self, q: Option<f64>, nu: Option<f64>, sigma: Option<f64>) -> Self {
+        match self {
+            Family::Quantile { q: given } => Family::Quantile { q: q.unwrap_or(given) },
+            Family::StudentT { nu: n, sigma: s } => {
+                Family::StudentT { nu: nu.unwrap_or(n), sigma: sigma.unwrap_or(s) }
+            }
+            other => other,
+        }
+    }
+
+    /// A label as the family fits it: hinge reads 0 as −1 (so 0/1 and boolean labels work);
+    /// every other value, and every other family's, is kept.
+    #[inline]
+    pub fn label_as_fitted(self, y: f64) -> f64 {
+        if self == Family::Hinge && y == 0.0 { -1.0 } else { y }
+    }
+
     /// The family's name as used in messages and output files.
     pub fn name(self) -> &'static str {
         match self {
@@ -320,20 +345,13 @@ impl Family {
     }
 
     /// The scale of η's units for the ℓ₁ zero threshold (`zero_tol` is in these units): 1 on
-    /// the logit and margin scales, the weighted standard deviation of y (1 if y is constant)
-    /// for the regression families.
-    pub(crate) fn response_scale(self, y: &[f64], weights: &[f64], weight_sum: f64) -> f64 {
+    /// the logit and margin scales, the response's weighted standard deviation √`variance` (1 if
+    /// y is constant) for the regression families.
+    pub(crate) fn response_scale(self, variance: f64) -> f64 {
         match self {
             Family::Logistic | Family::Binomial | Family::Hinge => 1.0,
             Family::Gaussian | Family::Quantile { .. } | Family::StudentT { .. } => {
-                let mean = y.iter().zip(weights).map(|(y, w)| y * w).sum::<f64>() / weight_sum;
-                let var = y
-                    .iter()
-                    .zip(weights.iter())
-                    .map(|(&y, &w)| w * (y - mean) * (y - mean))
-                    .sum::<f64>()
-                    / weight_sum;
-                if var > 0.0 { var.sqrt() } else { 1.0 }
+                if variance > 0.0 { variance.sqrt() } else { 1.0 }
             }
         }
     }
@@ -417,9 +435,59 @@ pub fn polya_gamma_mean(eta: f64) -> f64 {
     if a < 1e-4 { 0.25 - a * a / 48.0 } else { (0.5 * a).tanh() / (2.0 * a) }
 }
 
+impl std::str::FromStr for Family {
+    type Err = Error;
+
+    /// One of [`Family::NAMES`] (any case, `_` read as `-`), with the default parameters: the
+    /// median for quantile (q = ½), ν = 4 and σ = 1 for Student-t (see
+    /// [`Family::with_parameters`]).
+    fn from_str(s: &str) -> Result<Self> {
+        match s.trim().to_ascii_lowercase().replace('_', "-").as_str() {
+            "logistic" => Ok(Family::Logistic),
+            "gaussian" => Ok(Family::Gaussian),
+            "binomial" => Ok(Family::Binomial),
+            "hinge" => Ok(Family::Hinge),
+            "quantile" => Ok(Family::Quantile { q: 0.5 }),
+            "student-t" => Ok(Family::StudentT { nu: 4.0, sigma: 1.0 }),
+            _ => Err(Error::InvalidOption {
+                name: "family",
+                value: s.to_owned(),
+                reason: "must be one of logistic, gaussian, binomial, hinge, quantile, student-t",
+            }),
+        }
+    }
+}
+
+impl std::fmt::Display for Family {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The command line and the Python package offer `NAMES`: each must parse, and print back
+    /// as itself; Python's `student_t` is the same family.
+    #[test]
+    fn every_family_name_parses_and_prints_as_itself() {
+        for name in Family::NAMES {
+            let family: Family = name.parse().expect("a listed name parses");
+            assert_eq!(family.to_string(), name);
+        }
+        assert_eq!("student_t".parse::<Family>().unwrap().name(), "student-t");
+        let error = "poisson".parse::<Family>().unwrap_err().to_string();
+        assert!(error.contains("poisson") && error.contains("family"), "{error}");
+    }
+
+    #[test]
+    fn hinge_reads_zero_labels_as_minus_one_and_no_other_family_changes_a_label() {
+        assert_eq!(Family::Hinge.label_as_fitted(0.0), -1.0);
+        assert_eq!(Family::Hinge.label_as_fitted(1.0), 1.0);
+        assert_eq!(Family::Logistic.label_as_fitted(0.0), 0.0);
+        assert_eq!(Family::Gaussian.label_as_fitted(0.0), 0.0);
+    }
 
     #[test]
     fn polya_gamma_mean_is_continuous_at_series_switch() {

@@ -439,13 +439,7 @@ pub(crate) fn sweeps(
     let scale = largest.max(1.0);
     let mut schedule = Vec::new();
     if terms.has_lasso() {
-        let ridge = PenaltyTerms {
-            ridge: terms.ridge.iter().zip(&terms.lasso).map(|(r, l)| r + l).collect(),
-            lasso: vec![0.0; dim],
-            exponent: 1.0,
-        };
-        let loose = SolverOptions { tol: 1e-8, kkt_tol: 1e-6, max_iter: 200, ..options };
-        schedule.push((ridge, loose));
+        schedule.push((terms.warm_start_ridge(), PenaltyTerms::warm_start_options(options)));
     }
     schedule.push((terms.clone(), options));
 

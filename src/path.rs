@@ -25,7 +25,7 @@ use crate::backend::restricted::Restricted;
 use crate::backend::{Backend, BackendInfo, CpuBackend, Needs, Stats};
 use crate::check::{Entry, Model, Response};
 use crate::data::{Design, Problem};
-use crate::driver::{Engine, Point, exact_mean_loss, zero_thresholds};
+use crate::driver::{Engine, MemoryRows, Point, Rows, exact_mean_loss};
 use crate::error::{Error, Result};
 use crate::glm::Glm;
 use crate::penalty::PenaltyTerms;
@@ -37,9 +37,9 @@ pub(crate) const LAMBDA_INFINITY: f64 = 1e150;
 /// glmnet's floor on α when λ_max is computed for ridge (α = 0 has no finite λ_max).
 const RIDGE_ALPHA_FLOOR: f64 = 1e-3;
 /// Early stop: the path ends when the deviance ratio changes by less than this (relative)…
-pub(crate) const DEVIANCE_CHANGE: f64 = 1e-5;
+const DEVIANCE_CHANGE: f64 = 1e-5;
 /// …or exceeds this (glmnet's `fdev` and `devmax`).
-pub(crate) const DEVIANCE_MAX: f64 = 0.999;
+const DEVIANCE_MAX: f64 = 0.999;
 
 /// How a path is laid out.
 #[derive(Debug, Clone, PartialEq)]
@@ -190,8 +190,7 @@ impl Model {
     }
 
     /// Maps the points of a path fitted on `problem`'s preconditioned form by `pre` back to the
-    /// user's coordinates; unless the model standardizes (whose objective is the standardized
-    /// problem's), each point's objective is recomputed there from the definitions, in f64.
+    /// user's coordinates (see [`Model::points_to_user`]).
     pub(crate) fn to_user_coordinates(
         &self,
         problem: &Problem<'_>,
@@ -199,12 +198,26 @@ impl Model {
         path: &mut Path,
     ) -> Result<()> {
         let intercept = self.intercept();
-        let dim = problem.ncols() + usize::from(intercept);
-        for point in &mut path.points {
+        self.points_to_user(pre, &mut path.points, |theta| {
+            Ok(exact_mean_loss(problem, theta, intercept))
+        })
+    }
+
+    /// Maps `points`, fitted in the coordinates `pre` makes, back to the user's; unless the
+    /// model standardizes (whose objective is the standardized problem's), each point's
+    /// objective is recomputed there from the definitions, in f64 (`user_loss` at the user's θ).
+    pub(crate) fn points_to_user(
+        &self,
+        pre: &Preconditioner,
+        points: &mut [PathPoint],
+        mut user_loss: impl FnMut(&[f64]) -> Result<f64>,
+    ) -> Result<()> {
+        let dim = pre.scale().len() + usize::from(self.intercept());
+        for point in points {
             let theta = pre.to_user(&self.theta_of(&point.coefficients, point.intercept));
             if !self.standardizes() {
-                point.objective = exact_mean_loss(problem, &theta, intercept)
-                    + self.terms_at(point.lambda, dim)?.value(&theta);
+                point.objective =
+                    user_loss(&theta)? + self.terms_at(point.lambda, dim)?.value(&theta);
             }
             (point.coefficients, point.intercept) = self.split_theta(theta);
         }
@@ -277,25 +290,30 @@ impl Model {
 
     /// The model with every penalized coefficient at zero, its gradient and λ_max.
     pub(crate) fn null_model(&self, problem: &Problem<'_>) -> Result<NullModel> {
-        let p = problem.ncols();
-        let dim = p + usize::from(self.intercept());
+        let mut cpu = CpuBackend::new(problem, self.intercept());
+        self.null_model_of(&mut MemoryRows::new(problem, self.intercept(), &mut cpu))
+    }
+
+    /// [`Model::null_model`] on any rows (their device must compute in f64).
+    pub(crate) fn null_model_of(&self, rows: &mut dyn Rows) -> Result<NullModel> {
+        let facts = rows.facts();
+        let dim = facts.column_scales.len() + usize::from(self.intercept());
         let unit = self.terms_at(1.0, dim)?;
         // At λ = ∞ the penalized coordinates stay at their zero start; only the unpenalized
         // ones (intercept, factor-0 features) move.
         let infinite = at_infinity(&unit);
         let zero_threshold = vec![0.0; dim];
         let point = Point {
-            problem,
             terms: &infinite,
             zero_threshold: &zero_threshold,
             separation_bound: None,
             kkt_scale: None,
+            ridge_start: false,
         };
-        let mut cpu = CpuBackend::new(problem, self.intercept());
-        let solution =
-            self.solve_point(&point, &mut Engine::new(&mut cpu), self.null_start(problem), None)?;
+        let theta0 = facts.null_start(dim, self.intercept());
+        let solution = self.solve(&point, &mut Engine::new(&mut *rows), theta0, None)?;
         let mut stats = Stats::new(dim);
-        cpu.evaluate(&solution.theta, Needs::Gradient, &mut stats)?;
+        rows.device().evaluate(&solution.theta, Needs::Gradient, &mut stats)?;
         let lambda_max = self.lambda_max_of(stats.gradient.as_slice());
         // Every penalized coordinate is zero, so the objective is the loss alone.
         Ok(NullModel {
@@ -342,13 +360,13 @@ impl Model {
             None => self.null_model(problem)?,
         };
         let saturated = saturated_mean_loss(problem);
-        let zero_threshold = zero_thresholds(problem, self.options().zero_tol, dim);
-        let separation_bound =
-            problem.family.separation_bound(problem.min_positive_weight, problem.weight_sum);
-
         let backend_info = backend.info();
         let on_device = !backend.exact();
-        let mut engine = Engine::new(backend);
+        let mut rows = MemoryRows::new(problem, intercept, backend);
+        let facts = rows.facts();
+        let zero_threshold = facts.zero_thresholds(self.options().zero_tol, dim);
+        let separation_bound = facts.separation_bound();
+        let mut engine = Engine::new(&mut rows);
         let lasso_like = unit.has_lasso() && unit.exponent == 1.0;
         // On a device the strong rules restrict the M-step (the device still computes the full
         // statistics from its one copy of X); hinge and quantile device fits need their f64
@@ -378,8 +396,7 @@ impl Model {
             None
         };
         let mut previous_lambda = lambdas.first().copied().unwrap_or(0.0).max(null.lambda_max);
-        let mut points: Vec<PathPoint> = Vec::with_capacity(lambdas.len());
-        let mut stopped_early = false;
+        let mut book = PathBook::new(null.loss, saturated, early_stop, lambdas.len());
         for &lambda in lambdas {
             let point_start = Instant::now();
             let terms = scaled(&unit, lambda);
@@ -397,16 +414,17 @@ impl Model {
                     .collect();
                 (termination, objective) = loop {
                     let setup = Point {
-                        problem,
                         terms: &terms,
                         zero_threshold: &zero_threshold,
                         separation_bound,
                         kkt_scale: Some(null.gradient_scale),
+                        ridge_start: false,
                     };
                     let (solution_theta, its, term, f) = if on_device {
-                        self.solve_restricted(&setup, &active, &theta, engine.backend())?
+                        let device = engine.rows().device();
+                        self.solve_restricted(problem, &setup, &active, &theta, device)?
                     } else {
-                        self.solve_compact(&setup, &active, &theta, shared_gram.as_ref())?
+                        self.solve_compact(problem, &setup, &active, &theta, shared_gram.as_ref())?
                     };
                     iterations += its;
                     theta = solution_theta;
@@ -433,71 +451,45 @@ impl Model {
                 };
             } else {
                 let point = Point {
-                    problem,
                     terms: &terms,
                     zero_threshold: &zero_threshold,
                     separation_bound,
                     kkt_scale: Some(null.gradient_scale),
+                    ridge_start: false,
                 };
                 // The last statistics of the previous point are those at this point's start.
-                let solution = self.solve_point(&point, &mut engine, theta.clone(), seed.take())?;
+                let solution = self.solve(&point, &mut engine, theta.clone(), seed.take())?;
                 seed = solution.final_stats;
                 iterations = solution.iterations;
                 termination = solution.termination;
                 objective = solution.objective;
                 theta = solution.theta;
             }
-            // solve_point reports F from the losses' definitions; the loss is F less the penalty.
+            // Points report F from the losses' definitions; the loss is F less the penalty.
             let loss = objective - terms.value(&theta);
-            let denominator = null.loss - saturated;
-            let deviance_ratio = if denominator > 0.0 {
-                (1.0 - (loss - saturated) / denominator).max(0.0)
-            } else {
-                0.0
-            };
-            let nonzeros = theta[..p].iter().filter(|&&b| b != 0.0).count();
-            points.push(PathPoint {
-                lambda,
-                coefficients: theta[..p].to_vec(),
-                intercept: if intercept { theta[p] } else { 0.0 },
-                objective,
-                nonzeros,
-                deviance_ratio,
-                iterations,
-                termination,
-                kkt_refits,
-                elapsed: point_start.elapsed(),
-            });
+            let (coefficients, b0) = self.split_theta(theta.clone());
+            let point =
+                PathPoint::new(lambda, coefficients, b0, objective, iterations, termination);
             previous_lambda = lambda;
-            if early_stop && points.len() >= 2 {
-                let last = points[points.len() - 2].deviance_ratio;
-                let change = (deviance_ratio - last).abs();
-                if deviance_ratio > DEVIANCE_MAX || change < DEVIANCE_CHANGE * deviance_ratio.abs()
-                {
-                    stopped_early = true;
-                    break;
-                }
+            let point = PathPoint { kkt_refits, elapsed: point_start.elapsed(), ..point };
+            if book.record(point, loss) {
+                break;
             }
         }
-        Ok(Path {
-            points,
-            lambda_max: null.lambda_max,
-            stopped_early,
-            backend: backend_info,
-            elapsed: start.elapsed(),
-        })
+        Ok(book.finish(null.lambda_max, backend_info, start))
     }
 
     /// Fits `problem` restricted to the `active` features (plus the intercept) from `theta`,
     /// returning the full-length θ (inactive features at zero), iterations, termination and F.
     fn solve_compact(
         &self,
-        setup: &Point<'_, '_>,
+        problem: &Problem<'_>,
+        setup: &Point<'_>,
         active: &[usize],
         theta: &[f64],
         full_gram: Option<&nalgebra::DMatrix<f64>>,
     ) -> Result<(Vec<f64>, usize, Termination, f64)> {
-        let Point { problem, terms, zero_threshold, separation_bound, kkt_scale } = *setup;
+        let Point { terms, zero_threshold, .. } = *setup;
         let (n, p) = (problem.nrows(), problem.ncols());
         let intercept = self.intercept();
         let k = active.len();
@@ -531,13 +523,7 @@ impl Model {
         let sub_terms = sub_penalty(terms, &index);
         // The stand-in column is held at exactly zero.
         let sub_threshold = pick(zero_threshold, f64::INFINITY);
-        let point = Point {
-            problem: &compact,
-            terms: &sub_terms,
-            zero_threshold: &sub_threshold,
-            separation_bound,
-            kkt_scale,
-        };
+        let point = Point { terms: &sub_terms, zero_threshold: &sub_threshold, ..*setup };
         let backend = match full_gram {
             Some(full) => {
                 // The compact coordinates' block (the stand-in column's is 0).
@@ -552,8 +538,8 @@ impl Model {
             None => CpuBackend::new(&compact, intercept),
         };
         let mut backend = backend;
-        let solution =
-            self.solve_point(&point, &mut Engine::new(&mut backend), pick(theta, 0.0), None)?;
+        let mut rows = MemoryRows::new(&compact, intercept, &mut backend);
+        let solution = self.solve(&point, &mut Engine::new(&mut rows), pick(theta, 0.0), None)?;
         let mut full = vec![0.0; p + usize::from(intercept)];
         for (c, &j) in active.iter().enumerate() {
             full[j] = solution.theta[c];
@@ -569,12 +555,13 @@ impl Model {
     /// on the active coordinates only and nothing is uploaded again.
     fn solve_restricted(
         &self,
-        setup: &Point<'_, '_>,
+        problem: &Problem<'_>,
+        setup: &Point<'_>,
         active: &[usize],
         theta: &[f64],
         backend: &mut dyn Backend,
     ) -> Result<(Vec<f64>, usize, Termination, f64)> {
-        let Point { problem, terms, zero_threshold, separation_bound, kkt_scale } = *setup;
+        let Point { terms, zero_threshold, .. } = *setup;
         let (p, intercept) = (problem.ncols(), self.intercept());
         let mut index = active.to_vec();
         if intercept {
@@ -589,13 +576,7 @@ impl Model {
         let pick = |v: &[f64]| -> Vec<f64> { index.iter().map(|&j| v[j]).collect() };
         let sub_terms = sub_penalty(terms, &index.iter().copied().map(Some).collect::<Vec<_>>());
         let sub_threshold = pick(zero_threshold);
-        let sub_point = Point {
-            problem,
-            terms: &sub_terms,
-            zero_threshold: &sub_threshold,
-            separation_bound,
-            kkt_scale,
-        };
+        let sub_point = Point { terms: &sub_terms, zero_threshold: &sub_threshold, ..*setup };
         let run = self.run(&sub_point, self.options());
         let solution = run.solve(&mut Restricted::new(backend, &index), pick(theta))?;
         for (c, &j) in index.iter().enumerate() {
@@ -604,6 +585,89 @@ impl Model {
         // As for every reported point: F from the losses' definitions, in f64.
         let objective = exact_mean_loss(problem, &full, intercept) + terms.value(&full);
         Ok((full, solution.iterations, solution.termination, objective))
+    }
+}
+
+impl PathPoint {
+    /// A point at `lambda` with its fit; the deviance ratio is [`PathBook::record`]'s, the
+    /// KKT refits none and the time zero until set.
+    pub(crate) fn new(
+        lambda: f64,
+        coefficients: Vec<f64>,
+        intercept: f64,
+        objective: f64,
+        iterations: usize,
+        termination: Termination,
+    ) -> Self {
+        Self {
+            lambda,
+            nonzeros: coefficients.iter().filter(|&&b| b != 0.0).count(),
+            coefficients,
+            intercept,
+            objective,
+            deviance_ratio: 0.0,
+            iterations,
+            termination,
+            kkt_refits: 0,
+            elapsed: Duration::ZERO,
+        }
+    }
+}
+
+/// A path's points as they are fitted, in memory or streamed: each point's deviance ratio and
+/// glmnet's early stop.
+pub(crate) struct PathBook {
+    points: Vec<PathPoint>,
+    /// The null model's mean loss and the saturated model's: the deviance ratio's ends.
+    null_loss: f64,
+    saturated: f64,
+    early_stop: bool,
+    stopped_early: bool,
+}
+
+impl PathBook {
+    /// An empty path whose null model has mean loss `null_loss` (`saturated`: the saturated
+    /// model's); `early_stop` ends it as glmnet does.
+    pub(crate) fn new(null_loss: f64, saturated: f64, early_stop: bool, capacity: usize) -> Self {
+        Self {
+            points: Vec::with_capacity(capacity),
+            null_loss,
+            saturated,
+            early_stop,
+            stopped_early: false,
+        }
+    }
+
+    /// Records `point`, whose mean loss (by the definition) is `loss`; true where the path
+    /// stops here: the deviance ratio exceeds [`DEVIANCE_MAX`] or changed by less than
+    /// [`DEVIANCE_CHANGE`] (relative) since the last point.
+    pub(crate) fn record(&mut self, mut point: PathPoint, loss: f64) -> bool {
+        let denominator = self.null_loss - self.saturated;
+        point.deviance_ratio = if denominator > 0.0 {
+            (1.0 - (loss - self.saturated) / denominator).max(0.0)
+        } else {
+            0.0
+        };
+        let ratio = point.deviance_ratio;
+        let last = self.points.last().map(|p| p.deviance_ratio);
+        self.points.push(point);
+        if let (true, Some(last)) = (self.early_stop, last) {
+            let change = (ratio - last).abs();
+            self.stopped_early = ratio > DEVIANCE_MAX || change < DEVIANCE_CHANGE * ratio.abs();
+        }
+        self.stopped_early
+    }
+
+    /// The path, `lambda_max` from its null model's gradient, fitted on `backend`, begun at
+    /// `start`.
+    pub(crate) fn finish(self, lambda_max: f64, backend: BackendInfo, start: Instant) -> Path {
+        Path {
+            points: self.points,
+            lambda_max,
+            stopped_early: self.stopped_early,
+            backend,
+            elapsed: start.elapsed(),
+        }
     }
 }
 
@@ -625,13 +689,13 @@ pub(crate) fn at_infinity(unit: &PenaltyTerms) -> PenaltyTerms {
 
 /// The null model of a path.
 pub(crate) struct NullModel {
-    theta: Vec<f64>,
+    pub(crate) theta: Vec<f64>,
     /// ∇L there (the strong rules' first reference).
     gradient: Vec<f64>,
     /// max(1, ‖∇L‖∞) there: the KKT scale of every point.
-    gradient_scale: f64,
+    pub(crate) gradient_scale: f64,
     pub(crate) lambda_max: f64,
-    loss: f64,
+    pub(crate) loss: f64,
 }
 
 /// The penalty on the coordinates `index` of the full θ (`None`: an unpenalized stand-in).
@@ -641,7 +705,7 @@ fn sub_penalty(terms: &PenaltyTerms, index: &[Option<usize>]) -> PenaltyTerms {
 }
 
 /// The penalty terms at λ from those at λ = 1.
-fn scaled(unit: &PenaltyTerms, lambda: f64) -> PenaltyTerms {
+pub(crate) fn scaled(unit: &PenaltyTerms, lambda: f64) -> PenaltyTerms {
     PenaltyTerms {
         ridge: unit.ridge.iter().map(|r| r * lambda).collect(),
         lasso: unit.lasso.iter().map(|l| l * lambda).collect(),

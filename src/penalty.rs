@@ -4,6 +4,7 @@
 
 use crate::data::{check_finite, check_len, check_nonnegative};
 use crate::error::{Error, Input, Result};
+use crate::solver::SolverOptions;
 
 /// The penalty λ[α Σ|βⱼ|^q + (1−α)/2 ‖β‖²] with per-feature factors applied by [`crate::Glm`].
 ///
@@ -100,6 +101,22 @@ pub struct PenaltyTerms {
 }
 
 impl PenaltyTerms {
+    /// The ridge an ℓ₁ fit under a scheme without the exact ℓ₁ M-step starts from: every ℓ₁
+    /// weight moved to the ridge at the same λ (ℓ₁ weights make zero absorbing in EM's M-step,
+    /// so a start with coefficients at zero would keep them there).
+    pub(crate) fn warm_start_ridge(&self) -> PenaltyTerms {
+        PenaltyTerms {
+            ridge: self.ridge.iter().zip(&self.lasso).map(|(r, l)| r + l).collect(),
+            lasso: vec![0.0; self.lasso.len()],
+            exponent: 1.0,
+        }
+    }
+
+    /// The loose budget of that warm start: it only needs to get near the ridge optimum.
+    pub(crate) fn warm_start_options(options: SolverOptions) -> SolverOptions {
+        SolverOptions { tol: 1e-8, kkt_tol: 1e-6, max_iter: 200, ..options }
+    }
+
     /// The penalty's value at θ.
     pub fn value(&self, theta: &[f64]) -> f64 {
         theta

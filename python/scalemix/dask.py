@@ -21,6 +21,8 @@ client then checks the KKT conditions with f64 passes on the workers' CPUs and f
 with them where the check fails (hinge and quantile always), as a streamed GPU fit does.
 """
 
+import functools
+
 import numpy as np
 
 from . import _core
@@ -186,6 +188,22 @@ def _linear_predictors(x, theta, fit_intercept):
     p = x.shape[1]
     eta = x @ theta[:, :p].T
     return eta + theta[:, p] if fit_intercept else eta
+
+
+def _like_input(method):
+    """A prediction method that returns NumPy for NumPy (or any other in-memory) input, computed
+    at once, and a lazy Dask array for Dask input, as dask-ml's wrappers do."""
+
+    @functools.wraps(method)
+    def predict_like_input(self, X, *args, **kwargs):
+        import dask
+
+        out = method(self, X, *args, **kwargs)
+        if dask.is_dask_collection(X):
+            return out
+        return np.asarray(out.compute())
+
+    return predict_like_input
 
 
 def _log_sum_exp(eta):
@@ -528,12 +546,14 @@ class _DaskClassifier(_DaskFit):
         eta = _lazy(X).dot(self.coef_.T) + self.intercept_
         return eta[:, 0] if eta.shape[1] == 1 else eta
 
+    @_like_input
     def decision_function(self, X):
-        """η per row (one column per class when K > 2), lazily."""
+        """η per row (one column per class when K > 2; lazily for Dask input)."""
         return self._linear(X)
 
+    @_like_input
     def predict(self, X):
-        """The predicted label per row, lazily."""
+        """The predicted label per row (lazily for Dask input)."""
         eta = self._linear(X)
         classes = self.classes_
         if eta.ndim == 1:
@@ -568,8 +588,10 @@ class LogisticRegression(_DaskClassifier, _mem.LogisticRegression):
         self._record(result)
         return self
 
+    @_like_input
     def predict_proba(self, X):
-        """Class probabilities per row (sigmoid when binary, softmax otherwise), lazily."""
+        """Class probabilities per row (sigmoid when binary, softmax otherwise; lazily for Dask
+        input)."""
         import dask.array as da
 
         eta = self._linear(X)
@@ -595,8 +617,9 @@ class _DaskRegressor(_DaskFit):
         self._check_common()
         return self._fit_regression(X, y, sample_weight, self._family, self._lam_alpha)
 
+    @_like_input
     def predict(self, X):
-        """X @ coef_ + intercept_, lazily."""
+        """X @ coef_ + intercept_ (lazily for Dask input)."""
         return self._linear(X)
 
 
@@ -645,8 +668,9 @@ class GLM(_DaskFit, _mem.GLM):
             X, y, sample_weight, self.family, lambda _w: (float(self.lam), float(self.alpha))
         )
 
+    @_like_input
     def predict(self, X):
-        """The response scale, lazily."""
+        """The response scale (lazily for Dask input)."""
         import dask.array as da
 
         eta = self._linear(X)

@@ -52,19 +52,10 @@ fn model(
     backend: &str,
     standardize: bool,
 ) -> PyResult<Glm> {
-    let glm = match family {
-        "logistic" => Glm::logistic(),
-        "gaussian" => Glm::gaussian(),
-        "hinge" => Glm::hinge(),
-        "quantile" => Glm::quantile(quantile),
-        "binomial" => Glm::binomial(),
-        "student_t" => Glm::student_t(nu, sigma),
-        other => {
-            return Err(PyValueError::new_err(format!(
-                "family must be one of logistic, gaussian, hinge, quantile, binomial, student_t; \
-                 got {other:?}"
-            )));
-        }
+    // The core's table of names (`student_t` and `student-t` alike).
+    let glm = match family.parse::<Family>().map_err(to_py)? {
+        Family::StudentT { .. } => Glm::student_t(nu, sigma),
+        family => Glm::new(family.with_parameters(Some(quantile), None, None)),
     };
     let backend: BackendChoice = backend.parse().map_err(to_py)?;
     Ok(glm
@@ -290,21 +281,7 @@ fn cv<'py>(
         backend,
         standardize,
     )?;
-    let metric = match metric {
-        None => None,
-        Some("deviance") => Some(Metric::Deviance),
-        Some("misclassification") => Some(Metric::Misclassification),
-        Some("auc") => Some(Metric::Auc),
-        Some("mse") => Some(Metric::Mse),
-        Some("mae") => Some(Metric::Mae),
-        Some("check") => Some(Metric::CheckLoss),
-        Some(other) => {
-            return Err(PyValueError::new_err(format!(
-                "metric must be one of deviance, misclassification, auc, mse, mae, check; got \
-                 {other:?}"
-            )));
-        }
-    };
+    let metric = metric.map(str::parse::<Metric>).transpose().map_err(to_py)?;
     let x = design(&x)?;
     let y = y.as_slice()?;
     let w = sample_weight.as_ref().map(|w| w.as_slice()).transpose()?;
@@ -326,23 +303,20 @@ fn cv<'py>(
 
 /// The family a distributed fit's chunks compute, from its name and parameters.
 fn chunk_family(family: &str, quantile: f64, nu: f64, sigma: Option<f64>) -> PyResult<Family> {
-    Ok(match family {
-        "logistic" => Family::Logistic,
-        "gaussian" => Family::Gaussian,
-        "hinge" => Family::Hinge,
-        "quantile" => Family::Quantile { q: quantile },
-        "student_t" => Family::StudentT {
+    Ok(match family.parse::<Family>().map_err(to_py)? {
+        Family::Binomial => {
+            return Err(PyValueError::new_err(format!(
+                "distributed fits take the logistic, gaussian, hinge, quantile and student_t \
+                 families; got {family:?}"
+            )));
+        }
+        Family::StudentT { .. } => Family::StudentT {
             nu,
             sigma: sigma.ok_or_else(|| {
                 PyValueError::new_err("distributed student_t fits need sigma (it is not estimated)")
             })?,
         },
-        other => {
-            return Err(PyValueError::new_err(format!(
-                "distributed fits take the logistic, gaussian, hinge, quantile and student_t \
-                 families; got {other:?}"
-            )));
-        }
+        other => other.with_parameters(Some(quantile), None, None),
     })
 }
 
@@ -748,8 +722,9 @@ fn row_summary(summary: &Bound<'_, PyDict>) -> PyResult<RowSummary> {
 
 /// The family's names, for the Python layer's checks.
 #[pyfunction]
-fn families() -> Vec<&'static str> {
-    vec!["logistic", "gaussian", "hinge", "quantile", "binomial", "student_t"]
+fn families() -> Vec<String> {
+    // Python spells Student-t with an underscore (the core reads both).
+    Family::NAMES.iter().map(|name| name.replace('-', "_")).collect()
 }
 
 /// The extension module.

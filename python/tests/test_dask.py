@@ -59,6 +59,12 @@ def test_distributed_fits_equal_in_memory_fits(client):
     est = sd.LogisticRegression(C=1.0).fit(Xd, da.from_array(y_class, chunks=500))
     memory = scalemix.LogisticRegression(C=1.0, backend="cpu").fit(X, y_class)
     np.testing.assert_allclose(est.predict_proba(Xd).compute(), memory.predict_proba(X), atol=1e-8)
+    # NumPy in, NumPy out (computed at once), as dask-ml's wrappers do; Dask in, Dask out.
+    for method in ("predict", "predict_proba", "decision_function"):
+        from_numpy = getattr(est, method)(X)
+        assert type(from_numpy) is np.ndarray, method
+        np.testing.assert_allclose(from_numpy, getattr(memory, method)(X), atol=1e-8)
+        assert isinstance(getattr(est, method)(Xd), da.Array), method
 
 
 def test_every_family_fits_as_in_memory(client):

@@ -166,32 +166,47 @@ pub fn open<'p>(
     intercept: bool,
 ) -> Result<Box<dyn Backend + 'p>> {
     let dim = problem.ncols() + usize::from(intercept);
-    let cpu =
-        || -> Result<Box<dyn Backend + 'p>> { Ok(Box::new(CpuBackend::new(problem, intercept))) };
-    let gpu = |context: &GpuContext| -> Result<Box<dyn Backend + 'p>> {
-        log::info!("fitting on {}", context.describe());
-        Ok(Box::new(GpuBackend::new(context, problem, intercept)?))
-    };
+    let work = problem.nrows() as f64 * (dim * dim) as f64;
+    Ok(match gpu_for(choice, context, work)? {
+        Some(context) => {
+            log::info!("fitting on {}", context.describe());
+            Box::new(GpuBackend::new(&context, problem, intercept)?)
+        }
+        None => Box::new(CpuBackend::new(problem, intercept)),
+    })
+}
+
+/// The GPU `choice` sends work of n · d² = `work` multiply-adds to (`None`: the CPU): `gpu`
+/// the context the application gave, else the process-wide default device; `auto` a hardware
+/// GPU for work of at least [`AUTO_GPU_MIN_WORK`], never a software adapter. The one place a
+/// device is chosen, for fits in memory and streamed alike.
+///
+/// # Errors
+/// [`crate::Error::Backend`] when a GPU was asked for and none could be opened.
+pub(crate) fn gpu_for(
+    choice: BackendChoice,
+    context: Option<&GpuContext>,
+    work: f64,
+) -> Result<Option<GpuContext>> {
     match choice {
-        BackendChoice::Cpu => cpu(),
+        BackendChoice::Cpu => Ok(None),
         BackendChoice::Gpu => match context {
-            Some(context) => gpu(context),
-            None => gpu(&default_gpu()?),
+            Some(context) => Ok(Some(context.clone())),
+            None => default_gpu().map(Some),
         },
         BackendChoice::Auto => {
-            let work = problem.nrows() as f64 * (dim * dim) as f64;
             if work < AUTO_GPU_MIN_WORK {
-                return cpu();
+                return Ok(None);
             }
-            match default_gpu() {
-                Ok(context) if !context.is_software() => gpu(&context),
+            match context.cloned().map(Ok).unwrap_or_else(default_gpu) {
+                Ok(context) if !context.is_software() => Ok(Some(context)),
                 Ok(context) => {
                     log::info!("auto: {} is a software adapter; using the CPU", context.describe());
-                    cpu()
+                    Ok(None)
                 }
                 Err(e) => {
                     log::info!("auto: no GPU ({e}); using the CPU");
-                    cpu()
+                    Ok(None)
                 }
             }
         }

@@ -106,6 +106,11 @@ impl<'r, 's> StreamedBackend<'r, 's> {
         self.terms = terms;
     }
 
+    /// The reader the passes read (another backend over the same source borrows it).
+    pub(crate) fn reader(&mut self) -> &mut Reader<'s> {
+        self.reader
+    }
+
     /// (1/W) Σ wᵢ ℓ(yᵢ, ηᵢ) with ℓ by its definition, on blocks made ready by `prepare` (the
     /// user's coordinates, say): one pass.
     ///

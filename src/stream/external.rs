@@ -4,16 +4,14 @@
 
 use std::time::Instant;
 
-use super::fit::{ShowsPenalty, Streamed};
-use super::scan::{Moment, RowStats, Summary};
 use crate::backend::{Backend, BackendInfo, Needs, Stats};
 use crate::data::Problem;
+use crate::driver::{RowFacts, Rows};
 use crate::error::{Error, Result};
 use crate::family::Family;
 use crate::glm::{Fit, Glm};
 use crate::multiclass::{ClassRows, MulticlassFit, starting_point, sweeps};
 use crate::penalty::PenaltyTerms;
-use crate::solver::Solution;
 
 /// What a fit on statistics computed elsewhere must know of the rows before it starts: what the
 /// checking pass of a streamed fit gathers, merged over the chunks.
@@ -120,8 +118,40 @@ impl Backend for Passes<'_> {
     }
 }
 
-impl ShowsPenalty for Passes<'_> {
-    fn show_penalty(&mut self, _terms: Option<PenaltyTerms>) {}
+/// Rows held elsewhere as the driver sees them: the iterations on the rows' devices, the f64
+/// passes on their CPUs. The design is fitted as given, so the user's coordinates are the
+/// fitted ones.
+struct RemoteRows<'a> {
+    passes: Passes<'a>,
+    facts: RowFacts,
+}
+
+impl Rows for RemoteRows<'_> {
+    fn facts(&self) -> RowFacts {
+        self.facts.clone()
+    }
+
+    fn device(&mut self) -> &mut dyn Backend {
+        &mut self.passes
+    }
+
+    fn reference(&mut self) -> Result<Box<dyn Backend + '_>> {
+        Ok(Box::new(Passes::new(&mut *self.passes.rows, true)))
+    }
+
+    fn exact_loss(&mut self, theta: &[f64]) -> Result<f64> {
+        self.passes.rows.exact_loss(theta)
+    }
+
+    fn user_exact_loss(&mut self, theta: &[f64]) -> Result<f64> {
+        self.exact_loss(theta)
+    }
+
+    fn user_gradient(&mut self, theta: &[f64]) -> Result<Stats> {
+        let mut stats = Stats::new(theta.len());
+        self.passes.rows.evaluate(theta, Needs::Gradient, true, &mut stats)?;
+        Ok(stats)
+    }
 }
 
 impl Glm {
@@ -170,50 +200,23 @@ impl Glm {
         if !(summary.weight_sum > 0.0 && summary.min_positive_weight > 0.0) {
             return Err(invalid("needs rows of positive weight", summary.weight_sum.to_string()));
         }
-        let moment = |mean: f64, m2: f64| Moment { weight: summary.weight_sum, mean, m2 };
-        let row_stats = RowStats {
-            weight_sum: summary.weight_sum,
+        let w = summary.weight_sum;
+        let facts = RowFacts {
+            family,
+            weight_sum: w,
             min_positive_weight: summary.min_positive_weight,
-            y: moment(summary.response_mean, summary.response_m2),
-            saturated: 0.0,
-        };
-        let internal = Summary {
-            rows: summary.rows,
-            all: row_stats,
-            folds: Vec::new(),
-            columns: summary
+            null_intercept: family.link(summary.response_mean),
+            response_variance: summary.response_m2 / w,
+            // √(Σ wᵢ xᵢⱼ² / W) from the mean and the centred sum of squares.
+            column_scales: summary
                 .column_mean
                 .iter()
                 .zip(&summary.column_m2)
-                .map(|(&m, &s)| moment(m, s))
+                .map(|(&m, &m2)| ((m2 + w * m * m) / w).sqrt())
                 .collect(),
         };
-        let streamed = Streamed::with_preconditioning(&model, &row_stats, &internal, false)?;
-        let terms = streamed.inner().terms(dim)?;
-        let first = {
-            let mut device = Passes::new(&mut *rows, false);
-            streamed.solve(&mut device, &terms, streamed.null_start(), None, None)?
-        };
-        let mut info = rows.info();
-        let solution = if rows.exact() {
-            first
-        } else {
-            let mut exact = Passes::new(&mut *rows, true);
-            let finished = streamed.finish_on(&mut exact, &terms, first)?;
-            if finished.polished {
-                info.device.push_str(" + f64 passes on the CPUs for the final iterations");
-            }
-            finished
-        };
-        // The solver's F is already the reported one where its last pass ran in f64 on a loss
-        // that is not smoothed; otherwise one more pass for the loss by its definition.
-        let in_f64 = rows.exact() || solution.polished;
-        let objective = if in_f64 && !family.has_unbounded_weight() {
-            solution.objective
-        } else {
-            rows.exact_loss(&solution.theta)? + terms.value(&solution.theta)
-        };
-        Ok(model.fit_of(family, Solution { objective, ..solution }, start, info))
+        let mut remote = RemoteRows { passes: Passes::new(rows, false), facts };
+        model.fit_rows(&model, None, &mut remote, None, start)
     }
 }
 

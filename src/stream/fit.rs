@@ -3,20 +3,20 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::backend::{Device, StreamedBackend, exact_mean_loss};
+use super::backend::{Device, StreamedBackend};
 use super::reader::{Prepare, Reader};
 use super::scan::{RowStats, Summary, scan};
 use super::{Folds, StreamOptions};
-use crate::backend::{Backend, BackendChoice, Needs, Stats};
+use crate::backend::{Backend, Needs, Stats};
 use crate::check::Model;
 use crate::cv::{CvResult, Metric};
+use crate::driver::{Engine, Point, RowFacts, Rows};
 use crate::error::{Error, Result};
 use crate::glm::{Fit, Glm};
-use crate::path::{DEVIANCE_CHANGE, DEVIANCE_MAX, Path, PathOptions, PathPoint, at_infinity};
+use crate::path::{Path, PathBook, PathOptions, PathPoint, scaled};
 use crate::penalty::PenaltyTerms;
 use crate::precondition::Preconditioner;
 use crate::predict::LinearModel;
-use crate::solver::{Run, Seed, Solution, SolverOptions};
 use crate::source::{Block, RowSource};
 
 impl Glm {
@@ -194,26 +194,14 @@ impl Glm {
     }
 }
 
-/// Where a streamed fit of `model` on `n` rows and `dim` coordinates computes its blocks (see
-/// [`Streamed::device`]).
+/// Where a streamed fit of `model` on `n` rows and `dim` coordinates computes its blocks: the
+/// device [`crate::backend::open`] would choose for the same work.
 fn device_for(model: &Model, n: u64, dim: usize) -> Result<Device> {
     let (choice, context) = model.backend();
-    let default = crate::backend::default_gpu;
-    Ok(match choice {
-        BackendChoice::Cpu => Device::Cpu,
-        BackendChoice::Gpu => Device::Gpu(match context {
-            Some(context) => context.clone(),
-            None => default()?,
-        }),
-        BackendChoice::Auto => {
-            let work = n as f64 * (dim * dim) as f64;
-            match context.cloned().map(Ok).unwrap_or_else(default) {
-                Ok(c) if work >= crate::backend::AUTO_GPU_MIN_WORK && !c.is_software() => {
-                    Device::Gpu(c)
-                }
-                _ => Device::Cpu,
-            }
-        }
+    let work = n as f64 * (dim * dim) as f64;
+    Ok(match crate::backend::gpu_for(choice, context, work)? {
+        Some(context) => Device::Gpu(context),
+        None => Device::Cpu,
     })
 }
 
@@ -228,7 +216,7 @@ fn check_memory(model: &Model, reader: &Reader<'_>, rows: u64) -> Result<()> {
 }
 
 /// One streamed fit's setup: the model in the coordinates it runs in, the block preparation,
-/// and the per-coordinate inputs of the solver.
+/// and what the driver must know of the rows.
 pub(super) struct Streamed<'m> {
     model: &'m Model,
     /// The model in the fitted coordinates (preconditioned, or `model` itself).
@@ -238,7 +226,7 @@ pub(super) struct Streamed<'m> {
     /// Rows in the source.
     n: u64,
     dim: usize,
-    zero_threshold: Vec<f64>,
+    facts: RowFacts,
 }
 
 impl<'m> Streamed<'m> {
@@ -246,17 +234,6 @@ impl<'m> Streamed<'m> {
     /// rows) of the source `summary` describes; the preconditioner is always the whole
     /// source's, as in memory.
     pub(super) fn new(model: &'m Model, rows: &RowStats, summary: &Summary) -> Result<Self> {
-        Self::with_preconditioning(model, rows, summary, true)
-    }
-
-    /// [`Streamed::new`], preconditioning (where the model asks or the design needs it) only if
-    /// `precondition`: a backend that computes its statistics elsewhere sees the design as given.
-    pub(super) fn with_preconditioning(
-        model: &'m Model,
-        rows: &RowStats,
-        summary: &Summary,
-        precondition: bool,
-    ) -> Result<Self> {
         let p = summary.columns.len();
         let intercept = model.intercept();
         let dim = p + usize::from(intercept);
@@ -264,11 +241,8 @@ impl<'m> Streamed<'m> {
         let squares: Vec<f64> = summary.columns.iter().map(|m| m.m2).collect();
         let total = summary.columns.first().map_or(0.0, |m| m.weight);
         let standardizing = Preconditioner::from_moments(&mean, &squares, total, intercept);
-        let pre = match precondition {
-            false => None,
-            true if model.standardizes() => Some(standardizing),
-            true => standardizing.if_needed(),
-        };
+        let pre =
+            if model.standardizes() { Some(standardizing) } else { standardizing.if_needed() };
         let (inner, scales) = match &pre {
             Some(pre) => {
                 // Each column's root mean square in the fitted coordinates, (x − μ)/s.
@@ -286,24 +260,8 @@ impl<'m> Streamed<'m> {
             }
             None => (model.clone(), summary.column_scales()),
         };
-        let response_scale = rows.response_scale(model.family());
-        let mut zero_threshold = vec![0.0; dim];
-        for (t, scale) in zero_threshold.iter_mut().zip(scales) {
-            *t = if scale > 0.0 {
-                model.options().zero_tol * response_scale / scale
-            } else {
-                f64::INFINITY
-            };
-        }
-        Ok(Self {
-            model,
-            inner,
-            pre: pre.map(Arc::new),
-            rows: *rows,
-            n: summary.rows,
-            dim,
-            zero_threshold,
-        })
+        let facts = row_facts(model.family(), rows, scales);
+        Ok(Self { model, inner, pre: pre.map(Arc::new), rows: *rows, n: summary.rows, dim, facts })
     }
 
     /// How blocks are made ready for the fitted coordinates (rows of `held_out`'s fold
@@ -312,200 +270,39 @@ impl<'m> Streamed<'m> {
         Prepare { family: self.model.family(), pre: self.pre.clone(), held_out, needs_target: true }
     }
 
-    /// How blocks are made ready in the user's coordinates.
-    fn prepare_raw(&self, held_out: Option<(Folds, usize)>) -> Prepare {
-        Prepare { pre: None, ..self.prepare(held_out) }
-    }
-
-    /// The null model's θ (fitted coordinates): β = 0, the intercept at the link of the mean.
-    pub(super) fn null_start(&self) -> Vec<f64> {
-        let mut theta = vec![0.0; self.dim];
-        if self.model.intercept() {
-            // β = 0 in both coordinate systems, so b̃₀ = b₀.
-            theta[self.dim - 1] = self.rows.null_intercept(self.model.family());
-        }
-        theta
-    }
-
-    /// The model in the fitted coordinates.
-    pub(super) fn inner(&self) -> &Model {
-        &self.inner
-    }
-
-    /// The run for `terms` with `options`.
-    fn run<'a>(
-        &'a self,
-        terms: &'a PenaltyTerms,
-        options: SolverOptions,
-        kkt_scale: Option<f64>,
-    ) -> Run<'a> {
-        let family = self.model.family();
-        Run {
-            penalty: terms,
-            scheme: options.acceleration.scheme(family, terms),
-            options,
-            kkt_scale,
-            zero_threshold: &self.zero_threshold,
-            separation_bound: family
-                .separation_bound(self.rows.min_positive_weight, self.rows.weight_sum),
-        }
-    }
-
-    /// Solves at `terms` from `theta0`, from the ridge fit at the same λ first where EM's ℓ₁
-    /// step needs it (as in memory).
-    pub(super) fn solve(
+    /// The rows outside `held_out`'s fold as the driver sees them, the iterations on `device`.
+    fn rows<'r, 's>(
         &self,
-        backend: &mut impl ShowsPenalty,
-        terms: &PenaltyTerms,
-        theta0: Vec<f64>,
-        kkt_scale: Option<f64>,
-        seed: Option<Seed>,
-    ) -> Result<Solution> {
-        let options = self.inner.options();
-        let exact_l1 = options.acceleration.scheme(self.model.family(), terms).is_exact_l1();
-        let (mut theta0, mut kkt_scale, mut seed) = (theta0, kkt_scale, seed);
-        if terms.has_lasso() && !exact_l1 {
-            let ridge = PenaltyTerms {
-                ridge: terms.ridge.iter().zip(&terms.lasso).map(|(r, l)| r + l).collect(),
-                lasso: vec![0.0; self.dim],
-                exponent: 1.0,
-            };
-            let loose = SolverOptions { tol: 1e-8, kkt_tol: 1e-6, max_iter: 200, ..options };
-            backend.show_penalty(Some(ridge.clone()));
-            let warm =
-                self.run(&ridge, loose, kkt_scale).solve_seeded(backend, theta0, seed.take())?;
-            kkt_scale = kkt_scale.or(Some(warm.kkt_scale));
-            theta0 = warm.theta;
+        reader: &'r mut Reader<'s>,
+        stream: &'r StreamOptions,
+        held_out: Option<(Folds, usize)>,
+        device: Device,
+    ) -> StreamedRows<'r, 's> {
+        let prepare = self.prepare(held_out);
+        let (intercept, weight_sum) = (self.model.intercept(), self.rows.weight_sum);
+        StreamedRows {
+            device: StreamedBackend::new(reader, prepare.clone(), intercept, weight_sum, stream)
+                .on(device),
+            raw: Prepare { pre: None, ..prepare.clone() },
+            prepare,
+            intercept,
+            weight_sum,
+            stream,
+            terms: None,
+            facts: self.facts.clone(),
         }
-        backend.show_penalty(Some(terms.clone()));
-        self.run(terms, options, kkt_scale).solve_seeded(backend, theta0, seed)
     }
 
     /// One fit at the model's λ.
     fn fit(&self, reader: &mut Reader<'_>, stream: &StreamOptions, start: Instant) -> Result<Fit> {
-        let terms = self.inner.terms(self.dim)?;
-        let weight_sum = self.rows.weight_sum;
-        let mut backend = StreamedBackend::new(
-            reader,
-            self.prepare(None),
-            self.model.intercept(),
-            weight_sum,
-            stream,
-        )
-        .on(self.device()?);
-        let mut solution = self.solve(&mut backend, &terms, self.null_start(), None, None)?;
-        let mut info = backend.info();
-        let exact = backend.exact();
-        drop(backend);
-        if !exact {
-            solution = self.finish_in_f64(reader, stream, &terms, solution)?;
-            if solution.polished {
-                info.device.push_str(" + f64 streamed CPU passes for the final iterations");
-            }
-        }
-        let lambda = self.model.penalty().lambda;
-        let (theta, objective, kkt) = self.report(reader, stream, &solution, lambda, &terms)?;
-        let solution = Solution { theta, objective, kkt_violation: kkt, ..solution };
-        Ok(self.model.fit_of(self.model.family(), solution, start, info))
+        let mut rows = self.rows(reader, stream, None, self.device()?);
+        self.model.fit_rows(&self.inner, self.pre.as_deref(), &mut rows, None, start)
     }
 
-    /// Where a single streamed fit computes its blocks: as [`crate::BackendChoice`] says, with
-    /// `auto` sending only problems of n · d² ≥ [`crate::backend::AUTO_GPU_MIN_WORK`] to a
-    /// hardware GPU (never a software adapter), as in memory.
+    /// Where a single streamed fit computes its blocks: as [`crate::BackendChoice`] says (the
+    /// rule of [`crate::backend::open`]).
     fn device(&self) -> Result<Device> {
         device_for(self.model, self.n, self.dim)
-    }
-
-    /// The f64 check of a fit that iterated on the GPU, on a streamed f64 CPU backend (see
-    /// [`Streamed::finish_on`]).
-    fn finish_in_f64(
-        &self,
-        reader: &mut Reader<'_>,
-        stream: &StreamOptions,
-        terms: &PenaltyTerms,
-        first: Solution,
-    ) -> Result<Solution> {
-        let mut cpu = StreamedBackend::new(
-            reader,
-            self.prepare(None),
-            self.model.intercept(),
-            self.rows.weight_sum,
-            stream,
-        );
-        self.finish_on(&mut cpu, terms, first)
-    }
-
-    /// The f64 check of a fit that iterated in f32: ∇L in one f64 pass of `exact`; where the
-    /// KKT conditions do not hold there (or for hinge and quantile, whose ℓ' jumps where f32
-    /// rounding moves η), the fit continues on `exact` from the f32 result with the same KKT
-    /// scale. `Converged` is only said where the f64 check agrees.
-    pub(super) fn finish_on(
-        &self,
-        exact: &mut impl ShowsPenalty,
-        terms: &PenaltyTerms,
-        first: Solution,
-    ) -> Result<Solution> {
-        let mut stats = Stats::new(self.dim);
-        exact.evaluate(&first.theta, Needs::Gradient, &mut stats)?;
-        let kkt = terms.kkt_violation(&first.theta, stats.gradient.as_slice());
-        let target = self.inner.options().kkt_tol * first.kkt_scale;
-        let converged = first.termination == crate::Termination::Converged;
-        // Only a converged fit is finished: one that is not keeps its record, with the f64 KKT.
-        let checked = kkt <= target && !self.model.family().has_unbounded_weight();
-        if !converged || checked {
-            return Ok(Solution { kkt_violation: kkt, ..first });
-        }
-        exact.show_penalty(Some(terms.clone()));
-        let run = self.run(terms, self.inner.options(), Some(first.kkt_scale));
-        let finish = run.solve(exact, first.theta.clone())?;
-        Ok(first.continued_by(finish))
-    }
-
-    /// The user's θ, F from the losses' definitions and the KKT violation of `solution`: in
-    /// the user's coordinates from one or two passes over the raw rows where the fit ran
-    /// preconditioned (with [`crate::Glm::standardize`] the standardized problem's own).
-    fn report(
-        &self,
-        reader: &mut Reader<'_>,
-        stream: &StreamOptions,
-        solution: &Solution,
-        lambda: f64,
-        terms: &PenaltyTerms,
-    ) -> Result<(Vec<f64>, f64, f64)> {
-        let intercept = self.model.intercept();
-        let weight_sum = self.rows.weight_sum;
-        match &self.pre {
-            Some(pre) if !self.model.standardizes() => {
-                let theta = pre.to_user(&solution.theta);
-                let user_terms = self.model.terms_at(lambda, self.dim)?;
-                let raw = self.prepare_raw(None);
-                let mut backend = StreamedBackend::new(reader, raw, intercept, weight_sum, stream);
-                let mut stats = Stats::new(self.dim);
-                backend.evaluate(&theta, Needs::Gradient, &mut stats)?;
-                drop(backend);
-                let loss = exact_mean_loss(
-                    reader,
-                    &self.prepare_raw(None),
-                    &theta,
-                    intercept,
-                    weight_sum,
-                )?;
-                let objective = loss + user_terms.value(&theta);
-                let kkt = user_terms.kkt_violation(&theta, stats.gradient.as_slice());
-                Ok((theta, objective, kkt))
-            }
-            _ => {
-                let loss = exact_mean_loss(
-                    reader,
-                    &self.prepare(None),
-                    &solution.theta,
-                    intercept,
-                    weight_sum,
-                )?;
-                let objective = loss + terms.value(&solution.theta);
-                Ok((solution.theta.clone(), objective, solution.kkt_violation))
-            }
-        }
     }
 
     /// The path over `options`' λ sequence (or `all`'s λs, for a fold), on the rows outside
@@ -519,108 +316,131 @@ impl<'m> Streamed<'m> {
         all: Option<&Path>,
     ) -> Result<Path> {
         let start = Instant::now();
-        let (dim, intercept, p) =
-            (self.dim, self.model.intercept(), self.dim - usize::from(self.model.intercept()));
-        let unit = self.inner.terms_at(1.0, dim)?;
-        let weight_sum = self.rows.weight_sum;
-        let mut backend =
-            StreamedBackend::new(reader, self.prepare(held_out), intercept, weight_sum, stream);
-        // The null model: only the unpenalized coordinates move.
-        let infinite = at_infinity(&unit);
-        let null = self
-            .run(&infinite, self.inner.options(), None)
-            .solve(&mut backend, self.null_start())?;
-        let mut stats = Stats::new(dim);
-        backend.evaluate(&null.theta, Needs::Gradient, &mut stats)?;
-        let gradient_scale = stats.gradient.amax().max(1.0);
-        let lambda_max = self.inner.lambda_max_of(stats.gradient.as_slice());
+        let (dim, p) = (self.dim, self.dim - usize::from(self.model.intercept()));
+        let inner = &self.inner;
+        let unit = inner.terms_at(1.0, dim)?;
+        let mut rows = self.rows(reader, stream, held_out, Device::Cpu);
+        let null = inner.null_model_of(&mut rows)?;
         let lambdas = match all {
             Some(path) => path.lambdas(),
-            None => self.model.lambda_sequence_for(self.n, p, options, lambda_max)?,
+            None => self.model.lambda_sequence_for(self.n, p, options, null.lambda_max)?,
         };
-        // Losses from their definitions, in the coordinates points are reported in: the user's
-        // where the fit runs preconditioned (unless it standardizes), else the fitted ones.
-        let user = self.pre.as_ref().filter(|_| !self.model.standardizes()).cloned();
-        let report_prepare =
-            if user.is_some() { self.prepare_raw(held_out) } else { self.prepare(held_out) };
-        let to_report = |theta: &[f64]| match &user {
-            Some(pre) => pre.to_user(theta),
-            None => theta.to_vec(),
-        };
-        let null_loss = backend.exact_loss(&report_prepare, &to_report(&null.theta))?;
-        let saturated = self.rows.saturated_mean_loss();
         let early_stop = options.early_stop && options.lambdas.is_none() && all.is_none();
+        let saturated = self.rows.saturated_mean_loss();
+        let mut book = PathBook::new(null.loss, saturated, early_stop, lambdas.len());
+        let zero_threshold = self.facts.zero_thresholds(inner.options().zero_tol, dim);
+        let mut engine = Engine::new(&mut rows);
         let mut theta = null.theta.clone();
-        let mut seed = null.final_stats.clone();
-        let mut points: Vec<PathPoint> = Vec::with_capacity(lambdas.len());
-        let mut stopped_early = false;
+        let mut seed = None;
         for &lambda in &lambdas {
             let point_start = Instant::now();
             let terms = scaled(&unit, lambda);
-            let solution =
-                self.solve(&mut backend, &terms, theta.clone(), Some(gradient_scale), seed.take())?;
-            seed = solution.final_stats.clone();
-            theta = solution.theta.clone();
-            let reported = to_report(&theta);
-            let loss = backend.exact_loss(&report_prepare, &reported)?;
-            let objective = loss
-                + match &user {
-                    Some(_) => self.model.terms_at(lambda, dim)?.value(&reported),
-                    None => terms.value(&theta),
-                };
-            let denominator = null_loss - saturated;
-            let deviance_ratio = if denominator > 0.0 {
-                (1.0 - (loss - saturated) / denominator).max(0.0)
-            } else {
-                0.0
+            let point = Point {
+                terms: &terms,
+                zero_threshold: &zero_threshold,
+                separation_bound: self.facts.separation_bound(),
+                kkt_scale: Some(null.gradient_scale),
+                ridge_start: false,
             };
-            let (coefficients, b0) = self.model.split_theta(reported);
-            points.push(PathPoint {
+            let solution = inner.solve(&point, &mut engine, theta.clone(), seed.take())?;
+            seed = solution.final_stats;
+            theta = solution.theta;
+            let loss = solution.objective - terms.value(&theta);
+            let (coefficients, b0) = inner.split_theta(theta.clone());
+            let point = PathPoint::new(
                 lambda,
-                nonzeros: coefficients.iter().filter(|&&b| b != 0.0).count(),
                 coefficients,
-                intercept: b0,
-                objective,
-                deviance_ratio,
-                iterations: solution.iterations,
-                termination: solution.termination,
-                kkt_refits: 0,
-                elapsed: point_start.elapsed(),
-            });
-            if early_stop && points.len() >= 2 {
-                let last = points[points.len() - 2].deviance_ratio;
-                let change = (deviance_ratio - last).abs();
-                if deviance_ratio > DEVIANCE_MAX || change < DEVIANCE_CHANGE * deviance_ratio.abs()
-                {
-                    stopped_early = true;
-                    break;
-                }
+                b0,
+                solution.objective,
+                solution.iterations,
+                solution.termination,
+            );
+            if book.record(PathPoint { elapsed: point_start.elapsed(), ..point }, loss) {
+                break;
             }
         }
-        let info = backend.info();
-        Ok(Path { points, lambda_max, stopped_early, backend: info, elapsed: start.elapsed() })
+        let mut path = book.finish(null.lambda_max, rows.device().info(), start);
+        if let Some(pre) = &self.pre {
+            self.model
+                .points_to_user(pre, &mut path.points, |theta| rows.user_exact_loss(theta))?;
+        }
+        Ok(path)
     }
 }
 
-/// A backend a streamed solve runs on, told which penalty is being solved (for the progress
-/// report's objective).
-pub(crate) trait ShowsPenalty: Backend {
-    /// The penalty of the solve about to run.
-    fn show_penalty(&mut self, terms: Option<PenaltyTerms>);
-}
-
-impl ShowsPenalty for StreamedBackend<'_, '_> {
-    fn show_penalty(&mut self, terms: Option<PenaltyTerms>) {
-        StreamedBackend::show_penalty(self, terms);
+/// What the driver must know of rows with statistics `rows` whose columns' RMS in the fitted
+/// coordinates are `column_scales`.
+fn row_facts(family: crate::Family, rows: &RowStats, column_scales: Vec<f64>) -> RowFacts {
+    RowFacts {
+        family,
+        weight_sum: rows.weight_sum,
+        min_positive_weight: rows.min_positive_weight,
+        null_intercept: rows.null_intercept(family),
+        response_variance: rows.response_variance(),
+        column_scales,
     }
 }
 
-/// The unit penalty at λ.
-fn scaled(unit: &PenaltyTerms, lambda: f64) -> PenaltyTerms {
-    PenaltyTerms {
-        ridge: unit.ridge.iter().map(|r| r * lambda).collect(),
-        lasso: unit.lasso.iter().map(|l| l * lambda).collect(),
-        exponent: unit.exponent,
+/// Streamed rows as the driver sees them: the iterations on a streamed backend (CPU or GPU), the
+/// f64 passes on a streamed CPU backend over the same reader.
+pub(super) struct StreamedRows<'r, 's> {
+    device: StreamedBackend<'r, 's>,
+    /// Blocks in the fitted coordinates, and in the user's.
+    prepare: Prepare,
+    raw: Prepare,
+    intercept: bool,
+    weight_sum: f64,
+    stream: &'r StreamOptions,
+    /// The penalty being solved (the progress report's objective).
+    terms: Option<PenaltyTerms>,
+    facts: RowFacts,
+}
+
+impl<'s> StreamedRows<'_, 's> {
+    /// A streamed f64 CPU backend over the same reader, blocks made ready by `prepare`.
+    fn cpu(&mut self, prepare: Prepare) -> StreamedBackend<'_, 's> {
+        let (intercept, weight_sum) = (self.intercept, self.weight_sum);
+        let mut backend =
+            StreamedBackend::new(self.device.reader(), prepare, intercept, weight_sum, self.stream);
+        backend.show_penalty(self.terms.clone());
+        backend
+    }
+}
+
+impl Rows for StreamedRows<'_, '_> {
+    fn facts(&self) -> RowFacts {
+        self.facts.clone()
+    }
+
+    fn device(&mut self) -> &mut dyn Backend {
+        &mut self.device
+    }
+
+    fn reference(&mut self) -> Result<Box<dyn Backend + '_>> {
+        let prepare = self.prepare.clone();
+        Ok(Box::new(self.cpu(prepare)))
+    }
+
+    fn exact_loss(&mut self, theta: &[f64]) -> Result<f64> {
+        let prepare = self.prepare.clone();
+        self.device.exact_loss(&prepare, theta)
+    }
+
+    fn user_exact_loss(&mut self, theta: &[f64]) -> Result<f64> {
+        let raw = self.raw.clone();
+        self.device.exact_loss(&raw, theta)
+    }
+
+    fn user_gradient(&mut self, theta: &[f64]) -> Result<Stats> {
+        let raw = self.raw.clone();
+        let mut stats = Stats::new(theta.len());
+        self.cpu(raw).evaluate(theta, Needs::Gradient, &mut stats)?;
+        Ok(stats)
+    }
+
+    fn show_penalty(&mut self, terms: &PenaltyTerms) {
+        self.terms = Some(terms.clone());
+        self.device.show_penalty(Some(terms.clone()));
     }
 }
 

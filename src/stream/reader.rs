@@ -83,8 +83,9 @@ impl Prepare {
                     *y = if m > 0.0 { *y / m } else { 0.0 };
                     *w *= m;
                 }
-            } else if self.family == Family::Hinge {
-                b.y.iter_mut().filter(|y| **y == 0.0).for_each(|y| *y = -1.0);
+            } else {
+                let family = self.family;
+                b.y.iter_mut().for_each(|y| *y = family.label_as_fitted(*y));
             }
         }
         if let Some(pre) = &self.pre {

@@ -80,15 +80,10 @@ impl RowStats {
         family.link(self.y.mean)
     }
 
-    /// The scale of η's units for the ℓ₁ zero threshold (as `Family::response_scale`).
-    pub(crate) fn response_scale(&self, family: Family) -> f64 {
-        match family {
-            Family::Logistic | Family::Binomial | Family::Hinge => 1.0,
-            _ => {
-                let var = self.y.m2 / self.weight_sum;
-                if var > 0.0 { var.sqrt() } else { 1.0 }
-            }
-        }
+    /// The response's weighted variance (the ℓ₁ zero thresholds' unit, see
+    /// [`Family::response_scale`]).
+    pub(crate) fn response_variance(&self) -> f64 {
+        self.y.m2 / self.weight_sum
     }
 
     /// (1/W) Σ wᵢ min_η ℓ(yᵢ, η).
@@ -240,7 +235,7 @@ pub(crate) fn scan(
                 family
                     .check_label(usize::try_from(row(i)).unwrap_or(usize::MAX), y)
                     .map_err(|e| bad(&name, row(i), "response", e.to_string()))?;
-                fractions.push(if family == Family::Hinge && y == 0.0 { -1.0 } else { y });
+                fractions.push(family.label_as_fitted(y));
             }
         }
         for (j, moment) in columns.iter_mut().enumerate() {

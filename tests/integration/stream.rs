@@ -173,6 +173,16 @@ fn every_family_streams_to_the_in_memory_optimum() {
             memory.objective()
         );
         assert!(streamed.kkt_violation() <= 1e-6, "{name}: KKT {}", streamed.kkt_violation());
+        // The same coefficients, in the user's coordinates (standardized and preconditioned
+        // fits mapped back), to the precision the optimum pins them down.
+        let scale = memory.coefficients().iter().fold(1.0_f64, |m, b| m.max(b.abs()));
+        let gap = streamed
+            .coefficients()
+            .iter()
+            .zip(memory.coefficients())
+            .map(|(a, b)| (a - b).abs())
+            .fold((streamed.intercept() - memory.intercept()).abs(), f64::max);
+        assert!(gap <= 1e-5 * scale, "{name}: coefficients differ by {gap:e}");
     }
 }
 

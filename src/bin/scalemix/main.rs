@@ -15,9 +15,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
-use scalemix::{Acceleration, BackendChoice, CvOptions, Design, Glm, Metric, PathOptions, Penalty};
+use scalemix::{
+    Acceleration, BackendChoice, CvOptions, Design, Family, Glm, Metric, PathOptions, Penalty,
+};
 
 use crate::model::ModelFile;
 use scalemix::io::{self as data, Columns, Dataset};
@@ -63,10 +65,10 @@ enum Command {
         /// Number of folds.
         #[arg(long, default_value_t = 5)]
         folds: usize,
-        /// Held-out score (default: deviance for logistic, misclass for hinge, mse otherwise,
-        /// check loss for quantile).
-        #[arg(long, value_enum)]
-        metric: Option<MetricArg>,
+        /// Held-out score (default: deviance for logistic, misclassification for hinge,
+        /// check-loss for quantile, mse otherwise).
+        #[arg(long, value_parser = metric_arg())]
+        metric: Option<Metric>,
         /// Seed of the fold assignment.
         #[arg(long, default_value_t = 0)]
         seed: u64,
@@ -127,7 +129,8 @@ struct FitArgs {
     /// Target column (default: `y` if present, else the last column).
     #[arg(long)]
     target: Option<String>,
-    #[arg(long, value_enum, default_value_t = FamilyArg::Logistic)]
+    /// Loss family.
+    #[arg(long, value_parser = family_arg(), default_value = "logistic")]
     family: FamilyArg,
     /// Quantile level for --family quantile.
     #[arg(long, default_value_t = 0.5)]
@@ -205,26 +208,40 @@ struct PathArgs {
     lambda_min_ratio: Option<f64>,
 }
 
-#[derive(ValueEnum, Clone, Copy, PartialEq, Eq)]
+/// `--family`: one of the library's families ([`Family::NAMES`], their default parameters
+/// replaced by --quantile, --nu and --sigma), or `multinomial` (one logistic model per class).
+#[derive(Clone, Copy, PartialEq)]
 enum FamilyArg {
-    Logistic,
-    Gaussian,
-    Hinge,
-    Quantile,
-    Binomial,
-    #[value(name = "student-t")]
-    StudentT,
+    One(Family),
     Multinomial,
 }
 
-#[derive(ValueEnum, Clone, Copy)]
-enum MetricArg {
-    Deviance,
-    Misclass,
-    Auc,
-    Mse,
-    Mae,
-    Check,
+impl FamilyArg {
+    /// The binomial family (its rows carry trials).
+    const BINOMIAL: FamilyArg = FamilyArg::One(Family::Binomial);
+}
+
+/// `--family`: the names the library's [`Family`] parses, and `multinomial`, so a new family
+/// reaches the command line with no change here.
+fn family_arg() -> impl clap::builder::TypedValueParser<Value = FamilyArg> {
+    use clap::builder::TypedValueParser;
+    let names = Family::NAMES.into_iter().chain(["multinomial"]);
+    clap::builder::PossibleValuesParser::new(names).try_map(|name| match name.as_str() {
+        "multinomial" => Ok(FamilyArg::Multinomial),
+        name => name.parse::<Family>().map(FamilyArg::One),
+    })
+}
+
+/// `--metric`: the names the library's [`Metric`] parses (with its short forms `misclass` and
+/// `check`).
+fn metric_arg() -> impl clap::builder::TypedValueParser<Value = Metric> {
+    use clap::builder::{PossibleValue, TypedValueParser};
+    let values = Metric::NAMES.map(|name| match name {
+        "misclassification" => PossibleValue::new(name).alias("misclass"),
+        "check-loss" => PossibleValue::new(name).alias("check"),
+        _ => PossibleValue::new(name),
+    });
+    clap::builder::PossibleValuesParser::new(values).try_map(|name| name.parse::<Metric>())
 }
 
 /// `--accel`: the names the library's [`Acceleration`] parses, so a new step scheme reaches the
@@ -312,7 +329,7 @@ fn progress(quiet: bool, message: &str) -> ProgressBar {
 fn load(args: &FitArgs) -> Result<Dataset, String> {
     if matches!(Format::of(&args.data), Format::Parquet | Format::ArrowIpc) {
         let trials = match args.family {
-            FamilyArg::Binomial => {
+            FamilyArg::One(Family::Binomial) => {
                 Some(args.trials.clone().ok_or("--family binomial needs --trials COLUMN")?)
             }
             _ => None,
@@ -331,7 +348,7 @@ fn load(args: &FitArgs) -> Result<Dataset, String> {
     if let Some(w) = &args.weights {
         extras.push(w);
     }
-    if args.family == FamilyArg::Binomial {
+    if args.family == FamilyArg::BINOMIAL {
         extras.push(args.trials.as_deref().ok_or("--family binomial needs --trials COLUMN")?);
     }
     let columns = Columns {
@@ -346,12 +363,10 @@ fn load(args: &FitArgs) -> Result<Dataset, String> {
 /// The model the options describe.
 fn glm(args: &FitArgs) -> Glm {
     let glm = match args.family {
-        FamilyArg::Logistic | FamilyArg::Multinomial => Glm::logistic(),
-        FamilyArg::Gaussian => Glm::gaussian(),
-        FamilyArg::Hinge => Glm::hinge(),
-        FamilyArg::Quantile => Glm::quantile(args.quantile),
-        FamilyArg::Binomial => Glm::binomial(),
-        FamilyArg::StudentT => Glm::student_t(args.nu, args.sigma),
+        FamilyArg::Multinomial => Glm::logistic(),
+        // σ absent: estimated.
+        FamilyArg::One(Family::StudentT { .. }) => Glm::student_t(args.nu, args.sigma),
+        FamilyArg::One(family) => Glm::new(family.with_parameters(Some(args.quantile), None, None)),
     };
     let penalty = match args.bridge_q {
         Some(q) => Penalty::bridge(args.lambda, q),
@@ -427,7 +442,7 @@ fn fit(args: &FitArgs) -> Result<(), String> {
         );
         (file, None)
     } else {
-        let fit = if args.family == FamilyArg::Binomial {
+        let fit = if args.family == FamilyArg::BINOMIAL {
             let trials = data.extras.last().expect("trials column read");
             glm.fit_binomial_weighted(x, &data.y, trials, w.as_deref())
         } else {
@@ -477,7 +492,7 @@ fn run_path(args: &FitArgs, path: &PathArgs) -> Result<(), String> {
     let bar = progress(args.quiet, "fitting the path");
     let w = weights(&data, args);
     let fitted = match args.family {
-        FamilyArg::Binomial => {
+        FamilyArg::One(Family::Binomial) => {
             let trials = data.extras.last().expect("trials column read");
             glm(args).path_binomial(x, &data.y, trials, w.as_deref(), &options)
         }
@@ -495,19 +510,11 @@ fn run_cv(
     args: &FitArgs,
     path: &PathArgs,
     folds: usize,
-    metric: Option<MetricArg>,
+    metric: Option<Metric>,
     seed: u64,
 ) -> Result<(), String> {
     check_path_family(args)?;
     check_outputs(args)?;
-    let metric = metric.map(|m| match m {
-        MetricArg::Deviance => Metric::Deviance,
-        MetricArg::Misclass => Metric::Misclassification,
-        MetricArg::Auc => Metric::Auc,
-        MetricArg::Mse => Metric::Mse,
-        MetricArg::Mae => Metric::Mae,
-        MetricArg::Check => Metric::CheckLoss,
-    });
     if let Some(note) = streams(args)? {
         let folds = scalemix::StreamFolds { k: folds, seed };
         streamed::cv(args, &path_options(path), folds, metric, glm(args))?;
@@ -520,7 +527,7 @@ fn run_cv(
     let bar = progress(args.quiet, &format!("cross-validating ({folds} folds)"));
     let glm = glm(args);
     let result = match weights(&data, args) {
-        w if args.family == FamilyArg::Binomial => {
+        w if args.family == FamilyArg::BINOMIAL => {
             let trials = data.extras.last().expect("trials column read");
             glm.cv_binomial(x, &data.y, trials, w.as_deref(), None, &options)
         }

@@ -160,16 +160,21 @@ impl ModelFile {
         let need = |value: Option<f64>, name: &str| {
             value.ok_or_else(|| format!("the {} model file has no {name}", self.family))
         };
-        Ok(match self.family.as_str() {
-            "logistic" | "multinomial" => Family::Logistic,
-            "binomial" => Family::Binomial,
-            "gaussian" => Family::Gaussian,
-            "hinge" | "hinge-ovr" => Family::Hinge,
-            "quantile" => Family::Quantile { q: need(self.quantile, "quantile")? },
-            "student-t" => {
+        // The multiclass files name their scheme; each class's model is logistic or hinge.
+        let name = match self.family.as_str() {
+            "multinomial" => "logistic",
+            "hinge-ovr" => "hinge",
+            name => name,
+        };
+        let family: Family = name
+            .parse()
+            .map_err(|_| format!("unknown family {:?} in the model file", self.family))?;
+        Ok(match family {
+            Family::Quantile { .. } => Family::Quantile { q: need(self.quantile, "quantile")? },
+            Family::StudentT { .. } => {
                 Family::StudentT { nu: need(self.nu, "nu")?, sigma: need(self.sigma, "sigma")? }
             }
-            other => return Err(format!("unknown family {other:?} in the model file")),
+            other => other,
         })
     }
 

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use scalemix::source::{Format, Roles, RowSource, open_file};
-use scalemix::{Glm, Metric, PathOptions, StreamFolds, StreamOptions};
+use scalemix::{Family, Glm, Metric, PathOptions, StreamFolds, StreamOptions};
 
 use crate::model::{self, ModelFile};
 use crate::{FamilyArg, FitArgs, finish, plot};
@@ -64,7 +64,7 @@ pub fn tell(note: Option<String>, quiet: bool) {
 /// The columns the command reads, by role.
 fn roles(args: &FitArgs) -> Result<Roles, String> {
     let trials = match args.family {
-        FamilyArg::Binomial => {
+        FamilyArg::One(Family::Binomial) => {
             Some(args.trials.clone().ok_or("--family binomial needs --trials COLUMN")?)
         }
         _ => None,

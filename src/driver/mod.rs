@@ -1,0 +1,457 @@
+//! The driver: what happens between a checked [`Model`] and a result, in one place, for rows
+//! in memory, read from a source at every pass, or held by a cluster's workers (all seen
+//! through [`Rows`]).
+//!
+//! Fits, paths, cross-validation, multiclass fits, streamed and distributed fits all come here
+//! for:
+//! - **the backend**: [`Model::open`] (the choice itself is [`crate::backend::open`]);
+//! - **the start**: [`RowFacts::null_start`], and for ℓ₁ penalties under a step scheme without
+//!   the exact ℓ₁ M-step the ridge fit at the same λ ([`Model::solve`]);
+//! - **the ℓ₁ zero thresholds**: [`RowFacts::zero_thresholds`];
+//! - **the step scheme**: [`Model::run`] takes the scheme [`crate::Acceleration::scheme`]
+//!   resolves;
+//! - **the f64 check and finish**: [`Model::finish`] checks the KKT conditions of a fit whose
+//!   device rounds with one f64 pass ([`Rows::reference`]), continues it there where they fail
+//!   (always for hinge and quantile), and says `Converged` only where f64 agrees;
+//! - **the report**: [`Model::fit_rows`] reports the objective from each loss's definition, in
+//!   the user's coordinates where the fit ran preconditioned;
+//! - **seeding**: the statistics a solve ended with start the next one on the same problem.
+
+mod rows;
+
+pub(crate) use rows::{MemoryRows, RowFacts, Rows, exact_mean_loss, weighted_mean};
+
+use std::time::Instant;
+
+use crate::backend::{self, Backend, BackendInfo, Needs, Stats};
+use crate::check::Model;
+use crate::data::{Design, Problem};
+use crate::error::Result;
+use crate::family::Family;
+use crate::glm::Fit;
+use crate::penalty::PenaltyTerms;
+use crate::precondition::Preconditioner;
+use crate::solver::{Run, Seed, Solution, SolverOptions, Termination};
+
+/// What the driver appends to the device's description when the last iterations ran on the
+/// f64 passes ([`Rows::reference`]).
+pub(crate) const FINISHED_IN_F64: &str = " + f64 passes on the CPU for the final iterations";
+
+/// One penalized problem to solve: the expanded penalty and the solver's fixed inputs.
+pub(crate) struct Point<'a> {
+    pub terms: &'a PenaltyTerms,
+    pub zero_threshold: &'a [f64],
+    pub separation_bound: Option<f64>,
+    pub kkt_scale: Option<f64>,
+    /// Start an ℓ₁ fit from the ridge fit at the same λ where the scheme needs it (a fit from
+    /// the null model); a path's points start from the previous point instead.
+    pub ridge_start: bool,
+}
+
+/// The rows one problem's solves run on, and whether the f64 finish has taken over (after the
+/// first hinge or quantile solve on a device that rounds, every later solve of the same
+/// problem — the rest of a path — runs on the f64 passes from the start).
+pub(crate) struct Engine<'r> {
+    rows: &'r mut dyn Rows,
+    polished: bool,
+}
+
+impl<'r> Engine<'r> {
+    /// Solves on `rows`' device, nothing finished in f64 yet.
+    pub(crate) fn new(rows: &'r mut dyn Rows) -> Self {
+        Self { rows, polished: false }
+    }
+
+    /// The rows.
+    pub(crate) fn rows(&mut self) -> &mut dyn Rows {
+        &mut *self.rows
+    }
+}
+
+impl Model {
+    /// The backend this model runs on for `problem` (see [`crate::BackendChoice`]).
+    pub(crate) fn open<'p>(&self, problem: &Problem<'p>) -> Result<Box<dyn Backend + 'p>> {
+        let (choice, context) = self.backend();
+        backend::open(choice, context, problem, self.intercept())
+    }
+
+    /// The starting point of a fit: β = 0, the intercept at the link of the weighted mean.
+    pub(crate) fn null_start(&self, problem: &Problem<'_>) -> Vec<f64> {
+        let dim = problem.ncols() + usize::from(self.intercept());
+        let total = problem.weights.iter().sum();
+        let mean = weighted_mean(&problem.y, &problem.weights, total);
+        let mut theta = vec![0.0; dim];
+        if self.intercept() {
+            theta[dim - 1] = problem.family.link(mean);
+        }
+        theta
+    }
+
+    /// The run for `point` with `options` (budget and tolerances), its acceleration resolved
+    /// for the model's family and the point's penalty.
+    pub(crate) fn run<'a>(&self, point: &Point<'a>, options: SolverOptions) -> Run<'a> {
+        Run {
+            penalty: point.terms,
+            scheme: options.acceleration.scheme(self.family(), point.terms),
+            options,
+            kkt_scale: point.kkt_scale,
+            zero_threshold: point.zero_threshold,
+            separation_bound: point.separation_bound,
+        }
+    }
+
+    /// Solves one penalized problem from `theta0` on `engine`'s rows: for an ℓ₁ penalty under a
+    /// scheme without the exact ℓ₁ M-step, from the ridge fit at the same λ first (ℓ₁ weights
+    /// make zero absorbing in EM's M-step); on a device that rounds, checked and finished in
+    /// f64 ([`Model::finish`]). The objective reported is each loss's definition in f64.
+    pub(crate) fn solve(
+        &self,
+        point: &Point<'_>,
+        engine: &mut Engine<'_>,
+        theta0: Vec<f64>,
+        seed: Option<Seed>,
+    ) -> Result<Solution> {
+        let family = self.family();
+        let options = self.options();
+        let run = self.run(point, options);
+        let terms = point.terms;
+        let (mut theta0, mut kkt_scale, mut seed) = (theta0, point.kkt_scale, seed);
+        if point.ridge_start && terms.has_lasso() && !run.scheme.is_exact_l1() {
+            // Both runs measure KKT against the gradient scale where the first starts.
+            let ridge = terms.warm_start_ridge();
+            let ridge_point = Point { terms: &ridge, separation_bound: None, ..*point };
+            let loose = PenaltyTerms::warm_start_options(options);
+            engine.rows.show_penalty(&ridge);
+            let warm_run = self.run(&ridge_point, loose);
+            let warm = on_iteration_backend(engine, |backend| {
+                warm_run.solve_seeded(backend, theta0, seed.take())
+            })?;
+            kkt_scale = kkt_scale.or(Some(warm.kkt_scale));
+            theta0 = warm.theta;
+        }
+        let run = Run { kkt_scale, ..run };
+        engine.rows.show_penalty(terms);
+        let mut solution =
+            on_iteration_backend(engine, |backend| run.solve_seeded(backend, theta0, seed))?;
+        let exact = engine.rows.device().exact();
+        if !exact {
+            solution = self.finish(engine, &run, solution)?;
+        }
+        // The solver's F is already the loss by its definition where its last passes ran in
+        // f64 on a loss that is not smoothed (hinge and quantile iterate on smoothed losses).
+        if !((exact || solution.polished) && !family.has_unbounded_weight()) {
+            solution.objective =
+                engine.rows.exact_loss(&solution.theta)? + terms.value(&solution.theta);
+        }
+        Ok(solution)
+    }
+
+    /// The f64 check of a solution whose device rounds. Hinge and quantile (ℓ' jumps at r = 0,
+    /// so rounding η to f32 leaves the optimum's support rows at residuals ~1e-7) always
+    /// continue on the f64 passes, and so does every later solve of the problem; other
+    /// families continue there only where one f64 pass finds the KKT conditions violated.
+    /// `Converged` is only said where f64 agrees: a fit that cannot meet the tolerance even
+    /// there says it stalled.
+    pub(crate) fn finish(
+        &self,
+        engine: &mut Engine<'_>,
+        run: &Run<'_>,
+        mut solution: Solution,
+    ) -> Result<Solution> {
+        if !engine.polished && self.family().has_unbounded_weight() {
+            solution = self.continue_in_f64(engine, run, solution)?;
+            engine.polished = true;
+        }
+        let (mut kkt, mut target) = self.f64_kkt(engine, run.penalty, &solution)?;
+        if solution.termination == Termination::Converged && kkt > target && !solution.polished {
+            solution = self.continue_in_f64(engine, run, solution)?;
+            (kkt, target) = self.f64_kkt(engine, run.penalty, &solution)?;
+        }
+        solution.kkt_violation = kkt;
+        if solution.termination == Termination::Converged && kkt > target {
+            solution.termination = Termination::Stalled;
+        }
+        Ok(solution)
+    }
+
+    /// Continues `first` on the f64 passes with the same KKT scale, and joins the two runs'
+    /// records.
+    fn continue_in_f64(
+        &self,
+        engine: &mut Engine<'_>,
+        run: &Run<'_>,
+        first: Solution,
+    ) -> Result<Solution> {
+        let mut exact = engine.rows.reference()?;
+        let run = Run { kkt_scale: Some(first.kkt_scale), ..*run };
+        let finish = run.solve(exact.as_mut(), first.theta.clone())?;
+        Ok(first.continued_by(finish))
+    }
+
+    /// The KKT violation at `solution` with ∇L from one f64 pass, and the tolerance it must
+    /// meet: `kkt_tol` × the run's KKT scale, floored at the f64 gradient's own rounding error
+    /// (non-zero only for hinge and quantile, whose ℓ' jumps).
+    fn f64_kkt(
+        &self,
+        engine: &mut Engine<'_>,
+        terms: &PenaltyTerms,
+        solution: &Solution,
+    ) -> Result<(f64, f64)> {
+        let mut stats = Stats::new(solution.theta.len());
+        engine.rows.reference()?.evaluate(&solution.theta, Needs::Gradient, &mut stats)?;
+        let kkt = terms.kkt_violation(&solution.theta, stats.gradient.as_slice());
+        let target = (self.options().kkt_tol * solution.kkt_scale).max(stats.gradient_error.amax());
+        Ok((kkt, target))
+    }
+
+    /// Fits `self` (the user's model) on `rows`, which hold the design in the coordinates
+    /// `inner` fits (preconditioned by `pre`, or as given with `inner` = `self`), from `theta0`
+    /// (the user's coordinates) or the null model. A preconditioned fit is mapped back and, unless
+    /// the model standardizes (whose objective is the standardized problem's own), its objective
+    /// and KKT violation recomputed from the definitions in the user's coordinates.
+    pub(crate) fn fit_rows(
+        &self,
+        inner: &Model,
+        pre: Option<&Preconditioner>,
+        rows: &mut dyn Rows,
+        theta0: Option<Vec<f64>>,
+        start: Instant,
+    ) -> Result<Fit> {
+        let facts = rows.facts();
+        let dim = facts.column_scales.len() + usize::from(self.intercept());
+        let terms = inner.terms(dim)?;
+        let theta0 = match theta0 {
+            Some(theta) => pre.map_or(theta.clone(), |pre| pre.to_internal(&theta)),
+            None => facts.null_start(dim, self.intercept()),
+        };
+        let zero_threshold = facts.zero_thresholds(self.options().zero_tol, dim);
+        let point = Point {
+            terms: &terms,
+            zero_threshold: &zero_threshold,
+            separation_bound: facts.separation_bound(),
+            kkt_scale: None,
+            ridge_start: true,
+        };
+        let mut engine = Engine::new(rows);
+        let mut solution = inner.solve(&point, &mut engine, theta0, None)?;
+        let mut info = engine.rows().device().info();
+        if solution.polished {
+            info.device.push_str(FINISHED_IN_F64);
+        }
+        if let Some(pre) = pre {
+            solution.theta = pre.to_user(&solution.theta);
+            if !self.standardizes() {
+                let user_terms = self.terms(dim)?;
+                let rows = engine.rows();
+                let stats = rows.user_gradient(&solution.theta)?;
+                solution.objective =
+                    rows.user_exact_loss(&solution.theta)? + user_terms.value(&solution.theta);
+                solution.kkt_violation =
+                    user_terms.kkt_violation(&solution.theta, stats.gradient.as_slice());
+            }
+        }
+        Ok(self.fit_of(facts.family, solution, start, info))
+    }
+
+    /// Fits a checked problem: from the null model, and for a Student-t model with σ to
+    /// estimate, alternating with σ's own EM until σ settles.
+    pub(crate) fn fit(&self, mut problem: Problem<'_>, start: Instant) -> Result<Fit> {
+        let Family::StudentT { nu, .. } = self.family() else {
+            return self.fit_from(&problem, start, None);
+        };
+        if !self.estimates_sigma() {
+            return self.fit_from(&problem, start, None);
+        }
+        problem.family = Family::StudentT { nu, sigma: initial_sigma(&problem) };
+        let mut fit = self.fit_from(&problem, start, None)?;
+        // Block coordinate descent on the joint negative log-likelihood: σ at fixed β (its own
+        // EM to convergence), then β at fixed σ from the previous β.
+        for _ in 0..MAX_SIGMA_ROUNDS {
+            let Family::StudentT { sigma, .. } = fit.family else { break };
+            let next = student_t_sigma(&problem, &fit, nu, sigma);
+            if (next - sigma).abs() <= SIGMA_TOL * sigma {
+                break;
+            }
+            problem.family = Family::StudentT { nu, sigma: next };
+            let start_theta = self.theta_of(&fit.coefficients, fit.intercept);
+            let iterations = fit.iterations;
+            fit = self.fit_from(&problem, start, Some(start_theta))?;
+            fit.iterations += iterations;
+        }
+        Ok(fit)
+    }
+
+    /// The preconditioned form this model fits `problem` in, if any: glmnet's standardization
+    /// with [`crate::Glm::standardize`], otherwise a [`Preconditioner`] only for a badly scaled
+    /// design. The copy of X is counted against the memory limit first.
+    ///
+    /// # Errors
+    /// [`crate::Error::OutOfMemory`] when the copy does not fit.
+    pub(crate) fn preconditioned(&self, problem: &Problem<'_>) -> Result<Option<Preconditioned>> {
+        let pre = if self.standardizes() {
+            Some(Preconditioner::standardizing(problem, self.intercept()))
+        } else {
+            Preconditioner::for_problem(problem, self.intercept())
+        };
+        let Some(pre) = pre else { return Ok(None) };
+        let copy = (problem.nrows() as u64).saturating_mul(problem.ncols() as u64 * 8);
+        self.check_memory(problem, copy)?;
+        Ok(Some(Preconditioned {
+            data: pre.design(problem.x),
+            model: self.in_preconditioned_coordinates(pre.scale()),
+            pre,
+        }))
+    }
+
+    /// θ = (β, b₀) as the solver holds it: the intercept last, only when the model fits one.
+    pub(crate) fn theta_of(&self, coefficients: &[f64], intercept: f64) -> Vec<f64> {
+        let mut theta = coefficients.to_vec();
+        if self.intercept() {
+            theta.push(intercept);
+        }
+        theta
+    }
+
+    /// (β, b₀) from θ (b₀ = 0 without an intercept).
+    pub(crate) fn split_theta(&self, mut theta: Vec<f64>) -> (Vec<f64>, f64) {
+        let intercept = if self.intercept() { theta.pop().unwrap_or(0.0) } else { 0.0 };
+        (theta, intercept)
+    }
+
+    /// Fits a checked problem, from `theta0` (the user's coordinates) or from the null model.
+    /// A badly scaled design is fitted in its preconditioned form ([`Preconditioner`]; the
+    /// objective is the same) and the result mapped back ([`Model::fit_rows`]).
+    fn fit_from(
+        &self,
+        problem: &Problem<'_>,
+        start: Instant,
+        theta0: Option<Vec<f64>>,
+    ) -> Result<Fit> {
+        let Some(preconditioned) = self.preconditioned(problem)? else {
+            let mut backend = self.open(problem)?;
+            let mut rows = MemoryRows::new(problem, self.intercept(), &mut *backend);
+            return self.fit_rows(self, None, &mut rows, theta0, start);
+        };
+        let internal = preconditioned.problem(problem)?;
+        let inner = &preconditioned.model;
+        let mut backend = inner.open(&internal)?;
+        let mut rows = MemoryRows::new(&internal, self.intercept(), &mut *backend)
+            .in_user_coordinates(problem);
+        self.fit_rows(inner, Some(&preconditioned.pre), &mut rows, theta0, start)
+    }
+
+    /// The fit record of `solution` (θ in the user's coordinates, with the objective and KKT
+    /// violation to report), its trace timed from `start`.
+    pub(crate) fn fit_of(
+        &self,
+        family: Family,
+        solution: Solution,
+        start: Instant,
+        backend: BackendInfo,
+    ) -> Fit {
+        let (coefficients, intercept) = self.split_theta(solution.theta);
+        Fit {
+            family,
+            penalty: self.penalty(),
+            coefficients,
+            intercept,
+            objective: solution.objective,
+            iterations: solution.iterations,
+            termination: solution.termination,
+            trace: solution.trace,
+            trace_iterations: solution.trace_marks.iter().map(|m| m.0).collect(),
+            trace_seconds: solution
+                .trace_marks
+                .iter()
+                .map(|m| m.1.saturating_duration_since(start).as_secs_f64())
+                .collect(),
+            kkt_violation: solution.kkt_violation,
+            restarts: solution.restarts,
+            elapsed: start.elapsed(),
+            backend,
+        }
+    }
+}
+
+/// A problem's preconditioned form ([`Model::preconditioned`]): the mapping, the model for the
+/// new coordinates and the preconditioned copy of X (row-major).
+pub(crate) struct Preconditioned {
+    pub pre: Preconditioner,
+    pub model: Model,
+    data: Vec<f64>,
+}
+
+impl Preconditioned {
+    /// `given` with its X replaced by the preconditioned copy.
+    ///
+    /// # Errors
+    /// None in practice (the copy has `given`'s shape).
+    pub(crate) fn problem<'a>(&'a self, given: &Problem<'a>) -> Result<Problem<'a>> {
+        let x = Design::row_major(&self.data, given.nrows(), given.ncols())?;
+        Ok(Problem { x, ..given.clone() })
+    }
+}
+
+/// Most σ updates of a Student-t fit with estimated scale.
+const MAX_SIGMA_ROUNDS: usize = 200;
+/// Relative change of σ below which its estimate is final.
+const SIGMA_TOL: f64 = 1e-10;
+
+/// 1.4826 × the weighted median absolute deviation of y from its median: a robust start for σ
+/// (σ of a normal sample), floored so constant data still give a positive scale.
+fn initial_sigma(problem: &Problem<'_>) -> f64 {
+    let median = |values: &mut Vec<f64>| {
+        values.sort_by(f64::total_cmp);
+        let n = values.len();
+        if n % 2 == 1 { values[n / 2] } else { 0.5 * (values[n / 2 - 1] + values[n / 2]) }
+    };
+    let mut y: Vec<f64> = problem.y.to_vec();
+    let m = median(&mut y);
+    let mut dev: Vec<f64> = problem.y.iter().map(|v| (v - m).abs()).collect();
+    let mad = median(&mut dev);
+    let scale = problem.y.iter().fold(0.0_f64, |a, v| a.max(v.abs())).max(1.0);
+    (1.4826 * mad).max(1e-6 * scale)
+}
+
+/// σ minimizing the Student-t negative log-likelihood at the fit's residuals, by EM on σ²:
+/// σ² ← (1/W) Σ wᵢ τᵢ rᵢ², τᵢ = (ν+1)/(ν + rᵢ²/σ²), from the current σ to a fixed point.
+fn student_t_sigma(problem: &Problem<'_>, fit: &Fit, nu: f64, sigma: f64) -> f64 {
+    let (n, p) = (problem.nrows(), problem.ncols());
+    let r2: Vec<f64> = (0..n)
+        .map(|i| {
+            let eta: f64 = fit.intercept
+                + (0..p).map(|j| problem.x.get(i, j) * fit.coefficients[j]).sum::<f64>();
+            (problem.y[i] - eta).powi(2)
+        })
+        .collect();
+    let mut s2 = sigma * sigma;
+    for _ in 0..1000 {
+        let next = r2
+            .iter()
+            .zip(problem.weights.iter())
+            .map(|(&r2, &w)| w * (nu + 1.0) / (nu + r2 / s2) * r2)
+            .sum::<f64>()
+            / problem.weight_sum;
+        let done = (next - s2).abs() <= 1e-14 * s2;
+        s2 = next.max(f64::MIN_POSITIVE);
+        if done {
+            break;
+        }
+    }
+    s2.sqrt()
+}
+
+/// `f` on the backend the next iterations run on: the device, or the f64 passes once they
+/// have taken over (a solution found there is marked polished).
+fn on_iteration_backend(
+    engine: &mut Engine<'_>,
+    f: impl FnOnce(&mut dyn Backend) -> Result<Solution>,
+) -> Result<Solution> {
+    if engine.polished {
+        let mut solution = f(engine.rows.reference()?.as_mut())?;
+        solution.polished = true;
+        Ok(solution)
+    } else {
+        f(engine.rows.device())
+    }
+}
