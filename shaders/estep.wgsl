@@ -23,7 +23,7 @@
 // Families (`params.family`, parameters `a`, `b`): 0 logistic (y ∈ [0, 1]: binomial problems
 // arrive as success fractions), 1 gaussian, 2 hinge (y ∈ {−1, 1}), 3 quantile (q = a),
 // 4 Student-t (ν = a, σ = b). A new family is one more function returning `Moments` and one more
-// `case` in `moments_of`. Hinge and quantile floor |r| at `params.floor` (relative to the
+// `case` in `moments_of` (an unknown code gives NaN, which the host reports as an error). Hinge and quantile floor |r| at `params.floor` (relative to the
 // residual's scale) exactly as the CPU path does, so no weight is infinite.
 // For them ℓ' jumps across r = 0, so an error in η moves ℓ' by at most the jump, not ω̂ · Δη:
 // `jump` caps that part of the derivative's error scale.
@@ -133,8 +133,14 @@ fn student_t_moments(eta: f32, y: f32) -> Moments {
     return Moments(loss, -weight * r, weight, curvature, UNBOUNDED);
 }
 
+// An unknown family code (a family added on the host without its case here) gives NaN
+// moments: every sum is then NaN and the host reports a failed evaluation, never a fit of
+// another family.
 fn moments_of(family: u32, eta: f32, y: f32) -> Moments {
     switch family {
+        case FAMILY_LOGISTIC: {
+            return logistic_moments(eta, y);
+        }
         case FAMILY_GAUSSIAN: {
             return gaussian_moments(eta, y);
         }
@@ -148,7 +154,8 @@ fn moments_of(family: u32, eta: f32, y: f32) -> Moments {
             return student_t_moments(eta, y);
         }
         default: {
-            return logistic_moments(eta, y);
+            let nan = bitcast<f32>(0x7fc00000u);
+            return Moments(nan, nan, nan, nan, nan);
         }
     }
 }

@@ -655,3 +655,39 @@ fn outputs_never_overwrite_inputs_and_a_failing_plot_keeps_the_model() {
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
+
+/// The files the tool writes get the permissions a plain create would give them: 0666 less the
+/// umask for a new file (not the 0600 of the temporary file it is renamed from), and the
+/// replaced file's own for an existing one.
+#[cfg(unix)]
+#[test]
+fn outputs_get_the_permissions_of_a_plain_create() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = |path: &Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+    let dir = scratch("permissions");
+    // What a plain create gives in this process (the binary inherits its umask).
+    let plain = dir.join("plain");
+    std::fs::File::create(&plain).unwrap();
+    let model = dir.join("model.json");
+    let _ = std::fs::remove_file(&model);
+    let data = fixture("breast_cancer.csv");
+    let fit = |output: &Path| {
+        let out = scalemix(&[
+            "fit",
+            "--data",
+            data.to_str().unwrap(),
+            "--lambda",
+            "0.1",
+            "--output",
+            output.to_str().unwrap(),
+            "--quiet",
+        ]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    };
+    fit(&model);
+    assert_eq!(mode(&model), mode(&plain), "a new file");
+    assert_ne!(mode(&model), 0o600, "the umask here must let a plain create differ from 0600");
+    std::fs::set_permissions(&model, std::fs::Permissions::from_mode(0o640)).unwrap();
+    fit(&model);
+    assert_eq!(mode(&model), 0o640, "a replaced file keeps its permissions");
+}

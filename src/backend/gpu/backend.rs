@@ -623,9 +623,14 @@ impl GpuBackend {
             } else {
                 "a sum of the weighted Gram matrix".to_string()
             };
+            let reason = if values[k].is_nan() {
+                "a kernel computed no value (NaN: a family code the E-step kernel has no case \
+                 for, or data beyond f32)"
+            } else {
+                "the data's values are beyond what they can sum (the CPU backend computes in f64)"
+            };
             return Err(backend_error(format!(
-                "{what} is {} in the f32 kernels: the data's values are beyond what they can sum \
-                 (the CPU backend computes in f64)",
+                "{what} is {} in the f32 kernels: {reason}",
                 values[k]
             )));
         }

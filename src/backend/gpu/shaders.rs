@@ -90,6 +90,20 @@ mod tests {
         }
     }
 
+    /// Every family code the host sends has its own case in the E-step's `moments_of`, and an
+    /// unknown code runs no family's moments (it gives NaN, a failed evaluation).
+    #[test]
+    fn every_family_code_has_its_case_and_an_unknown_code_runs_none() {
+        let source = Kernel::Estep.file();
+        let body = &source[source.find("fn moments_of").expect("moments_of")..];
+        let body = &body[..body.find("\n}\n").expect("the end of moments_of")];
+        for (name, _) in crate::family::GPU_FAMILY_CODES {
+            assert!(body.contains(&format!("case {name}:")), "no case for {name}");
+        }
+        let default = &body[body.find("default:").expect("a default case")..];
+        assert!(!default.contains("_moments("), "the default case runs a family: {default}");
+    }
+
     /// The f64 variant really changes the accumulator where there is one (a renamed alias would
     /// otherwise silently leave every adapter on f32 sums).
     #[test]

@@ -9,15 +9,34 @@ use std::path::{Path, PathBuf};
 /// Writes `bytes` to `path` atomically (a sibling temporary file, flushed to disk, then renamed).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), String> {
     let failed = |e: &dyn std::fmt::Display| format!("cannot write {}: {e}", path.display());
-    let folder = match path.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => parent,
-        _ => Path::new("."),
-    };
-    let mut file = tempfile::NamedTempFile::new_in(folder).map_err(|e| failed(&e))?;
+    let mut file = sibling_temporary(path).map_err(|e| failed(&e))?;
     file.write_all(bytes).map_err(|e| failed(&e))?;
     file.as_file().sync_all().map_err(|e| failed(&e))?;
     file.persist(path).map_err(|e| failed(&e.error))?;
     Ok(())
+}
+
+/// A temporary file beside `path`, to be renamed over it once complete, with the permissions a
+/// plain create of `path` would give: those of the file it replaces, or 0666 less the umask for
+/// a new one (a temporary file's own 0600 would otherwise survive the rename).
+pub fn sibling_temporary(path: &Path) -> std::io::Result<tempfile::NamedTempFile> {
+    let folder = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    let mut builder = tempfile::Builder::new();
+    #[cfg(unix)]
+    let plain = {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::Permissions::from_mode(0o666)
+    };
+    #[cfg(unix)]
+    builder.permissions(plain);
+    let file = builder.tempfile_in(folder)?;
+    if let Ok(existing) = std::fs::metadata(path) {
+        file.as_file().set_permissions(existing.permissions())?;
+    }
+    Ok(file)
 }
 
 /// The file `path` names, resolved through links and relative parts where it exists (or where

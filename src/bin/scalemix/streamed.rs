@@ -185,13 +185,7 @@ pub fn predict(
     let family = linear.family();
     let failed = |e: &dyn std::fmt::Display| format!("cannot write the predictions: {e}");
     let mut temporary = match destination {
-        Some(path) => {
-            let folder = match path.parent() {
-                Some(parent) if !parent.as_os_str().is_empty() => parent,
-                _ => Path::new("."),
-            };
-            Some(tempfile::NamedTempFile::new_in(folder).map_err(|e| failed(&e))?)
-        }
+        Some(path) => Some(crate::output::sibling_temporary(path).map_err(|e| failed(&e))?),
         None => None,
     };
     let mut out: Box<dyn std::io::Write> = match &temporary {
