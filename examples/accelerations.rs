@@ -1,8 +1,10 @@
 //! The main job on an embedded default: an ill-conditioned logistic regression generated in
 //! memory (n = 10 000, p = 200, condition number 1e6, coefficient scale 5 — close to
-//! separable), fitted with plain SM-EM, paper-style Nesterov, Nesterov with restart (the
-//! default) and the Newton-curvature step with its EM safeguard, on the CPU and, when wgpu finds
-//! a hardware adapter, on the GPU.
+//! separable, ridge λ = 1e-6), fitted with every step scheme that applies to a ridge penalty:
+//! plain SM-EM, paper-style Nesterov, Nesterov with restart, SQUAREM and the Newton-curvature
+//! step with its EM safeguard (the default here, `auto`), on the CPU and, when wgpu finds a
+//! hardware adapter, on the GPU. The proximal schemes (`prox-newton`, `prox-em`) are the exact ℓ₁
+//! M-step: on a ridge penalty they are Newton and plain SM-EM, so they are not listed.
 //!
 //! `cargo run --release --example accelerations`
 
@@ -29,7 +31,8 @@ fn main() -> Result<(), scalemix::Error> {
         ("SM-EM (plain)", Acceleration::None),
         ("SM-EM + Nesterov", Acceleration::Nesterov),
         ("SM-EM + restart", Acceleration::Restart),
-        ("SM-EM + Newton", Acceleration::Newton),
+        ("SM-EM + SQUAREM", Acceleration::Squarem),
+        ("SM-EM + Newton (auto)", Acceleration::Newton),
     ];
     let mut fits: Vec<_> = runs
         .iter()
@@ -53,12 +56,12 @@ fn main() -> Result<(), scalemix::Error> {
     let best = fits.iter().map(|(_, f)| f.objective()).fold(f64::INFINITY, f64::min);
 
     println!(
-        "\n{:<18} {:>20} {:>11} {:>6} {:>9}  {:<16} backend",
+        "\n{:<22} {:>20} {:>11} {:>6} {:>9}  {:<16} backend",
         "solver", "objective", "gap", "iters", "time", "termination"
     );
     for (name, fit) in &fits {
         println!(
-            "{:<18} {:>20.15} {:>11.2e} {:>6} {:>8.2}s  {:<16} {}",
+            "{:<22} {:>20.15} {:>11.2e} {:>6} {:>8.2}s  {:<16} {}",
             name,
             fit.objective(),
             (fit.objective() - best) / best,

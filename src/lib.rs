@@ -1,8 +1,9 @@
 //! # scalemix
 //!
 //! Regularized generalized linear models fitted to the exact optimum with **Scale Mixture EM**
-//! (SM-EM; Polson & Sokolov, 2026): no learning rate, a monotone objective, Nesterov
-//! acceleration with restart on top.
+//! (SM-EM; Polson & Sokolov, 2026): no learning rate, a monotone objective, and an accelerated
+//! step on top (Newton curvature for smooth ridge fits, the exact ℓ₁ M-step for lasso and elastic
+//! net, Nesterov with restart for hinge and quantile: [`Acceleration`]).
 //!
 //! ## The objective
 //!
@@ -25,8 +26,11 @@
 //! 1. **E-step** (on the backend): per-row latent precisions ω̂ᵢ (tanh(η/2)/(2η) for logistic),
 //!    the gradient ∇L = Xᵀ(w ⊙ ℓ'(η))/W and S = Xᵀ diag(w ω̂) X / W;
 //! 2. **M-step** (on the CPU, f64 Cholesky): θ⁺ = θ − (S + D)⁻¹(∇L + Dθ), D from the penalty;
-//! 3. **acceleration**: the step is taken from a Nesterov-extrapolated point, and discarded for
-//!    a plain EM step whenever F would go up (function-value restart).
+//! 3. **acceleration** ([`Acceleration::Auto`] picks per family and penalty): the loss's own
+//!    curvature in place of S (Newton), the ℓ₁ term minimized exactly on the quadratic model by
+//!    coordinate descent (proximal Newton or proximal EM), or an extrapolated point
+//!    (Nesterov with restart, SQUAREM); every accelerated step is discarded for the plain EM
+//!    step whenever F would go up.
 //!
 //! Plain EM never increases F. Lasso zeros are reached in the limit, so ℓ₁ coefficients below
 //! [`SolverOptions::zero_tol`] are set to exact zeros and the KKT conditions are checked (and
@@ -36,8 +40,9 @@
 //!
 //! A [`Glm`] only stores settings; every entry point (`fit`, `path`, `cv`, the binomial and
 //! multiclass fits, [`baselines`]) first checks settings and data together, once (`check.rs`),
-//! then hands a checked model to the driver (`driver.rs`: backend, start, step scheme, the f64
-//! finish and report). The solver loop (`solver/mod.rs`) runs one step scheme per file
+//! then hands a checked model to the driver (`driver/`: backend, start, step scheme, the f64
+//! check and finish, the report), which sees the rows through one seam (`driver/rows.rs`) for
+//! data in memory, streamed or held by a cluster's workers. The solver loop (`solver/mod.rs`) runs one step scheme per file
 //! (`solver/*.rs`) over a [`backend::Backend`]. Data larger than memory comes from a
 //! [`source::RowSource`] read block by block at every pass (`stream/`: [`Glm::fit_source`],
 //! [`Glm::path_source`], [`Glm::cv_source`]). `docs/sm-em.md` derives the algorithm these

@@ -1,6 +1,6 @@
 //! Fits on data read from a [`crate::source::RowSource`] at every pass, holding only a few row
 //! blocks and the d × d statistics: [`crate::Glm::fit_source`], [`crate::Glm::path_source`],
-//! [`crate::Glm::cv_source`] and [`crate::LinearModel::predict_source`].
+//! [`crate::Glm::cv_source`] and [`crate::LinearModel::decision_function_source`].
 //!
 //! - **The first pass** (`scan.rs`) runs every check of data in memory, naming the global row
 //!   and the column, and gathers what the fit needs before it starts: row count, weight sums,

@@ -175,13 +175,14 @@ struct FitArgs {
     max_iter: usize,
     #[arg(long, default_value_t = BackendChoice::Auto, value_parser = backend_arg())]
     backend: BackendChoice,
-    /// The most memory a fit may plan to use, in MiB: data whose estimated in-memory size
-    /// exceeds it (default: half the available memory) is streamed, and a fit whose own
-    /// matrices exceed it ends with an error naming its estimate before allocating.
+    /// Memory in MiB: data whose estimated in-memory size exceeds it is streamed (without it:
+    /// half the available memory), and a fit whose own matrices exceed it ends with an error
+    /// naming its estimate before allocating (without it: all the available memory).
     #[arg(long)]
     max_memory: Option<u64>,
     /// Read the data block by block at every pass instead of loading it (automatic when its
-    /// estimated in-memory size exceeds --max-memory); fits run on the CPU.
+    /// estimated in-memory size exceeds --max-memory); fits run on --backend, paths and
+    /// cross-validation on the CPU.
     #[arg(long)]
     stream: bool,
     /// Rows per block when streaming (three blocks are held at once).
