@@ -1,24 +1,32 @@
-//! The CSV and LIBSVM readers on arbitrary bytes: every input ends in `Ok` or `Err`, never a
-//! panic, and an `Ok` data set is internally consistent.
+//! Every file reader behind `scalemix::source::open_file` (CSV, TSV, LIBSVM, either gzipped,
+//! Parquet, Arrow IPC) on arbitrary bytes, read whole as the command line reads it: every input
+//! ends in `Ok` or `Err`, never a panic, and an `Ok` data set is internally consistent.
 #![no_main]
 
-use std::path::Path;
-
 use libfuzzer_sys::fuzz_target;
-use scalemix::io::{Columns, read_from};
+use scalemix::io::collect;
+use scalemix::source::{Roles, open_file};
 
 fuzz_target!(|bytes: &[u8]| {
     let Some((&selector, content)) = bytes.split_first() else { return };
-    let libsvm = selector & 1 == 1;
-    let names = ["w".to_string(), "y".to_string()];
-    let columns = match selector >> 1 & 3 {
-        0 => Columns { target: None, extras: &[], target_required: true, features: None },
-        1 => Columns { target: Some("y"), extras: &["w"], target_required: true, features: None },
-        2 => Columns { target: None, extras: &[], target_required: false, features: Some(&names) },
-        _ => Columns { target: Some("a"), extras: &[], target_required: true, features: None },
+    let extension = ["csv", "tsv", "svm", "csv.gz", "svm.gz", "parquet", "arrow", "csv"]
+        [usize::from(selector & 7)];
+    let roles = match selector >> 3 & 3 {
+        0 => Roles::target(None),
+        1 => Roles { weights: Some("w".into()), ..Roles::target(Some("y")) },
+        2 => Roles {
+            target_required: false,
+            features: Some(vec!["w".into(), "y".into()]),
+            ..Roles::default()
+        },
+        _ => Roles::target(Some("a")),
     };
-    let reader = Box::new(std::io::Cursor::new(content.to_vec()));
-    if let Ok(data) = read_from(reader, Path::new("fuzz"), libsvm, &columns) {
+    let dir = std::env::temp_dir().join(format!("scalemix-fuzz-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("a scratch folder");
+    let path = dir.join(format!("input.{extension}"));
+    std::fs::write(&path, content).expect("the input written");
+    let Ok(mut source) = open_file(&path, &roles) else { return };
+    if let Ok(data) = collect(&mut *source) {
         assert_eq!(data.x.len(), data.n * data.p);
         assert!(data.x.iter().all(|v| v.is_finite()));
         assert_eq!(data.feature_names.len(), data.p);

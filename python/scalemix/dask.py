@@ -175,12 +175,12 @@ def _ready(a):
 
 
 def _chunk_statistics(x, y, w, theta, needs, backend, target, options):
-    """One chunk's statistics as sums (runs on a worker, in the Rust core)."""
+    """One chunk's statistics as sums, a ``_core.Statistics`` (runs on a worker, in the Rust
+    core)."""
     y = _targets(np.ravel(y), *target)
-    *sums, device = _core.chunk_statistics(
+    return _core.chunk_statistics(
         _ready(x), _ready(y), _ready(np.ravel(w)), _ready(theta), needs=needs, backend=backend, **options
     )
-    return (*sums, [device])
 
 
 def _linear_predictors(x, theta, fit_intercept):
@@ -217,7 +217,7 @@ def _chunk_class_statistics(x, y, w, theta, c, needs, backend, classes, options)
     x = _ready(x)
     eta = _linear_predictors(x, theta, options["fit_intercept"])
     offset = -_log_sum_exp(np.delete(eta, c, axis=1))
-    *sums, device = _core.chunk_statistics(
+    return _core.chunk_statistics(
         x,
         _ready(_targets(np.ravel(y), classes, c)),
         _ready(np.ravel(w)),
@@ -228,7 +228,6 @@ def _chunk_class_statistics(x, y, w, theta, c, needs, backend, classes, options)
         family="logistic",
         **options,
     )
-    return (*sums, [device])
 
 
 def _chunk_multinomial(x, y, w, theta, classes, fit_intercept):
@@ -254,19 +253,8 @@ def _add_pairs(a, b):
 
 
 def _add_statistics(a, b):
-    """Two chunks' sums added: Σ w, Σ loss, ∇, S, error squares, loss error square, devices."""
-    def add(u, v):
-        return None if u is None else u + v
-
-    return (
-        a[0] + b[0],
-        a[1] + b[1],
-        add(a[2], b[2]),
-        add(a[3], b[3]),
-        a[4] + b[4],
-        a[5] + b[5],
-        sorted(set(a[6]) | set(b[6])),
-    )
+    """Two chunks' sums added (``_core.Statistics`` adds its own fields)."""
+    return a + b
 
 
 def _tree(parts, combine):
@@ -369,23 +357,9 @@ class _Chunks:
         mean = weight / total
         return dict(summary, response_mean=mean, response_m2=total * mean * (1.0 - mean))
 
-    def _means(self, sums):
-        """A pass's summed statistics (see `_add_statistics`) as the core takes them: means,
-        the rounding-error bounds as root sums of squares, the devices."""
-        _, loss, gradient, gram, error_squares, loss_error_square, devices = sums
-        w = self.weight_sum
-        return (
-            loss / w,
-            None if gradient is None else np.asarray(gradient) / w,
-            None if gram is None else np.asarray(gram) / w,
-            np.sqrt(error_squares) / w,
-            float(np.sqrt(loss_error_square)) / w,
-            devices,
-        )
-
     def evaluator(self, backend, target, options):
         """The callable the core's distributed fit calls for each pass (see
-        ``_core.fit_statistics``): one map over the chunks and a tree sum, returning means.
+        ``_core.fit_statistics``): one map over the chunks and a tree sum, returning the sums.
 
         ``target``: (classes, positive) mapping a classifier's labels on the workers, or
         (None, None); ``options``: the family's keyword arguments of ``chunk_statistics``."""
@@ -404,14 +378,15 @@ class _Chunks:
                 ]
                 return _tree(parts, _add_statistics)
 
-            return self._means(self._compute(build))
+            return self._compute(build)
 
         return evaluate
 
     def class_evaluators(self, backend, classes, fit_intercept):
         """The two callables of the core's distributed multinomial fit (see
         ``_core.fit_multinomial_statistics``): a class's pass, and the f64 multinomial loss
-        and gradients, each one map over the chunks and a tree sum, returning means."""
+        and gradients, each one map over the chunks and a tree sum (the class passes' sums; the
+        multinomial loss and gradients as means)."""
         import dask
 
         statistics = dask.delayed(_chunk_class_statistics, pure=True)
@@ -428,7 +403,7 @@ class _Chunks:
                 ]
                 return _tree(parts, _add_statistics)
 
-            return self._means(self._compute(build))
+            return self._compute(build)
 
         def evaluate_multinomial(theta):
             theta = np.array(theta, dtype=np.float64)

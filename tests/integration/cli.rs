@@ -273,11 +273,11 @@ fn bad_inputs_end_with_a_one_line_error() {
     let cases: Vec<(Vec<&str>, &str)> = vec![
         (vec!["fit", "--data", "/no/such/file.csv"], "cannot open"),
         (vec!["fit", "--data", &ragged], "line 3"),
-        (vec!["fit", "--data", &text_cell], "line 3, column 2"),
+        (vec!["fit", "--data", &text_cell], "row 1, column b: \"oops\" is not a number (line 3)"),
         (vec!["fit", "--data", &empty], "empty"),
-        (vec!["fit", "--data", &nan], "not finite"),
+        (vec!["fit", "--data", &nan], "row 1, column b: NaN is not finite"),
         (vec!["fit", "--data", &labels, "--family", "logistic"], "row 1"),
-        (vec!["fit", "--data", good, "--target", "nope"], "no column named \"nope\""),
+        (vec!["fit", "--data", good, "--target", "nope"], "column nope: no such column"),
         (vec!["predict", "--model", &bad_model, "--data", good], "not a scalemix model"),
         (vec!["predict", "--model", &crafted, "--data", &two_features], "invalid model"),
         (vec!["fit", "--data", good, "--family", "hinge", "--max-memory", "0"], "needs about"),
@@ -288,6 +288,8 @@ fn bad_inputs_end_with_a_one_line_error() {
         (vec!["bench", "lasso", "--quick", "--folds", "0"], "at least 1"),
         (vec!["fit", "--data", good, "--family", "quantile", "--quantile", "1.5"], "q"),
         (vec!["fit", "--data", &sparse], "densely"),
+        // The streamed reader is the same reader: the same refusal before any block is read.
+        (vec!["fit", "--data", &sparse, "--stream"], "densely"),
         (vec!["fit", "--data", &label_only], "no features"),
     ];
     for (args, expected) in cases {
@@ -690,4 +692,35 @@ fn outputs_get_the_permissions_of_a_plain_create() {
     std::fs::set_permissions(&model, std::fs::Permissions::from_mode(0o640)).unwrap();
     fit(&model);
     assert_eq!(mode(&model), 0o640, "a replaced file keeps its permissions");
+}
+
+/// TSV is read in memory as in a stream (one reader per format): the same fit as its CSV.
+#[test]
+fn tsv_fits_in_memory_as_its_csv_does() {
+    let dir = scratch("tsv");
+    let csv_path = fixture("wine.csv");
+    let text = std::fs::read_to_string(&csv_path).unwrap();
+    let tsv_path = dir.join("wine.tsv");
+    std::fs::write(&tsv_path, text.replace(',', "\t")).unwrap();
+    let fit = |data: &Path, output: &Path| {
+        let out = scalemix(&[
+            "fit",
+            "--data",
+            data.to_str().unwrap(),
+            "--family",
+            "gaussian",
+            "--lambda",
+            "0.05",
+            "--output",
+            output.to_str().unwrap(),
+            "--quiet",
+        ]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        json(output)
+    };
+    let (from_csv, from_tsv) =
+        (fit(&csv_path, &dir.join("csv.json")), fit(&tsv_path, &dir.join("tsv.json")));
+    assert_eq!(from_csv["coef"], from_tsv["coef"]);
+    assert_eq!(from_csv["feature_names"], from_tsv["feature_names"]);
+    assert!(from_tsv["coef"].as_array().unwrap().len() > 1);
 }

@@ -22,8 +22,8 @@ use scalemix::{
 };
 
 use crate::model::ModelFile;
-use scalemix::io::{self as data, Columns, Dataset};
-use scalemix::source::{Format, Roles, open_file};
+use scalemix::io::{self as data, Dataset};
+use scalemix::source::Roles;
 
 #[derive(Parser)]
 #[command(
@@ -328,37 +328,20 @@ fn progress(quiet: bool, message: &str) -> ProgressBar {
 
 /// The data with the columns this command needs.
 fn load(args: &FitArgs) -> Result<Dataset, String> {
-    if matches!(Format::of(&args.data), Format::Parquet | Format::ArrowIpc) {
-        let trials = match args.family {
-            FamilyArg::One(Family::Binomial) => {
-                Some(args.trials.clone().ok_or("--family binomial needs --trials COLUMN")?)
-            }
-            _ => None,
-        };
-        let roles = Roles {
-            target: args.target.clone(),
-            target_required: true,
-            weights: args.weights.clone(),
-            trials,
-            features: None,
-        };
-        let mut source = open_file(&args.data, &roles).map_err(|e| e.to_string())?;
-        return data::collect(&mut *source);
-    }
-    let mut extras: Vec<&str> = Vec::new();
-    if let Some(w) = &args.weights {
-        extras.push(w);
-    }
-    if args.family == FamilyArg::BINOMIAL {
-        extras.push(args.trials.as_deref().ok_or("--family binomial needs --trials COLUMN")?);
-    }
-    let columns = Columns {
-        target: args.target.as_deref(),
-        extras: &extras,
+    let trials = match args.family {
+        FamilyArg::One(Family::Binomial) => {
+            Some(args.trials.clone().ok_or("--family binomial needs --trials COLUMN")?)
+        }
+        _ => None,
+    };
+    let roles = Roles {
+        target: args.target.clone(),
         target_required: true,
+        weights: args.weights.clone(),
+        trials,
         features: None,
     };
-    data::read(&args.data, &columns)
+    data::read(&args.data, &roles)
 }
 
 /// The model the options describe.
@@ -559,24 +542,13 @@ fn predict(
         streamed::tell(note, false);
         return Ok(());
     }
-    let data = if matches!(Format::of(data_path), Format::Parquet | Format::ArrowIpc) {
-        let roles = Roles {
-            target: None,
-            target_required: false,
-            features: Some(model.feature_names.clone()),
-            ..Roles::default()
-        };
-        let mut source = open_file(data_path, &roles).map_err(|e| e.to_string())?;
-        data::collect(&mut *source)?
-    } else {
-        let columns = Columns {
-            target: None,
-            extras: &[],
-            target_required: false,
-            features: Some(&model.feature_names),
-        };
-        data::read(data_path, &columns)?
+    let roles = Roles {
+        target: None,
+        target_required: false,
+        features: Some(model.feature_names.clone()),
+        ..Roles::default()
     };
+    let data = data::read(data_path, &roles)?;
     if data.p != model.feature_names.len() {
         return Err(format!(
             "{}: {} feature columns, the model has {}",
