@@ -11,8 +11,9 @@
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
+use scalemix::backend::Problem;
 use scalemix::backend::{Backend, CpuBackend, GpuBackend, GpuContext, GpuOptions, Needs, Stats};
-use scalemix::{Design, Family, Problem};
+use scalemix::{Design, Family};
 
 const DEFAULT_SHAPES: [(usize, usize); 2] = [(100_000, 100), (20_000, 500)];
 

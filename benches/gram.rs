@@ -6,8 +6,9 @@
 //! smoke test.
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use scalemix::backend::Problem;
 use scalemix::backend::{Backend, CpuBackend, Needs, Stats};
-use scalemix::{Design, Family, Problem, synthetic};
+use scalemix::{Design, Family, synthetic};
 
 const SHAPES: [(usize, usize); 2] = [(100_000, 100), (20_000, 300)];
 

@@ -29,8 +29,8 @@
 use std::time::{Duration, Instant};
 
 use crate::backend::{Backend, BackendInfo, Needs, Stats};
-use crate::check::{Entry, Model, Response};
-use crate::data::{AsTarget, Design, Problem};
+use crate::check::{Entry, Model};
+use crate::data::{AsTarget, Data, Design, Problem};
 use crate::driver::exact_mean_loss;
 use crate::error::{Error, Result};
 use crate::glm::Glm;
@@ -236,7 +236,7 @@ fn checked<'a, Y: AsTarget + ?Sized>(
     }
     // Counts need trials, and an estimated σ is a second block of unknowns: neither is the
     // fixed objective Adam is compared on, so the check refuses both for `Entry::Baseline`.
-    glm.check(Entry::Baseline, x, Response::Values(y.as_target()), None)
+    glm.check(Entry::Baseline, &Data::new(x, y))
 }
 
 /// Adam at several settings on one backend (X uploaded once).

@@ -1,16 +1,14 @@
 //! The one validation every entry point goes through.
 //!
-//! [`Glm`] only stores what its builder methods were given. `fit`, `fit_weighted`,
-//! `fit_binomial`, `fit_multiclass`, `path`, `cv` and the Adam baselines all call
+//! [`Glm`] only stores what its builder methods were given. `fit`, `fit_data`,
+//! `fit_multiclass`, `path`, `cv` and the Adam baselines all call
 //! [`Glm::check`] first, which checks the solver settings, the family's parameters, the
 //! penalty and its factors, the data, and that the response suits the entry point (counts for
 //! binomial, labels or values otherwise), and returns a [`Model`] with a [`Problem`]: values
 //! whose fields nothing outside the crate can change, so everything after the check trusts them.
 
-use std::borrow::Cow;
-
 use crate::backend::{BackendChoice, GpuContext};
-use crate::data::{Design, Problem};
+use crate::data::{Data, Problem, Response};
 use crate::error::{Error, Result};
 use crate::family::Family;
 use crate::glm::Glm;
@@ -31,32 +29,24 @@ impl Entry {
     /// The operation as [`Error::Unsupported`] names it when the response is labels or values.
     fn with_values(self) -> &'static str {
         match self {
-            Entry::Fit => "fit (use fit_binomial)",
-            Entry::Path => "path (use path_binomial)",
-            Entry::Cv => "cv (use cv_binomial)",
+            Entry::Fit => "fit",
+            Entry::Path => "path",
+            Entry::Cv => "cv",
             Entry::Multiclass => "fit_multiclass",
-            Entry::Baseline => "the Adam baseline (fixed-σ, non-count families only)",
+            Entry::Baseline => "the Adam baseline",
         }
     }
 
     /// The operation as [`Error::Unsupported`] names it when the response is binomial counts.
     fn with_counts(self) -> &'static str {
         match self {
-            Entry::Fit => "fit_binomial",
-            Entry::Path => "path_binomial",
-            Entry::Cv => "cv_binomial",
+            Entry::Fit => "fit",
+            Entry::Path => "path",
+            Entry::Cv => "cv",
             Entry::Multiclass => "fit_multiclass",
-            Entry::Baseline => "the Adam baseline (fixed-σ, non-count families only)",
+            Entry::Baseline => "the Adam baseline",
         }
     }
-}
-
-/// The response of a fit.
-pub(crate) enum Response<'a> {
-    /// Labels or values, one per row.
-    Values(Cow<'a, [f64]>),
-    /// Binomial success counts out of a number of trials per row.
-    Counts { successes: &'a [f64], trials: &'a [f64] },
 }
 
 /// A model whose settings passed [`Glm::check`]: what the driver, paths, cross-validation,
@@ -93,29 +83,34 @@ impl Glm {
     ///
     /// # Errors
     /// The specific [`Error`] for the first problem found.
-    pub(crate) fn check<'a>(
-        &self,
-        entry: Entry,
-        x: Design<'a>,
-        response: Response<'a>,
-        weights: Option<&'a [f64]>,
-    ) -> Result<(Model, Problem<'a>)> {
+    pub(crate) fn check<'a>(&self, entry: Entry, data: &Data<'a>) -> Result<(Model, Problem<'a>)> {
+        let (x, weights) = (data.x, data.weights);
         let family = self.family;
         check_options(&self.options)?;
         let binomial = family == Family::Binomial;
-        let problem = match response {
+        let problem = match data.response.clone() {
             Response::Values(_)
                 if binomial || (entry == Entry::Baseline && self.estimate_sigma) =>
             {
                 return Err(Error::Unsupported {
                     operation: entry.with_values(),
                     family: family.name(),
+                    reason: if binomial {
+                        "binomial rows are successes out of trials (Data::binomial)"
+                    } else {
+                        "the Adam baseline needs σ given"
+                    },
                 });
             }
             Response::Counts { .. } if !binomial || entry == Entry::Baseline => {
                 return Err(Error::Unsupported {
                     operation: entry.with_counts(),
                     family: family.name(),
+                    reason: if binomial {
+                        "the Adam baseline takes labels or values, not counts"
+                    } else {
+                        "successes out of trials are binomial data (Glm::binomial)"
+                    },
                 });
             }
             Response::Values(y) => Problem::new(x, y, weights, family)?,

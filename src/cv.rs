@@ -13,15 +13,16 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 
-use crate::check::{Entry, Model, Response};
-use crate::data::{Design, Problem};
+use crate::check::{Entry, Model};
+use crate::data::{Data, Design, Problem, Response};
 use crate::error::{Error, Result};
 use crate::family::Family;
 use crate::glm::Glm;
-use crate::path::{Path, PathOptions};
+use crate::path::{PathOptions, RegularizationPath};
 
 /// How held-out predictions are scored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Metric {
     /// 2 × the mean held-out loss (the binomial deviance for logistic, the MSE for gaussian).
     Deviance,
@@ -215,7 +216,7 @@ impl Default for CvOptions {
 pub struct CvResult {
     /// The path fitted on all the data (the final refit): its points carry the coefficients at
     /// every λ, including `lambda_min` and `lambda_1se`.
-    pub path: Path,
+    pub path: RegularizationPath,
     /// Mean held-out score per λ (fold-size weighted).
     pub mean: Vec<f64>,
     /// Its standard error per λ.
@@ -241,65 +242,36 @@ impl Glm {
         X: Into<Design<'a>>,
         Y: crate::AsTarget + ?Sized,
     {
-        let x = x.into();
-        let target = y.as_target();
-        let folds = if self.family().is_classification() {
-            Folds::stratified(&target, options.folds, options.seed)?
-        } else {
-            Folds::new(target.len(), options.folds, options.seed)?
-        };
-        self.cv_with_folds(x, y, None, &folds, options)
+        self.cv_data(&Data::new(x, y), options)
     }
 
-    /// Cross-validation with given folds and optional sample weights.
+    /// [`Glm::cv`] on `data` (labels or values, or binomial counts, with optional sample
+    /// weights): folds stratified by label for logistic and hinge values, random otherwise
+    /// (binomial held-out rows are scored with their trials as weights).
     ///
     /// # Errors
-    /// As [`Glm::cv`]; [`Error::LengthMismatch`] when the folds do not match the rows.
-    pub fn cv_with_folds<'a, X, Y>(
+    /// As [`Glm::fit_data`] and [`Glm::cv`].
+    pub fn cv_data(&self, data: &Data<'_>, options: &CvOptions) -> Result<CvResult> {
+        let folds = match &data.response {
+            Response::Values(target) if self.family().is_classification() => {
+                Folds::stratified(target, options.folds, options.seed)?
+            }
+            _ => Folds::new(data.nrows(), options.folds, options.seed)?,
+        };
+        self.cv_with_folds(data, &folds, options)
+    }
+
+    /// Cross-validation on `data` with the given folds.
+    ///
+    /// # Errors
+    /// As [`Glm::cv_data`]; [`Error::LengthMismatch`] when the folds do not match the rows.
+    pub fn cv_with_folds(
         &self,
-        x: X,
-        y: &'a Y,
-        weights: Option<&'a [f64]>,
+        data: &Data<'_>,
         folds: &Folds,
         options: &CvOptions,
-    ) -> Result<CvResult>
-    where
-        X: Into<Design<'a>>,
-        Y: crate::AsTarget + ?Sized,
-    {
-        let (model, problem) =
-            self.check(Entry::Cv, x.into(), Response::Values(y.as_target()), weights)?;
-        model.cv(&problem, folds, options)
-    }
-
-    /// Cross-validation for binomial counts: `successes` out of `trials` per row (see
-    /// [`Glm::fit_binomial`]), optional sample weights, and `folds` (`None`: random folds
-    /// from `options`). Held-out rows are scored with their trials as weights.
-    ///
-    /// # Errors
-    /// As [`Glm::fit_binomial`] and [`Glm::cv`].
-    pub fn cv_binomial<'a, X>(
-        &self,
-        x: X,
-        successes: &'a [f64],
-        trials: &'a [f64],
-        weights: Option<&'a [f64]>,
-        folds: Option<&Folds>,
-        options: &CvOptions,
-    ) -> Result<CvResult>
-    where
-        X: Into<Design<'a>>,
-    {
-        let (model, problem) =
-            self.check(Entry::Cv, x.into(), Response::Counts { successes, trials }, weights)?;
-        let random;
-        let folds = match folds {
-            Some(folds) => folds,
-            None => {
-                random = Folds::new(problem.nrows(), options.folds, options.seed)?;
-                &random
-            }
-        };
+    ) -> Result<CvResult> {
+        let (model, problem) = self.check(Entry::Cv, data)?;
         model.cv(&problem, folds, options)
     }
 }
@@ -363,7 +335,7 @@ impl Model {
 
 /// The cross-validation result from per-fold scores (`scores[fold][λ]`) and held-out weights.
 pub(crate) fn summarize(
-    path: Path,
+    path: RegularizationPath,
     scores: &[Vec<f64>],
     sizes: &[f64],
     metric: Metric,

@@ -104,6 +104,78 @@ impl<'a, 'b> From<&'b Design<'a>> for Design<'a> {
     }
 }
 
+/// The data of a fit, a path or a cross-validation: X, the response — labels or values, or
+/// binomial successes out of trials — and optional sample weights. One value for every entry
+/// point ([`crate::Glm::fit_data`], [`crate::Glm::path_data`], [`crate::Glm::cv_data`],
+/// [`crate::Glm::fit_multiclass_data`]); [`crate::Glm::fit`] and its siblings take `(x, y)`
+/// for the common case.
+///
+/// ```
+/// use scalemix::{Data, Design, Glm};
+///
+/// let x = [0.0, 1.0, 2.0, 3.0, 1.0, 0.5];
+/// let x = Design::row_major(&x, 6, 1)?;
+/// let (successes, trials) = ([0.0, 1.0, 3.0, 4.0, 2.0, 1.0], [2.0, 3.0, 4.0, 4.0, 3.0, 2.0]);
+/// let weights = [1.0, 1.0, 2.0, 1.0, 1.0, 0.5];
+/// let data = Data::binomial(x, &successes, &trials).weights(&weights);
+/// let fit = Glm::binomial().fit_data(&data)?;
+/// # assert!(fit.objective().is_finite());
+/// # Ok::<(), scalemix::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Data<'a> {
+    pub(crate) x: Design<'a>,
+    pub(crate) response: Response<'a>,
+    pub(crate) weights: Option<&'a [f64]>,
+}
+
+/// The response of a fit.
+#[derive(Debug, Clone)]
+pub(crate) enum Response<'a> {
+    /// Labels or values, one per row.
+    Values(Cow<'a, [f64]>),
+    /// Binomial success counts out of a number of trials per row.
+    Counts { successes: &'a [f64], trials: &'a [f64] },
+}
+
+impl<'a> Data<'a> {
+    /// X with one label or value per row (`y`: `&[f64]`, `&[bool]`, `&Vec<_>` or
+    /// `&DVector<f64>`), unit weights.
+    pub fn new<Y: AsTarget + ?Sized>(x: impl Into<Design<'a>>, y: &'a Y) -> Self {
+        Self { x: x.into(), response: Response::Values(y.as_target()), weights: None }
+    }
+
+    /// X with binomial counts: `successes[i]` out of `trials[i]` ≥ 0 in row i (for
+    /// [`crate::Glm::binomial`]).
+    pub fn binomial(x: impl Into<Design<'a>>, successes: &'a [f64], trials: &'a [f64]) -> Self {
+        Self { x: x.into(), response: Response::Counts { successes, trials }, weights: None }
+    }
+
+    /// The same data with sample weights wᵢ ≥ 0 (not all zero), one per row.
+    #[must_use]
+    pub fn weights(mut self, weights: &'a [f64]) -> Self {
+        self.weights = Some(weights);
+        self
+    }
+
+    /// The same data with the sample weights `weights` gives (`None`: unit weights).
+    #[must_use]
+    pub fn maybe_weights(mut self, weights: Option<&'a [f64]>) -> Self {
+        self.weights = weights;
+        self
+    }
+
+    /// The design.
+    pub fn x(&self) -> Design<'a> {
+        self.x
+    }
+
+    /// Rows.
+    pub fn nrows(&self) -> usize {
+        self.x.nrows()
+    }
+}
+
 /// A response vector: `f64` values, or booleans for binary families (`true` = 1).
 pub trait AsTarget {
     /// The response as `f64` values.

@@ -4,6 +4,7 @@ use thiserror::Error;
 
 /// Which input array a data error refers to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Input {
     /// The design matrix `X`.
     Design,
@@ -146,12 +147,14 @@ pub enum Error {
     },
     /// A model was asked for something its family does not define (e.g. probabilities for a
     /// gaussian model).
-    #[error("{operation} is not defined for the {family} family")]
+    #[error("{operation} is not defined for the {family} family: {reason}")]
     Unsupported {
         /// What was asked.
         operation: &'static str,
         /// The family's name.
         family: &'static str,
+        /// Why, and what to do instead.
+        reason: &'static str,
     },
     /// The iteration produced a non-finite value (a bug or an input at the edge of f64 range).
     #[error("numerical breakdown at iteration {iteration}: {reason}")]

@@ -50,7 +50,7 @@ pub enum Family {
     /// Newton step.
     Gaussian,
     /// Binomial counts: ℓ = m log(1 + e^η) − yη for y successes out of m trials, m given per row
-    /// ([`crate::Glm::fit_binomial`]). ω̂ = m tanh(η/2)/(2η). Fitted as logistic regression with
+    /// ([`crate::Data::binomial`]). ω̂ = m tanh(η/2)/(2η). Fitted as logistic regression with
     /// success fractions y/m and weights w·m, which is the same objective.
     Binomial,
     /// Hinge loss (linear SVM): ℓ = max(0, 1 − yη), labels y ∈ {−1, +1} (0 is read as −1, so

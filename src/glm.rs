@@ -3,8 +3,8 @@
 use std::time::{Duration, Instant};
 
 use crate::backend::{BackendChoice, BackendInfo, GpuContext};
-use crate::check::{Entry, Response};
-use crate::data::{AsTarget, Design};
+use crate::check::Entry;
+use crate::data::{AsTarget, Data, Design};
 use crate::error::Result;
 use crate::family::Family;
 use crate::penalty::Penalty;
@@ -78,7 +78,7 @@ impl Glm {
     }
 
     /// Binomial regression on success counts out of a number of trials per row; fit it with
-    /// [`Glm::fit_binomial`].
+    /// [`Glm::fit_data`] on [`crate::Data::binomial`].
     pub fn binomial() -> Self {
         Self::new(Family::Binomial)
     }
@@ -219,7 +219,8 @@ impl Glm {
         self
     }
 
-    /// Fits the model with unit sample weights.
+    /// Fits the model with unit sample weights (see [`Glm::fit_data`] for weights and
+    /// binomial counts).
     ///
     /// `x` is an nalgebra `&DMatrix<f64>` or a [`Design`] (e.g. `Design::row_major(&v, n, p)?`);
     /// `y` is `&[f64]`, `&[bool]`, `&Vec<_>` or `&DVector<f64>`.
@@ -232,63 +233,21 @@ impl Glm {
         X: Into<Design<'a>>,
         Y: AsTarget + ?Sized,
     {
-        self.fit_impl(x.into(), y, None)
+        self.fit_data(&Data::new(x, y))
     }
 
-    /// Fits the model with sample weights wᵢ ≥ 0 (not all zero).
+    /// Fits the model to `data`: labels or values, or binomial successes out of trials
+    /// ([`Data::binomial`], for [`Glm::binomial`]), with optional sample weights.
     ///
     /// # Errors
-    /// As [`Glm::fit`], plus weight errors.
-    pub fn fit_weighted<'a, X, Y>(&self, x: X, y: &'a Y, weights: &'a [f64]) -> Result<Fit>
-    where
-        X: Into<Design<'a>>,
-        Y: AsTarget + ?Sized,
-    {
-        self.fit_impl(x.into(), y, Some(weights))
-    }
-
-    /// Fits a binomial model ([`Glm::binomial`]): `successes[i]` out of `trials[i]` ≥ 0 in row i.
-    ///
-    /// # Errors
-    /// As [`Glm::fit`]; [`Error::InvalidLabel`](crate::Error::InvalidLabel) for a count outside [0, trials],
-    /// [`Error::NegativeValue`](crate::Error::NegativeValue) for negative trials, [`Error::Unsupported`](crate::Error::Unsupported) when the model is
-    /// not binomial.
-    pub fn fit_binomial<'a, X>(&self, x: X, successes: &'a [f64], trials: &'a [f64]) -> Result<Fit>
-    where
-        X: Into<Design<'a>>,
-    {
-        self.fit_binomial_weighted(x, successes, trials, None)
-    }
-
-    /// [`Glm::fit_binomial`] with sample weights (`None`: all ones).
-    ///
-    /// # Errors
-    /// As [`Glm::fit_binomial`], plus weight errors.
-    pub fn fit_binomial_weighted<'a, X>(
-        &self,
-        x: X,
-        successes: &'a [f64],
-        trials: &'a [f64],
-        weights: Option<&'a [f64]>,
-    ) -> Result<Fit>
-    where
-        X: Into<Design<'a>>,
-    {
+    /// As [`Glm::fit`], plus weight errors; for counts
+    /// [`Error::InvalidLabel`](crate::Error::InvalidLabel) for a count outside [0, trials],
+    /// [`Error::NegativeValue`](crate::Error::NegativeValue) for negative trials, and
+    /// [`Error::Unsupported`](crate::Error::Unsupported) for counts to a family other than
+    /// binomial (or values to binomial).
+    pub fn fit_data(&self, data: &Data<'_>) -> Result<Fit> {
         let start = Instant::now();
-        let (model, problem) =
-            self.check(Entry::Fit, x.into(), Response::Counts { successes, trials }, weights)?;
-        model.fit(problem, start)
-    }
-
-    fn fit_impl<'a, Y: AsTarget + ?Sized>(
-        &self,
-        x: Design<'a>,
-        y: &'a Y,
-        weights: Option<&'a [f64]>,
-    ) -> Result<Fit> {
-        let start = Instant::now();
-        let (model, problem) =
-            self.check(Entry::Fit, x, Response::Values(y.as_target()), weights)?;
+        let (model, problem) = self.check(Entry::Fit, data)?;
         model.fit(problem, start)
     }
 

@@ -98,14 +98,14 @@ mod cv;
 mod data;
 mod driver;
 mod error;
-mod family;
+pub mod family;
 mod glm;
 #[cfg(feature = "cli")]
 pub mod io;
 mod mstep;
 mod multiclass;
 mod path;
-mod penalty;
+pub mod penalty;
 mod precondition;
 mod predict;
 mod solver;
@@ -119,15 +119,14 @@ pub mod synthetic;
 pub struct ReadmeDoctests;
 
 pub use backend::BackendChoice;
-pub use check::available_memory;
 pub use cv::{CvOptions, CvResult, Folds, Metric};
-pub use data::{AsTarget, Design, Problem};
+pub use data::{AsTarget, Data, Design};
 pub use error::{Error, Input, Result};
-pub use family::{Estep, Family, RESIDUAL_FLOOR, log1p_exp, polya_gamma_mean, sigmoid};
+pub use family::Family;
 pub use glm::{Fit, Glm};
 pub use multiclass::MulticlassFit;
-pub use path::{Path, PathOptions, PathPoint};
-pub use penalty::{Penalty, PenaltyTerms};
+pub use path::{PathOptions, PathPoint, RegularizationPath};
+pub use penalty::Penalty;
 pub use predict::{LinearModel, MulticlassModel};
 pub use solver::{Acceleration, SolverOptions, Termination};
 pub use stream::{

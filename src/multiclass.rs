@@ -21,8 +21,8 @@ use std::time::{Duration, Instant};
 use nalgebra::DMatrix;
 
 use crate::backend::{Backend, BackendInfo};
-use crate::check::{Entry, Model, Response};
-use crate::data::{Design, Problem};
+use crate::check::{Entry, Model};
+use crate::data::{Data, Design, Problem, Response};
 use crate::error::{Error, Result};
 use crate::family::{Family, log1p_exp};
 use crate::glm::Glm;
@@ -188,45 +188,46 @@ impl Glm {
     where
         X: Into<Design<'a>>,
     {
-        self.fit_multiclass_weighted(x, y, None)
+        self.fit_multiclass_data(&Data::new(x, y))
     }
 
-    /// [`Glm::fit_multiclass`] with sample weights (`None`: all ones).
+    /// [`Glm::fit_multiclass`] on `data`: class labels with optional sample weights.
     ///
     /// # Errors
-    /// As [`Glm::fit_multiclass`], plus weight errors.
-    pub fn fit_multiclass_weighted<'a, X>(
-        &self,
-        x: X,
-        y: &'a [f64],
-        weights: Option<&'a [f64]>,
-    ) -> Result<MulticlassFit>
-    where
-        X: Into<Design<'a>>,
-    {
+    /// As [`Glm::fit_multiclass`], plus weight errors; [`Error::Unsupported`] for binomial
+    /// counts.
+    pub fn fit_multiclass_data(&self, data: &Data<'_>) -> Result<MulticlassFit> {
+        let Response::Values(y) = &data.response else {
+            return Err(Error::Unsupported {
+                operation: "fit_multiclass",
+                family: self.family().name(),
+                reason: "K-class fits take class labels, not successes out of trials",
+            });
+        };
+        let (x, weights) = (data.x, data.weights);
         let start = Instant::now();
-        let x = x.into();
         let (classes, class_of) = classes_of(y)?;
         match self.family() {
             Family::Logistic => {
                 // The checked base problem (labels of class 1 as placeholders; each class step
                 // sets its own).
                 let labels = indicator(&class_of, 1);
-                let (model, base) = self.check(
-                    Entry::Multiclass,
-                    x,
-                    Response::Values(Cow::Owned(labels)),
-                    weights,
-                )?;
+                let data = Data { x, response: Response::Values(Cow::Owned(labels)), weights };
+                let (model, base) = self.check(Entry::Multiclass, &data)?;
                 model.multinomial(&base, classes, &class_of, start)
             }
             Family::Hinge => {
                 // Every setting checked once up front (each class's fit checks its own labels).
                 let labels = indicator(&class_of, 1);
-                self.check(Entry::Multiclass, x, Response::Values(Cow::Owned(labels)), weights)?;
+                let data = Data { x, response: Response::Values(Cow::Owned(labels)), weights };
+                self.check(Entry::Multiclass, &data)?;
                 self.one_vs_rest(x, classes, &class_of, weights, start)
             }
-            other => Err(Error::Unsupported { operation: "fit_multiclass", family: other.name() }),
+            other => Err(Error::Unsupported {
+                operation: "fit_multiclass",
+                family: other.name(),
+                reason: "K-class fits are multinomial logistic or one-vs-rest hinge",
+            }),
         }
     }
 
@@ -246,10 +247,7 @@ impl Glm {
         for (c, intercept) in intercepts.iter_mut().enumerate() {
             let labels: Vec<f64> =
                 class_of.iter().map(|&ci| if ci == c { 1.0 } else { -1.0 }).collect();
-            let fit = match weights {
-                Some(w) => self.fit_weighted(x, &labels, w)?,
-                None => self.fit(x, &labels)?,
-            };
+            let fit = self.fit_data(&Data::new(x, &labels).maybe_weights(weights))?;
             coefficients.set_column(c, &nalgebra::DVector::from_column_slice(fit.coefficients()));
             *intercept = fit.intercept();
             trace.push(fit.objective());

@@ -23,8 +23,8 @@ use std::time::{Duration, Instant};
 
 use crate::backend::restricted::Restricted;
 use crate::backend::{Backend, BackendInfo, CpuBackend, Needs, Stats};
-use crate::check::{Entry, Model, Response};
-use crate::data::{Design, Problem};
+use crate::check::{Entry, Model};
+use crate::data::{Data, Design, Problem};
 use crate::driver::{Engine, MemoryRows, Point, Rows, exact_mean_loss};
 use crate::error::{Error, Result};
 use crate::glm::Glm;
@@ -98,7 +98,7 @@ pub struct PathPoint {
 
 /// A fitted regularization path, strongest penalty first.
 #[derive(Debug, Clone)]
-pub struct Path {
+pub struct RegularizationPath {
     /// The points, λ decreasing.
     pub points: Vec<PathPoint>,
     /// The smallest λ at which every penalized coefficient is zero (for ridge, glmnet's
@@ -112,7 +112,7 @@ pub struct Path {
     pub elapsed: Duration,
 }
 
-impl Path {
+impl RegularizationPath {
     /// The λ values, decreasing.
     pub fn lambdas(&self) -> Vec<f64> {
         self.points.iter().map(|p| p.lambda).collect()
@@ -126,52 +126,26 @@ impl Glm {
     ///
     /// # Errors
     /// As [`Glm::fit`]; [`Error::InvalidOption`] for a bad λ list, ratio or `n_lambda`.
-    pub fn path<'a, X, Y>(&self, x: X, y: &'a Y, options: &PathOptions) -> Result<Path>
-    where
-        X: Into<Design<'a>>,
-        Y: crate::AsTarget + ?Sized,
-    {
-        self.path_weighted(x, y, None, options)
-    }
-
-    /// [`Glm::path`] with sample weights (`None`: all ones).
-    ///
-    /// # Errors
-    /// As [`Glm::path`], plus weight errors.
-    pub fn path_weighted<'a, X, Y>(
+    pub fn path<'a, X, Y>(
         &self,
         x: X,
         y: &'a Y,
-        weights: Option<&'a [f64]>,
         options: &PathOptions,
-    ) -> Result<Path>
+    ) -> Result<RegularizationPath>
     where
         X: Into<Design<'a>>,
         Y: crate::AsTarget + ?Sized,
     {
-        let (model, problem) =
-            self.check(Entry::Path, x.into(), Response::Values(y.as_target()), weights)?;
-        model.path(&problem, options)
+        self.path_data(&Data::new(x, y), options)
     }
 
-    /// [`Glm::path`] for binomial counts: `successes` out of `trials` per row (see
-    /// [`Glm::fit_binomial`]), with optional sample weights.
+    /// [`Glm::path`] on `data`: labels or values, or binomial counts ([`Data::binomial`]),
+    /// with optional sample weights.
     ///
     /// # Errors
-    /// As [`Glm::fit_binomial`] and [`Glm::path`].
-    pub fn path_binomial<'a, X>(
-        &self,
-        x: X,
-        successes: &'a [f64],
-        trials: &'a [f64],
-        weights: Option<&'a [f64]>,
-        options: &PathOptions,
-    ) -> Result<Path>
-    where
-        X: Into<Design<'a>>,
-    {
-        let (model, problem) =
-            self.check(Entry::Path, x.into(), Response::Counts { successes, trials }, weights)?;
+    /// As [`Glm::fit_data`] and [`Glm::path`].
+    pub fn path_data(&self, data: &Data<'_>, options: &PathOptions) -> Result<RegularizationPath> {
+        let (model, problem) = self.check(Entry::Path, data)?;
         model.path(&problem, options)
     }
 }
@@ -179,7 +153,7 @@ impl Glm {
 impl Model {
     /// The path on a checked problem, on its preconditioned form where the model has one
     /// ([`Model::preconditioned`]), mapped back to the user's coordinates.
-    fn path(&self, problem: &Problem<'_>, options: &PathOptions) -> Result<Path> {
+    fn path(&self, problem: &Problem<'_>, options: &PathOptions) -> Result<RegularizationPath> {
         let Some(preconditioned) = self.preconditioned(problem)? else {
             return self.path_as_given(problem, options);
         };
@@ -195,7 +169,7 @@ impl Model {
         &self,
         problem: &Problem<'_>,
         pre: &Preconditioner,
-        path: &mut Path,
+        path: &mut RegularizationPath,
     ) -> Result<()> {
         let intercept = self.intercept();
         self.points_to_user(pre, &mut path.points, |theta| {
@@ -225,7 +199,11 @@ impl Model {
     }
 
     /// The path on the design as given: the null model once, for λ_max and for the path.
-    fn path_as_given(&self, problem: &Problem<'_>, options: &PathOptions) -> Result<Path> {
+    fn path_as_given(
+        &self,
+        problem: &Problem<'_>,
+        options: &PathOptions,
+    ) -> Result<RegularizationPath> {
         let null = self.null_model(problem)?;
         let lambdas = self.lambda_sequence(problem, options, null.lambda_max)?;
         let early = options.early_stop && options.lambdas.is_none();
@@ -349,7 +327,7 @@ impl Model {
         options: &PathOptions,
         backend: &mut dyn Backend,
         null: Option<NullModel>,
-    ) -> Result<Path> {
+    ) -> Result<RegularizationPath> {
         let start = Instant::now();
         let p = problem.ncols();
         let intercept = self.intercept();
@@ -660,8 +638,13 @@ impl PathBook {
 
     /// The path, `lambda_max` from its null model's gradient, fitted on `backend`, begun at
     /// `start`.
-    pub(crate) fn finish(self, lambda_max: f64, backend: BackendInfo, start: Instant) -> Path {
-        Path {
+    pub(crate) fn finish(
+        self,
+        lambda_max: f64,
+        backend: BackendInfo,
+        start: Instant,
+    ) -> RegularizationPath {
+        RegularizationPath {
             points: self.points,
             lambda_max,
             stopped_early: self.stopped_early,

@@ -229,7 +229,11 @@ pub(crate) fn probabilities(
     x: Design<'_>,
 ) -> Result<Vec<f64>> {
     if !family.has_probabilities() {
-        return Err(Error::Unsupported { operation: "predict_proba", family: family.name() });
+        return Err(Error::Unsupported {
+            operation: "predict_proba",
+            family: family.name(),
+            reason: "its η is not a log-odds (predict or decision_function give the response)",
+        });
     }
     let eta = linear_predictor(beta, b0, x)?;
     Ok(eta.into_iter().filter_map(|e| family.probability(e)).collect())
@@ -266,7 +270,11 @@ pub(crate) fn class_probabilities(
     x: Design<'_>,
 ) -> Result<DMatrix<f64>> {
     if family != Family::Logistic {
-        return Err(Error::Unsupported { operation: "predict_proba", family: family.name() });
+        return Err(Error::Unsupported {
+            operation: "predict_proba",
+            family: family.name(),
+            reason: "one-vs-rest scores are not class probabilities (predict gives the class)",
+        });
     }
     let mut eta = class_scores(beta, b0, x)?;
     for mut row in eta.row_iter_mut() {

@@ -7,8 +7,9 @@ use numpy::{IntoPyArray, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
+use scalemix::backend::Problem;
 use scalemix::backend::{BackendInfo, Needs, Stats};
-use scalemix::{BackendChoice, Error, ExternalClasses, ExternalRows, Family, Problem, RowSummary};
+use scalemix::{BackendChoice, Error, ExternalClasses, ExternalRows, Family, RowSummary};
 
 use crate::{design, model, multiclass_dict, to_py};
 

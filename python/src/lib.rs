@@ -18,7 +18,7 @@ use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use scalemix::{
-    BackendChoice, CvOptions, Design, Error, Family, Folds, Glm, Metric, MulticlassFit,
+    BackendChoice, CvOptions, Data, Design, Error, Family, Folds, Glm, Metric, MulticlassFit,
     PathOptions, Penalty,
 };
 
@@ -113,7 +113,7 @@ fn fit<'py>(
     let w = sample_weight.as_ref().map(|w| w.as_slice()).transpose()?;
     let fit = py
         .detach(|| match w {
-            Some(w) => glm.fit_weighted(x, y, w),
+            Some(w) => glm.fit_data(&Data::new(x, y).weights(w)),
             None => glm.fit(x, y),
         })
         .map_err(to_py)?;
@@ -156,7 +156,8 @@ fn fit_multiclass<'py>(
     let x = design(&x)?;
     let y = y.as_slice()?;
     let w = sample_weight.as_ref().map(|w| w.as_slice()).transpose()?;
-    let fit = py.detach(|| glm.fit_multiclass_weighted(x, y, w)).map_err(to_py)?;
+    let fit =
+        py.detach(|| glm.fit_multiclass_data(&Data::new(x, y).maybe_weights(w))).map_err(to_py)?;
     let out = multiclass_dict(py, &fit)?;
     out.set_item("classes", fit.classes().to_vec().into_pyarray(py))?;
     Ok(out)
@@ -230,11 +231,15 @@ fn path<'py>(
     let y = y.as_slice()?;
     let w = sample_weight.as_ref().map(|w| w.as_slice()).transpose()?;
     let options = path_options(n_lambda, lambda_min_ratio, lambdas);
-    let path = py.detach(|| glm.path_weighted(x, y, w, &options)).map_err(to_py)?;
+    let path =
+        py.detach(|| glm.path_data(&Data::new(x, y).maybe_weights(w), &options)).map_err(to_py)?;
     path_dict(py, &path)
 }
 
-fn path_dict<'py>(py: Python<'py>, path: &scalemix::Path) -> PyResult<Bound<'py, PyDict>> {
+fn path_dict<'py>(
+    py: Python<'py>,
+    path: &scalemix::RegularizationPath,
+) -> PyResult<Bound<'py, PyDict>> {
     let k = path.points.len();
     let p = path.points.first().map_or(0, |pt| pt.coefficients.len());
     let coef: Vec<f64> =
@@ -297,7 +302,7 @@ fn cv<'py>(
     let result = py
         .detach(|| {
             let assignment = Folds::new(x.nrows(), folds, seed)?;
-            glm.cv_with_folds(x, y, w, &assignment, &options)
+            glm.cv_with_folds(&Data::new(x, y).maybe_weights(w), &assignment, &options)
         })
         .map_err(to_py)?;
     let out = path_dict(py, &result.path)?;

@@ -45,9 +45,14 @@ pub use cpu::CpuBackend;
 pub use gpu::{GpuBackend, GpuContext, GpuOptions};
 pub use polish::PolishBackend;
 
+/// The memory a fit may plan to use by default (see [`crate::Glm::max_memory`]).
+pub use crate::check::available_memory;
+/// The checked rows a backend computes on (every backend's constructor and
+/// [`Backend::set_rows`] take one).
+pub use crate::data::Problem;
+
 use nalgebra::{DMatrix, DVector};
 
-use crate::data::Problem;
 use crate::error::{Error, Result};
 
 /// What a call to [`Backend::evaluate`] must fill in.

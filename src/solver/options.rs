@@ -6,6 +6,7 @@ use crate::penalty::PenaltyTerms;
 
 /// How EM iterations are accelerated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum Acceleration {
     /// The scheme measured fastest for the family and penalty (BENCHMARKS.md, "Choosing the
     /// default"): [`Acceleration::Restart`] for hinge and quantile; for the smooth losses, with
@@ -163,6 +164,7 @@ impl std::fmt::Display for Acceleration {
 
 /// Why a fit stopped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Termination {
     /// The relative objective change and the KKT violation are both below their tolerances.
     Converged,

@@ -265,6 +265,7 @@ pub fn open_file(path: &std::path::Path, roles: &Roles) -> Result<Box<dyn RowSou
 /// A data file's format, from its name.
 #[cfg(feature = "files")]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Format {
     /// Apache Parquet.
     Parquet,

@@ -173,8 +173,10 @@ impl Glm {
         let family = self.family;
         if self.estimate_sigma || self.standardize {
             return Err(Error::Unsupported {
-                operation: "fit_statistics (a given σ, the design as given)",
+                operation: "fit_statistics",
                 family: family.name(),
+                reason: "fits on rows held elsewhere take σ given and the design as given \
+                         (no standardize)",
             });
         }
         let p = summary.column_mean.len();
@@ -344,8 +346,10 @@ impl Glm {
         let start = Instant::now();
         if self.family != Family::Logistic || !self.symmetric || self.standardize {
             return Err(Error::Unsupported {
-                operation: "fit_multinomial_statistics (the symmetric logistic multinomial)",
+                operation: "fit_multinomial_statistics",
                 family: self.family.name(),
+                reason: "rows held elsewhere fit the symmetric logistic multinomial, the design \
+                         as given (no standardize)",
             });
         }
         let p = summary.column_mean.len();

@@ -13,7 +13,7 @@ use crate::cv::{CvResult, Metric};
 use crate::driver::{Engine, Point, RowFacts, Rows};
 use crate::error::{Error, Result};
 use crate::glm::{Fit, Glm};
-use crate::path::{Path, PathBook, PathOptions, PathPoint, scaled};
+use crate::path::{PathBook, PathOptions, PathPoint, RegularizationPath, scaled};
 use crate::penalty::PenaltyTerms;
 use crate::precondition::Preconditioner;
 use crate::predict::LinearModel;
@@ -56,7 +56,11 @@ impl Glm {
     ///
     /// # Errors
     /// As [`Glm::fit_source`] and [`Glm::path`].
-    pub fn path_source(&self, source: &mut dyn RowSource, options: &PathOptions) -> Result<Path> {
+    pub fn path_source(
+        &self,
+        source: &mut dyn RowSource,
+        options: &PathOptions,
+    ) -> Result<RegularizationPath> {
         let (model, mut reader) = self.open_source(source, "path_source")?;
         let summary = scan(&mut reader, model.family(), None)?;
         check_memory(&model, &reader, summary.rows)?;
@@ -187,7 +191,11 @@ impl Glm {
         operation: &'static str,
     ) -> Result<(Model, Reader<'s>)> {
         if self.estimate_sigma {
-            return Err(Error::Unsupported { operation, family: "Student-t with σ to estimate" });
+            return Err(Error::Unsupported {
+                operation,
+                family: "Student-t with σ to estimate",
+                reason: "σ is estimated between fits of data in memory; give σ to stream",
+            });
         }
         let model = self.model_for(source.ncols())?;
         Ok((model, Reader::new(source, self.stream.block_rows.max(1))))
@@ -313,8 +321,8 @@ impl<'m> Streamed<'m> {
         stream: &StreamOptions,
         options: &PathOptions,
         held_out: Option<(Folds, usize)>,
-        all: Option<&Path>,
-    ) -> Result<Path> {
+        all: Option<&RegularizationPath>,
+    ) -> Result<RegularizationPath> {
         let start = Instant::now();
         let (dim, p) = (self.dim, self.dim - usize::from(self.model.intercept()));
         let inner = &self.inner;
@@ -450,7 +458,7 @@ fn held_out_scores(
     model: &Model,
     folds: Folds,
     fold: usize,
-    path: &Path,
+    path: &RegularizationPath,
     metric: Metric,
 ) -> Result<(Vec<f64>, f64)> {
     let family = model.family();

@@ -1,7 +1,7 @@
 //! The public API behaves as documented: layouts, booleans, weights, predictions.
 
 use nalgebra::DMatrix;
-use scalemix::{Design, Glm, Penalty, synthetic};
+use scalemix::{Data, Design, Glm, Penalty, synthetic};
 
 #[test]
 fn row_major_slice_and_column_major_matrix_give_the_same_fit() {
@@ -43,7 +43,9 @@ fn integer_weights_equal_repeated_rows() {
         }
     }
     let glm = Glm::logistic().penalty(Penalty::elastic_net(1e-2, 0.5));
-    let a = glm.fit_weighted(Design::row_major(&d.x, d.n, d.p).unwrap(), &d.y, &weights).unwrap();
+    let a = glm
+        .fit_data(&Data::new(Design::row_major(&d.x, d.n, d.p).unwrap(), &d.y).weights(&weights))
+        .unwrap();
     let b = glm.fit(Design::row_major(&xr, yr.len(), d.p).unwrap(), &yr).unwrap();
     assert!((a.objective() - b.objective()).abs() < 1e-12 * b.objective());
     for (u, v) in a.coefficients().iter().zip(b.coefficients()) {

@@ -1,8 +1,9 @@
 //! The CPU backend's statistics against the definitions, across row chunks and layouts.
 
 use nalgebra::DMatrix;
+use scalemix::backend::Problem;
 use scalemix::backend::{Backend, CpuBackend, Needs, Stats};
-use scalemix::{Design, Family, Glm, Penalty, Problem, Termination, synthetic};
+use scalemix::{Design, Family, Glm, Penalty, Termination, synthetic};
 
 /// Sums of n ≈ 5000 f64 terms of size O(1) in a different order: relative round-off well below
 /// this.

@@ -1,7 +1,7 @@
 //! The non-logistic families and the bridge penalty: reference optima, subgradient optimality,
 //! equivalences with independent formulations, and their rejected inputs.
 
-use scalemix::{Acceleration, BackendChoice, Design, Glm, Penalty, Termination};
+use scalemix::{Acceleration, BackendChoice, Data, Design, Glm, Penalty, Termination};
 
 use crate::common::reference;
 use crate::fixtures::{check_gap_within, fit_with, reference_model};
@@ -208,7 +208,7 @@ fn binomial_equals_logistic_on_expanded_rows() {
     let binomial = Glm::binomial()
         .penalty(Penalty::ridge(lambda))
         .backend(BackendChoice::Cpu)
-        .fit_binomial(Design::row_major(&x, n, p).unwrap(), &successes, &trials)
+        .fit_data(&Data::binomial(Design::row_major(&x, n, p).unwrap(), &successes, &trials))
         .unwrap();
     let logistic = Glm::logistic()
         .penalty(Penalty::ridge(lambda * n as f64 / total))
@@ -309,7 +309,7 @@ fn student_t_estimates_sigma_at_its_fixed_point() {
 }
 
 mod rejects {
-    use scalemix::{Design, Error, Glm};
+    use scalemix::{Data, Design, Error, Glm};
 
     fn data() -> (Vec<f64>, usize, usize) {
         ((0..12).map(|v| v as f64 * 0.3 - 1.0).collect(), 6, 2)
@@ -340,7 +340,7 @@ mod rejects {
         let trials = [3.0, 3.0, 3.0, 2.0, 2.0, 2.0];
         let successes = [1.0, 0.0, 3.0, 2.0, 3.0, 1.0];
         let err = Glm::binomial()
-            .fit_binomial(Design::row_major(&x, n, p).unwrap(), &successes, &trials)
+            .fit_data(&Data::binomial(Design::row_major(&x, n, p).unwrap(), &successes, &trials))
             .unwrap_err();
         assert!(matches!(err, Error::InvalidLabel { row: 4, .. }), "{err}");
         assert!(err.to_string().contains("trials"), "{err}");
@@ -352,9 +352,11 @@ mod rejects {
         let design = Design::row_major(&x, n, p).unwrap();
         let trials = [3.0, 3.0, -1.0, 2.0, 2.0, 2.0];
         let successes = [1.0, 0.0, 0.0, 2.0, 1.0, 1.0];
-        let err = Glm::binomial().fit_binomial(design, &successes, &trials).unwrap_err();
+        let err =
+            Glm::binomial().fit_data(&Data::binomial(design, &successes, &trials)).unwrap_err();
         assert!(matches!(err, Error::NegativeValue { index: 2, .. }), "{err}");
-        let err = Glm::logistic().fit_binomial(design, &successes, &[3.0; 6]).unwrap_err();
+        let err =
+            Glm::logistic().fit_data(&Data::binomial(design, &successes, &[3.0; 6])).unwrap_err();
         assert!(matches!(err, Error::Unsupported { .. }), "{err}");
         let err = Glm::binomial().fit(design, &successes[..]).unwrap_err();
         assert!(matches!(err, Error::Unsupported { .. }), "{err}");

@@ -8,8 +8,9 @@
 use std::sync::OnceLock;
 
 use nalgebra::DMatrix;
+use scalemix::backend::Problem;
 use scalemix::backend::{Backend, CpuBackend, GpuBackend, GpuContext, GpuOptions, Needs, Stats};
-use scalemix::{Acceleration, BackendChoice, Design, Error, Family, Glm, Penalty, Problem};
+use scalemix::{Acceleration, BackendChoice, Data, Design, Error, Family, Glm, Penalty};
 
 use crate::common::reference;
 use crate::fixtures::{check_gap, fit_with, reference_model};
@@ -432,7 +433,7 @@ fn gpu_fits_claim_convergence_only_when_the_f64_kkt_check_agrees() {
     for (name, x, w) in cases {
         let design = Design::row_major(x, n, p).unwrap();
         let fit = |glm: Glm| match w {
-            Some(w) => glm.fit_weighted(design, &s.y, w),
+            Some(w) => glm.fit_data(&Data::new(design, &s.y).weights(w)),
             None => glm.fit(design, &s.y),
         };
         let glm = Glm::logistic().penalty(Penalty::ridge(1e-4));
@@ -451,7 +452,7 @@ fn gpu_fits_claim_convergence_only_when_the_f64_kkt_check_agrees() {
                 let eta: f64 = b0 + terms.clone().sum::<f64>();
                 let magnitude = b0.abs() + terms.map(f64::abs).sum::<f64>();
                 let weight = w.map_or(1.0, |w| w[i]) / total;
-                let d = weight * (scalemix::sigmoid(eta) - s.y[i]);
+                let d = weight * (scalemix::family::sigmoid(eta) - s.y[i]);
                 let shake = d.abs() + weight * 0.25 * magnitude;
                 for j in 0..p {
                     gradient[j] += d * x[i * p + j];
@@ -504,17 +505,27 @@ fn weights_scaled_by_any_factor_give_the_same_fit() {
     let design = Design::row_major(&s.x, n, p).unwrap();
     let w: Vec<f64> = (0..n).map(|i| 0.5 + (i % 4) as f64).collect();
     let glm = Glm::logistic().penalty(Penalty::elastic_net(1e-3, 0.5));
-    let reference = glm.clone().backend(BackendChoice::Cpu).fit_weighted(design, &s.y, &w).unwrap();
+    let reference = glm
+        .clone()
+        .backend(BackendChoice::Cpu)
+        .fit_data(&Data::new(design, &s.y).weights(&w))
+        .unwrap();
     assert!(reference.converged());
     let contexts = contexts();
     for factor in [1e-30, 1e-8, 1e8, 1e30] {
         let scaled: Vec<f64> = w.iter().map(|v| v * factor).collect();
-        let cpu =
-            glm.clone().backend(BackendChoice::Cpu).fit_weighted(design, &s.y, &scaled).unwrap();
+        let cpu = glm
+            .clone()
+            .backend(BackendChoice::Cpu)
+            .fit_data(&Data::new(design, &s.y).weights(&scaled))
+            .unwrap();
         let gap = (cpu.objective() - reference.objective()).abs() / reference.objective();
         assert!(cpu.converged() && gap <= 1e-12, "CPU, factor {factor:e}: gap {gap:e}");
         for context in contexts.into_iter().flatten() {
-            let gpu = glm.clone().gpu_context(context.clone()).fit_weighted(design, &s.y, &scaled);
+            let gpu = glm
+                .clone()
+                .gpu_context(context.clone())
+                .fit_data(&Data::new(design, &s.y).weights(&scaled));
             let gpu =
                 gpu.unwrap_or_else(|e| panic!("{}, factor {factor:e}: {e}", context.describe()));
             let gap = (gpu.objective() - reference.objective()) / reference.objective();

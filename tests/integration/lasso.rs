@@ -2,9 +2,9 @@
 //! it, exact zeros exactly where the KKT conditions put them, and the same optimum as EM's ℓ₁
 //! mixture reaches by another road.
 
+use scalemix::penalty::PenaltyTerms;
 use scalemix::{
-    Acceleration, BackendChoice, Design, Family, Glm, PathOptions, Penalty, PenaltyTerms,
-    Termination, synthetic,
+    Acceleration, BackendChoice, Design, Family, Glm, PathOptions, Penalty, Termination, synthetic,
 };
 
 /// The default picks the exact ℓ₁ step for every ℓ₁ or elastic-net fit of a smooth loss (Newton

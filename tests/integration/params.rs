@@ -2,7 +2,7 @@
 //! cases that must work do.
 
 use nalgebra::DMatrix;
-use scalemix::{Design, Error, Glm, Input, Penalty, Termination};
+use scalemix::{Data, Design, Error, Glm, Input, Penalty, Termination};
 
 fn small() -> (DMatrix<f64>, Vec<f64>) {
     let x = DMatrix::from_row_slice(
@@ -48,7 +48,7 @@ fn rejects_nan_in_weights() {
     let (x, y) = small();
     let w = [1.0, 1.0, f64::NEG_INFINITY, 1.0, 1.0, 1.0];
     assert!(matches!(
-        Glm::logistic().fit_weighted(&x, &y, &w),
+        Glm::logistic().fit_data(&Data::new(&x, &y).weights(&w)),
         Err(Error::NonFiniteValue { input: Input::Weights, index: 2, .. })
     ));
 }
@@ -94,7 +94,7 @@ fn rejects_mismatched_lengths() {
         Error::LengthMismatch { input: Input::Target, expected: 6, found: 5, unit: "rows" }
     );
     assert!(matches!(
-        Glm::logistic().fit_weighted(&x, &y, &[1.0; 7]),
+        Glm::logistic().fit_data(&Data::new(&x, &y).weights(&[1.0; 7])),
         Err(Error::LengthMismatch { input: Input::Weights, expected: 6, found: 7, .. })
     ));
     assert!(matches!(
@@ -131,7 +131,7 @@ fn rejects_negative_weights() {
     let (x, y) = small();
     let w = [1.0, 1.0, 1.0, -0.5, 1.0, 1.0];
     assert_eq!(
-        Glm::logistic().fit_weighted(&x, &y, &w).unwrap_err(),
+        Glm::logistic().fit_data(&Data::new(&x, &y).weights(&w)).unwrap_err(),
         Error::NegativeValue { input: Input::Weights, index: 3, value: -0.5 }
     );
 }
@@ -139,7 +139,10 @@ fn rejects_negative_weights() {
 #[test]
 fn rejects_all_zero_weights() {
     let (x, y) = small();
-    assert_eq!(Glm::logistic().fit_weighted(&x, &y, &[0.0; 6]).unwrap_err(), Error::AllZeroWeights);
+    assert_eq!(
+        Glm::logistic().fit_data(&Data::new(&x, &y).weights(&[0.0; 6])).unwrap_err(),
+        Error::AllZeroWeights
+    );
 }
 
 #[test]
@@ -257,7 +260,7 @@ fn inputs_are_left_untouched() {
     let (x0, y0) = (x.clone(), y.clone());
     let w = vec![1.0, 2.0, 1.0, 0.5, 1.0, 1.0];
     let w0 = w.clone();
-    Glm::logistic().penalty(Penalty::lasso(0.01)).fit_weighted(&x, &y, &w).unwrap();
+    Glm::logistic().penalty(Penalty::lasso(0.01)).fit_data(&Data::new(&x, &y).weights(&w)).unwrap();
     assert_eq!((x, y, w), (x0, y0, w0));
 }
 
@@ -266,7 +269,7 @@ fn inputs_are_left_untouched() {
 /// multiclass fits with the same error as by `fit`.
 mod every_entry_point {
     use nalgebra::DMatrix;
-    use scalemix::{CvOptions, Error, Glm, Input, PathOptions, Penalty};
+    use scalemix::{CvOptions, Data, Error, Glm, Input, PathOptions, Penalty};
 
     fn data() -> (DMatrix<f64>, Vec<f64>, Vec<f64>) {
         let (x, y) = super::small();
@@ -361,12 +364,12 @@ mod every_entry_point {
         assert!(unsupported(binomial.cv(&x, &y, &cv_options()).map(drop)));
         assert!(unsupported(binomial.fit_multiclass(&x, &y).map(drop)));
         let logistic = Glm::logistic();
-        assert!(unsupported(logistic.fit_binomial(&x, &y, &trials).map(drop)));
+        assert!(unsupported(logistic.fit_data(&Data::binomial(&x, &y, &trials)).map(drop)));
         assert!(unsupported(
-            logistic.path_binomial(&x, &y, &trials, None, &path_options()).map(drop)
+            logistic.path_data(&Data::binomial(&x, &y, &trials), &path_options()).map(drop)
         ));
         assert!(unsupported(
-            logistic.cv_binomial(&x, &y, &trials, None, None, &cv_options()).map(drop)
+            logistic.cv_data(&Data::binomial(&x, &y, &trials), &cv_options()).map(drop)
         ));
     }
 }

@@ -1,7 +1,7 @@
 //! Regularization paths and cross-validation.
 
 use scalemix::{
-    Acceleration, BackendChoice, CvOptions, Design, Folds, Glm, Metric, PathOptions, Penalty,
+    Acceleration, BackendChoice, CvOptions, Data, Design, Folds, Glm, Metric, PathOptions, Penalty,
     Termination,
 };
 
@@ -284,7 +284,7 @@ fn binomial_paths_match_cold_fits_and_lambda_max() {
     let design = Design::row_major(&x, n, p).unwrap();
     let glm = Glm::binomial().penalty(Penalty::lasso(1.0)).backend(BackendChoice::Cpu);
     let options = PathOptions { n_lambda: 10, lambda_min_ratio: Some(1e-2), ..Default::default() };
-    let path = glm.path_binomial(design, &successes, &trials, None, &options).unwrap();
+    let path = glm.path_data(&Data::binomial(design, &successes, &trials), &options).unwrap();
     // λ_max independently: at β = 0 the intercept is logit(Σs/Σm) and, with the mean taken
     // over rows (ℓᵢ = mᵢ log(1 + e^η) − sᵢη), ∇ⱼL = Σᵢ (mᵢ p̄ − sᵢ) xᵢⱼ / n.
     let total: f64 = trials.iter().sum();
@@ -307,7 +307,7 @@ fn binomial_paths_match_cold_fits_and_lambda_max() {
         let cold = glm
             .clone()
             .penalty(Penalty::lasso(point.lambda))
-            .fit_binomial(design, &successes, &trials)
+            .fit_data(&Data::binomial(design, &successes, &trials))
             .unwrap();
         let gap = (point.objective - cold.objective()) / cold.objective();
         assert!(gap.abs() <= PATH_GAP, "λ = {:e}: gap {gap:e}", point.lambda);
@@ -319,7 +319,7 @@ fn binomial_paths_match_cold_fits_and_lambda_max() {
         Err(scalemix::Error::Unsupported { .. })
     ));
     assert!(matches!(
-        Glm::logistic().path_binomial(design, &successes, &trials, None, &options),
+        Glm::logistic().path_data(&Data::binomial(design, &successes, &trials), &options),
         Err(scalemix::Error::Unsupported { .. })
     ));
 }
@@ -335,15 +335,16 @@ fn binomial_cross_validation_scores_the_deviance_from_the_saturated_model() {
         path: PathOptions { n_lambda: 8, lambda_min_ratio: Some(1e-2), ..Default::default() },
     };
     let glm = Glm::binomial().penalty(Penalty::lasso(1.0)).backend(BackendChoice::Cpu);
-    let cv = glm.cv_binomial(design, &successes, &trials, None, None, &options).unwrap();
+    let cv = glm.cv_data(&Data::binomial(design, &successes, &trials), &options).unwrap();
     assert_eq!(cv.metric, Metric::Deviance);
     assert!(cv.lambda_1se >= cv.lambda_min);
     // A deviance measured from the saturated model is ≥ 0 (2 × the mean loss alone would not
     // be comparable across rows with fractional successes).
     assert!(cv.mean.iter().all(|&d| d.is_finite() && d >= 0.0), "{:?}", cv.mean);
     // The same folds give the same result.
-    let again =
-        glm.cv_binomial(design, &successes, &trials, None, Some(&cv.folds), &options).unwrap();
+    let again = glm
+        .cv_with_folds(&Data::binomial(design, &successes, &trials), &cv.folds, &options)
+        .unwrap();
     assert_eq!(again.mean, cv.mean);
 }
 
@@ -365,7 +366,7 @@ fn cross_validation_scores_match_folds_fitted_and_scored_independently() {
             metric: Some(metric),
             path: PathOptions { lambdas: Some(lambdas.clone()), ..Default::default() },
         };
-        let cv = glm.cv_with_folds(design, &y, None, &folds, &options).unwrap();
+        let cv = glm.cv_with_folds(&Data::new(design, &y), &folds, &options).unwrap();
         let mut scores = vec![vec![0.0; lambdas.len()]; 4];
         let mut sizes = [0.0; 4];
         for (fold, fold_scores) in scores.iter_mut().enumerate() {
@@ -468,9 +469,12 @@ fn check_reparametrized_path(x: &[f64], y: &[f64], n: usize, p: usize, alpha: f6
     }
     let folds = Folds::new(n, 4, 7).unwrap();
     let cv_options = CvOptions { path: options.clone(), ..Default::default() };
-    let cv_plain = glm.cv_with_folds(plain, y, None, &folds, &cv_options).unwrap();
-    let cv =
-        glm.penalty_factors(scale.to_vec()).cv_with_folds(design, y, None, &folds, &cv_options);
+    let cv_plain = glm.cv_with_folds(&Data::new(plain, y), &folds, &cv_options).unwrap();
+    let cv = glm.penalty_factors(scale.to_vec()).cv_with_folds(
+        &Data::new(design, y),
+        &folds,
+        &cv_options,
+    );
     let cv = cv.unwrap();
     for (a, b) in cv.mean.iter().zip(&cv_plain.mean) {
         assert!((a - b).abs() <= 1e-7 * b.abs().max(1.0), "held-out score {a} vs {b}");
@@ -501,9 +505,12 @@ fn standardize_fits_the_standardized_columns_and_maps_back() {
     let (xs, mean, sd) = standardized(&x, n, p, &weights);
     let design = Design::row_major(&x, n, p).unwrap();
     let glm = Glm::logistic().penalty(Penalty::lasso(0.01)).backend(BackendChoice::Cpu);
-    let by_hand =
-        glm.clone().fit_weighted(Design::row_major(&xs, n, p).unwrap(), &y, &weights).unwrap();
-    let fit = glm.clone().standardize(true).fit_weighted(design, &y, &weights).unwrap();
+    let by_hand = glm
+        .clone()
+        .fit_data(&Data::new(Design::row_major(&xs, n, p).unwrap(), &y).weights(&weights))
+        .unwrap();
+    let fit =
+        glm.clone().standardize(true).fit_data(&Data::new(design, &y).weights(&weights)).unwrap();
     assert!(fit.converged() && by_hand.converged());
     let b0 = by_hand.intercept()
         - (0..p).map(|j| by_hand.coefficients()[j] * mean[j] / sd[j]).sum::<f64>();
@@ -515,7 +522,7 @@ fn standardize_fits_the_standardized_columns_and_maps_back() {
         assert_eq!(got == 0.0, want == 0.0, "β{j}: zero pattern");
     }
     assert!((fit.objective() - by_hand.objective()).abs() <= 1e-12 * by_hand.objective());
-    let plain = glm.fit_weighted(design, &y, &weights).unwrap();
+    let plain = glm.fit_data(&Data::new(design, &y).weights(&weights)).unwrap();
     assert!((plain.objective() - fit.objective()).abs() > 1e-6, "standardize changed nothing");
 
     // A path (unit weights): λ_max and each point are those of the standardized columns' path.

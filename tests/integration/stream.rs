@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use scalemix::source::{Block, Fingerprint, MemorySource, Roles, RowSource, open_file};
 use scalemix::{
-    Design, Error, Family, Glm, PathOptions, Penalty, StreamFolds, StreamOptions, Termination,
+    Data, Design, Error, Family, Glm, PathOptions, Penalty, StreamFolds, StreamOptions, Termination,
 };
 
 use crate::common::reference;
@@ -79,7 +79,7 @@ fn every_family_streams_to_the_in_memory_optimum() {
     let weights: Vec<f64> = (0..n).map(|i| 0.5 + (i % 4) as f64).collect();
     let trials: Vec<f64> = (0..n).map(|i| (1 + i % 5) as f64).collect();
     let successes: Vec<f64> =
-        trials.iter().zip(&eta).map(|(m, e)| (m * scalemix::sigmoid(*e)).round()).collect();
+        trials.iter().zip(&eta).map(|(m, e)| (m * scalemix::family::sigmoid(*e)).round()).collect();
     // Columns 1e4 apart in scale and shifted far from zero: fitted preconditioned.
     let badly: Vec<f64> =
         x.iter().enumerate().map(|(k, v)| v * 10f64.powi((k % p) as i32 - 2) + 1e5).collect();
@@ -150,8 +150,8 @@ fn every_family_streams_to_the_in_memory_optimum() {
             glm.backend(scalemix::BackendChoice::Cpu).max_iter(20_000).tol(1e-15).kkt_tol(1e-10);
         let design = Design::row_major(x, n, p).unwrap();
         let memory = match (w, m) {
-            (_, Some(m)) => glm.fit_binomial(design, y, m).unwrap(),
-            (Some(w), None) => glm.fit_weighted(design, y, w).unwrap(),
+            (_, Some(m)) => glm.fit_data(&Data::binomial(design, y, m)).unwrap(),
+            (Some(w), None) => glm.fit_data(&Data::new(design, y).weights(w)).unwrap(),
             (None, None) => glm.fit(design, y).unwrap(),
         };
         let mut source = MemorySource::new(design, y).unwrap();
@@ -241,7 +241,7 @@ fn a_streamed_path_and_cv_equal_the_in_memory_ones() {
     let folds = StreamFolds { k: 4, seed: 11 };
     let assignment = folds.to_assignment(n).unwrap();
     let cv_options = scalemix::CvOptions { path: options.clone(), ..Default::default() };
-    let memory = glm.cv_with_folds(design, &y, None, &assignment, &cv_options).unwrap();
+    let memory = glm.cv_with_folds(&Data::new(design, &y), &assignment, &cv_options).unwrap();
     let streamed = streaming(glm, 50).cv_source(&mut source, folds, None, &options).unwrap();
     for (a, b) in memory.mean.iter().zip(&streamed.mean) {
         assert!(relative(*a, *b) <= 1e-7, "CV mean {a} vs {b}");
@@ -744,7 +744,7 @@ fn streamed_gpu_statistics_equal_the_cpu_ones_to_f32_rounding() {
 /// optionally a GPU backend for the passes not asked for f64, as a cluster's workers would
 /// compute on their chunks.
 struct LocalRows<'p> {
-    problem: &'p scalemix::Problem<'p>,
+    problem: &'p scalemix::backend::Problem<'p>,
     intercept: bool,
     cpu: scalemix::backend::CpuBackend<'p>,
     gpu: Option<scalemix::backend::GpuBackend>,
@@ -752,7 +752,7 @@ struct LocalRows<'p> {
 
 impl<'p> LocalRows<'p> {
     fn new(
-        problem: &'p scalemix::Problem<'p>,
+        problem: &'p scalemix::backend::Problem<'p>,
         intercept: bool,
         gpu: Option<&scalemix::backend::GpuContext>,
     ) -> Self {
@@ -857,9 +857,9 @@ fn a_fit_on_statistics_computed_elsewhere_equals_the_in_memory_fit() {
     for (glm, family, y, intercept) in cases {
         let glm = glm.backend(scalemix::BackendChoice::Cpu);
         let problem =
-            scalemix::Problem::new(design, y.as_slice().into(), Some(&w), family).unwrap();
+            scalemix::backend::Problem::new(design, y.as_slice().into(), Some(&w), family).unwrap();
         let summary = summary_of(y);
-        let memory = glm.fit_weighted(design, y, &w).unwrap();
+        let memory = glm.fit_data(&Data::new(design, y).weights(&w)).unwrap();
         for device in [None, gpu] {
             let mut rows = LocalRows::new(&problem, intercept, device);
             let external = glm.fit_statistics(&mut rows, &summary).unwrap();
@@ -883,8 +883,13 @@ fn a_fit_on_statistics_computed_elsewhere_equals_the_in_memory_fit() {
     }
     let estimated_sigma = Glm::student_t(4.0, None).fit_statistics(
         &mut LocalRows::new(
-            &scalemix::Problem::new(design, response.as_slice().into(), Some(&w), Family::Gaussian)
-                .unwrap(),
+            &scalemix::backend::Problem::new(
+                design,
+                response.as_slice().into(),
+                Some(&w),
+                Family::Gaussian,
+            )
+            .unwrap(),
             true,
             None,
         ),
@@ -934,8 +939,9 @@ impl scalemix::ExternalClasses for LocalClasses<'_> {
                 -Self::log_sum_exp((0..self.k).filter(|&l| l != c).map(|l| self.eta(theta, i, l)))
             })
             .collect();
-        let problem = scalemix::Problem::new(self.x, y.into(), Some(self.w), Family::Logistic)?
-            .with_offset(offset.into())?;
+        let problem =
+            scalemix::backend::Problem::new(self.x, y.into(), Some(self.w), Family::Logistic)?
+                .with_offset(offset.into())?;
         match self.gpu {
             Some(context) => scalemix::backend::GpuBackend::new(context, &problem, true)?
                 .evaluate(&theta[c], needs, out),
@@ -1010,7 +1016,7 @@ fn a_multinomial_fit_on_statistics_computed_elsewhere_equals_the_in_memory_fit()
             .penalty(penalty)
             .symmetric_multinomial(true)
             .backend(scalemix::BackendChoice::Cpu);
-        let memory = glm.fit_multiclass_weighted(design, &y, Some(&w)).unwrap();
+        let memory = glm.fit_multiclass_data(&Data::new(design, &y).weights(&w)).unwrap();
         // The GPU (a new backend per pass here) for the ridge fit only: lavapipe is slow.
         let devices = if penalty == Penalty::ridge(1e-2) { vec![None, gpu] } else { vec![None] };
         for device in devices {

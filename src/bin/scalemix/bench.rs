@@ -10,7 +10,7 @@ use std::time::Instant;
 use clap::{Args, Subcommand};
 use scalemix::baselines::{self, LEARNING_RATE_GRID, TunedAdam};
 use scalemix::{
-    Acceleration, BackendChoice, CvOptions, Design, Fit, Folds, Glm, PathOptions, Penalty,
+    Acceleration, BackendChoice, CvOptions, Data, Design, Fit, Folds, Glm, PathOptions, Penalty,
     synthetic,
 };
 use serde::Serialize;
@@ -562,8 +562,8 @@ fn paper_problem(
 }
 
 /// A ridge penalty's terms, only to name what `Acceleration::Auto` resolves to.
-fn ridge_terms() -> scalemix::PenaltyTerms {
-    scalemix::PenaltyTerms { ridge: vec![1.0], lasso: vec![0.0], exponent: 1.0 }
+fn ridge_terms() -> scalemix::penalty::PenaltyTerms {
+    scalemix::penalty::PenaltyTerms { ridge: vec![1.0], lasso: vec![0.0], exponent: 1.0 }
 }
 
 fn print_problem(
@@ -828,7 +828,7 @@ fn lasso(args: &LassoArgs) -> Result<(), String> {
             let folds = Folds::new(n, args.folds, 1).map_err(err)?;
             let cv_options = CvOptions { path: options.clone(), ..Default::default() };
             let start = Instant::now();
-            glm.cv_with_folds(design, y, None, &folds, &cv_options).map_err(err)?;
+            glm.cv_with_folds(&Data::new(design, y), &folds, &cv_options).map_err(err)?;
             (Some(start.elapsed().as_secs_f64()), Some(folds.assignment().to_vec()))
         } else {
             (None, None)

@@ -18,7 +18,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use scalemix::{
-    Acceleration, BackendChoice, CvOptions, Design, Family, Glm, Metric, PathOptions, Penalty,
+    Acceleration, BackendChoice, CvOptions, Data, Design, Family, Glm, Metric, PathOptions, Penalty,
 };
 
 use crate::model::ModelFile;
@@ -415,8 +415,9 @@ fn fit(args: &FitArgs) -> Result<(), String> {
     let glm = glm(args);
     let w = weights(&data, args);
     let (file, trace) = if args.family == FamilyArg::Multinomial {
-        let fit =
-            glm.fit_multiclass_weighted(x, &data.y, w.as_deref()).map_err(|e| e.to_string())?;
+        let fit = glm
+            .fit_multiclass_data(&Data::new(x, &data.y).maybe_weights(w.as_deref()))
+            .map_err(|e| e.to_string())?;
         let file = ModelFile::multiclass(
             &fit,
             args.lambda,
@@ -428,10 +429,10 @@ fn fit(args: &FitArgs) -> Result<(), String> {
     } else {
         let fit = if args.family == FamilyArg::BINOMIAL {
             let trials = data.extras.last().expect("trials column read");
-            glm.fit_binomial_weighted(x, &data.y, trials, w.as_deref())
+            glm.fit_data(&Data::binomial(x, &data.y, trials).maybe_weights(w.as_deref()))
         } else {
             match &w {
-                Some(w) => glm.fit_weighted(x, &data.y, w),
+                Some(w) => glm.fit_data(&Data::new(x, &data.y).weights(w)),
                 None => glm.fit(x, &data.y),
             }
         }
@@ -478,9 +479,12 @@ fn run_path(args: &FitArgs, path: &PathArgs) -> Result<(), String> {
     let fitted = match args.family {
         FamilyArg::One(Family::Binomial) => {
             let trials = data.extras.last().expect("trials column read");
-            glm(args).path_binomial(x, &data.y, trials, w.as_deref(), &options)
+            glm(args).path_data(
+                &Data::binomial(x, &data.y, trials).maybe_weights(w.as_deref()),
+                &options,
+            )
         }
-        _ => glm(args).path_weighted(x, &data.y, w.as_deref(), &options),
+        _ => glm(args).path_data(&Data::new(x, &data.y).maybe_weights(w.as_deref()), &options),
     }
     .map_err(|e| e.to_string())?;
     bar.finish_and_clear();
@@ -513,11 +517,11 @@ fn run_cv(
     let result = match weights(&data, args) {
         w if args.family == FamilyArg::BINOMIAL => {
             let trials = data.extras.last().expect("trials column read");
-            glm.cv_binomial(x, &data.y, trials, w.as_deref(), None, &options)
+            glm.cv_data(&Data::binomial(x, &data.y, trials).maybe_weights(w.as_deref()), &options)
         }
         Some(w) => {
             let folds = scalemix::Folds::new(data.n, folds, seed).map_err(|e| e.to_string())?;
-            glm.cv_with_folds(x, &data.y, Some(&w), &folds, &options)
+            glm.cv_with_folds(&Data::new(x, &data.y).weights(&w), &folds, &options)
         }
         None => glm.cv(x, &data.y, &options),
     }

@@ -4,7 +4,9 @@ use std::fmt::Write as _;
 use std::path::Path as FilePath;
 
 use nalgebra::DMatrix;
-use scalemix::{CvResult, Design, Family, Fit, LinearModel, MulticlassFit, MulticlassModel, Path};
+use scalemix::{
+    CvResult, Design, Family, Fit, LinearModel, MulticlassFit, MulticlassModel, RegularizationPath,
+};
 use serde::{Deserialize, Serialize};
 
 use scalemix::io::Dataset;
@@ -281,7 +283,7 @@ pub struct PathFile {
 }
 
 impl PathFile {
-    pub fn new(path: &Path, features: &[String]) -> Self {
+    pub fn new(path: &RegularizationPath, features: &[String]) -> Self {
         let points = &path.points;
         Self {
             lambda_max: path.lambda_max,

@@ -3,7 +3,7 @@
 use std::path::Path as FilePath;
 
 use plotters::prelude::*;
-use scalemix::{CvResult, Path};
+use scalemix::{CvResult, RegularizationPath};
 
 const SIZE: (u32, u32) = (900, 560);
 const PALETTE: [RGBColor; 8] = [
@@ -75,7 +75,11 @@ pub fn convergence(path: &FilePath, traces: &[(&str, Vec<f64>)], best: f64) -> R
 }
 
 /// Each coefficient against log10(λ), strongest penalty on the left.
-pub fn coefficient_paths(path: &FilePath, fitted: &Path, names: &[String]) -> Result<(), String> {
+pub fn coefficient_paths(
+    path: &FilePath,
+    fitted: &RegularizationPath,
+    names: &[String],
+) -> Result<(), String> {
     let points = &fitted.points;
     if points.is_empty() {
         return Err("the path has no points to plot".into());

@@ -8,9 +8,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use clap::Args;
+use scalemix::backend::Problem;
 use scalemix::backend::{Backend, CpuBackend, Needs, Stats};
 use scalemix::source::{Format, Roles, open_file};
-use scalemix::{Glm, Problem, Progress, StreamOptions, synthetic};
+use scalemix::{Glm, Progress, StreamOptions, synthetic};
 
 /// `bench stream`.
 #[derive(Args)]
@@ -275,7 +276,7 @@ fn write_large(path: &Path, rows: u64, p: usize) -> Result<(), String> {
                 column.push(v);
             }
             let u: f64 = rng.random();
-            y.push(if u < scalemix::sigmoid(eta) { 1.0 } else { 0.0 });
+            y.push(if u < scalemix::family::sigmoid(eta) { 1.0 } else { 0.0 });
         }
         let mut arrays: Vec<(String, ArrayRef)> = columns
             .into_iter()

@@ -40,7 +40,7 @@ pub fn should_stream(
         rows.unwrap_or(size.len().saturating_mul(if name.ends_with(".gz") { 4 } else { 1 }));
     let limit = match max_memory_mib {
         Some(mib) => mib.saturating_mul(1 << 20),
-        None => scalemix::available_memory().map_or(u64::MAX, |a| a / 2),
+        None => scalemix::backend::available_memory().map_or(u64::MAX, |a| a / 2),
     };
     Ok((estimate > limit).then(|| {
         Some(format!(
