@@ -11,16 +11,22 @@ use crate::error::{Error, Result};
 
 /// The family codes of the GPU E-step kernel (`shaders/estep.wgsl` reads them from the prelude
 /// that `src/backend/gpu/layout.rs` generates from these constants).
+#[cfg_attr(not(feature = "gpu"), allow(dead_code))] // read by the GPU kernels only
 pub(crate) const FAMILY_LOGISTIC: u32 = 0;
 /// See [`FAMILY_LOGISTIC`].
+#[cfg_attr(not(feature = "gpu"), allow(dead_code))] // read by the GPU kernels only
 pub(crate) const FAMILY_GAUSSIAN: u32 = 1;
 /// See [`FAMILY_LOGISTIC`].
+#[cfg_attr(not(feature = "gpu"), allow(dead_code))] // read by the GPU kernels only
 pub(crate) const FAMILY_HINGE: u32 = 2;
 /// See [`FAMILY_LOGISTIC`].
+#[cfg_attr(not(feature = "gpu"), allow(dead_code))] // read by the GPU kernels only
 pub(crate) const FAMILY_QUANTILE: u32 = 3;
 /// See [`FAMILY_LOGISTIC`].
+#[cfg_attr(not(feature = "gpu"), allow(dead_code))] // read by the GPU kernels only
 pub(crate) const FAMILY_STUDENT_T: u32 = 4;
 /// Every family code with its WGSL name, for the kernels' prelude.
+#[cfg_attr(not(feature = "gpu"), allow(dead_code))] // read by the GPU kernels only
 pub(crate) const GPU_FAMILY_CODES: [(&str, u32); 5] = [
     ("FAMILY_LOGISTIC", FAMILY_LOGISTIC),
     ("FAMILY_GAUSSIAN", FAMILY_GAUSSIAN),
@@ -358,6 +364,7 @@ impl Family {
 
     /// The family's case in the GPU E-step kernel (its `FAMILY_*` code, which the kernels'
     /// prelude carries) and its two parameters there (the kernel reads them as f32).
+    #[cfg_attr(not(feature = "gpu"), allow(dead_code))] // read by the GPU kernels only
     pub(crate) fn gpu_code(self) -> (u32, f64, f64) {
         match self {
             Family::Logistic | Family::Binomial => (FAMILY_LOGISTIC, 0.0, 0.0),

@@ -113,9 +113,9 @@ pub mod source;
 mod stream;
 pub mod synthetic;
 
-/// The README's examples compile and run as doctests.
+/// The README's examples compile and run as doctests (in the default build: they read files).
 #[doc = include_str!("../README.md")]
-#[cfg(doctest)]
+#[cfg(all(doctest, feature = "files"))]
 pub struct ReadmeDoctests;
 
 pub use backend::BackendChoice;

@@ -34,6 +34,12 @@
 //! through `open` and the trait.
 
 mod cpu;
+#[cfg(feature = "gpu")]
+pub mod gpu;
+/// A build without the `gpu` feature (no wgpu): the GPU types exist, but no [`GpuContext`] can
+/// be made, so every fit runs on the CPU and asking for a GPU is an error that says why.
+#[cfg(not(feature = "gpu"))]
+#[path = "no_gpu.rs"]
 pub mod gpu;
 mod polish;
 pub(crate) mod restricted;
@@ -42,7 +48,7 @@ pub(crate) mod strided;
 use std::sync::OnceLock;
 
 pub use cpu::CpuBackend;
-pub use gpu::{GpuBackend, GpuContext, GpuOptions};
+pub use gpu::{GpuBackend, GpuContext};
 pub use polish::PolishBackend;
 
 /// The memory a fit may plan to use by default (see [`crate::Glm::max_memory`]).
@@ -215,6 +221,25 @@ pub(crate) fn gpu_for(
                 }
             }
         }
+    }
+}
+
+/// How a [`GpuContext`] is set up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GpuOptions {
+    /// Accumulate the gradient and the Gram reduction in f64 when the adapter has
+    /// `SHADER_F64` (default `true`). `false` forces the f32-only kernels that Metal and most
+    /// laptop GPUs run, whatever the adapter offers.
+    pub use_f64: bool,
+    /// Largest storage buffer bound at once, in bytes; `None` takes the device's
+    /// `max_storage_buffer_binding_size`. X is split into row slices that each fit.
+    /// Lowering it exercises the multi-slice path at small sizes.
+    pub max_binding_bytes: Option<u64>,
+}
+
+impl Default for GpuOptions {
+    fn default() -> Self {
+        Self { use_f64: true, max_binding_bytes: None }
     }
 }
 

@@ -324,11 +324,12 @@ impl Run<'_> {
             it.kkt = kkt;
             it.kkt_target = kkt_target(&it.stats);
 
-            if let Some(bound) = self.separation_bound {
-                if it.stats.loss < bound && self.penalty.is_zero_at(&it.theta) {
-                    termination = Termination::OptimumAtInfinity;
-                    break;
-                }
+            if let Some(bound) = self.separation_bound
+                && it.stats.loss < bound
+                && self.penalty.is_zero_at(&it.theta)
+            {
+                termination = Termination::OptimumAtInfinity;
+                break;
             }
             if change <= self.options.tol {
                 let kkt_target = kkt_target(&it.stats);

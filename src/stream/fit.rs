@@ -30,13 +30,18 @@ impl Glm {
     /// the result is checked, and finished where needed, by f64 passes on the CPU).
     ///
     /// ```no_run
+    /// # #[cfg(feature = "files")] // the file sources
+    /// # fn main() -> Result<(), scalemix::Error> {
     /// use scalemix::{Glm, Penalty, source::{ParquetSource, Roles}};
     ///
     /// // Features: every column but the response `clicked`; the file is never loaded whole.
     /// let mut data = ParquetSource::open("events.parquet".as_ref(), &Roles::target(Some("clicked")))?;
     /// let fit = Glm::logistic().penalty(Penalty::lasso(1e-3)).fit_source(&mut data)?;
     /// println!("{} iterations, F = {}", fit.iterations(), fit.objective());
-    /// # Ok::<(), scalemix::Error>(())
+    /// # Ok(())
+    /// # }
+    /// # #[cfg(not(feature = "files"))]
+    /// # fn main() {}
     /// ```
     ///
     /// # Errors

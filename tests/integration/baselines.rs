@@ -67,6 +67,7 @@ fn tuned_adam_approaches_but_never_beats_the_reference_optimum() {
 }
 
 /// The same Adam run on the GPU (the WGSL gradient kernel) follows the CPU run.
+#[cfg(feature = "gpu")]
 #[test]
 fn gpu_adam_follows_the_cpu_run() {
     // Standard-normal-scale features: breast cancer's raw columns (up to 4e3) put η's f32

@@ -27,6 +27,7 @@ fn nonsmooth_fixtures_reach_their_optima_on_the_cpu() {
 }
 
 /// The same optima through the GPU kernels, with f64 and with f32-only sums.
+#[cfg(feature = "gpu")]
 #[test]
 fn nonsmooth_fixtures_reach_their_optima_on_the_gpu() {
     let Some(contexts) = crate::gpu::contexts() else { return };

@@ -3,14 +3,26 @@
 mod api;
 mod backend;
 mod baselines;
+#[cfg(feature = "cli")]
 mod cli;
 mod common;
 mod families;
 mod fixtures;
+#[cfg(feature = "gpu")]
 mod gpu;
+/// A build without the `gpu` feature has no GPU code to test: no context, and the GPU tests of
+/// the other modules are compiled out (`#[cfg(feature = "gpu")]`), not skipped.
+#[cfg(not(feature = "gpu"))]
+mod gpu {
+    /// None: this build has no GPU backend.
+    pub fn contexts() -> Option<&'static [scalemix::backend::GpuContext; 2]> {
+        None
+    }
+}
 mod lasso;
 mod multiclass;
 mod params;
 mod path;
 mod properties;
+#[cfg(feature = "files")]
 mod stream;

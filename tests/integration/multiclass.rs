@@ -150,6 +150,7 @@ fn multinomial_satisfies_kkt_with_ridge_and_lasso() {
     }
 }
 
+#[cfg(feature = "gpu")]
 #[test]
 fn multinomial_on_the_gpu_matches_the_cpu() {
     let Some(contexts) = crate::gpu::contexts() else { return };

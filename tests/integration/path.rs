@@ -93,6 +93,7 @@ fn path_points_equal_cold_start_fits() {
 }
 
 /// The same on the GPU backend: one upload for the whole path.
+#[cfg(feature = "gpu")]
 #[test]
 fn gpu_path_points_equal_cold_start_fits() {
     let Some(contexts) = crate::gpu::contexts() else { return };
@@ -161,6 +162,7 @@ fn strong_rules_never_drop_a_feature_the_kkt_check_needs() {
 
 /// The same problem on the GPU: the strong rules restrict the M-step to the active features
 /// while the device keeps the whole X; the KKT check must still catch every violation.
+#[cfg(feature = "gpu")]
 #[test]
 fn gpu_strong_rules_never_drop_a_feature_the_kkt_check_needs() {
     let Some(contexts) = crate::gpu::contexts() else { return };
@@ -187,6 +189,7 @@ fn gpu_strong_rules_never_drop_a_feature_the_kkt_check_needs() {
 /// On the least-squares problem above F falls to 2e-3 while y is O(1): f32 residuals carry
 /// ~1e-7 relative error into ∇L, and the device path — with or without strong rules — ends
 /// 1e-12 to 2.3e-8 above the f64 optimum (measured). Four times the worst of those.
+#[cfg(feature = "gpu")]
 const GPU_RESIDUAL_GAP: f64 = 1e-7;
 
 #[test]

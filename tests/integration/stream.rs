@@ -646,6 +646,7 @@ fn the_cli_streams_parquet_on_request_and_above_the_memory_limit() {
 /// A streamed fit whose blocks run through the GPU kernels (f32) ends at the in-memory f64
 /// optimum: the f64 streamed pass checks it, and finishes it on the CPU where needed (always
 /// for hinge and quantile).
+#[cfg(feature = "gpu")]
 #[test]
 fn a_streamed_gpu_fit_ends_at_the_f64_optimum() {
     let Some(contexts) = crate::gpu::contexts() else { return };
@@ -695,6 +696,7 @@ fn a_streamed_gpu_fit_ends_at_the_f64_optimum() {
 
 /// One streamed pass through the GPU kernels (resident and double-buffered, blocks padded)
 /// against the same pass on the CPU: the f32 kernels' error, nothing more.
+#[cfg(feature = "gpu")]
 #[test]
 fn streamed_gpu_statistics_equal_the_cpu_ones_to_f32_rounding() {
     let Some(contexts) = crate::gpu::contexts() else { return };

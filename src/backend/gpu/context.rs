@@ -3,26 +3,8 @@
 use std::sync::Arc;
 
 use super::shaders::{Kernel, Variant};
+use crate::backend::GpuOptions;
 use crate::error::{Error, Result};
-
-/// How a [`GpuContext`] is set up.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct GpuOptions {
-    /// Accumulate the gradient and the Gram reduction in f64 when the adapter has
-    /// `SHADER_F64` (default `true`). `false` forces the f32-only kernels that Metal and most
-    /// laptop GPUs run, whatever the adapter offers.
-    pub use_f64: bool,
-    /// Largest storage buffer bound at once, in bytes; `None` takes the device's
-    /// `max_storage_buffer_binding_size`. X is split into row slices that each fit.
-    /// Lowering it exercises the multi-slice path at small sizes.
-    pub max_binding_bytes: Option<u64>,
-}
-
-impl Default for GpuOptions {
-    fn default() -> Self {
-        Self { use_f64: true, max_binding_bytes: None }
-    }
-}
 
 /// A GPU device ready to fit: device, queue, adapter description and the four compiled kernels.
 ///

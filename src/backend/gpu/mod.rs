@@ -18,6 +18,7 @@ mod context;
 mod layout;
 mod shaders;
 
+pub use crate::backend::GpuOptions;
 pub use backend::GpuBackend;
 pub(crate) use backend::Submitted;
-pub use context::{GpuContext, GpuOptions};
+pub use context::GpuContext;
