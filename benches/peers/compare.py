@@ -1,4 +1,4 @@
-"""scalemix next to scikit-learn, glum and skglm on the problems `scalemix bench` writes.
+"""scalemix next to scikit-learn, glum and skglm on the problems `scalemix-bench` writes.
 
 One run of this script: builds nothing, runs the release binary's suites with --write-data
 (so scalemix's figures and the peers' are measured on the same machine in the same run), then
@@ -16,7 +16,7 @@ import warnings
 import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-BINARY = os.path.join(ROOT, "target", "release", "scalemix")
+BINARY = os.path.join(ROOT, "target", "release", "scalemix-bench")
 # Tolerance ladders: a peer's time to a gap is the wall time of its first fit (loosest
 # tolerance first) whose objective is within the gap of F*.
 TOLS = [1e-4, 1e-6, 1e-8, 1e-10, 1e-12, 1e-14]
@@ -295,7 +295,7 @@ def main():
     ap.add_argument("--data", default=os.path.join(ROOT, "target", "bench-data"))
     ap.add_argument("--budget", type=float, default=120.0, help="seconds per peer fit before giving up")
     ap.add_argument("--min-p", type=int, default=100, help="paper problems with at least this p")
-    ap.add_argument("--paper-args", default="", help="extra arguments for `scalemix bench paper`")
+    ap.add_argument("--paper-args", default="", help="extra arguments for `scalemix-bench paper`")
     ap.add_argument("--skip-suites", action="store_true", help="reuse the files already in --data")
     ap.add_argument("--suites", default="paper,path,quantile", help="which of paper,path,quantile")
     ap.add_argument("--only", default="", help="comma-separated substrings: only these peers (paper)")
@@ -308,7 +308,7 @@ def main():
     if not args.skip_suites:
         for suite in suites:
             extra = args.paper_args.split() if suite == "paper" else []
-            cmd = [BINARY, "bench", suite, "--write-data", args.data] + quick + extra
+            cmd = [BINARY, suite, "--write-data", args.data] + quick + extra
             print("$", " ".join(cmd), flush=True)
             subprocess.run(cmd, check=True)
     min_p = 0 if args.quick else args.min_p

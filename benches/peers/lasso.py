@@ -1,6 +1,6 @@
 """Lasso and elastic-net paths: scalemix next to glmnet and adelie on the same data and λs.
 
-`scalemix bench lasso --write-data DIR` fits the problems and writes their data and a manifest
+`scalemix-bench lasso --write-data DIR` fits the problems and writes their data and a manifest
 with scalemix's λ sequences, objectives and times; this script fits the same files with
 
 - glmnet (python-glmnet's Fortran coordinate descent, `standardize=False`, the same
@@ -15,7 +15,7 @@ For the cross-validated problems, scalemix's 5-fold CV time is set against six p
 (the full data and five folds), the work a CV does.
 
     cargo build --release
-    target/release/scalemix bench lasso --write-data target/lasso-data
+    target/release/scalemix-bench lasso --write-data target/lasso-data
     python3 benches/peers/lasso.py --data target/lasso-data \\
         --glmnet-python /path/to/glmnet-venv/bin/python --adelie-python /path/to/adelie-venv/bin/python
 

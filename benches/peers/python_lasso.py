@@ -1,8 +1,8 @@
-"""The lasso paths of `scalemix bench lasso`, fitted again from the Python package.
+"""The lasso paths of `scalemix-bench lasso`, fitted again from the Python package.
 
     python benches/peers/python_lasso.py [--data DIR] [--skip-suite]
 
-Runs `scalemix bench lasso --write-data DIR` (the release binary: the Rust figures), then fits
+Runs `scalemix-bench lasso --write-data DIR` (the release binary: the Rust figures), then fits
 every logistic lasso path in it with `scalemix.path` from Python at the same λs, and prints
 both times and the worst objective gap of the Python path to the Rust one, in one run.
 """
@@ -18,7 +18,7 @@ import numpy as np
 import scalemix
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-BINARY = os.path.join(ROOT, "target", "release", "scalemix")
+BINARY = os.path.join(ROOT, "target", "release", "scalemix-bench")
 
 
 def main():
@@ -27,7 +27,7 @@ def main():
     parser.add_argument("--skip-suite", action="store_true", help="reuse the files in --data")
     args = parser.parse_args()
     if not args.skip_suite:
-        subprocess.run([BINARY, "bench", "lasso", "--write-data", args.data], check=True)
+        subprocess.run([BINARY, "lasso", "--write-data", args.data], check=True)
     with open(os.path.join(args.data, "manifest-lasso.json")) as f:
         manifest = json.load(f)
     print(f"{'problem':<36} {'Rust (s)':>9} {'Python (s)':>11} {'ratio':>6} {'worst gap':>10}")

@@ -1,4 +1,4 @@
-"""The paper's Adam protocol in PyTorch on CUDA, on the problems `scalemix bench paper` wrote.
+"""The paper's Adam protocol in PyTorch on CUDA, on the problems `scalemix-bench paper` wrote.
 
 Full-batch torch.optim.Adam (β₁ 0.9, β₂ 0.999, ε 1e-8) on mean log-loss + λ/2‖β‖² (intercept
 unpenalized), from β = 0 and the intercept at logit(ȳ) (scalemix's start), at every rate of the
@@ -56,7 +56,7 @@ def adam_grid(x, y, lam, steps, device, dtype):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--data", required=True, help="the --write-data folder of `scalemix bench paper`")
+    ap.add_argument("--data", required=True, help="the --write-data folder of `scalemix-bench paper`")
     ap.add_argument("--dtype", choices=["float32", "float64"], default="float32")
     args = ap.parse_args()
     device = "cuda" if torch.cuda.is_available() else "cpu"

@@ -19,8 +19,13 @@ fn scratch(name: &str) -> PathBuf {
     dir
 }
 
+/// Runs `scalemix ARGS`, or the benchmark binary for `bench SUITE …` (`scalemix-bench SUITE …`).
 fn scalemix(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_scalemix"))
+    let (binary, args) = match args.split_first() {
+        Some((&"bench", suite)) => (env!("CARGO_BIN_EXE_scalemix-bench"), suite),
+        _ => (env!("CARGO_BIN_EXE_scalemix"), args),
+    };
+    Command::new(binary)
         .args(args)
         .env("SCALEMIX_BACKEND", "cpu")
         .output()

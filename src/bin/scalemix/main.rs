@@ -3,12 +3,11 @@
 //! Every user mistake ends with a one-line message on stderr and exit code 1 (2 for bad
 //! arguments, from clap); nothing here panics on input.
 
-mod bench;
 mod demo;
+mod entry;
 mod model;
 mod output;
 mod plot;
-mod stream_bench;
 mod streamed;
 
 use std::path::PathBuf;
@@ -21,6 +20,7 @@ use scalemix::{
     Acceleration, BackendChoice, CvOptions, Data, Design, Family, Glm, Metric, PathOptions, Penalty,
 };
 
+use crate::entry::backend_arg;
 use crate::model::ModelFile;
 use scalemix::io::{self as data, Dataset};
 use scalemix::source::Roles;
@@ -109,13 +109,6 @@ enum Command {
         #[arg(long, default_value = "demo-convergence.svg")]
         plot: PathBuf,
     },
-    /// The benchmark suites: SM-EM against tuned Adam on the paper's problems (see
-    /// BENCHMARKS.md; `--write-data` feeds benches/peers/compare.py).
-    #[command(
-        subcommand,
-        after_help = "Examples:\n  scalemix bench paper --quick\n  scalemix bench paper --write-data bench-data\n  scalemix bench path\n  scalemix bench quantile --write-data bench-data"
-    )]
-    Bench(bench::Suite),
     /// List the adapters wgpu sees and the one `--backend auto` would pick.
     Devices,
 }
@@ -253,48 +246,8 @@ fn accel_arg() -> impl clap::builder::TypedValueParser<Value = Acceleration> {
         .try_map(|name| name.parse::<Acceleration>())
 }
 
-/// `--backend`: the names the library's [`BackendChoice`] parses, so a new backend reaches the
-/// command line with no change here.
-fn backend_arg() -> impl clap::builder::TypedValueParser<Value = BackendChoice> {
-    use clap::builder::TypedValueParser;
-    clap::builder::PossibleValuesParser::new(BackendChoice::NAMES)
-        .try_map(|name| name.parse::<BackendChoice>())
-}
-
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
-        Ok(cli) => cli,
-        // --help and --version print as clap prints them.
-        Err(e) if !e.use_stderr() => e.exit(),
-        // A bad argument: clap's first line (what is wrong), like every other error here.
-        Err(e) => {
-            let text = e.render().to_string();
-            let line = text.lines().next().unwrap_or("invalid arguments");
-            eprintln!("scalemix: {}", line.trim_start_matches("error: "));
-            return ExitCode::from(2);
-        }
-    };
-    // Every bad input is meant to end in an error message; should a panic slip through anyway,
-    // it ends the same way: one line on stderr and exit code 1, never a backtrace dump.
-    std::panic::set_hook(Box::new(|info| {
-        let message = info
-            .payload()
-            .downcast_ref::<&str>()
-            .map(|s| s.to_string())
-            .or_else(|| info.payload().downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "unknown".into());
-        let place = info.location().map(|l| format!(" ({}:{})", l.file(), l.line()));
-        let message = message.replace('\n', " ");
-        eprintln!("scalemix: internal error: {message}{}", place.unwrap_or_default());
-    }));
-    match std::panic::catch_unwind(|| run(cli.command)) {
-        Ok(Ok(())) => ExitCode::SUCCESS,
-        Ok(Err(message)) => {
-            eprintln!("scalemix: {message}");
-            ExitCode::FAILURE
-        }
-        Err(_) => ExitCode::FAILURE,
-    }
+    entry::main_with("scalemix", |cli: Cli| run(cli.command))
 }
 
 fn run(command: Command) -> Result<(), String> {
@@ -306,7 +259,6 @@ fn run(command: Command) -> Result<(), String> {
             predict(&model, &data, output.as_deref(), stream, block_rows, max_memory)
         }
         Command::Demo { backend, plot } => demo::run(backend, &plot),
-        Command::Bench(suite) => bench::run(suite),
         Command::Devices => devices(),
     }
 }

@@ -1,4 +1,4 @@
-//! `scalemix bench`: the paper's benchmark suites, SM-EM side by side with the tuned-Adam
+//! The suites of `scalemix-bench`: the paper's benchmark suites, SM-EM side by side with the tuned-Adam
 //! protocol ([`scalemix::baselines`]), each optionally writing its problems and scalemix's
 //! figures for the peer scripts in `benches/peers/`.
 //!
@@ -15,7 +15,7 @@ use scalemix::{
 };
 use serde::Serialize;
 
-use crate::backend_arg;
+use crate::entry::backend_arg;
 
 /// The gaps whose first crossing time is reported.
 const GAP_TARGETS: [f64; 3] = [1e-6, 1e-8, 1e-9];
@@ -63,7 +63,7 @@ pub enum Suite {
     Lasso(LassoArgs),
     /// Streamed passes over Parquet, CSV and gzip CSV files next to the same pass in memory
     /// (rows per second), on a 4 000 000 × 50 logistic problem (CSV: its first 1 000 000 rows).
-    Stream(crate::stream_bench::StreamArgs),
+    Stream(crate::stream::StreamArgs),
 }
 
 /// `bench lasso`.
@@ -177,7 +177,7 @@ pub fn run(suite: Suite) -> Result<(), String> {
         Suite::Path(args) => path(&args),
         Suite::Quantile(args) => quantile(&args),
         Suite::Lasso(args) => lasso(&args),
-        Suite::Stream(args) => crate::stream_bench::run(&args),
+        Suite::Stream(args) => crate::stream::run(&args),
     }
 }
 
