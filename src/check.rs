@@ -10,6 +10,7 @@
 use crate::backend::{BackendChoice, GpuContext};
 use crate::data::{Data, Problem, Response};
 use crate::error::{Error, Result};
+use crate::execution::Execution;
 use crate::family::Family;
 use crate::glm::Glm;
 use crate::penalty::{Penalty, PenaltyTerms, check_factors};
@@ -59,12 +60,11 @@ pub(crate) struct Model {
     factors: Vec<f64>,
     intercept: bool,
     options: SolverOptions,
-    backend: BackendChoice,
-    gpu: Option<GpuContext>,
+    /// Where the fit runs, its backend resolved (`SCALEMIX_BACKEND` read once, here).
+    execution: Execution,
     estimate_sigma: bool,
     /// Multinomial: every class penalized, none the reference ([`Glm::symmetric_multinomial`]).
     symmetric: bool,
-    memory_limit: Option<u64>,
     /// glmnet's `standardize` ([`Glm::standardize`]).
     standardize: bool,
     /// Per feature, the scale sⱼ by which a preconditioned design's column was divided: the
@@ -143,21 +143,20 @@ impl Glm {
         };
         // λ, α and the exponent are checked by expanding the penalty once.
         self.penalty.terms(&factors, p + usize::from(self.fit_intercept))?;
-        let backend = match self.backend {
+        let backend = match self.execution.backend {
             Some(choice) => choice,
             None => BackendChoice::from_env()?,
         };
+        let execution = Execution { backend: Some(backend), ..self.execution.clone() };
         Ok(Model {
             family: self.family,
             penalty: self.penalty,
             factors,
             intercept: self.fit_intercept,
             options: self.options,
-            backend,
-            gpu: self.gpu.clone(),
+            execution,
             estimate_sigma: self.estimate_sigma,
             symmetric: self.symmetric,
-            memory_limit: self.memory_limit,
             standardize: self.standardize,
             penalty_scale: None,
         })
@@ -246,7 +245,7 @@ impl Model {
     /// features.
     pub(crate) fn check_memory_for(&self, n: usize, p: usize, extra: u64) -> Result<()> {
         let dim = p + usize::from(self.intercept);
-        let Some(available) = self.memory_limit.or_else(available_memory) else {
+        let Some(available) = self.execution.max_memory.or_else(available_memory) else {
             return Ok(());
         };
         let matrices = 8;
@@ -277,7 +276,7 @@ impl Model {
 
     /// The backend to open, and the GPU context the application gave (if any).
     pub(crate) fn backend(&self) -> (BackendChoice, Option<&GpuContext>) {
-        (self.backend, self.gpu.as_ref())
+        (self.execution.backend.unwrap_or(BackendChoice::Auto), self.execution.gpu.as_ref())
     }
 
     /// The penalty at λ for `dim` coordinates (the features, then the intercept).

@@ -6,6 +6,7 @@ use crate::backend::{BackendChoice, BackendInfo, GpuContext};
 use crate::check::Entry;
 use crate::data::{AsTarget, Data, Design};
 use crate::error::Result;
+use crate::execution::Execution;
 use crate::family::Family;
 use crate::penalty::Penalty;
 use crate::predict::{self, LinearModel};
@@ -32,20 +33,15 @@ pub struct Glm {
     pub(crate) penalty_factors: Option<Vec<f64>>,
     pub(crate) fit_intercept: bool,
     pub(crate) options: SolverOptions,
-    /// `None`: read `SCALEMIX_BACKEND` at fit time.
-    pub(crate) backend: Option<BackendChoice>,
-    pub(crate) gpu: Option<GpuContext>,
     /// Student-t only: estimate σ (see [`Glm::student_t`]).
     pub(crate) estimate_sigma: bool,
-    /// The memory a fit may plan to use, in bytes (`None`: what the system has available).
-    pub(crate) memory_limit: Option<u64>,
     /// Penalize the coefficients of the standardized columns (glmnet's `standardize`).
     pub(crate) standardize: bool,
-    /// How fits on row sources read them ([`Glm::fit_source`]).
-    pub(crate) stream: StreamOptions,
     /// Multinomial fits penalize every class's coefficients, none fixed at zero
     /// ([`Glm::symmetric_multinomial`]).
     pub(crate) symmetric: bool,
+    /// Where and how fits run (nothing here changes the optimum).
+    pub(crate) execution: Execution,
 }
 
 impl Glm {
@@ -57,13 +53,10 @@ impl Glm {
             penalty_factors: None,
             fit_intercept: true,
             options: SolverOptions::default(),
-            backend: None,
-            gpu: None,
             estimate_sigma: false,
-            memory_limit: None,
             standardize: false,
-            stream: StreamOptions::default(),
             symmetric: false,
+            execution: Execution::default(),
         }
     }
 
@@ -162,7 +155,15 @@ impl Glm {
     /// The backend to run on. Default: `SCALEMIX_BACKEND` (`auto`, `cpu` or `gpu`) when set,
     /// else [`BackendChoice::Auto`].
     pub fn backend(mut self, backend: BackendChoice) -> Self {
-        self.backend = Some(backend);
+        self.execution.backend = Some(backend);
+        self
+    }
+
+    /// Where and how fits run: the backend, a GPU context, the memory limit and how row
+    /// sources are read, all at once ([`Execution`]; the four methods that set one part each
+    /// change the same value).
+    pub fn execution(mut self, execution: Execution) -> Self {
+        self.execution = execution;
         self
     }
 
@@ -171,7 +172,7 @@ impl Glm {
     /// buffers) exceeds it ends with [`Error::OutOfMemory`](crate::Error::OutOfMemory) before
     /// allocating them.
     pub fn max_memory(mut self, bytes: u64) -> Self {
-        self.memory_limit = Some(bytes);
+        self.execution.max_memory = Some(bytes);
         self
     }
 
@@ -207,15 +208,15 @@ impl Glm {
     /// How [`Glm::fit_source`], [`Glm::path_source`] and [`Glm::cv_source`] read their source:
     /// the block size and a progress callback called after every pass.
     pub fn stream_options(mut self, options: StreamOptions) -> Self {
-        self.stream = options;
+        self.execution.stream = options;
         self
     }
 
     /// Runs on this GPU context (a device the application opened, or one built with
     /// particular [`GpuOptions`](crate::backend::GpuOptions)); implies [`BackendChoice::Gpu`].
     pub fn gpu_context(mut self, context: GpuContext) -> Self {
-        self.backend = Some(BackendChoice::Gpu);
-        self.gpu = Some(context);
+        self.execution.backend = Some(BackendChoice::Gpu);
+        self.execution.gpu = Some(context);
         self
     }
 

@@ -98,6 +98,7 @@ mod cv;
 mod data;
 mod driver;
 mod error;
+mod execution;
 pub mod family;
 mod glm;
 #[cfg(feature = "cli")]
@@ -122,6 +123,7 @@ pub use backend::BackendChoice;
 pub use cv::{CvOptions, CvResult, Folds, Metric};
 pub use data::{AsTarget, Data, Design};
 pub use error::{Error, Input, Result};
+pub use execution::Execution;
 pub use family::Family;
 pub use glm::{Fit, Glm};
 pub use multiclass::MulticlassFit;

@@ -53,7 +53,7 @@ impl Glm {
         let summary = scan(&mut reader, model.family(), None)?;
         check_memory(&model, &reader, summary.rows)?;
         let fit = Streamed::new(&model, &summary.all, &summary)?;
-        fit.fit(&mut reader, &self.stream, start)
+        fit.fit(&mut reader, &self.execution.stream, start)
     }
 
     /// [`Glm::path`] on the rows of `source` (see [`Glm::fit_source`]): warm-started fits from
@@ -70,7 +70,7 @@ impl Glm {
         let summary = scan(&mut reader, model.family(), None)?;
         check_memory(&model, &reader, summary.rows)?;
         let streamed = Streamed::new(&model, &summary.all, &summary)?;
-        streamed.path(&mut reader, &self.stream, options, None, None)
+        streamed.path(&mut reader, &self.execution.stream, options, None, None)
     }
 
     /// k-fold cross-validation on the rows of `source` (see [`Glm::fit_source`]): the path on
@@ -118,7 +118,7 @@ impl Glm {
             });
         }
         let streamed = Streamed::new(&model, &summary.all, &summary)?;
-        let path = streamed.path(&mut reader, &self.stream, options, None, None)?;
+        let path = streamed.path(&mut reader, &self.execution.stream, options, None, None)?;
         let lambdas = path.lambdas();
         let fixed = PathOptions { lambdas: Some(lambdas.clone()), ..options.clone() };
         let (k, n_lambda) = (folds.k, lambdas.len());
@@ -129,7 +129,7 @@ impl Glm {
             let streamed = Streamed::new(&model, &training, &summary)?;
             let fold_path = streamed.path(
                 &mut reader,
-                &self.stream,
+                &self.execution.stream,
                 &fixed,
                 Some((folds, fold)),
                 Some(&path),
@@ -181,7 +181,7 @@ impl Glm {
             prepare,
             model.intercept(),
             summary.all.weight_sum,
-            &self.stream,
+            &self.execution.stream,
         )
         .on(device);
         let mut stats = Stats::new(dim);
@@ -203,7 +203,7 @@ impl Glm {
             });
         }
         let model = self.model_for(source.ncols())?;
-        Ok((model, Reader::new(source, self.stream.block_rows.max(1))))
+        Ok((model, Reader::new(source, self.execution.stream.block_rows.max(1))))
     }
 }
 
