@@ -29,8 +29,9 @@
 use std::time::{Duration, Instant};
 
 use crate::backend::{Backend, BackendInfo, Needs, Stats};
-use crate::check::{Entry, Model};
+use crate::check::Entry;
 use crate::data::{AsTarget, Data, Design, Problem};
+use crate::driver::Model;
 use crate::driver::exact_mean_loss;
 use crate::error::{Error, Result};
 use crate::glm::Glm;

@@ -7,13 +7,11 @@
 //! per λ; `lambda_min` minimizes the mean score (maximizes AUC) and `lambda_1se` is the largest
 //! λ whose mean is within one standard error of that optimum (glmnet's rule).
 
-use std::borrow::Cow;
-
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 
-use crate::check::{Entry, Model};
+use crate::check::Entry;
 use crate::data::{Data, Design, Problem, Response};
 use crate::error::{Error, Result};
 use crate::family::Family;
@@ -276,63 +274,6 @@ impl Glm {
     }
 }
 
-impl Model {
-    /// Cross-validation on a checked problem, on its preconditioned form where the model has one
-    /// ([`Model::preconditioned`]; every fold's predictions are the same there), the path mapped
-    /// back to the user's coordinates.
-    fn cv(&self, problem: &Problem<'_>, folds: &Folds, options: &CvOptions) -> Result<CvResult> {
-        let Some(preconditioned) = self.preconditioned(problem)? else {
-            return self.cv_as_given(problem, folds, options);
-        };
-        let internal = preconditioned.problem(problem)?;
-        let mut result = preconditioned.model.cv_as_given(&internal, folds, options)?;
-        self.to_user_coordinates(problem, &preconditioned.pre, &mut result.path)?;
-        Ok(result)
-    }
-
-    /// Cross-validation on the design as given.
-    fn cv_as_given(
-        &self,
-        problem: &Problem<'_>,
-        folds: &Folds,
-        options: &CvOptions,
-    ) -> Result<CvResult> {
-        let family = problem.family;
-        let metric = options.metric.unwrap_or(family.default_metric());
-        metric.check(family)?;
-        crate::data::check_len(crate::Input::Folds, problem.nrows(), folds.assignment.len())?;
-        let null = self.null_model(problem)?;
-        let lambdas = self.lambda_sequence(problem, &options.path, null.lambda_max)?;
-        let early = options.path.early_stop && options.path.lambdas.is_none();
-        // One backend for the whole data and every fold: folds only change the weights.
-        let mut backend = self.open(problem)?;
-        let path =
-            self.path_on(problem, &lambdas, early, &options.path, &mut *backend, Some(null))?;
-        let lambdas = path.lambdas();
-
-        let (n, k) = (problem.nrows(), folds.k);
-        let mut scores = vec![vec![0.0; lambdas.len()]; k];
-        let mut sizes = vec![0.0; k];
-        for (fold, fold_scores) in scores.iter_mut().enumerate() {
-            let held_out: Vec<usize> = (0..n).filter(|&i| folds.assignment[i] == fold).collect();
-            let weights: Vec<f64> = (0..n)
-                .map(|i| if folds.assignment[i] == fold { 0.0 } else { problem.weights[i] })
-                .collect();
-            let training =
-                Problem::new(problem.x, Cow::Borrowed(&problem.y), Some(&weights), family)?;
-            backend.set_rows(&training)?;
-            let fold_path =
-                self.path_on(&training, &lambdas, false, &options.path, &mut *backend, None)?;
-            sizes[fold] = held_out.iter().map(|&i| problem.weights[i]).sum();
-            for (l, point) in fold_path.points.iter().enumerate() {
-                fold_scores[l] =
-                    score(problem, &held_out, &point.coefficients, point.intercept, metric);
-            }
-        }
-        Ok(summarize(path, &scores, &sizes, metric, folds.clone()))
-    }
-}
-
 /// The cross-validation result from per-fold scores (`scores[fold][λ]`) and held-out weights.
 pub(crate) fn summarize(
     path: RegularizationPath,
@@ -421,7 +362,13 @@ impl Scorer {
 }
 
 /// The metric on the held-out rows (weighted by the sample weights).
-fn score(problem: &Problem<'_>, rows: &[usize], beta: &[f64], b0: f64, metric: Metric) -> f64 {
+pub(crate) fn score(
+    problem: &Problem<'_>,
+    rows: &[usize],
+    beta: &[f64],
+    b0: f64,
+    metric: Metric,
+) -> f64 {
     let p = problem.ncols();
     let eta = |i: usize| b0 + (0..p).map(|j| problem.x.get(i, j) * beta[j]).sum::<f64>();
     if metric == Metric::Auc {

@@ -21,8 +21,9 @@ use std::time::{Duration, Instant};
 use nalgebra::DMatrix;
 
 use crate::backend::{Backend, BackendInfo};
-use crate::check::{Entry, Model};
+use crate::check::Entry;
 use crate::data::{Data, Design, Problem, Response};
+use crate::driver::Model;
 use crate::error::{Error, Result};
 use crate::family::{Family, log1p_exp};
 use crate::glm::Glm;

@@ -51,8 +51,6 @@ pub use cpu::CpuBackend;
 pub use gpu::{GpuBackend, GpuContext};
 pub use polish::PolishBackend;
 
-/// The memory a fit may plan to use by default (see [`crate::Glm::max_memory`]).
-pub use crate::check::available_memory;
 /// The checked rows a backend computes on (every backend's constructor and
 /// [`Backend::set_rows`] take one).
 pub use crate::data::Problem;
@@ -314,6 +312,16 @@ impl std::fmt::Display for BackendChoice {
             BackendChoice::Gpu => "gpu",
         })
     }
+}
+
+/// The memory the system reports available (Linux: `MemAvailable` in /proc/meminfo), in bytes;
+/// `None` where it reports none. What a fit may plan to use unless
+/// [`crate::Glm::max_memory`] says otherwise.
+pub fn available_memory() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib.saturating_mul(1024))
 }
 
 #[cfg(test)]

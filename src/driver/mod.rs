@@ -17,14 +17,19 @@
 //!   the user's coordinates where the fit ran preconditioned;
 //! - **seeding**: the statistics a solve ended with start the next one on the same problem.
 
+mod cv;
+mod model;
+mod path;
 mod rows;
+
+pub(crate) use model::Model;
+pub(crate) use path::{PathBook, scaled};
 
 pub(crate) use rows::{MemoryRows, RowFacts, Rows, exact_mean_loss, weighted_mean};
 
 use std::time::Instant;
 
 use crate::backend::{self, Backend, BackendInfo, Needs, Stats};
-use crate::check::Model;
 use crate::data::{Design, Problem};
 use crate::error::Result;
 use crate::family::Family;

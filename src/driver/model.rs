@@ -1,0 +1,194 @@
+//! The checked model: a [`Glm`]'s settings once [`Glm::check`] has passed them, what every
+//! fit, path, cross-validation, multiclass fit and baseline runs. Its methods live beside it in
+//! this module, one file per concern: the fit driver (`mod.rs`), paths (`path.rs`),
+//! cross-validation (`cv.rs`).
+
+use crate::backend::{BackendChoice, GpuContext, available_memory};
+use crate::data::Problem;
+use crate::error::{Error, Result};
+use crate::execution::Execution;
+use crate::family::Family;
+use crate::glm::Glm;
+use crate::penalty::{Penalty, PenaltyTerms};
+use crate::solver::SolverOptions;
+
+/// A model whose settings passed `Glm::check`: what the driver, paths, cross-validation,
+/// multiclass fits and the baselines run.
+#[derive(Debug, Clone)]
+pub(crate) struct Model {
+    family: Family,
+    penalty: Penalty,
+    /// vⱼ per feature (checked: finite, ≥ 0, one per column).
+    factors: Vec<f64>,
+    intercept: bool,
+    options: SolverOptions,
+    /// Where the fit runs, its backend resolved (`SCALEMIX_BACKEND` read once, here).
+    execution: Execution,
+    estimate_sigma: bool,
+    /// Multinomial: every class penalized, none the reference (`Glm::symmetric_multinomial`).
+    symmetric: bool,
+    /// glmnet's `standardize` (`Glm::standardize`).
+    standardize: bool,
+    /// Per feature, the scale sⱼ by which a preconditioned design's column was divided: the
+    /// penalty is carried to the new coordinates (ridgeⱼ/sⱼ², lassoⱼ/sⱼ^q) so the objective is
+    /// the user's. `None` on the design as given (and with `standardize`, whose penalty applies
+    /// in the standardized coordinates by definition).
+    penalty_scale: Option<Vec<f64>>,
+}
+
+impl Model {
+    /// The model `glm` describes, with its penalty factors checked for its features and its
+    /// execution's backend resolved.
+    pub(crate) fn checked(glm: &Glm, factors: Vec<f64>, execution: Execution) -> Self {
+        Model {
+            family: glm.family,
+            penalty: glm.penalty,
+            factors,
+            intercept: glm.fit_intercept,
+            options: glm.options,
+            execution,
+            estimate_sigma: glm.estimate_sigma,
+            symmetric: glm.symmetric,
+            standardize: glm.standardize,
+            penalty_scale: None,
+        }
+    }
+}
+
+impl Model {
+    /// The family as set on the builder (a Student-t σ to estimate holds its start value only
+    /// once the driver has computed it).
+    pub(crate) fn family(&self) -> Family {
+        self.family
+    }
+
+    /// The penalty as set (its λ is replaced along a path).
+    pub(crate) fn penalty(&self) -> Penalty {
+        self.penalty
+    }
+
+    /// Whether an intercept is fitted.
+    pub(crate) fn intercept(&self) -> bool {
+        self.intercept
+    }
+
+    /// The solver settings.
+    pub(crate) fn options(&self) -> SolverOptions {
+        self.options
+    }
+
+    /// The first class a multinomial fit moves: 0 in the symmetric parameterization, 1 with the
+    /// first class as the reference.
+    pub(crate) fn first_free_class(&self) -> usize {
+        usize::from(!self.symmetric)
+    }
+
+    /// Whether a Student-t σ is estimated along with β.
+    pub(crate) fn estimates_sigma(&self) -> bool {
+        self.estimate_sigma
+    }
+
+    /// Refuses a fit whose p × p matrices and row buffers would not fit in the memory limit
+    /// (or, without one, in the memory the system reports available).
+    ///
+    /// The count of d × d matrices a fit holds at once: the solver's statistics at θ and at the
+    /// candidate, the M-step's matrix, SQUAREM's three more, a path's or the f64 report's
+    /// statistics, and the CPU backend's partial Gram matrices (one per row chunk, at most 32
+    /// and at most 256 MiB).
+    ///
+    /// `extra` bytes are added to the estimate (a preconditioned copy of X).
+    pub(crate) fn check_memory(&self, problem: &Problem<'_>, extra: u64) -> Result<()> {
+        self.check_memory_for(problem.nrows(), problem.ncols(), extra)
+    }
+
+    /// [`Model::check_memory`] for `n` rows held at once (a streamed fit's block buffers) of `p`
+    /// features.
+    pub(crate) fn check_memory_for(&self, n: usize, p: usize, extra: u64) -> Result<()> {
+        let dim = p + usize::from(self.intercept);
+        let Some(available) = self.execution.max_memory.or_else(available_memory) else {
+            return Ok(());
+        };
+        let matrices = 8;
+        let square = (dim as u64).saturating_mul(dim as u64).saturating_mul(8);
+        let partial_grams = (n.div_ceil(2048).clamp(1, 32) as u64)
+            .saturating_mul((p as u64).saturating_mul(p as u64).saturating_mul(8))
+            .min(256 << 20);
+        // Per-row buffers: η, weights, derivatives, a copy of y and the weights (a few f64 per
+        // row). X itself is the caller's and is not counted.
+        let rows = (n as u64).saturating_mul(64);
+        let needed = square
+            .saturating_mul(matrices)
+            .saturating_add(partial_grams)
+            .saturating_add(rows)
+            .saturating_add(extra);
+        if needed > available {
+            return Err(Error::OutOfMemory {
+                rows: n,
+                cols: p,
+                dim,
+                matrices: matrices as usize,
+                needed_mib: needed >> 20,
+                available_mib: available >> 20,
+            });
+        }
+        Ok(())
+    }
+
+    /// The backend to open, and the GPU context the application gave (if any).
+    pub(crate) fn backend(&self) -> (BackendChoice, Option<&GpuContext>) {
+        (self.execution.backend.unwrap_or(BackendChoice::Auto), self.execution.gpu.as_ref())
+    }
+
+    /// The penalty at λ for `dim` coordinates (the features, then the intercept).
+    pub(crate) fn terms_at(&self, lambda: f64, dim: usize) -> Result<PenaltyTerms> {
+        let mut terms = Penalty { lambda, ..self.penalty }.terms(&self.factors, dim)?;
+        if let Some(scale) = &self.penalty_scale {
+            for (j, &s) in scale.iter().enumerate() {
+                terms.ridge[j] /= s * s;
+                terms.lasso[j] /= carried(s, terms.exponent);
+            }
+        }
+        Ok(terms)
+    }
+
+    /// vⱼ per feature in the coordinates the model fits in (vⱼ/sⱼ^q where the design is
+    /// preconditioned, as the ℓ₁ term is carried): the KKT bound at zero is |gⱼ| ≤ λαvⱼ.
+    pub(crate) fn kkt_factors(&self) -> Vec<f64> {
+        let mut factors = self.factors.clone();
+        if let Some(scale) = &self.penalty_scale {
+            for (v, &s) in factors.iter_mut().zip(scale) {
+                *v /= carried(s, self.penalty.exponent);
+            }
+        }
+        factors
+    }
+
+    /// Whether the penalty applies to the standardized coefficients ([`Glm::standardize`]).
+    pub(crate) fn standardizes(&self) -> bool {
+        self.standardize
+    }
+
+    /// The same model for the preconditioned coordinates whose column scales are `scale`: the
+    /// penalty carried along unless the model standardizes (then it applies there as set).
+    pub(crate) fn in_preconditioned_coordinates(&self, scale: &[f64]) -> Model {
+        let penalty_scale = (!self.standardize).then(|| scale.to_vec());
+        Model { penalty_scale, standardize: false, ..self.clone() }
+    }
+
+    /// The penalty as set, for `dim` coordinates.
+    pub(crate) fn terms(&self, dim: usize) -> Result<PenaltyTerms> {
+        self.terms_at(self.penalty.lambda, dim)
+    }
+
+    /// The same model with another penalty (the baselines' λ sequence).
+    pub(crate) fn with_penalty(&self, penalty: Penalty) -> Result<Model> {
+        penalty.terms(&self.factors, self.factors.len())?;
+        Ok(Model { penalty, ..self.clone() })
+    }
+}
+
+/// sⱼ^q, the factor an ℓ₁ (or bridge) term λvⱼ|βⱼ|^q is divided by when βⱼ = β̃ⱼ/sⱼ (exactly sⱼ
+/// for the lasso).
+fn carried(s: f64, q: f64) -> f64 {
+    if q == 1.0 { s } else { s.powf(q) }
+}

@@ -1,0 +1,603 @@
+//! Regularization paths: one model fitted at a decreasing sequence of λ, each point started
+//! from the last.
+//!
+//! What is shared along a path: the checked problem (validated once), the null model and its
+//! gradient (which give λ_max and the KKT scale), the column scales behind the zero
+//! thresholds, and on the GPU the device copy of X (uploaded once; every point runs on it).
+//! Each point starts from the previous point's θ, and where the solver ended there with the
+//! statistics its scheme needs (S, or the Hessian for Newton: ridge paths), from those too, so
+//! its first step costs no pass over X. Lasso and elastic-net points take the exact ℓ₁ M-step
+//! (`src/solver/proximal.rs`), about three to four E-steps each.
+//! Lasso and elastic-net points use glmnet's sequential strong rules: a feature enters the
+//! M-step only if |∇ⱼL| at the previous point is at least α vⱼ (2λₖ − λₖ₋₁) or it is already
+//! nonzero. On the CPU the fit runs on that compact design (the p × p solve and the O(n·p²) Gram
+//! shrink to the active size); on a device X stays uploaded once, the device computes the full
+//! statistics and the M-step runs on the active coordinates (hinge and quantile device paths,
+//! which finish each point in f64 on full points, keep the full dimension). Then the KKT
+//! conditions of every discarded feature are checked with the full f64 gradient and any violator
+//! is added back and the point refitted. A badly scaled design is preconditioned first, as for
+//! single fits (`src/precondition.rs`), and the points mapped back.
+
+use std::borrow::Cow;
+use std::time::{Duration, Instant};
+
+use super::{Engine, MemoryRows, Model, Point, Rows, exact_mean_loss};
+use crate::backend::restricted::Restricted;
+use crate::backend::{Backend, BackendInfo, CpuBackend, Needs, Stats};
+use crate::data::{Design, Problem};
+use crate::error::{Error, Result};
+use crate::path::{PathOptions, PathPoint, RegularizationPath};
+use crate::penalty::PenaltyTerms;
+use crate::precondition::Preconditioner;
+use crate::solver::Termination;
+
+/// λ large enough that every penalized coefficient stays at zero (the null model).
+pub(crate) const LAMBDA_INFINITY: f64 = 1e150;
+/// glmnet's floor on α when λ_max is computed for ridge (α = 0 has no finite λ_max).
+const RIDGE_ALPHA_FLOOR: f64 = 1e-3;
+/// Early stop: the path ends when the deviance ratio changes by less than this (relative)…
+const DEVIANCE_CHANGE: f64 = 1e-5;
+/// …or exceeds this (glmnet's `fdev` and `devmax`).
+const DEVIANCE_MAX: f64 = 0.999;
+
+impl Model {
+    /// The path on a checked problem, on its preconditioned form where the model has one
+    /// ([`Model::preconditioned`]), mapped back to the user's coordinates.
+    pub(crate) fn path(
+        &self,
+        problem: &Problem<'_>,
+        options: &PathOptions,
+    ) -> Result<RegularizationPath> {
+        let Some(preconditioned) = self.preconditioned(problem)? else {
+            return self.path_as_given(problem, options);
+        };
+        let internal = preconditioned.problem(problem)?;
+        let mut path = preconditioned.model.path_as_given(&internal, options)?;
+        self.to_user_coordinates(problem, &preconditioned.pre, &mut path)?;
+        Ok(path)
+    }
+
+    /// Maps the points of a path fitted on `problem`'s preconditioned form by `pre` back to the
+    /// user's coordinates (see [`Model::points_to_user`]).
+    pub(crate) fn to_user_coordinates(
+        &self,
+        problem: &Problem<'_>,
+        pre: &Preconditioner,
+        path: &mut RegularizationPath,
+    ) -> Result<()> {
+        let intercept = self.intercept();
+        self.points_to_user(pre, &mut path.points, |theta| {
+            Ok(exact_mean_loss(problem, theta, intercept))
+        })
+    }
+
+    /// Maps `points`, fitted in the coordinates `pre` makes, back to the user's; unless the
+    /// model standardizes (whose objective is the standardized problem's), each point's
+    /// objective is recomputed there from the definitions, in f64 (`user_loss` at the user's θ).
+    pub(crate) fn points_to_user(
+        &self,
+        pre: &Preconditioner,
+        points: &mut [PathPoint],
+        mut user_loss: impl FnMut(&[f64]) -> Result<f64>,
+    ) -> Result<()> {
+        let dim = pre.scale().len() + usize::from(self.intercept());
+        for point in points {
+            let theta = pre.to_user(&self.theta_of(&point.coefficients, point.intercept));
+            if !self.standardizes() {
+                point.objective =
+                    user_loss(&theta)? + self.terms_at(point.lambda, dim)?.value(&theta);
+            }
+            (point.coefficients, point.intercept) = self.split_theta(theta);
+        }
+        Ok(())
+    }
+
+    /// The path on the design as given: the null model once, for λ_max and for the path.
+    fn path_as_given(
+        &self,
+        problem: &Problem<'_>,
+        options: &PathOptions,
+    ) -> Result<RegularizationPath> {
+        let null = self.null_model(problem)?;
+        let lambdas = self.lambda_sequence(problem, options, null.lambda_max)?;
+        let early = options.early_stop && options.lambdas.is_none();
+        let mut backend = self.open(problem)?;
+        self.path_on(problem, &lambdas, early, options, &mut *backend, Some(null))
+    }
+
+    /// The λ sequence of `options` for `problem` (whose null model has `lambda_max`),
+    /// decreasing.
+    pub(crate) fn lambda_sequence(
+        &self,
+        problem: &Problem<'_>,
+        options: &PathOptions,
+        lambda_max: f64,
+    ) -> Result<Vec<f64>> {
+        self.lambda_sequence_for(problem.nrows() as u64, problem.ncols(), options, lambda_max)
+    }
+
+    /// [`Model::lambda_sequence`] for data of `n` rows and `p` features.
+    pub(crate) fn lambda_sequence_for(
+        &self,
+        n: u64,
+        p: usize,
+        options: &PathOptions,
+        lambda_max: f64,
+    ) -> Result<Vec<f64>> {
+        if let Some(list) = &options.lambdas {
+            if list.is_empty() || list.iter().any(|l| !(l.is_finite() && *l >= 0.0)) {
+                return Err(Error::InvalidOption {
+                    name: "lambdas",
+                    value: format!("{list:?}"),
+                    reason: "must be a non-empty list of finite values ≥ 0",
+                });
+            }
+            let mut sorted = list.clone();
+            sorted.sort_by(|a, b| b.total_cmp(a));
+            return Ok(sorted);
+        }
+        if options.n_lambda == 0 {
+            return Err(Error::InvalidOption {
+                name: "n_lambda",
+                value: "0".into(),
+                reason: "must be at least 1",
+            });
+        }
+        let ratio = options.lambda_min_ratio.unwrap_or(if n > p as u64 { 1e-4 } else { 1e-2 });
+        if !(ratio > 0.0 && ratio < 1.0) {
+            return Err(Error::InvalidOption {
+                name: "lambda_min_ratio",
+                value: ratio.to_string(),
+                reason: "must be in (0, 1)",
+            });
+        }
+        let k = options.n_lambda;
+        Ok((0..k)
+            .map(|i| {
+                let t = if k == 1 { 0.0 } else { i as f64 / (k - 1) as f64 };
+                lambda_max * ratio.powf(t)
+            })
+            .collect())
+    }
+
+    /// The model with every penalized coefficient at zero, its gradient and λ_max.
+    pub(crate) fn null_model(&self, problem: &Problem<'_>) -> Result<NullModel> {
+        let mut cpu = CpuBackend::new(problem, self.intercept());
+        self.null_model_of(&mut MemoryRows::new(problem, self.intercept(), &mut cpu))
+    }
+
+    /// [`Model::null_model`] on any rows (their device must compute in f64).
+    pub(crate) fn null_model_of(&self, rows: &mut dyn Rows) -> Result<NullModel> {
+        let facts = rows.facts();
+        let dim = facts.column_scales.len() + usize::from(self.intercept());
+        let unit = self.terms_at(1.0, dim)?;
+        // At λ = ∞ the penalized coordinates stay at their zero start; only the unpenalized
+        // ones (intercept, factor-0 features) move.
+        let infinite = at_infinity(&unit);
+        let zero_threshold = vec![0.0; dim];
+        let point = Point {
+            terms: &infinite,
+            zero_threshold: &zero_threshold,
+            separation_bound: None,
+            kkt_scale: None,
+            ridge_start: false,
+        };
+        let theta0 = facts.null_start(dim, self.intercept());
+        let solution = self.solve(&point, &mut Engine::new(&mut *rows), theta0, None)?;
+        let mut stats = Stats::new(dim);
+        rows.device().evaluate(&solution.theta, Needs::Gradient, &mut stats)?;
+        let lambda_max = self.lambda_max_of(stats.gradient.as_slice());
+        // Every penalized coordinate is zero, so the objective is the loss alone.
+        Ok(NullModel {
+            theta: solution.theta,
+            gradient_scale: stats.gradient.amax().max(1.0),
+            gradient: stats.gradient.as_slice().to_vec(),
+            lambda_max,
+            loss: solution.objective,
+        })
+    }
+
+    /// The smallest λ at which every penalized coefficient is zero, from ∇L at the null model
+    /// (for ridge, glmnet's convention: α floored at 0.001).
+    pub(crate) fn lambda_max_of(&self, gradient: &[f64]) -> f64 {
+        let alpha = self.penalty().alpha.max(RIDGE_ALPHA_FLOOR);
+        let mut lambda_max = 0.0_f64;
+        for (j, &factor) in self.kkt_factors().iter().enumerate() {
+            if factor > 0.0 {
+                lambda_max = lambda_max.max(gradient[j].abs() / (alpha * factor));
+            }
+        }
+        if lambda_max == 0.0 { 1.0 } else { lambda_max } // a zero gradient: any sequence will do
+    }
+
+    /// Fits every λ of `lambdas` (decreasing) on `problem` with `backend`, already bound to
+    /// it (cross-validation folds rebind one backend, so X is uploaded once); `null` is the
+    /// problem's null model when the caller already has it.
+    pub(crate) fn path_on(
+        &self,
+        problem: &Problem<'_>,
+        lambdas: &[f64],
+        early_stop: bool,
+        options: &PathOptions,
+        backend: &mut dyn Backend,
+        null: Option<NullModel>,
+    ) -> Result<RegularizationPath> {
+        let start = Instant::now();
+        let p = problem.ncols();
+        let intercept = self.intercept();
+        let dim = p + usize::from(intercept);
+        let unit = self.terms_at(1.0, dim)?;
+        let null = match null {
+            Some(null) => null,
+            None => self.null_model(problem)?,
+        };
+        let saturated = saturated_mean_loss(problem);
+        let backend_info = backend.info();
+        let on_device = !backend.exact();
+        let mut rows = MemoryRows::new(problem, intercept, backend);
+        let facts = rows.facts();
+        let zero_threshold = facts.zero_thresholds(self.options().zero_tol, dim);
+        let separation_bound = facts.separation_bound();
+        let mut engine = Engine::new(&mut rows);
+        let lasso_like = unit.has_lasso() && unit.exponent == 1.0;
+        // On a device the strong rules restrict the M-step (the device still computes the full
+        // statistics from its one copy of X); hinge and quantile device fits need their f64
+        // polish, which runs on full points, so they keep the full dimension.
+        let strong = options.strong_rules
+            && lasso_like
+            && !(on_device && problem.family.has_unbounded_weight());
+
+        let mut theta = null.theta.clone();
+        // ∇L at the last point, for the strong rules (only kept up to date when they are used).
+        let mut gradient = null.gradient.clone();
+        let mut stats = Stats::new(dim);
+        // The strong rules' KKT check over all features: ∇L in f64, one O(n·p) pass per check.
+        let mut kkt_check = CpuBackend::new(problem, intercept);
+        let mut seed = None;
+        // Gaussian S = XᵀWX/W does not depend on β: computed once here, every point's compact
+        // fit takes its block instead of recomputing an O(n·p²) product per iteration.
+        let shared_gram = if strong && !on_device && problem.family.has_constant_gram() {
+            let mut full = Stats::new(dim);
+            CpuBackend::new(problem, intercept).evaluate(
+                &theta,
+                Needs::GradientAndGram,
+                &mut full,
+            )?;
+            Some(full.gram)
+        } else {
+            None
+        };
+        let mut previous_lambda = lambdas.first().copied().unwrap_or(0.0).max(null.lambda_max);
+        let mut book = PathBook::new(null.loss, saturated, early_stop, lambdas.len());
+        for &lambda in lambdas {
+            let point_start = Instant::now();
+            let terms = scaled(&unit, lambda);
+            let mut iterations = 0;
+            let mut kkt_refits = 0;
+            let (termination, objective);
+            if strong {
+                // Sequential strong rule: keep j if unpenalized, nonzero, or |gⱼ| ≥ α vⱼ (2λ − λ₋₁).
+                let mut active: Vec<usize> = (0..p)
+                    .filter(|&j| {
+                        unit.lasso[j] == 0.0
+                            || theta[j] != 0.0
+                            || gradient[j].abs() >= unit.lasso[j] * (2.0 * lambda - previous_lambda)
+                    })
+                    .collect();
+                (termination, objective) = loop {
+                    let setup = Point {
+                        terms: &terms,
+                        zero_threshold: &zero_threshold,
+                        separation_bound,
+                        kkt_scale: Some(null.gradient_scale),
+                        ridge_start: false,
+                    };
+                    let (solution_theta, its, term, f) = if on_device {
+                        let device = engine.rows().device();
+                        self.solve_restricted(problem, &setup, &active, &theta, device)?
+                    } else {
+                        self.solve_compact(problem, &setup, &active, &theta, shared_gram.as_ref())?
+                    };
+                    iterations += its;
+                    theta = solution_theta;
+                    kkt_check.evaluate(&theta, Needs::Gradient, &mut stats)?;
+                    gradient.copy_from_slice(stats.gradient.as_slice());
+                    let tolerance = self.options().kkt_tol * null.gradient_scale;
+                    let violators: Vec<usize> = (0..p)
+                        .filter(|j| !active.contains(j))
+                        .filter(|&j| terms.kkt_violation_at(j, 0.0, gradient[j]) > tolerance)
+                        .collect();
+                    if violators.is_empty() {
+                        // A device point is only converged if its KKT conditions hold in f64
+                        // over every coordinate (the check above covered the discarded ones).
+                        let kkt = terms.kkt_violation(&theta, &gradient);
+                        if on_device && term == Termination::Converged && kkt > tolerance {
+                            break (Termination::Stalled, f);
+                        }
+                        break (term, f);
+                    }
+                    log::debug!("λ = {lambda:e}: strong rules missed {violators:?}; refitting");
+                    kkt_refits += 1;
+                    active.extend(violators);
+                    active.sort_unstable();
+                };
+            } else {
+                let point = Point {
+                    terms: &terms,
+                    zero_threshold: &zero_threshold,
+                    separation_bound,
+                    kkt_scale: Some(null.gradient_scale),
+                    ridge_start: false,
+                };
+                // The last statistics of the previous point are those at this point's start.
+                let solution = self.solve(&point, &mut engine, theta.clone(), seed.take())?;
+                seed = solution.final_stats;
+                iterations = solution.iterations;
+                termination = solution.termination;
+                objective = solution.objective;
+                theta = solution.theta;
+            }
+            // Points report F from the losses' definitions; the loss is F less the penalty.
+            let loss = objective - terms.value(&theta);
+            let (coefficients, b0) = self.split_theta(theta.clone());
+            let point =
+                PathPoint::new(lambda, coefficients, b0, objective, iterations, termination);
+            previous_lambda = lambda;
+            let point = PathPoint { kkt_refits, elapsed: point_start.elapsed(), ..point };
+            if book.record(point, loss) {
+                break;
+            }
+        }
+        Ok(book.finish(null.lambda_max, backend_info, start))
+    }
+
+    /// Fits `problem` restricted to the `active` features (plus the intercept) from `theta`,
+    /// returning the full-length θ (inactive features at zero), iterations, termination and F.
+    fn solve_compact(
+        &self,
+        problem: &Problem<'_>,
+        setup: &Point<'_>,
+        active: &[usize],
+        theta: &[f64],
+        full_gram: Option<&nalgebra::DMatrix<f64>>,
+    ) -> Result<(Vec<f64>, usize, Termination, f64)> {
+        let Point { terms, zero_threshold, .. } = *setup;
+        let (n, p) = (problem.nrows(), problem.ncols());
+        let intercept = self.intercept();
+        let k = active.len();
+        let mut data = vec![0.0; n * k.max(1)];
+        for i in 0..n {
+            for (c, &j) in active.iter().enumerate() {
+                data[i * k + c] = problem.x.get(i, j);
+            }
+        }
+        // A design needs a column: an empty active set fits a single all-zero one.
+        let columns = k.max(1);
+        let x = Design::row_major(&data, n, columns)?;
+        let compact = Problem {
+            x,
+            y: Cow::Borrowed(&problem.y),
+            weights: Cow::Borrowed(&problem.weights),
+            offset: problem.offset.as_deref().map(Cow::Borrowed),
+            ..problem.clone()
+        };
+        // The compact coordinates in the full θ (an empty active set's stand-in column: None).
+        let mut index: Vec<Option<usize>> = active.iter().map(|&j| Some(j)).collect();
+        if k == 0 {
+            index.push(None);
+        }
+        if intercept {
+            index.push(Some(p));
+        }
+        let pick = |v: &[f64], stand_in: f64| -> Vec<f64> {
+            index.iter().map(|j| j.map_or(stand_in, |j| v[j])).collect()
+        };
+        let sub_terms = sub_penalty(terms, &index);
+        // The stand-in column is held at exactly zero.
+        let sub_threshold = pick(zero_threshold, f64::INFINITY);
+        let point = Point { terms: &sub_terms, zero_threshold: &sub_threshold, ..*setup };
+        let backend = match full_gram {
+            Some(full) => {
+                // The compact coordinates' block (the stand-in column's is 0).
+                let block = nalgebra::DMatrix::from_fn(index.len(), index.len(), |a, b| {
+                    match (index[a], index[b]) {
+                        (Some(i), Some(j)) => full[(i, j)],
+                        _ => 0.0,
+                    }
+                });
+                CpuBackend::with_gram(&compact, intercept, block)
+            }
+            None => CpuBackend::new(&compact, intercept),
+        };
+        let mut backend = backend;
+        let mut rows = MemoryRows::new(&compact, intercept, &mut backend);
+        let solution = self.solve(&point, &mut Engine::new(&mut rows), pick(theta, 0.0), None)?;
+        let mut full = vec![0.0; p + usize::from(intercept)];
+        for (c, &j) in active.iter().enumerate() {
+            full[j] = solution.theta[c];
+        }
+        if intercept {
+            full[p] = solution.theta[columns];
+        }
+        Ok((full, solution.iterations, solution.termination, solution.objective))
+    }
+
+    /// `solve_compact` on a device: `backend` keeps the full X and computes the full
+    /// statistics, seen through the `active` features (plus the intercept), so the M-step runs
+    /// on the active coordinates only and nothing is uploaded again.
+    fn solve_restricted(
+        &self,
+        problem: &Problem<'_>,
+        setup: &Point<'_>,
+        active: &[usize],
+        theta: &[f64],
+        backend: &mut dyn Backend,
+    ) -> Result<(Vec<f64>, usize, Termination, f64)> {
+        let Point { terms, zero_threshold, .. } = *setup;
+        let (p, intercept) = (problem.ncols(), self.intercept());
+        let mut index = active.to_vec();
+        if intercept {
+            index.push(p);
+        }
+        let mut full = vec![0.0; p + usize::from(intercept)];
+        if index.is_empty() {
+            // Nothing to fit: every feature is discarded and there is no intercept.
+            let objective = exact_mean_loss(problem, &full, intercept);
+            return Ok((full, 0, Termination::Converged, objective));
+        }
+        let pick = |v: &[f64]| -> Vec<f64> { index.iter().map(|&j| v[j]).collect() };
+        let sub_terms = sub_penalty(terms, &index.iter().copied().map(Some).collect::<Vec<_>>());
+        let sub_threshold = pick(zero_threshold);
+        let sub_point = Point { terms: &sub_terms, zero_threshold: &sub_threshold, ..*setup };
+        let run = self.run(&sub_point, self.options());
+        let solution = run.solve(&mut Restricted::new(backend, &index), pick(theta))?;
+        for (c, &j) in index.iter().enumerate() {
+            full[j] = solution.theta[c];
+        }
+        // As for every reported point: F from the losses' definitions, in f64.
+        let objective = exact_mean_loss(problem, &full, intercept) + terms.value(&full);
+        Ok((full, solution.iterations, solution.termination, objective))
+    }
+}
+
+impl PathPoint {
+    /// A point at `lambda` with its fit; the deviance ratio is [`PathBook::record`]'s, the
+    /// KKT refits none and the time zero until set.
+    pub(crate) fn new(
+        lambda: f64,
+        coefficients: Vec<f64>,
+        intercept: f64,
+        objective: f64,
+        iterations: usize,
+        termination: Termination,
+    ) -> Self {
+        Self {
+            lambda,
+            nonzeros: coefficients.iter().filter(|&&b| b != 0.0).count(),
+            coefficients,
+            intercept,
+            objective,
+            deviance_ratio: 0.0,
+            iterations,
+            termination,
+            kkt_refits: 0,
+            elapsed: Duration::ZERO,
+        }
+    }
+}
+
+/// A path's points as they are fitted, in memory or streamed: each point's deviance ratio and
+/// glmnet's early stop.
+pub(crate) struct PathBook {
+    points: Vec<PathPoint>,
+    /// The null model's mean loss and the saturated model's: the deviance ratio's ends.
+    null_loss: f64,
+    saturated: f64,
+    early_stop: bool,
+    stopped_early: bool,
+}
+
+impl PathBook {
+    /// An empty path whose null model has mean loss `null_loss` (`saturated`: the saturated
+    /// model's); `early_stop` ends it as glmnet does.
+    pub(crate) fn new(null_loss: f64, saturated: f64, early_stop: bool, capacity: usize) -> Self {
+        Self {
+            points: Vec::with_capacity(capacity),
+            null_loss,
+            saturated,
+            early_stop,
+            stopped_early: false,
+        }
+    }
+
+    /// Records `point`, whose mean loss (by the definition) is `loss`; true where the path
+    /// stops here: the deviance ratio exceeds [`DEVIANCE_MAX`] or changed by less than
+    /// [`DEVIANCE_CHANGE`] (relative) since the last point.
+    pub(crate) fn record(&mut self, mut point: PathPoint, loss: f64) -> bool {
+        let denominator = self.null_loss - self.saturated;
+        point.deviance_ratio = if denominator > 0.0 {
+            (1.0 - (loss - self.saturated) / denominator).max(0.0)
+        } else {
+            0.0
+        };
+        let ratio = point.deviance_ratio;
+        let last = self.points.last().map(|p| p.deviance_ratio);
+        self.points.push(point);
+        if let (true, Some(last)) = (self.early_stop, last) {
+            let change = (ratio - last).abs();
+            self.stopped_early = ratio > DEVIANCE_MAX || change < DEVIANCE_CHANGE * ratio.abs();
+        }
+        self.stopped_early
+    }
+
+    /// The path, `lambda_max` from its null model's gradient, fitted on `backend`, begun at
+    /// `start`.
+    pub(crate) fn finish(
+        self,
+        lambda_max: f64,
+        backend: BackendInfo,
+        start: Instant,
+    ) -> RegularizationPath {
+        RegularizationPath {
+            points: self.points,
+            lambda_max,
+            stopped_early: self.stopped_early,
+            backend,
+            elapsed: start.elapsed(),
+        }
+    }
+}
+
+/// The penalty at λ = ∞ of the unit penalty `unit`: every penalized coordinate held at its
+/// zero start (an ℓ₁ weight no gradient can overcome), the unpenalized ones (intercept,
+/// factor-0 features) free. Its solution is a path's null model.
+pub(crate) fn at_infinity(unit: &PenaltyTerms) -> PenaltyTerms {
+    PenaltyTerms {
+        ridge: vec![0.0; unit.ridge.len()],
+        lasso: unit
+            .lasso
+            .iter()
+            .zip(&unit.ridge)
+            .map(|(l, r)| if l + r > 0.0 { LAMBDA_INFINITY } else { 0.0 })
+            .collect(),
+        exponent: 1.0,
+    }
+}
+
+/// The null model of a path.
+pub(crate) struct NullModel {
+    pub(crate) theta: Vec<f64>,
+    /// ∇L there (the strong rules' first reference).
+    gradient: Vec<f64>,
+    /// max(1, ‖∇L‖∞) there: the KKT scale of every point.
+    pub(crate) gradient_scale: f64,
+    pub(crate) lambda_max: f64,
+    pub(crate) loss: f64,
+}
+
+/// The penalty on the coordinates `index` of the full θ (`None`: an unpenalized stand-in).
+fn sub_penalty(terms: &PenaltyTerms, index: &[Option<usize>]) -> PenaltyTerms {
+    let pick = |v: &[f64]| index.iter().map(|j| j.map_or(0.0, |j| v[j])).collect();
+    PenaltyTerms { ridge: pick(&terms.ridge), lasso: pick(&terms.lasso), exponent: terms.exponent }
+}
+
+/// The penalty terms at λ from those at λ = 1.
+pub(crate) fn scaled(unit: &PenaltyTerms, lambda: f64) -> PenaltyTerms {
+    PenaltyTerms {
+        ridge: unit.ridge.iter().map(|r| r * lambda).collect(),
+        lasso: unit.lasso.iter().map(|l| l * lambda).collect(),
+        exponent: unit.exponent,
+    }
+}
+
+/// (1/W) Σ wᵢ min_η ℓ(yᵢ, η): 0 for every family but binomial (success fractions strictly
+/// between 0 and 1), whose saturated loss is the entropy of the fraction per trial.
+pub(crate) fn saturated_mean_loss(problem: &Problem<'_>) -> f64 {
+    problem
+        .y
+        .iter()
+        .zip(problem.weights.iter())
+        .map(|(&y, &w)| w * problem.family.saturated_loss(y))
+        .sum::<f64>()
+        / problem.weight_sum
+}
