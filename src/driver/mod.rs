@@ -23,7 +23,6 @@ mod path;
 mod rows;
 
 pub(crate) use model::Model;
-pub(crate) use path::{PathBook, scaled};
 
 pub(crate) use rows::{MemoryRows, RowFacts, Rows, exact_mean_loss, weighted_mean};
 

@@ -212,7 +212,9 @@ impl Model {
 
     /// Fits every λ of `lambdas` (decreasing) on `problem` with `backend`, already bound to
     /// it (cross-validation folds rebind one backend, so X is uploaded once); `null` is the
-    /// problem's null model when the caller already has it.
+    /// problem's null model when the caller already has it. On the CPU the strong rules' solves
+    /// run on a compact copy of the active columns (and, for gaussian, the block of one Gram
+    /// shared by every point) instead of the full statistics.
     pub(crate) fn path_on(
         &self,
         problem: &Problem<'_>,
@@ -222,44 +224,21 @@ impl Model {
         backend: &mut dyn Backend,
         null: Option<NullModel>,
     ) -> Result<RegularizationPath> {
-        let start = Instant::now();
-        let p = problem.ncols();
         let intercept = self.intercept();
-        let dim = p + usize::from(intercept);
-        let unit = self.terms_at(1.0, dim)?;
+        let dim = problem.ncols() + usize::from(intercept);
         let null = match null {
             Some(null) => null,
             None => self.null_model(problem)?,
         };
-        let saturated = saturated_mean_loss(problem);
-        let backend_info = backend.info();
         let on_device = !backend.exact();
-        let mut rows = MemoryRows::new(problem, intercept, backend);
-        let facts = rows.facts();
-        let zero_threshold = facts.zero_thresholds(self.options().zero_tol, dim);
-        let separation_bound = facts.separation_bound();
-        let mut engine = Engine::new(&mut rows);
-        let lasso_like = unit.has_lasso() && unit.exponent == 1.0;
-        // On a device the strong rules restrict the M-step (the device still computes the full
-        // statistics from its one copy of X); hinge and quantile device fits need their f64
-        // polish, which runs on full points, so they keep the full dimension.
-        let strong = options.strong_rules
-            && lasso_like
-            && !(on_device && problem.family.has_unbounded_weight());
-
-        let mut theta = null.theta.clone();
-        // ∇L at the last point, for the strong rules (only kept up to date when they are used).
-        let mut gradient = null.gradient.clone();
-        let mut stats = Stats::new(dim);
-        // The strong rules' KKT check over all features: ∇L in f64, one O(n·p) pass per check.
-        let mut kkt_check = CpuBackend::new(problem, intercept);
-        let mut seed = None;
+        let unit = self.terms_at(1.0, dim)?;
+        let strong = options.strong_rules && unit.has_lasso() && unit.exponent == 1.0;
         // Gaussian S = XᵀWX/W does not depend on β: computed once here, every point's compact
         // fit takes its block instead of recomputing an O(n·p²) product per iteration.
         let shared_gram = if strong && !on_device && problem.family.has_constant_gram() {
             let mut full = Stats::new(dim);
             CpuBackend::new(problem, intercept).evaluate(
-                &theta,
+                &null.theta,
                 Needs::GradientAndGram,
                 &mut full,
             )?;
@@ -267,14 +246,68 @@ impl Model {
         } else {
             None
         };
+        let mut compact = |model: &Model, setup: &Point<'_>, active: &[usize], theta: &[f64]| {
+            model.solve_compact(problem, setup, active, theta, shared_gram.as_ref())
+        };
+        let mut rows = MemoryRows::new(problem, intercept, backend);
+        let compact: Option<&mut CompactSolve<'_>> =
+            if on_device { None } else { Some(&mut compact) };
+        self.path_over(&mut rows, lambdas, early_stop, options.strong_rules, null, compact)
+    }
+
+    /// Fits every λ of `lambdas` (decreasing) on `rows`, from their null model `null`, each
+    /// point warm-started from the last. Lasso and elastic-net points use the sequential strong
+    /// rules where `strong_rules`: the solve runs on the active features — through `compact`
+    /// where given, else on the full statistics seen through the active coordinates — and the
+    /// KKT conditions of every discarded feature are checked with an f64 gradient pass, any
+    /// violator added back and the point refitted.
+    pub(crate) fn path_over(
+        &self,
+        rows: &mut dyn Rows,
+        lambdas: &[f64],
+        early_stop: bool,
+        strong_rules: bool,
+        null: NullModel,
+        mut compact: Option<&mut CompactSolve<'_>>,
+    ) -> Result<RegularizationPath> {
+        let start = Instant::now();
+        let facts = rows.facts();
+        let p = facts.column_scales.len();
+        let dim = p + usize::from(self.intercept());
+        let unit = self.terms_at(1.0, dim)?;
+        let backend_info = rows.device().info();
+        let on_device = !rows.device().exact();
+        let zero_threshold = facts.zero_thresholds(self.options().zero_tol, dim);
+        let separation_bound = facts.separation_bound();
+        let mut engine = Engine::new(rows);
+        let lasso_like = unit.has_lasso() && unit.exponent == 1.0;
+        // On a device the strong rules restrict the M-step (the device still computes the full
+        // statistics from its one copy of X); hinge and quantile device fits need their f64
+        // polish, which runs on full points, so they keep the full dimension.
+        let strong =
+            strong_rules && lasso_like && !(on_device && facts.family.has_unbounded_weight());
+
+        let mut theta = null.theta.clone();
+        // ∇L at the last point, for the strong rules (only kept up to date when they are used).
+        let mut gradient = null.gradient.clone();
+        let mut stats = Stats::new(dim);
+        let mut seed = None;
         let mut previous_lambda = lambdas.first().copied().unwrap_or(0.0).max(null.lambda_max);
-        let mut book = PathBook::new(null.loss, saturated, early_stop, lambdas.len());
+        let mut book =
+            PathBook::new(null.loss, facts.saturated_mean_loss, early_stop, lambdas.len());
         for &lambda in lambdas {
             let point_start = Instant::now();
             let terms = scaled(&unit, lambda);
             let mut iterations = 0;
             let mut kkt_refits = 0;
             let (termination, objective);
+            let point = Point {
+                terms: &terms,
+                zero_threshold: &zero_threshold,
+                separation_bound,
+                kkt_scale: Some(null.gradient_scale),
+                ridge_start: false,
+            };
             if strong {
                 // Sequential strong rule: keep j if unpenalized, nonzero, or |gⱼ| ≥ α vⱼ (2λ − λ₋₁).
                 let mut active: Vec<usize> = (0..p)
@@ -285,22 +318,14 @@ impl Model {
                     })
                     .collect();
                 (termination, objective) = loop {
-                    let setup = Point {
-                        terms: &terms,
-                        zero_threshold: &zero_threshold,
-                        separation_bound,
-                        kkt_scale: Some(null.gradient_scale),
-                        ridge_start: false,
-                    };
-                    let (solution_theta, its, term, f) = if on_device {
-                        let device = engine.rows().device();
-                        self.solve_restricted(problem, &setup, &active, &theta, device)?
-                    } else {
-                        self.solve_compact(problem, &setup, &active, &theta, shared_gram.as_ref())?
+                    let (solution_theta, its, term, f) = match compact.as_mut() {
+                        Some(solve) => solve(self, &point, &active, &theta)?,
+                        None => self.solve_restricted(engine.rows(), &point, &active, &theta)?,
                     };
                     iterations += its;
                     theta = solution_theta;
-                    kkt_check.evaluate(&theta, Needs::Gradient, &mut stats)?;
+                    // The KKT check over all features: ∇L in f64, one O(n·p) pass per check.
+                    engine.rows().reference()?.evaluate(&theta, Needs::Gradient, &mut stats)?;
                     gradient.copy_from_slice(stats.gradient.as_slice());
                     let tolerance = self.options().kkt_tol * null.gradient_scale;
                     let violators: Vec<usize> = (0..p)
@@ -322,13 +347,6 @@ impl Model {
                     active.sort_unstable();
                 };
             } else {
-                let point = Point {
-                    terms: &terms,
-                    zero_threshold: &zero_threshold,
-                    separation_bound,
-                    kkt_scale: Some(null.gradient_scale),
-                    ridge_start: false,
-                };
                 // The last statistics of the previous point are those at this point's start.
                 let solution = self.solve(&point, &mut engine, theta.clone(), seed.take())?;
                 seed = solution.final_stats;
@@ -422,27 +440,27 @@ impl Model {
         Ok((full, solution.iterations, solution.termination, solution.objective))
     }
 
-    /// `solve_compact` on a device: `backend` keeps the full X and computes the full
-    /// statistics, seen through the `active` features (plus the intercept), so the M-step runs
-    /// on the active coordinates only and nothing is uploaded again.
+    /// A strong-rules solve on the full statistics of `rows`' device seen through the `active`
+    /// features (plus the intercept): the M-step runs on the active coordinates only and
+    /// nothing is uploaded again.
     fn solve_restricted(
         &self,
-        problem: &Problem<'_>,
+        rows: &mut dyn Rows,
         setup: &Point<'_>,
         active: &[usize],
         theta: &[f64],
-        backend: &mut dyn Backend,
     ) -> Result<(Vec<f64>, usize, Termination, f64)> {
         let Point { terms, zero_threshold, .. } = *setup;
-        let (p, intercept) = (problem.ncols(), self.intercept());
+        let (dim, intercept) = (theta.len(), self.intercept());
+        let p = dim - usize::from(intercept);
         let mut index = active.to_vec();
         if intercept {
             index.push(p);
         }
-        let mut full = vec![0.0; p + usize::from(intercept)];
+        let mut full = vec![0.0; dim];
         if index.is_empty() {
             // Nothing to fit: every feature is discarded and there is no intercept.
-            let objective = exact_mean_loss(problem, &full, intercept);
+            let objective = rows.exact_loss(&full)?;
             return Ok((full, 0, Termination::Converged, objective));
         }
         let pick = |v: &[f64]| -> Vec<f64> { index.iter().map(|&j| v[j]).collect() };
@@ -450,15 +468,22 @@ impl Model {
         let sub_threshold = pick(zero_threshold);
         let sub_point = Point { terms: &sub_terms, zero_threshold: &sub_threshold, ..*setup };
         let run = self.run(&sub_point, self.options());
-        let solution = run.solve(&mut Restricted::new(backend, &index), pick(theta))?;
+        rows.show_penalty(terms);
+        let solution = run.solve(&mut Restricted::new(rows.device(), &index), pick(theta))?;
         for (c, &j) in index.iter().enumerate() {
             full[j] = solution.theta[c];
         }
         // As for every reported point: F from the losses' definitions, in f64.
-        let objective = exact_mean_loss(problem, &full, intercept) + terms.value(&full);
+        let objective = rows.exact_loss(&full)? + terms.value(&full);
         Ok((full, solution.iterations, solution.termination, objective))
     }
 }
+
+/// A strong-rules solve on a compact copy of the active features, where the rows allow one
+/// (see [`Model::path_on`]): (θ, iterations, termination, F) from the model, the point, the
+/// active features and the start.
+pub(crate) type CompactSolve<'a> = dyn FnMut(&Model, &Point<'_>, &[usize], &[f64]) -> Result<(Vec<f64>, usize, Termination, f64)>
+    + 'a;
 
 impl PathPoint {
     /// A point at `lambda` with its fit; the deviance ratio is [`PathBook::record`]'s, the
@@ -588,16 +613,4 @@ pub(crate) fn scaled(unit: &PenaltyTerms, lambda: f64) -> PenaltyTerms {
         lasso: unit.lasso.iter().map(|l| l * lambda).collect(),
         exponent: unit.exponent,
     }
-}
-
-/// (1/W) Σ wᵢ min_η ℓ(yᵢ, η): 0 for every family but binomial (success fractions strictly
-/// between 0 and 1), whose saturated loss is the entropy of the fraction per trial.
-pub(crate) fn saturated_mean_loss(problem: &Problem<'_>) -> f64 {
-    problem
-        .y
-        .iter()
-        .zip(problem.weights.iter())
-        .map(|(&y, &w)| w * problem.family.saturated_loss(y))
-        .sum::<f64>()
-        / problem.weight_sum
 }

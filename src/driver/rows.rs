@@ -27,6 +27,8 @@ pub(crate) struct RowFacts {
     pub response_variance: f64,
     /// Per feature, the weighted root mean square of its column in the fitted coordinates.
     pub column_scales: Vec<f64>,
+    /// (1/W) Σ wᵢ min_η ℓ(yᵢ, η): the saturated model's mean loss (a path's deviance ratio).
+    pub saturated_mean_loss: f64,
 }
 
 impl RowFacts {
@@ -148,6 +150,7 @@ impl Rows for MemoryRows<'_, '_> {
             null_intercept: problem.family.link(mean),
             response_variance: variance,
             column_scales: problem.column_scales(),
+            saturated_mean_loss: saturated_mean_loss(problem),
         }
     }
 
@@ -193,4 +196,16 @@ pub(crate) fn exact_mean_loss(problem: &Problem<'_>, theta: &[f64], intercept: b
 /// Σ wᵢ yᵢ / `weight_sum`.
 pub(crate) fn weighted_mean(y: &[f64], w: &[f64], weight_sum: f64) -> f64 {
     y.iter().zip(w).map(|(y, w)| y * w).sum::<f64>() / weight_sum
+}
+
+/// (1/W) Σ wᵢ min_η ℓ(yᵢ, η): 0 for every family but binomial (success fractions strictly
+/// between 0 and 1), whose saturated loss is the entropy of the fraction per trial.
+fn saturated_mean_loss(problem: &Problem<'_>) -> f64 {
+    problem
+        .y
+        .iter()
+        .zip(problem.weights.iter())
+        .map(|(&y, &w)| w * problem.family.saturated_loss(y))
+        .sum::<f64>()
+        / problem.weight_sum
 }

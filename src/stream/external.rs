@@ -216,6 +216,8 @@ impl Glm {
                 .zip(&summary.column_m2)
                 .map(|(&m, &m2)| ((m2 + w * m * m) / w).sqrt())
                 .collect(),
+            // Fits on rows held elsewhere make no path: no deviance ratio to measure.
+            saturated_mean_loss: 0.0,
         };
         let mut remote = RemoteRows { passes: Passes::new(rows, false), facts };
         model.fit_rows(&model, None, &mut remote, None, start)

@@ -9,10 +9,10 @@ use super::scan::{RowStats, Summary, scan};
 use super::{Folds, StreamOptions};
 use crate::backend::{Backend, Needs, Stats};
 use crate::cv::{CvResult, Metric};
-use crate::driver::{Engine, Model, PathBook, Point, RowFacts, Rows, scaled};
+use crate::driver::{Model, RowFacts, Rows};
 use crate::error::{Error, Result};
 use crate::glm::{Fit, Glm};
-use crate::path::{PathOptions, PathPoint, RegularizationPath};
+use crate::path::{PathOptions, RegularizationPath};
 use crate::penalty::PenaltyTerms;
 use crate::precondition::Preconditioner;
 use crate::predict::LinearModel;
@@ -328,9 +328,8 @@ impl<'m> Streamed<'m> {
         all: Option<&RegularizationPath>,
     ) -> Result<RegularizationPath> {
         let start = Instant::now();
-        let (dim, p) = (self.dim, self.dim - usize::from(self.model.intercept()));
+        let p = self.dim - usize::from(self.model.intercept());
         let inner = &self.inner;
-        let unit = inner.terms_at(1.0, dim)?;
         let mut rows = self.rows(reader, stream, held_out, Device::Cpu);
         let null = inner.null_model_of(&mut rows)?;
         let lambdas = match all {
@@ -338,40 +337,9 @@ impl<'m> Streamed<'m> {
             None => self.model.lambda_sequence_for(self.n, p, options, null.lambda_max)?,
         };
         let early_stop = options.early_stop && options.lambdas.is_none() && all.is_none();
-        let saturated = self.rows.saturated_mean_loss();
-        let mut book = PathBook::new(null.loss, saturated, early_stop, lambdas.len());
-        let zero_threshold = self.facts.zero_thresholds(inner.options().zero_tol, dim);
-        let mut engine = Engine::new(&mut rows);
-        let mut theta = null.theta.clone();
-        let mut seed = None;
-        for &lambda in &lambdas {
-            let point_start = Instant::now();
-            let terms = scaled(&unit, lambda);
-            let point = Point {
-                terms: &terms,
-                zero_threshold: &zero_threshold,
-                separation_bound: self.facts.separation_bound(),
-                kkt_scale: Some(null.gradient_scale),
-                ridge_start: false,
-            };
-            let solution = inner.solve(&point, &mut engine, theta.clone(), seed.take())?;
-            seed = solution.final_stats;
-            theta = solution.theta;
-            let loss = solution.objective - terms.value(&theta);
-            let (coefficients, b0) = inner.split_theta(theta.clone());
-            let point = PathPoint::new(
-                lambda,
-                coefficients,
-                b0,
-                solution.objective,
-                solution.iterations,
-                solution.termination,
-            );
-            if book.record(PathPoint { elapsed: point_start.elapsed(), ..point }, loss) {
-                break;
-            }
-        }
-        let mut path = book.finish(null.lambda_max, rows.device().info(), start);
+        let mut path =
+            inner.path_over(&mut rows, &lambdas, early_stop, options.strong_rules, null, None)?;
+        path.elapsed = start.elapsed();
         if let Some(pre) = &self.pre {
             self.model
                 .points_to_user(pre, &mut path.points, |theta| rows.user_exact_loss(theta))?;
@@ -390,6 +358,7 @@ fn row_facts(family: crate::Family, rows: &RowStats, column_scales: Vec<f64>) ->
         null_intercept: rows.null_intercept(family),
         response_variance: rows.response_variance(),
         column_scales,
+        saturated_mean_loss: rows.saturated_mean_loss(),
     }
 }
 
