@@ -151,20 +151,42 @@ fn grid(count: usize) -> (u32, u32) {
     (x as u32, count.div_ceil(x) as u32)
 }
 
-impl GpuBackend {
-    /// Uploads the problem (X once, in f32) and prepares every dispatch.
+/// How one problem is laid out on the device: the sizes and counts of every dispatch, from the
+/// problem's shape and the device's limits, before anything is allocated.
+struct Layout {
+    n: usize,
+    /// Columns on the device: p, plus one with an intercept.
+    cols: usize,
+    /// estep.wgsl's family code and its parameters (a, b) in f32.
+    family: u32,
+    a: f32,
+    b: f32,
+    /// Rows per slice of X (each slice bound at once), and each slice's first row.
+    slice_rows: usize,
+    slice_starts: Vec<usize>,
+    /// Gram tiles per side, and the tile pairs of its upper triangle.
+    tiles: usize,
+    pairs: usize,
+    gradient_block_rows: usize,
+    gram_split_rows: usize,
+    /// Gradient blocks and Gram splits over all slices.
+    gradient_blocks: usize,
+    gram_splits: usize,
+    /// Bytes of one accumulator (f64 sums where the device has them).
+    acc_bytes: u64,
+}
+
+impl Layout {
+    /// The layout of `problem` on `context`'s device.
     ///
     /// # Errors
-    /// [`Error::Backend`] when a value does not fit in f32, a row of X exceeds the binding
-    /// limit, p is beyond what one dispatch can tile, or the device runs out of memory.
-    pub fn new(context: &GpuContext, problem: &Problem<'_>, intercept: bool) -> Result<Self> {
+    /// [`Error::Backend`] for a family parameter beyond f32, a row too wide for the binding
+    /// limit, or more Gram tile pairs than one dispatch allows.
+    fn new(context: &GpuContext, problem: &Problem<'_>, intercept: bool) -> Result<Self> {
         let ctx = &context.inner;
-        let device = &ctx.device;
         let (n, p) = (problem.nrows(), problem.ncols());
         let cols = p + usize::from(intercept);
-        // estep.wgsl's family code and parameters (a, b).
         let (family, a, b) = problem.family.gpu_code();
-        let scale = weight_scale(problem);
         // The family's parameters must stay normal numbers in f32: ν or σ beyond its range or
         // below its smallest normal would make the kernel divide by zero or infinity.
         let parameter = |value: f64, name: &str| -> Result<f32> {
@@ -204,174 +226,273 @@ impl GpuBackend {
         let split_target = GRAM_TARGET_GROUPS.div_ceil(pairs);
         let split_cap = (GRAM_PARTIAL_BYTES / (pairs * TILE * TILE * 4)).max(1);
         let gram_split_rows = n.div_ceil(split_target.min(split_cap)).next_multiple_of(GRAM_STEP);
+        let slice_starts: Vec<usize> = (0..n).step_by(slice_rows).collect();
+        let gradient_blocks =
+            slice_starts.iter().map(|&s| slice_rows.min(n - s).div_ceil(gradient_block_rows)).sum();
+        let gram_splits =
+            slice_starts.iter().map(|&s| slice_rows.min(n - s).div_ceil(gram_split_rows)).sum();
+        Ok(Self {
+            n,
+            cols,
+            family,
+            a,
+            b,
+            slice_rows,
+            slice_starts,
+            tiles,
+            pairs,
+            gradient_block_rows,
+            gram_split_rows,
+            gradient_blocks,
+            gram_splits,
+            acc_bytes: if ctx.f64 { 8 } else { 4 },
+        })
+    }
 
-        let acc_bytes: u64 = if ctx.f64 { 8 } else { 4 };
-        let scope_oom = device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
-        let scope_valid = device.push_error_scope(wgpu::ErrorFilter::Validation);
+    /// Values in the Gram's tiled upper triangle.
+    fn gram_len(&self) -> usize {
+        self.pairs * TILE * TILE
+    }
 
+    /// Bytes of the gradient's partial sums: per block, d + 1 sums and d + 1 error sums.
+    fn gradient_bytes(&self) -> u64 {
+        (self.gradient_blocks * 2 * (self.cols + 1)) as u64 * self.acc_bytes
+    }
+}
+
+/// The buffers every slice's dispatches share.
+struct Shared {
+    /// (y, w, offset, 0) per row.
+    yw: wgpu::Buffer,
+    /// The E-step's per-row records.
+    rows: wgpu::Buffer,
+    theta: wgpu::Buffer,
+    gradient_partial: wgpu::Buffer,
+    gram_partial: wgpu::Buffer,
+    gram_out: wgpu::Buffer,
+    staging: wgpu::Buffer,
+}
+
+impl Shared {
+    /// The shared buffers for `layout`, y, weights and offsets uploaded (weights scaled by
+    /// `scale`).
+    ///
+    /// # Errors
+    /// [`Error::Backend`] for a response, weight or offset beyond f32.
+    fn create(
+        device: &wgpu::Device,
+        layout: &Layout,
+        problem: &Problem<'_>,
+        scale: f64,
+    ) -> Result<Self> {
         let usage = wgpu::BufferUsages::STORAGE;
-        let yw_buf = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+        let buffer = |label: &'static str, size: u64, usage: wgpu::BufferUsages| {
+            device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some(label),
+                size,
+                usage,
+                mapped_at_creation: false,
+            })
+        };
+        let yw = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
             label: Some("y, w, offset"),
             contents: bytemuck::cast_slice(&row_inputs(problem, scale)?),
             usage: usage | wgpu::BufferUsages::COPY_DST,
         });
-        let rows_buf = device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("row stats"),
-            size: (n as u64 * ROW_STATS_BYTES).max(ROW_STATS_BYTES),
-            usage: usage | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
-        });
-        let theta = device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("theta"),
-            size: (cols * 4) as u64,
-            usage: usage | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
-        });
-
-        // Partial sums: the gradient's blocks and the Gram's splits, over all slices.
-        let slice_starts: Vec<usize> = (0..n).step_by(slice_rows).collect();
-        let gradient_blocks: usize =
-            slice_starts.iter().map(|&s| slice_rows.min(n - s).div_ceil(gradient_block_rows)).sum();
-        let gram_splits: usize =
-            slice_starts.iter().map(|&s| slice_rows.min(n - s).div_ceil(gram_split_rows)).sum();
-        let gradient_bytes = (gradient_blocks * 2 * (cols + 1)) as u64 * acc_bytes;
-        let gram_len = pairs * TILE * TILE;
-        let gram_bytes = gram_len as u64 * acc_bytes;
         let copy_src = usage | wgpu::BufferUsages::COPY_SRC;
-        let gradient_partial = device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("gradient partials"),
-            size: gradient_bytes,
-            usage: copy_src,
-            mapped_at_creation: false,
-        });
-        let gram_partial = device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("gram partials"),
-            size: (gram_splits * gram_len * 4) as u64,
-            usage,
-            mapped_at_creation: false,
-        });
-        let gram_out = device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("gram"),
-            size: gram_bytes,
-            usage: copy_src,
-            mapped_at_creation: false,
-        });
-        let staging = device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("readback"),
-            size: gradient_bytes + gram_bytes,
-            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
-        });
+        let gram_bytes = layout.gram_len() as u64 * layout.acc_bytes;
+        Ok(Self {
+            yw,
+            rows: buffer(
+                "row stats",
+                (layout.n as u64 * ROW_STATS_BYTES).max(ROW_STATS_BYTES),
+                usage | wgpu::BufferUsages::COPY_DST,
+            ),
+            theta: buffer("theta", (layout.cols * 4) as u64, usage | wgpu::BufferUsages::COPY_DST),
+            gradient_partial: buffer("gradient partials", layout.gradient_bytes(), copy_src),
+            gram_partial: buffer(
+                "gram partials",
+                (layout.gram_splits * layout.gram_len() * 4) as u64,
+                usage,
+            ),
+            gram_out: buffer("gram", gram_bytes, copy_src),
+            staging: buffer(
+                "readback",
+                layout.gradient_bytes() + gram_bytes,
+                wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            ),
+        })
+    }
+}
 
-        // Every kernel takes its parameter block at binding 0, then its buffers in order; the
-        // parameter buffers live as long as the backend (in `keep`).
-        let mut keep = Vec::new();
-        let mut bind = |kernel: Kernel, params: &[u8], buffers: &[wgpu::BindingResource<'_>]| {
-            let params = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                label: Some(kernel.name()),
-                contents: params,
-                usage: wgpu::BufferUsages::UNIFORM,
-            });
-            let group = {
-                let entries: Vec<_> = std::iter::once(params.as_entire_binding())
-                    .chain(buffers.iter().cloned())
-                    .enumerate()
-                    .map(|(i, resource)| wgpu::BindGroupEntry { binding: i as u32, resource })
-                    .collect();
-                device.create_bind_group(&wgpu::BindGroupDescriptor {
-                    label: Some(kernel.name()),
-                    layout: &ctx.kernels[kernel as usize].layout,
-                    entries: &entries,
-                })
-            };
-            keep.push(params);
-            group
-        };
-        let mut slices = Vec::with_capacity(slice_starts.len());
-        let (mut block_offset, mut split_offset) = (0usize, 0usize);
-        for &start in &slice_starts {
-            let rows = slice_rows.min(n - start);
-            let x = upload_rows(device, problem, start, rows, cols, intercept)?;
-            let estep = [0u32, 1].map(|curvature| {
-                bind(
-                    Kernel::Estep,
-                    bytemuck::bytes_of(&EstepParams {
-                        rows: rows as u32,
-                        cols: cols as u32,
-                        family,
-                        curvature,
-                        a,
-                        b,
-                        floor: RESIDUAL_FLOOR as f32,
-                        pad: 0,
-                    }),
-                    &[
-                        x.as_entire_binding(),
-                        theta.as_entire_binding(),
-                        range(&yw_buf, start, rows, YW_BYTES),
-                        range(&rows_buf, start, rows, ROW_STATS_BYTES),
-                    ],
-                )
-            });
-            let blocks = rows.div_ceil(gradient_block_rows);
-            let gradient = bind(
-                Kernel::Gradient,
-                bytemuck::bytes_of(&GradientParams {
+/// Makes bind groups: every kernel takes its parameter block at binding 0, then its buffers in
+/// order; the parameter buffers live as long as the backend (`keep`).
+struct Binder<'c> {
+    ctx: &'c Inner,
+    keep: Vec<wgpu::Buffer>,
+}
+
+impl Binder<'_> {
+    /// `kernel`'s bind group with parameters `params` and `buffers`.
+    fn bind(
+        &mut self,
+        kernel: Kernel,
+        params: &[u8],
+        buffers: &[wgpu::BindingResource<'_>],
+    ) -> wgpu::BindGroup {
+        let device = &self.ctx.device;
+        let params = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some(kernel.name()),
+            contents: params,
+            usage: wgpu::BufferUsages::UNIFORM,
+        });
+        let entries: Vec<_> = std::iter::once(params.as_entire_binding())
+            .chain(buffers.iter().cloned())
+            .enumerate()
+            .map(|(i, resource)| wgpu::BindGroupEntry { binding: i as u32, resource })
+            .collect();
+        let group = device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some(kernel.name()),
+            layout: &self.ctx.kernels[kernel as usize].layout,
+            entries: &entries,
+        });
+        self.keep.push(params);
+        group
+    }
+
+    /// The slice of rows from `start`: its X uploaded, its E-step (both curvatures), gradient
+    /// and Gram bind groups, writing from gradient block `block_offset` and Gram split
+    /// `split_offset` on.
+    ///
+    /// # Errors
+    /// [`Error::Backend`] for a value of X beyond f32.
+    #[allow(clippy::too_many_arguments)]
+    fn slice(
+        &mut self,
+        layout: &Layout,
+        shared: &Shared,
+        problem: &Problem<'_>,
+        intercept: bool,
+        start: usize,
+        block_offset: usize,
+        split_offset: usize,
+    ) -> Result<Slice> {
+        let (rows, cols) = (layout.slice_rows.min(layout.n - start), layout.cols);
+        let x = upload_rows(&self.ctx.device, problem, start, rows, cols, intercept)?;
+        let estep = [0u32, 1].map(|curvature| {
+            self.bind(
+                Kernel::Estep,
+                bytemuck::bytes_of(&EstepParams {
                     rows: rows as u32,
                     cols: cols as u32,
-                    block_rows: gradient_block_rows as u32,
-                    block_offset: block_offset as u32,
+                    family: layout.family,
+                    curvature,
+                    a: layout.a,
+                    b: layout.b,
+                    floor: RESIDUAL_FLOOR as f32,
+                    pad: 0,
                 }),
                 &[
                     x.as_entire_binding(),
-                    range(&rows_buf, start, rows, ROW_STATS_BYTES),
-                    gradient_partial.as_entire_binding(),
+                    shared.theta.as_entire_binding(),
+                    range(&shared.yw, start, rows, YW_BYTES),
+                    range(&shared.rows, start, rows, ROW_STATS_BYTES),
                 ],
-            );
-            let splits = rows.div_ceil(gram_split_rows);
-            let gram = bind(
-                Kernel::Gram,
-                bytemuck::bytes_of(&GramParams {
-                    rows: rows as u32,
-                    cols: cols as u32,
-                    split_rows: gram_split_rows as u32,
-                    split_offset: split_offset as u32,
-                    tiles: tiles as u32,
-                    pairs: pairs as u32,
-                    pad0: 0,
-                    pad1: 0,
-                }),
-                &[
-                    x.as_entire_binding(),
-                    range(&rows_buf, start, rows, ROW_STATS_BYTES),
-                    gram_partial.as_entire_binding(),
-                ],
-            );
-            block_offset += blocks;
-            split_offset += splits;
-            slices.push(Slice {
-                estep,
-                estep_groups: grid(rows.div_ceil(layout::LINEAR_GROUP as usize)),
-                gradient,
-                gradient_blocks: blocks as u32,
-                gram,
-                gram_splits: splits as u32,
-                x,
-                start,
-                rows,
-            });
-        }
-        let reduce = bind(
-            Kernel::Reduce,
-            bytemuck::bytes_of(&ReduceParams {
-                len: gram_len as u32,
-                splits: gram_splits as u32,
+            )
+        });
+        let blocks = rows.div_ceil(layout.gradient_block_rows);
+        let gradient = self.bind(
+            Kernel::Gradient,
+            bytemuck::bytes_of(&GradientParams {
+                rows: rows as u32,
+                cols: cols as u32,
+                block_rows: layout.gradient_block_rows as u32,
+                block_offset: block_offset as u32,
+            }),
+            &[
+                x.as_entire_binding(),
+                range(&shared.rows, start, rows, ROW_STATS_BYTES),
+                shared.gradient_partial.as_entire_binding(),
+            ],
+        );
+        let splits = rows.div_ceil(layout.gram_split_rows);
+        let gram = self.bind(
+            Kernel::Gram,
+            bytemuck::bytes_of(&GramParams {
+                rows: rows as u32,
+                cols: cols as u32,
+                split_rows: layout.gram_split_rows as u32,
+                split_offset: split_offset as u32,
+                tiles: layout.tiles as u32,
+                pairs: layout.pairs as u32,
                 pad0: 0,
                 pad1: 0,
             }),
-            &[gram_partial.as_entire_binding(), gram_out.as_entire_binding()],
+            &[
+                x.as_entire_binding(),
+                range(&shared.rows, start, rows, ROW_STATS_BYTES),
+                shared.gram_partial.as_entire_binding(),
+            ],
         );
-        keep.push(gram_partial);
+        Ok(Slice {
+            estep,
+            estep_groups: grid(rows.div_ceil(layout::LINEAR_GROUP as usize)),
+            gradient,
+            gradient_blocks: blocks as u32,
+            gram,
+            gram_splits: splits as u32,
+            x,
+            start,
+            rows,
+        })
+    }
+}
+
+impl GpuBackend {
+    /// Uploads the problem (X once, in f32) and prepares every dispatch: the [`Layout`] from
+    /// the problem's shape and the device's limits, the [`Shared`] buffers, then each row
+    /// slice's X and bind groups ([`Binder::slice`]).
+    ///
+    /// # Errors
+    /// [`Error::Backend`] when a value does not fit in f32, a row of X exceeds the binding
+    /// limit, p is beyond what one dispatch can tile, or the device runs out of memory.
+    pub fn new(context: &GpuContext, problem: &Problem<'_>, intercept: bool) -> Result<Self> {
+        let ctx = &context.inner;
+        let device = &ctx.device;
+        let layout = Layout::new(context, problem, intercept)?;
+        let scale = weight_scale(problem);
+        let scope_oom = device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+        let scope_valid = device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let shared = Shared::create(device, &layout, problem, scale)?;
+        let mut binder = Binder { ctx, keep: Vec::new() };
+        let mut slices = Vec::with_capacity(layout.slice_starts.len());
+        let (mut block_offset, mut split_offset) = (0usize, 0usize);
+        for &start in &layout.slice_starts {
+            let slice = binder.slice(
+                &layout,
+                &shared,
+                problem,
+                intercept,
+                start,
+                block_offset,
+                split_offset,
+            )?;
+            block_offset += slice.gradient_blocks as usize;
+            split_offset += slice.gram_splits as usize;
+            slices.push(slice);
+        }
+        let reduce = binder.bind(
+            Kernel::Reduce,
+            bytemuck::bytes_of(&ReduceParams {
+                len: layout.gram_len() as u32,
+                splits: layout.gram_splits as u32,
+                pad0: 0,
+                pad1: 0,
+            }),
+            &[shared.gram_partial.as_entire_binding(), shared.gram_out.as_entire_binding()],
+        );
+        let Binder { mut keep, .. } = binder;
+        keep.push(shared.gram_partial);
 
         let valid = pollster::block_on(scope_valid.pop());
         let oom = pollster::block_on(scope_oom.pop());
@@ -379,30 +500,36 @@ impl GpuBackend {
             return Err(backend_error(format!("uploading the problem failed: {e}")));
         }
         log::debug!(
-            "gpu backend: {n} rows × {cols} columns in {} slice(s), {gradient_blocks} gradient \
-             blocks of {gradient_block_rows} rows, {pairs} Gram tile pairs × {gram_splits} splits",
-            slices.len()
+            "gpu backend: {} rows × {} columns in {} slice(s), {} gradient blocks of {} rows, {} \
+             Gram tile pairs × {} splits",
+            layout.n,
+            layout.cols,
+            slices.len(),
+            layout.gradient_blocks,
+            layout.gradient_block_rows,
+            layout.pairs,
+            layout.gram_splits
         );
         Ok(Self {
             context: context.clone(),
-            cols,
+            cols: layout.cols,
             weight_sum: problem.weight_sum * scale,
             weight_scale: scale,
-            theta,
+            theta: shared.theta,
             slices,
-            gradient_partial,
-            gradient_blocks,
-            gradient_block_rows,
-            tiles,
-            pairs,
+            gradient_partial: shared.gradient_partial,
+            gradient_blocks: layout.gradient_blocks,
+            gradient_block_rows: layout.gradient_block_rows,
+            tiles: layout.tiles,
+            pairs: layout.pairs,
             reduce,
-            reduce_groups: grid((gram_len).div_ceil(layout::LINEAR_GROUP as usize)),
-            gram_out,
-            staging,
-            theta_f32: vec![0.0; cols],
-            rows_count: n,
-            rows: rows_buf,
-            inputs: yw_buf,
+            reduce_groups: grid(layout.gram_len().div_ceil(layout::LINEAR_GROUP as usize)),
+            gram_out: shared.gram_out,
+            staging: shared.staging,
+            theta_f32: vec![0.0; layout.cols],
+            rows_count: layout.n,
+            rows: shared.rows,
+            inputs: shared.yw,
             _keep: keep,
         })
     }
