@@ -147,130 +147,15 @@ pub(crate) fn scan(
     family: Family,
     folds: Option<Folds>,
 ) -> Result<Summary> {
+    check_roles(reader, family)?;
     let name = reader.source.name().to_owned();
-    let names: Vec<String> = reader.source.feature_names().to_vec();
-    let p = names.len();
-    let binomial = family == Family::Binomial;
-    if !reader.source.has_target() {
-        return Err(Error::Source {
-            source_name: name,
-            row: None,
-            column: None,
-            reason: "no response column: a fit needs one".into(),
-        });
-    }
-    if binomial != reader.source.has_trials() {
-        return Err(Error::Source {
-            source_name: name,
-            row: None,
-            column: None,
-            reason: if binomial {
-                "the binomial family needs a column of trials".into()
-            } else {
-                format!(
-                    "a column of trials is only read by the binomial family, not {}",
-                    family.name()
-                )
-            },
-        });
-    }
-    let n_folds = folds.map_or(0, |f| f.k);
-    let mut all = RowStats::empty();
-    let mut per_fold = vec![RowStats::empty(); n_folds];
-    let mut columns = vec![Moment::default(); p];
-    // Scratch for one block: effective weights and the response as fitted.
-    let (mut weights, mut fractions) = (Vec::new(), Vec::new());
+    let mut tally = Tally::new(family, reader.source.feature_names().to_vec(), folds);
     let raw = Prepare { family, pre: None, held_out: None, needs_target: false };
-    let rows = reader.pass(&raw, |buf: &Prepared| {
-        let b = &buf.block;
-        let row = |i: usize| b.first_row + i as u64;
-        for (j, column) in names.iter().enumerate() {
-            if let Some(i) = b.column(j).iter().position(|v| !v.is_finite()) {
-                return Err(bad(
-                    &name,
-                    row(i),
-                    column,
-                    format!("{} is not finite", b.column(j)[i]),
-                ));
-            }
-        }
-        for (i, &w) in b.weights.iter().enumerate() {
-            if !(w.is_finite() && w >= 0.0) {
-                return Err(bad(
-                    &name,
-                    row(i),
-                    "weights",
-                    format!("weight {w} is not finite and ≥ 0"),
-                ));
-            }
-        }
-        weights.clear();
-        weights.extend_from_slice(&buf.weights);
-        fractions.clear();
-        for (i, &y) in b.y.iter().enumerate() {
-            if !y.is_finite() {
-                return Err(bad(&name, row(i), "response", format!("{y} is not finite")));
-            }
-            if binomial {
-                let m = b.trials[i];
-                if !(m.is_finite() && m >= 0.0) {
-                    return Err(bad(
-                        &name,
-                        row(i),
-                        "trials",
-                        format!("{m} trials is not finite and ≥ 0"),
-                    ));
-                }
-                if !(0.0..=m).contains(&y) {
-                    return Err(bad(
-                        &name,
-                        row(i),
-                        "response",
-                        format!("{y} successes out of {m} trials"),
-                    ));
-                }
-                weights[i] *= m;
-                fractions.push(if m > 0.0 { y / m } else { 0.0 });
-            } else {
-                family
-                    .check_label(usize::try_from(row(i)).unwrap_or(usize::MAX), y)
-                    .map_err(|e| bad(&name, row(i), "response", e.to_string()))?;
-                fractions.push(family.label_as_fitted(y));
-            }
-        }
-        for (j, moment) in columns.iter_mut().enumerate() {
-            moment.merge(Moment::of(b.column(j), &weights));
-        }
-        // Row statistics, per fold when folds are given (each row in exactly one).
-        let add = |stats: &mut RowStats, i: usize| {
-            stats.weight_sum += buf.weights[i];
-            if weights[i] > 0.0 {
-                stats.min_positive_weight = stats.min_positive_weight.min(weights[i]);
-            }
-            stats.saturated += weights[i] * family.saturated_loss(fractions[i]);
-        };
-        match folds {
-            None => {
-                (0..b.rows).for_each(|i| add(&mut all, i));
-                all.y.merge(Moment::of(&fractions, &weights));
-            }
-            Some(folds) => {
-                let fold: Vec<usize> = (0..b.rows).map(|i| folds.fold_of(row(i))).collect();
-                (0..b.rows).for_each(|i| add(&mut per_fold[fold[i]], i));
-                let mut fold_weights = vec![0.0; b.rows];
-                for (f, stats) in per_fold.iter_mut().enumerate() {
-                    for (i, w) in fold_weights.iter_mut().enumerate() {
-                        *w = if fold[i] == f { weights[i] } else { 0.0 };
-                    }
-                    stats.y.merge(Moment::of(&fractions, &fold_weights));
-                }
-            }
-        }
-        Ok(())
-    })?;
+    let rows = reader.pass(&raw, |buf: &Prepared| tally.add(&name, buf))?;
     if rows == 0 {
         return Err(Error::EmptyData);
     }
+    let Tally { mut all, per_fold, columns, .. } = tally;
     if folds.is_some() {
         for stats in &per_fold {
             all.merge(stats);
@@ -284,4 +169,141 @@ pub(crate) fn scan(
         log::info!("{name}: {constant} constant column(s)");
     }
     Ok(Summary { rows, all, folds: per_fold, columns })
+}
+
+/// Refuses a source without a response, or whose trials column does not match the family
+/// (binomial needs one, no other family reads one).
+fn check_roles(reader: &Reader<'_>, family: Family) -> Result<()> {
+    let binomial = family == Family::Binomial;
+    let refuse = |reason: String| Error::Source {
+        source_name: reader.source.name().to_owned(),
+        row: None,
+        column: None,
+        reason,
+    };
+    if !reader.source.has_target() {
+        return Err(refuse("no response column: a fit needs one".into()));
+    }
+    if binomial != reader.source.has_trials() {
+        return Err(refuse(if binomial {
+            "the binomial family needs a column of trials".into()
+        } else {
+            format!("a column of trials is only read by the binomial family, not {}", family.name())
+        }));
+    }
+    Ok(())
+}
+
+/// What the checking pass gathers, block by block.
+struct Tally {
+    family: Family,
+    names: Vec<String>,
+    folds: Option<Folds>,
+    /// Every row's statistics (without folds), or each fold's (with them).
+    all: RowStats,
+    per_fold: Vec<RowStats>,
+    columns: Vec<Moment>,
+    /// Scratch for one block: effective weights (binomial: × trials) and the response as
+    /// fitted (binomial fractions, hinge ±1).
+    weights: Vec<f64>,
+    fractions: Vec<f64>,
+}
+
+impl Tally {
+    fn new(family: Family, names: Vec<String>, folds: Option<Folds>) -> Self {
+        let p = names.len();
+        Self {
+            family,
+            names,
+            folds,
+            all: RowStats::empty(),
+            per_fold: vec![RowStats::empty(); folds.map_or(0, |f| f.k)],
+            columns: vec![Moment::default(); p],
+            weights: Vec::new(),
+            fractions: Vec::new(),
+        }
+    }
+
+    /// Checks one block's values (errors name the source `name`, the global row and the
+    /// column) and adds its rows.
+    fn add(&mut self, name: &str, buf: &Prepared) -> Result<()> {
+        self.check(name, buf)?;
+        let b = &buf.block;
+        for (j, moment) in self.columns.iter_mut().enumerate() {
+            moment.merge(Moment::of(b.column(j), &self.weights));
+        }
+        // Row statistics, per fold when folds are given (each row in exactly one).
+        let (weights, fractions, family) = (&self.weights, &self.fractions, self.family);
+        let add = |stats: &mut RowStats, i: usize| {
+            stats.weight_sum += buf.weights[i];
+            if weights[i] > 0.0 {
+                stats.min_positive_weight = stats.min_positive_weight.min(weights[i]);
+            }
+            stats.saturated += weights[i] * family.saturated_loss(fractions[i]);
+        };
+        match self.folds {
+            None => {
+                (0..b.rows).for_each(|i| add(&mut self.all, i));
+                self.all.y.merge(Moment::of(fractions, weights));
+            }
+            Some(folds) => {
+                let fold: Vec<usize> =
+                    (0..b.rows).map(|i| folds.fold_of(b.first_row + i as u64)).collect();
+                (0..b.rows).for_each(|i| add(&mut self.per_fold[fold[i]], i));
+                let mut fold_weights = vec![0.0; b.rows];
+                for (f, stats) in self.per_fold.iter_mut().enumerate() {
+                    for (i, w) in fold_weights.iter_mut().enumerate() {
+                        *w = if fold[i] == f { weights[i] } else { 0.0 };
+                    }
+                    stats.y.merge(Moment::of(fractions, &fold_weights));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Every value of one block checked as in memory (X finite, weights finite and ≥ 0, the
+    /// response a value the family takes, binomial counts within their trials); the block's
+    /// effective weights and fitted response into the scratch.
+    fn check(&mut self, name: &str, buf: &Prepared) -> Result<()> {
+        let b = &buf.block;
+        let row = |i: usize| b.first_row + i as u64;
+        for (j, column) in self.names.iter().enumerate() {
+            if let Some(i) = b.column(j).iter().position(|v| !v.is_finite()) {
+                let reason = format!("{} is not finite", b.column(j)[i]);
+                return Err(bad(name, row(i), column, reason));
+            }
+        }
+        if let Some(i) = b.weights.iter().position(|w| !(w.is_finite() && *w >= 0.0)) {
+            let reason = format!("weight {} is not finite and ≥ 0", b.weights[i]);
+            return Err(bad(name, row(i), "weights", reason));
+        }
+        self.weights.clear();
+        self.weights.extend_from_slice(&buf.weights);
+        self.fractions.clear();
+        for (i, &y) in b.y.iter().enumerate() {
+            if !y.is_finite() {
+                return Err(bad(name, row(i), "response", format!("{y} is not finite")));
+            }
+            if self.family == Family::Binomial {
+                let m = b.trials[i];
+                if !(m.is_finite() && m >= 0.0) {
+                    let reason = format!("{m} trials is not finite and ≥ 0");
+                    return Err(bad(name, row(i), "trials", reason));
+                }
+                if !(0.0..=m).contains(&y) {
+                    let reason = format!("{y} successes out of {m} trials");
+                    return Err(bad(name, row(i), "response", reason));
+                }
+                self.weights[i] *= m;
+                self.fractions.push(if m > 0.0 { y / m } else { 0.0 });
+            } else {
+                self.family
+                    .check_label(usize::try_from(row(i)).unwrap_or(usize::MAX), y)
+                    .map_err(|e| bad(name, row(i), "response", e.to_string()))?;
+                self.fractions.push(self.family.label_as_fitted(y));
+            }
+        }
+        Ok(())
+    }
 }
