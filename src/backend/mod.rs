@@ -10,7 +10,7 @@
 //!
 //! When an intercept is fitted it is the last coordinate of θ: a column of ones appended to X.
 //! Everything else (penalty weights, the M-step, acceleration, stopping) lives in
-//! the solver and is shared by all backends; the driver (`src/driver.rs`) holds whatever backend
+//! the solver and is shared by all backends; the driver (`src/driver/`) holds whatever backend
 //! `open` returned as a `Box<dyn Backend>` and never asks which one it is.
 //!
 //! What paths, cross-validation and multiclass fits need beyond the three statistics is in the
@@ -27,11 +27,13 @@
 //!    against [`CpuBackend`] in `tests/integration/backend.rs` (the f64 reference: same loss,
 //!    gradient and S within a tolerance reasoned from its precision).
 //! 2. In this file: declare the module, add a [`BackendChoice`] variant (with its name in
-//!    `FromStr` and `Display`, which the CLI's `--backend` and `SCALEMIX_BACKEND` read) and its
-//!    arm in `open` (this file's one place that chooses a backend).
+//!    `NAMES`, `FromStr` and `Display`, which the CLI's `--backend`, `SCALEMIX_BACKEND` and the
+//!    Python bindings read) and its arm in `open` (with `gpu_for`, this file's one place that
+//!    chooses a backend).
+//! 3. For streamed fits to run their blocks on it, a `Device` variant in `src/stream/backend.rs`.
 //!
-//! Nothing else changes: fits, paths, cross-validation, multiclass fits and the baselines all go
-//! through `open` and the trait.
+//! Nothing else changes: fits, paths, cross-validation, multiclass fits, distributed fits and
+//! the baselines all go through `open` and the trait (docs/extending.md).
 
 mod cpu;
 #[cfg(feature = "gpu")]

@@ -449,9 +449,9 @@ impl Binder<'_> {
 }
 
 impl GpuBackend {
-    /// Uploads the problem (X once, in f32) and prepares every dispatch: the [`Layout`] from
-    /// the problem's shape and the device's limits, the [`Shared`] buffers, then each row
-    /// slice's X and bind groups ([`Binder::slice`]).
+    /// Uploads the problem (X once, in f32) and prepares every dispatch: the layout from the
+    /// problem's shape and the device's limits, the shared buffers, then each row slice's X and
+    /// bind groups.
     ///
     /// # Errors
     /// [`Error::Backend`] when a value does not fit in f32, a row of X exceeds the binding
