@@ -23,7 +23,7 @@ use nalgebra::DMatrix;
 use crate::backend::{Backend, BackendInfo};
 use crate::check::Entry;
 use crate::data::{Data, Design, Problem, Response};
-use crate::driver::Model;
+use crate::driver::{Model, RowFacts};
 use crate::error::{Error, Result};
 use crate::family::{Family, log1p_exp};
 use crate::glm::Glm;
@@ -345,7 +345,8 @@ impl Model {
         let theta = starting_point(&class_weights, first, p, self.intercept());
         let state = Multinomial { base, class_of, k, p, intercept: self.intercept(), first };
         let mut rows = InMemory { eta: Vec::new(), state, backend: &mut *backend };
-        let sweeps = sweeps(&mut rows, &terms, self.options(), theta, first)?;
+        let zero_threshold = RowFacts::of(base).zero_thresholds(self.options().zero_tol, dim);
+        let sweeps = sweeps(&mut rows, &terms, self.options(), theta, first, &zero_threshold)?;
         Ok(sweeps.into_fit(classes, p, self.intercept(), start, info))
     }
 }
@@ -432,8 +433,9 @@ pub(crate) fn sweeps(
     options: SolverOptions,
     mut theta: Vec<Vec<f64>>,
     first: usize,
+    zero_threshold: &[f64],
 ) -> Result<Sweeps> {
-    let (k, dim) = (theta.len(), theta[0].len());
+    let k = theta.len();
     let (mut f, _, largest) = rows.evaluate(&theta, terms)?;
     let scale = largest.max(1.0);
     let mut schedule = Vec::new();
@@ -442,7 +444,6 @@ pub(crate) fn sweeps(
     }
     schedule.push((terms.clone(), options));
 
-    let zero_threshold = vec![options.zero_tol; dim];
     let mut trace = vec![f];
     let (mut sweeps, mut termination, mut kkt) = (0, Termination::MaxIterations, f64::MAX);
     for (stage_terms, options) in &schedule {
@@ -452,7 +453,7 @@ pub(crate) fn sweeps(
             scheme: options.acceleration.scheme(Family::Logistic, stage_terms),
             options: SolverOptions { max_iter: STEPS_PER_CLASS, ..*options },
             kkt_scale: Some(scale),
-            zero_threshold: &zero_threshold,
+            zero_threshold,
             separation_bound: None,
         };
         for _ in 0..options.max_iter {

@@ -32,6 +32,29 @@ pub(crate) struct RowFacts {
 }
 
 impl RowFacts {
+    /// The facts of a checked problem in memory.
+    pub(crate) fn of(problem: &Problem<'_>) -> Self {
+        // Σ w (not W): binomial problems carry weights w·m.
+        let total: f64 = problem.weights.iter().sum();
+        let mean = weighted_mean(&problem.y, &problem.weights, total);
+        let variance = problem
+            .y
+            .iter()
+            .zip(problem.weights.iter())
+            .map(|(&y, &w)| w * (y - mean) * (y - mean))
+            .sum::<f64>()
+            / total;
+        RowFacts {
+            family: problem.family,
+            weight_sum: problem.weight_sum,
+            min_positive_weight: problem.min_positive_weight,
+            null_intercept: problem.family.link(mean),
+            response_variance: variance,
+            column_scales: problem.column_scales(),
+            saturated_mean_loss: saturated_mean_loss(problem),
+        }
+    }
+
     /// Per coordinate, the |θⱼ| below which an ℓ₁ coordinate is an exact zero: `zero_tol` in
     /// units of the family's response scale, divided by the column's RMS, so the threshold
     /// bounds the coordinate's contribution to η. The intercept's is 0 (never a zero); an
@@ -132,26 +155,7 @@ impl<'b, 'p> MemoryRows<'b, 'p> {
 
 impl Rows for MemoryRows<'_, '_> {
     fn facts(&self) -> RowFacts {
-        let problem = self.problem;
-        // Σ w (not W): binomial problems carry weights w·m.
-        let total: f64 = problem.weights.iter().sum();
-        let mean = weighted_mean(&problem.y, &problem.weights, total);
-        let variance = problem
-            .y
-            .iter()
-            .zip(problem.weights.iter())
-            .map(|(&y, &w)| w * (y - mean) * (y - mean))
-            .sum::<f64>()
-            / total;
-        RowFacts {
-            family: problem.family,
-            weight_sum: problem.weight_sum,
-            min_positive_weight: problem.min_positive_weight,
-            null_intercept: problem.family.link(mean),
-            response_variance: variance,
-            column_scales: problem.column_scales(),
-            saturated_mean_loss: saturated_mean_loss(problem),
-        }
+        RowFacts::of(self.problem)
     }
 
     fn device(&mut self) -> &mut dyn Backend {

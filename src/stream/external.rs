@@ -33,6 +33,29 @@ pub struct RowSummary {
     pub column_m2: Vec<f64>,
 }
 
+impl RowSummary {
+    /// What the driver must know of these rows, read as `family`'s.
+    pub(crate) fn facts(&self, family: Family) -> RowFacts {
+        let w = self.weight_sum;
+        RowFacts {
+            family,
+            weight_sum: w,
+            min_positive_weight: self.min_positive_weight,
+            null_intercept: family.link(self.response_mean),
+            response_variance: self.response_m2 / w,
+            // √(Σ wᵢ xᵢⱼ² / W) from the mean and the centred sum of squares.
+            column_scales: self
+                .column_mean
+                .iter()
+                .zip(&self.column_m2)
+                .map(|(&m, &m2)| ((m2 + w * m * m) / w).sqrt())
+                .collect(),
+            // Fits on rows held elsewhere make no path: no deviance ratio to measure.
+            saturated_mean_loss: 0.0,
+        }
+    }
+}
+
 /// Rows held elsewhere — a cluster's workers, each holding some chunks — seen through the
 /// statistics they send back: what [`Glm::fit_statistics`] fits on. Every method is a pass over
 /// all the rows, summed where they live; only d-sized and d × d results travel.
@@ -202,23 +225,7 @@ impl Glm {
         if !(summary.weight_sum > 0.0 && summary.min_positive_weight > 0.0) {
             return Err(invalid("needs rows of positive weight", summary.weight_sum.to_string()));
         }
-        let w = summary.weight_sum;
-        let facts = RowFacts {
-            family,
-            weight_sum: w,
-            min_positive_weight: summary.min_positive_weight,
-            null_intercept: family.link(summary.response_mean),
-            response_variance: summary.response_m2 / w,
-            // √(Σ wᵢ xᵢⱼ² / W) from the mean and the centred sum of squares.
-            column_scales: summary
-                .column_mean
-                .iter()
-                .zip(&summary.column_m2)
-                .map(|(&m, &m2)| ((m2 + w * m * m) / w).sqrt())
-                .collect(),
-            // Fits on rows held elsewhere make no path: no deviance ratio to measure.
-            saturated_mean_loss: 0.0,
-        };
+        let facts = summary.facts(family);
         let mut remote = RemoteRows { passes: Passes::new(rows, false), facts };
         model.fit_rows(&model, None, &mut remote, None, start)
     }
@@ -377,7 +384,10 @@ impl Glm {
         let scratch = Stats::new(dim);
         let passes = ClassPasses { rows, theta: theta.clone(), class: 0, scratch };
         let mut remote = RemoteClasses { passes };
-        let sweeps = sweeps(&mut remote, &terms, model.options(), theta, 0)?;
+        // The ℓ₁ zero thresholds as any fit's (the logit scale: each column's RMS alone).
+        let zero_threshold =
+            summary.facts(Family::Logistic).zero_thresholds(model.options().zero_tol, dim);
+        let sweeps = sweeps(&mut remote, &terms, model.options(), theta, 0, &zero_threshold)?;
         let info = remote.passes.rows.info();
         let classes = (0..k).map(|c| c as f64).collect();
         Ok(sweeps.into_fit(classes, p, model.intercept(), start, info))
