@@ -448,14 +448,14 @@ pub(crate) fn sweeps(
     let (mut sweeps, mut termination, mut kkt) = (0, Termination::MaxIterations, f64::MAX);
     for (stage_terms, options) in &schedule {
         termination = Termination::MaxIterations;
-        let run = Run {
-            penalty: stage_terms,
-            scheme: options.acceleration.scheme(Family::Logistic, stage_terms),
-            options: SolverOptions { max_iter: STEPS_PER_CLASS, ..*options },
-            kkt_scale: Some(scale),
+        let run = Run::new(
+            Family::Logistic,
+            stage_terms,
+            SolverOptions { max_iter: STEPS_PER_CLASS, ..*options },
+            Some(scale),
             zero_threshold,
-            separation_bound: None,
-        };
+            None,
+        );
         for _ in 0..options.max_iter {
             sweeps += 1;
             // The device's rounding error of the class gradients: the KKT floor, as in Glm::fit.

@@ -94,14 +94,14 @@ impl Model {
     /// The run for `point` with `options` (budget and tolerances), its acceleration resolved
     /// for the model's family and the point's penalty.
     pub(crate) fn run<'a>(&self, point: &Point<'a>, options: SolverOptions) -> Run<'a> {
-        Run {
-            penalty: point.terms,
-            scheme: options.acceleration.scheme(self.family(), point.terms),
+        Run::new(
+            self.family(),
+            point.terms,
             options,
-            kkt_scale: point.kkt_scale,
-            zero_threshold: point.zero_threshold,
-            separation_bound: point.separation_bound,
-        }
+            point.kkt_scale,
+            point.zero_threshold,
+            point.separation_bound,
+        )
     }
 
     /// Solves one penalized problem from `theta0` on `engine`'s rows: for an ℓ₁ penalty under a

@@ -202,6 +202,29 @@ impl Scheme {
     }
 }
 
+impl<'p> Run<'p> {
+    /// The run of `penalty` for `family` with `options` (budget and tolerances): the step
+    /// scheme `options.acceleration` resolves to for them ([`Acceleration::scheme`]), the one
+    /// way every fit, path point and class step builds its run.
+    pub(crate) fn new(
+        family: crate::family::Family,
+        penalty: &'p PenaltyTerms,
+        options: SolverOptions,
+        kkt_scale: Option<f64>,
+        zero_threshold: &'p [f64],
+        separation_bound: Option<f64>,
+    ) -> Self {
+        Run {
+            penalty,
+            scheme: options.acceleration.scheme(family, penalty),
+            options,
+            kkt_scale,
+            zero_threshold,
+            separation_bound,
+        }
+    }
+}
+
 impl Run<'_> {
     fn objective(&self, loss: f64, theta: &[f64]) -> f64 {
         loss + self.penalty.value(theta)

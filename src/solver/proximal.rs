@@ -202,14 +202,11 @@ mod tests {
         let f = |t: f64| (1.0 + (t - 3.0).powi(2)).sqrt() + lambda * t.abs();
         assert!(f(raw) > f(start), "the case must make the raw step raise F");
 
-        let run = Run {
-            penalty: &penalty,
-            scheme: Acceleration::ProximalNewton.scheme(Family::Logistic, &penalty),
-            options: SolverOptions::default(),
-            kkt_scale: None,
-            zero_threshold: &[0.0],
-            separation_bound: None,
+        let options = SolverOptions {
+            acceleration: Acceleration::ProximalNewton,
+            ..SolverOptions::default()
         };
+        let run = Run::new(Family::Logistic, &penalty, options, None, &[0.0], None);
         let mut backend = PseudoHuber { evaluations: 0 };
         let solution = run.solve(&mut backend, vec![start]).unwrap();
         assert!(solution.restarts > 0, "no step was discarded");
