@@ -11,7 +11,7 @@ use scalemix::backend::Problem;
 use scalemix::backend::{BackendInfo, Needs, Stats};
 use scalemix::{BackendChoice, Error, ExternalClasses, ExternalRows, Family, RowSummary};
 
-use crate::{design, model, multiclass_dict, to_py};
+use crate::{design, fit_dict, model, multiclass_dict, to_py};
 
 /// One pass's statistics as sums over rows (not means), so the chunks' add up: the rows' Σ wᵢ,
 /// Σ wᵢ ℓᵢ, the gradient's and the Gram's sums (absent where the pass did not compute them), the
@@ -400,16 +400,7 @@ pub(crate) fn fit_statistics<'py>(
         Ok(fit) => fit,
         Err(e) => return Err(rows.error.take().unwrap_or_else(|| to_py(e))),
     };
-    let out = PyDict::new(py);
-    out.set_item("coef", fit.coefficients().to_vec().into_pyarray(py))?;
-    out.set_item("intercept", fit.intercept())?;
-    out.set_item("objective", fit.objective())?;
-    out.set_item("n_iter", fit.iterations())?;
-    out.set_item("kkt_violation", fit.kkt_violation())?;
-    out.set_item("termination", format!("{:?}", fit.termination()))?;
-    out.set_item("backend", fit.backend().to_string())?;
-    out.set_item("elapsed", fit.elapsed().as_secs_f64())?;
-    Ok(out)
+    fit_dict(py, &fit)
 }
 
 /// The statistics of a multinomial fit's rows, from two Python callables (Dask maps and tree

@@ -18,7 +18,7 @@ use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use scalemix::{
-    BackendChoice, CvOptions, Data, Design, Error, Family, Folds, Glm, Metric, MulticlassFit,
+    BackendChoice, CvOptions, Data, Design, Error, Family, Fit, Folds, Glm, Metric, MulticlassFit,
     PathOptions, Penalty,
 };
 
@@ -117,6 +117,13 @@ fn fit<'py>(
             None => glm.fit(x, y),
         })
         .map_err(to_py)?;
+    fit_dict(py, &fit)
+}
+
+/// One fit's record: coef, intercept, objective, n_iter, kkt_violation, termination, backend and
+/// elapsed (the core's own wall time — checks, fit, report — for measuring the Python layer's
+/// cost).
+pub(crate) fn fit_dict<'py>(py: Python<'py>, fit: &Fit) -> PyResult<Bound<'py, PyDict>> {
     let out = PyDict::new(py);
     out.set_item("coef", fit.coefficients().to_vec().into_pyarray(py))?;
     out.set_item("intercept", fit.intercept())?;
@@ -125,7 +132,6 @@ fn fit<'py>(
     out.set_item("kkt_violation", fit.kkt_violation())?;
     out.set_item("termination", format!("{:?}", fit.termination()))?;
     out.set_item("backend", fit.backend().to_string())?;
-    // The core's own wall time (checks, fit, report), for measuring the Python layer's cost.
     out.set_item("elapsed", fit.elapsed().as_secs_f64())?;
     Ok(out)
 }
