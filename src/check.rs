@@ -96,6 +96,10 @@ impl Glm {
             }
         };
         let model = self.model_for(problem.ncols())?;
+        let model = match entry {
+            Entry::Path | Entry::Cv => model.for_paths(problem.ncols()),
+            _ => model,
+        };
         model.check_memory(&problem, 0)?;
         Ok((model, problem))
     }

@@ -93,6 +93,18 @@ pub struct Stats {
 }
 
 impl Stats {
+    /// Zeroed statistics for `dim` coordinates that will only ever hold the loss and ∇L
+    /// ([`Needs::Gradient`]): no d × d matrix, for designs too wide to hold one.
+    pub fn gradient_only(dim: usize) -> Self {
+        Self {
+            loss: 0.0,
+            gradient: DVector::zeros(dim),
+            gram: DMatrix::zeros(0, 0),
+            gradient_error: DVector::zeros(dim),
+            loss_error: 0.0,
+        }
+    }
+
     /// Zeroed statistics for `dim` coordinates.
     pub fn new(dim: usize) -> Self {
         Self {

@@ -42,7 +42,7 @@ impl Model {
         let lambdas = self.lambda_sequence(problem, &options.path, null.lambda_max)?;
         let early = options.path.early_stop && options.path.lambdas.is_none();
         // One backend for the whole data and every fold: folds only change the weights.
-        let mut backend = self.open(problem)?;
+        let mut backend = self.open_for_path(problem, &options.path)?;
         let path =
             self.path_on(problem, &lambdas, early, &options.path, &mut *backend, Some(null))?;
         let lambdas = path.lambdas();

@@ -29,6 +29,11 @@ pub(crate) struct Model {
     symmetric: bool,
     /// glmnet's `standardize` (`Glm::standardize`).
     standardize: bool,
+    /// A lasso or elastic-net path (or cross-validation), whose sequential strong rules solve
+    /// each point on its active features: its square matrices are those of an active set (at
+    /// most about n + 1 columns, as the lasso selects at most n), not of every feature. Set by
+    /// [`Model::for_paths`].
+    active_sets: bool,
     /// Per feature, the scale sⱼ by which a preconditioned design's column was divided: the
     /// penalty is carried to the new coordinates (ridgeⱼ/sⱼ², lassoⱼ/sⱼ^q) so the objective is
     /// the user's. `None` on the design as given (and with `standardize`, whose penalty applies
@@ -50,6 +55,7 @@ impl Model {
             estimate_sigma: glm.estimate_sigma,
             symmetric: glm.symmetric,
             standardize: glm.standardize,
+            active_sets: false,
             penalty_scale: None,
         }
     }
@@ -101,9 +107,36 @@ impl Model {
         self.check_memory_for(problem.nrows(), problem.ncols(), extra)
     }
 
+    /// The same model for a path or cross-validation: with a lasso or elastic-net penalty its
+    /// points are solved on active sets ([`Model::solves_on_active_sets`]).
+    pub(crate) fn for_paths(mut self, p: usize) -> Self {
+        let dim = p + usize::from(self.intercept);
+        self.active_sets =
+            self.terms_at(1.0, dim).is_ok_and(|unit| unit.has_lasso() && unit.exponent == 1.0);
+        self
+    }
+
+    /// Whether this model's path solves its points on active sets (see [`Model::for_paths`]).
+    pub(crate) fn solves_on_active_sets(&self) -> bool {
+        self.active_sets
+    }
+
+    /// The same model checking its memory as a fit over every feature does.
+    pub(crate) fn without_active_sets(&self) -> Model {
+        Model { active_sets: false, ..self.clone() }
+    }
+
+    /// Whether the d × d matrices of a fit over every feature of `problem` fit in memory
+    /// ([`Model::check_memory`] as for a single fit, whatever the entry point).
+    pub(crate) fn full_matrices_fit(&self, problem: &Problem<'_>) -> bool {
+        self.without_active_sets().check_memory(problem, 0).is_ok()
+    }
+
     /// [`Model::check_memory`] for `n` rows held at once (a streamed fit's block buffers) of `p`
-    /// features.
+    /// features (for a path on active sets, of the largest active set the lasso selects,
+    /// n + 1 columns: each compact solve is checked again for its own).
     pub(crate) fn check_memory_for(&self, n: usize, p: usize, extra: u64) -> Result<()> {
+        let p = if self.active_sets { p.min(n.saturating_add(1)) } else { p };
         let dim = p + usize::from(self.intercept);
         let Some(available) = self.execution.max_memory.or_else(available_memory) else {
             return Ok(());

@@ -101,8 +101,32 @@ impl Model {
         let null = self.null_model(problem)?;
         let lambdas = self.lambda_sequence(problem, options, null.lambda_max)?;
         let early = options.early_stop && options.lambdas.is_none();
-        let mut backend = self.open(problem)?;
+        let mut backend = self.open_for_path(problem, options)?;
         self.path_on(problem, &lambdas, early, options, &mut *backend, Some(null))
+    }
+
+    /// The backend a path of `problem` runs on: the model's, except for a design too wide for
+    /// d × d matrices over every feature, whose lasso path runs on the CPU, where the strong
+    /// rules' solves take a compact copy of the active columns (a device computes the full
+    /// statistics).
+    ///
+    /// # Errors
+    /// As [`Model::open`]; [`crate::Error::OutOfMemory`] for such a design without the strong
+    /// rules.
+    pub(crate) fn open_for_path<'p>(
+        &self,
+        problem: &Problem<'p>,
+        options: &PathOptions,
+    ) -> Result<Box<dyn Backend + 'p>> {
+        if !self.solves_on_active_sets() || self.full_matrices_fit(problem) {
+            return self.open(problem);
+        }
+        if !options.strong_rules {
+            // Every point over every feature: the check a single fit makes, with its message.
+            self.without_active_sets().check_memory(problem, 0)?;
+        }
+        log::info!("a design too wide for its d × d matrices: the path runs on active sets, CPU");
+        Ok(Box::new(CpuBackend::new(problem, self.intercept())))
     }
 
     /// The λ sequence of `options` for `problem` (whose null model has `lambda_max`),
@@ -160,10 +184,35 @@ impl Model {
             .collect())
     }
 
-    /// The model with every penalized coefficient at zero, its gradient and λ_max.
+    /// The model with every penalized coefficient at zero, its gradient and λ_max: fitted on a
+    /// compact copy of the unpenalized columns only (the others are pinned at zero), so no
+    /// d × d matrix over every feature is formed; ∇L over every feature from one f64 pass.
     pub(crate) fn null_model(&self, problem: &Problem<'_>) -> Result<NullModel> {
-        let mut cpu = CpuBackend::new(problem, self.intercept());
-        self.null_model_of(&mut MemoryRows::new(problem, self.intercept(), &mut cpu))
+        let p = problem.ncols();
+        let dim = p + usize::from(self.intercept());
+        let unit = self.terms_at(1.0, dim)?;
+        let infinite = at_infinity(&unit);
+        let zero_threshold = vec![0.0; dim];
+        let point = Point {
+            terms: &infinite,
+            zero_threshold: &zero_threshold,
+            separation_bound: None,
+            kkt_scale: None,
+            ridge_start: false,
+        };
+        let free: Vec<usize> = (0..p).filter(|&j| unit.lasso[j] + unit.ridge[j] == 0.0).collect();
+        let theta0 = self.null_start(problem);
+        let (theta, _, _, loss) = self.solve_compact(problem, &point, &free, &theta0, None)?;
+        let mut stats = Stats::gradient_only(dim);
+        CpuBackend::new(problem, self.intercept()).evaluate(&theta, Needs::Gradient, &mut stats)?;
+        // Every penalized coordinate is zero, so the objective is the loss alone.
+        Ok(NullModel {
+            lambda_max: self.lambda_max_of(stats.gradient.as_slice()),
+            gradient_scale: stats.gradient.amax().max(1.0),
+            gradient: stats.gradient.as_slice().to_vec(),
+            theta,
+            loss,
+        })
     }
 
     /// [`Model::null_model`] on any rows (their device must compute in f64).
@@ -184,7 +233,7 @@ impl Model {
         };
         let theta0 = facts.null_start(dim, self.intercept());
         let solution = self.solve(&point, &mut Engine::new(&mut *rows), theta0, None)?;
-        let mut stats = Stats::new(dim);
+        let mut stats = Stats::gradient_only(dim);
         rows.device().evaluate(&solution.theta, Needs::Gradient, &mut stats)?;
         let lambda_max = self.lambda_max_of(stats.gradient.as_slice());
         // Every penalized coordinate is zero, so the objective is the loss alone.
@@ -235,7 +284,11 @@ impl Model {
         let strong = options.strong_rules && unit.has_lasso() && unit.exponent == 1.0;
         // Gaussian S = XᵀWX/W does not depend on β: computed once here, every point's compact
         // fit takes its block instead of recomputing an O(n·p²) product per iteration.
-        let shared_gram = if strong && !on_device && problem.family.has_constant_gram() {
+        let shared_gram = if strong
+            && !on_device
+            && problem.family.has_constant_gram()
+            && self.full_matrices_fit(problem)
+        {
             let mut full = Stats::new(dim);
             CpuBackend::new(problem, intercept).evaluate(
                 &null.theta,
@@ -290,7 +343,7 @@ impl Model {
         let mut theta = null.theta.clone();
         // ∇L at the last point, for the strong rules (only kept up to date when they are used).
         let mut gradient = null.gradient.clone();
-        let mut stats = Stats::new(dim);
+        let mut stats = Stats::gradient_only(dim);
         let mut seed = None;
         let mut previous_lambda = lambdas.first().copied().unwrap_or(0.0).max(null.lambda_max);
         let mut book =
@@ -383,6 +436,8 @@ impl Model {
         let (n, p) = (problem.nrows(), problem.ncols());
         let intercept = self.intercept();
         let k = active.len();
+        // The compact copy of the active columns and its matrices.
+        self.without_active_sets().check_memory_for(n, k, (n * k.max(1) * 8) as u64)?;
         let mut data = vec![0.0; n * k.max(1)];
         for i in 0..n {
             for (c, &j) in active.iter().enumerate() {

@@ -543,3 +543,72 @@ fn standardize_fits_the_standardized_columns_and_maps_back() {
         }
     }
 }
+
+/// A design far wider than tall (p ≫ n, the shape of gene-expression data): its lasso path and
+/// cross-validation run on the strong rules' active sets and never hold a d × d matrix over
+/// every feature — under a memory limit those matrices exceed, a single fit over every feature
+/// is refused while the path runs — and every point meets its KKT conditions, computed here
+/// from the definitions of the logistic loss and the lasso.
+#[test]
+fn a_wide_lasso_path_runs_on_active_sets_and_meets_its_kkt_conditions() {
+    use rand::{RngExt, SeedableRng};
+    let (n, p) = (60, 3000);
+    let mut rng = rand::rngs::StdRng::seed_from_u64(25);
+    let mut normal = || {
+        // Box–Muller from two uniforms.
+        let (u, v): (f64, f64) = (rng.random::<f64>().max(1e-300), rng.random());
+        (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()
+    };
+    let x: Vec<f64> = (0..n * p).map(|_| normal()).collect();
+    let y: Vec<f64> = (0..n)
+        .map(|i| {
+            let eta: f64 = (0..5).map(|j| 1.5 * x[i * p + j]).sum();
+            f64::from(u8::from(eta + 0.5 * normal() > 0.0))
+        })
+        .collect();
+    let design = Design::row_major(&x, n, p).unwrap();
+    // 3001² f64 matrices, eight of them: about 576 MB, ten times the limit.
+    let glm = Glm::logistic()
+        .penalty(Penalty::lasso(1.0))
+        .backend(BackendChoice::Cpu)
+        .max_memory(64 << 20);
+    let refused = glm.clone().penalty(Penalty::lasso(0.05)).fit(design, &y);
+    assert!(matches!(refused, Err(scalemix::Error::OutOfMemory { .. })), "{refused:?}");
+
+    let path = glm.path(design, &y, &PathOptions::default()).unwrap();
+    assert!(path.points.len() >= 10, "{} points", path.points.len());
+    assert!(path.points.last().unwrap().nonzeros > 5, "the path must reach the signal");
+    for point in &path.points {
+        assert_eq!(point.termination, Termination::Converged, "λ = {:e}", point.lambda);
+        assert!(point.nonzeros <= n, "λ = {:e}: {} nonzeros", point.lambda, point.nonzeros);
+        // ∇L of the mean logistic loss, and the lasso's KKT conditions.
+        let residual: Vec<f64> = (0..n)
+            .map(|i| {
+                let eta = point.intercept
+                    + (0..p).map(|j| x[i * p + j] * point.coefficients[j]).sum::<f64>();
+                scalemix::family::sigmoid(eta) - y[i]
+            })
+            .collect();
+        let gradient =
+            |j: usize| (0..n).map(|i| x[i * p + j] * residual[i]).sum::<f64>() / n as f64;
+        let intercept_gradient = residual.iter().sum::<f64>() / n as f64;
+        let mut violation = intercept_gradient.abs();
+        for (j, &b) in point.coefficients.iter().enumerate() {
+            let g = gradient(j);
+            violation = violation.max(if b == 0.0 {
+                (g.abs() - point.lambda).max(0.0)
+            } else {
+                (g + point.lambda * b.signum()).abs()
+            });
+        }
+        // The path's tolerance: kkt_tol (1e-11) × max(1, ‖∇L‖∞ at the null model) ≤ 1e-11 ×
+        // max(1, λ_max), with room for the rounding of these sums over 3000 columns.
+        let tolerance = 1e-9 * path.lambda_max.max(1.0);
+        assert!(violation <= tolerance, "λ = {:e}: KKT violation {violation:e}", point.lambda);
+    }
+
+    let options = CvOptions { folds: 3, ..Default::default() };
+    let cv = glm.cv(design, &y, &options).unwrap();
+    assert_eq!(cv.mean.len(), cv.path.points.len());
+    assert!(cv.lambda_min >= cv.path.points.last().unwrap().lambda);
+}
