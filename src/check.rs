@@ -97,7 +97,7 @@ impl Glm {
         };
         let model = self.model_for(problem.ncols())?;
         let model = match entry {
-            Entry::Path | Entry::Cv => model.for_paths(problem.ncols()),
+            Entry::Fit | Entry::Path | Entry::Cv => model.on_active_sets(problem.ncols()),
             _ => model,
         };
         model.check_memory(&problem, 0)?;

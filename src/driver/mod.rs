@@ -331,6 +331,13 @@ impl Model {
         start: Instant,
         theta0: Option<Vec<f64>>,
     ) -> Result<Fit> {
+        if self.solves_on_active_sets()
+            && !self.standardizes()
+            && self.penalty().lambda > 0.0
+            && !self.full_matrices_fit(problem)
+        {
+            return self.fit_on_active_sets(problem, start);
+        }
         let Some(preconditioned) = self.preconditioned(problem)? else {
             let mut backend = self.open(problem)?;
             let mut rows = MemoryRows::new(problem, self.intercept(), &mut *backend);

@@ -29,10 +29,10 @@ pub(crate) struct Model {
     symmetric: bool,
     /// glmnet's `standardize` (`Glm::standardize`).
     standardize: bool,
-    /// A lasso or elastic-net path (or cross-validation), whose sequential strong rules solve
-    /// each point on its active features: its square matrices are those of an active set (at
-    /// most about n + 1 columns, as the lasso selects at most n), not of every feature. Set by
-    /// [`Model::for_paths`].
+    /// A lasso or elastic-net fit, path or cross-validation, whose sequential strong rules can
+    /// solve each point on its active features: its square matrices are those of an active set
+    /// (at most about n + 1 columns, as the lasso selects at most n), not of every feature,
+    /// where those would not fit. Set by [`Model::on_active_sets`].
     active_sets: bool,
     /// Per feature, the scale sⱼ by which a preconditioned design's column was divided: the
     /// penalty is carried to the new coordinates (ridgeⱼ/sⱼ², lassoⱼ/sⱼ^q) so the objective is
@@ -107,16 +107,17 @@ impl Model {
         self.check_memory_for(problem.nrows(), problem.ncols(), extra)
     }
 
-    /// The same model for a path or cross-validation: with a lasso or elastic-net penalty its
-    /// points are solved on active sets ([`Model::solves_on_active_sets`]).
-    pub(crate) fn for_paths(mut self, p: usize) -> Self {
+    /// The same model for a fit, path or cross-validation that may run on active sets: with a
+    /// lasso or elastic-net penalty, where the d × d matrices over every feature do not fit
+    /// ([`Model::solves_on_active_sets`]).
+    pub(crate) fn on_active_sets(mut self, p: usize) -> Self {
         let dim = p + usize::from(self.intercept);
         self.active_sets =
             self.terms_at(1.0, dim).is_ok_and(|unit| unit.has_lasso() && unit.exponent == 1.0);
         self
     }
 
-    /// Whether this model's path solves its points on active sets (see [`Model::for_paths`]).
+    /// Whether this model may solve on active sets (see [`Model::on_active_sets`]).
     pub(crate) fn solves_on_active_sets(&self) -> bool {
         self.active_sets
     }

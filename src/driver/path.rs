@@ -26,6 +26,7 @@ use crate::backend::restricted::Restricted;
 use crate::backend::{Backend, BackendInfo, CpuBackend, Needs, Stats};
 use crate::data::{Design, Problem};
 use crate::error::{Error, Result};
+use crate::glm::Fit;
 use crate::path::{PathOptions, PathPoint, RegularizationPath};
 use crate::penalty::PenaltyTerms;
 use crate::precondition::Preconditioner;
@@ -539,6 +540,69 @@ impl Model {
 /// active features and the start.
 pub(crate) type CompactSolve<'a> = dyn FnMut(&Model, &Point<'_>, &[usize], &[f64]) -> Result<(Vec<f64>, usize, Termination, f64)>
     + 'a;
+
+impl Model {
+    /// A single lasso or elastic-net fit of a design too wide for d × d matrices over every
+    /// feature, as glmnet fits one λ: the path from λ_max down to the model's λ (ten points a
+    /// decade) on the strong rules' active sets, its last point the fit. Its KKT violation is
+    /// checked over every feature with one f64 gradient pass; `Converged` only where it holds.
+    pub(crate) fn fit_on_active_sets(&self, problem: &Problem<'_>, start: Instant) -> Result<Fit> {
+        let p = problem.ncols();
+        let dim = p + usize::from(self.intercept());
+        let lambda = self.penalty().lambda;
+        let null = self.null_model(problem)?;
+        let top = null.lambda_max.max(lambda);
+        let count = (10.0 * (top / lambda).log10()).ceil().max(1.0) as usize + 1;
+        let mut lambdas: Vec<f64> =
+            (0..count).map(|i| top * (lambda / top).powf(i as f64 / (count - 1) as f64)).collect();
+        lambdas[count - 1] = lambda;
+        let options =
+            PathOptions { lambdas: Some(lambdas), early_stop: false, ..PathOptions::default() };
+        let path = self.path(problem, &options)?;
+        let Some(last) = path.points.last() else {
+            return Err(Error::InvalidOption {
+                name: "lambda",
+                value: lambda.to_string(),
+                reason: "gave an empty path",
+            });
+        };
+        let theta = self.theta_of(&last.coefficients, last.intercept);
+        let mut stats = Stats::gradient_only(dim);
+        CpuBackend::new(problem, self.intercept()).evaluate(&theta, Needs::Gradient, &mut stats)?;
+        let kkt_violation = self.terms(dim)?.kkt_violation(&theta, stats.gradient.as_slice());
+        let target =
+            (self.options().kkt_tol * null.gradient_scale).max(stats.gradient_error.amax());
+        let mut termination = last.termination;
+        if termination == Termination::Converged && kkt_violation > target {
+            termination = Termination::Stalled;
+        }
+        let mut done = (0, 0.0);
+        let (trace_iterations, trace_seconds) = path
+            .points
+            .iter()
+            .map(|point| {
+                done = (done.0 + point.iterations, done.1 + point.elapsed.as_secs_f64());
+                done
+            })
+            .unzip();
+        Ok(Fit {
+            family: problem.family,
+            penalty: self.penalty(),
+            coefficients: last.coefficients.clone(),
+            intercept: last.intercept,
+            objective: last.objective,
+            iterations: path.points.iter().map(|point| point.iterations).sum(),
+            termination,
+            trace: path.points.iter().map(|point| point.objective).collect(),
+            trace_iterations,
+            trace_seconds,
+            kkt_violation,
+            restarts: 0,
+            elapsed: start.elapsed(),
+            backend: path.backend,
+        })
+    }
+}
 
 impl PathPoint {
     /// A point at `lambda` with its fit; the deviance ratio is [`PathBook::record`]'s, the

@@ -544,13 +544,13 @@ fn standardize_fits_the_standardized_columns_and_maps_back() {
     }
 }
 
-/// A design far wider than tall (p ≫ n, the shape of gene-expression data): its lasso path and
-/// cross-validation run on the strong rules' active sets and never hold a d × d matrix over
-/// every feature — under a memory limit those matrices exceed, a single fit over every feature
-/// is refused while the path runs — and every point meets its KKT conditions, computed here
-/// from the definitions of the logistic loss and the lasso.
+/// A design far wider than tall (p ≫ n, the shape of gene-expression data): its lasso path,
+/// single lasso fits and cross-validation run on the strong rules' active sets and never hold a
+/// d × d matrix over every feature — under a memory limit those matrices exceed, a ridge fit is
+/// refused while the lasso runs — and every point meets its KKT conditions, computed here from
+/// the definitions of the logistic loss and the lasso.
 #[test]
-fn a_wide_lasso_path_runs_on_active_sets_and_meets_its_kkt_conditions() {
+fn wide_lasso_paths_and_fits_run_on_active_sets_and_meet_their_kkt_conditions() {
     use rand::{RngExt, SeedableRng};
     let (n, p) = (60, 3000);
     let mut rng = rand::rngs::StdRng::seed_from_u64(25);
@@ -572,7 +572,8 @@ fn a_wide_lasso_path_runs_on_active_sets_and_meets_its_kkt_conditions() {
         .penalty(Penalty::lasso(1.0))
         .backend(BackendChoice::Cpu)
         .max_memory(64 << 20);
-    let refused = glm.clone().penalty(Penalty::lasso(0.05)).fit(design, &y);
+    // Ridge needs the p × p matrices: refused with the memory estimate.
+    let refused = glm.clone().penalty(Penalty::ridge(0.05)).fit(design, &y);
     assert!(matches!(refused, Err(scalemix::Error::OutOfMemory { .. })), "{refused:?}");
 
     let path = glm.path(design, &y, &PathOptions::default()).unwrap();
@@ -606,6 +607,15 @@ fn a_wide_lasso_path_runs_on_active_sets_and_meets_its_kkt_conditions() {
         let tolerance = 1e-9 * path.lambda_max.max(1.0);
         assert!(violation <= tolerance, "λ = {:e}: KKT violation {violation:e}", point.lambda);
     }
+
+    // A single lasso fit runs as glmnet fits one λ (the path down to it, on active sets): the
+    // same optimum as the path's point at that λ.
+    let point = &path.points[path.points.len() / 2];
+    let fit = glm.clone().penalty(Penalty::lasso(point.lambda)).fit(design, &y).unwrap();
+    assert_eq!(fit.termination(), Termination::Converged);
+    let gap = (fit.objective() - point.objective).abs() / point.objective;
+    assert!(gap <= 1e-10, "single fit {} against the path's {}", fit.objective(), point.objective);
+    assert!(fit.kkt_violation() <= 1e-9 * path.lambda_max.max(1.0), "{}", fit.kkt_violation());
 
     let options = CvOptions { folds: 3, ..Default::default() };
     let cv = glm.cv(design, &y, &options).unwrap();
