@@ -190,60 +190,51 @@ impl Model {
     /// d × d matrix over every feature is formed; ∇L over every feature from one f64 pass.
     pub(crate) fn null_model(&self, problem: &Problem<'_>) -> Result<NullModel> {
         let p = problem.ncols();
-        let dim = p + usize::from(self.intercept());
-        let unit = self.terms_at(1.0, dim)?;
-        let infinite = at_infinity(&unit);
-        let zero_threshold = vec![0.0; dim];
-        let point = Point {
-            terms: &infinite,
-            zero_threshold: &zero_threshold,
-            separation_bound: None,
-            kkt_scale: None,
-            ridge_start: false,
-        };
+        let (unit, infinite, zeros) = self.at_infinity(p + usize::from(self.intercept()))?;
         let free: Vec<usize> = (0..p).filter(|&j| unit.lasso[j] + unit.ridge[j] == 0.0).collect();
+        let point = null_point(&infinite, &zeros);
         let theta0 = self.null_start(problem);
         let (theta, _, _, loss) = self.solve_compact(problem, &point, &free, &theta0, None)?;
-        let mut stats = Stats::gradient_only(dim);
-        CpuBackend::new(problem, self.intercept()).evaluate(&theta, Needs::Gradient, &mut stats)?;
-        // Every penalized coordinate is zero, so the objective is the loss alone.
+        let mut cpu = CpuBackend::new(problem, self.intercept());
+        self.null_model_at(theta, loss, &mut cpu)
+    }
+
+    /// [`Model::null_model`] on any rows (their device must compute in f64), over every feature.
+    pub(crate) fn null_model_of(&self, rows: &mut dyn Rows) -> Result<NullModel> {
+        let facts = rows.facts();
+        let dim = facts.column_scales.len() + usize::from(self.intercept());
+        let (_, infinite, zeros) = self.at_infinity(dim)?;
+        let theta0 = facts.null_start(dim, self.intercept());
+        let point = null_point(&infinite, &zeros);
+        let solution = self.solve(&point, &mut Engine::new(&mut *rows), theta0, None)?;
+        self.null_model_at(solution.theta, solution.objective, rows.device())
+    }
+
+    /// The unit penalty for `dim` coordinates, its form at λ = ∞ (only the unpenalized
+    /// coordinates — intercept, factor-0 features — move from their zero start) and the zero
+    /// thresholds of the null model's solve (none).
+    fn at_infinity(&self, dim: usize) -> Result<(PenaltyTerms, PenaltyTerms, Vec<f64>)> {
+        let unit = self.terms_at(1.0, dim)?;
+        let infinite = at_infinity(&unit);
+        Ok((unit, infinite, vec![0.0; dim]))
+    }
+
+    /// The null model at `theta` (its loss `loss`: every penalized coordinate is zero, so the
+    /// objective is the loss alone), with ∇L from one gradient pass of `backend` (f64).
+    fn null_model_at(
+        &self,
+        theta: Vec<f64>,
+        loss: f64,
+        backend: &mut dyn Backend,
+    ) -> Result<NullModel> {
+        let mut stats = Stats::gradient_only(theta.len());
+        backend.evaluate(&theta, Needs::Gradient, &mut stats)?;
         Ok(NullModel {
             lambda_max: self.lambda_max_of(stats.gradient.as_slice()),
             gradient_scale: stats.gradient.amax().max(1.0),
             gradient: stats.gradient.as_slice().to_vec(),
             theta,
             loss,
-        })
-    }
-
-    /// [`Model::null_model`] on any rows (their device must compute in f64).
-    pub(crate) fn null_model_of(&self, rows: &mut dyn Rows) -> Result<NullModel> {
-        let facts = rows.facts();
-        let dim = facts.column_scales.len() + usize::from(self.intercept());
-        let unit = self.terms_at(1.0, dim)?;
-        // At λ = ∞ the penalized coordinates stay at their zero start; only the unpenalized
-        // ones (intercept, factor-0 features) move.
-        let infinite = at_infinity(&unit);
-        let zero_threshold = vec![0.0; dim];
-        let point = Point {
-            terms: &infinite,
-            zero_threshold: &zero_threshold,
-            separation_bound: None,
-            kkt_scale: None,
-            ridge_start: false,
-        };
-        let theta0 = facts.null_start(dim, self.intercept());
-        let solution = self.solve(&point, &mut Engine::new(&mut *rows), theta0, None)?;
-        let mut stats = Stats::gradient_only(dim);
-        rows.device().evaluate(&solution.theta, Needs::Gradient, &mut stats)?;
-        let lambda_max = self.lambda_max_of(stats.gradient.as_slice());
-        // Every penalized coordinate is zero, so the objective is the loss alone.
-        Ok(NullModel {
-            theta: solution.theta,
-            gradient_scale: stats.gradient.amax().max(1.0),
-            gradient: stats.gradient.as_slice().to_vec(),
-            lambda_max,
-            loss: solution.objective,
         })
     }
 
@@ -705,6 +696,17 @@ pub(crate) fn at_infinity(unit: &PenaltyTerms) -> PenaltyTerms {
             .map(|(l, r)| if l + r > 0.0 { LAMBDA_INFINITY } else { 0.0 })
             .collect(),
         exponent: 1.0,
+    }
+}
+
+/// The point of a null model's solve: the penalty at λ = ∞, no zero thresholds, no warm start.
+fn null_point<'a>(infinite: &'a PenaltyTerms, zeros: &'a [f64]) -> Point<'a> {
+    Point {
+        terms: infinite,
+        zero_threshold: zeros,
+        separation_bound: None,
+        kkt_scale: None,
+        ridge_start: false,
     }
 }
 
