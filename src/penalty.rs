@@ -168,6 +168,12 @@ impl PenaltyTerms {
         self.lasso.iter().any(|&l| l > 0.0)
     }
 
+    /// Whether the ℓ₁ part is the lasso's |βⱼ| (not a bridge |βⱼ|^q): what the exact ℓ₁ M-step
+    /// and the strong rules apply to.
+    pub fn is_lasso_like(&self) -> bool {
+        self.has_lasso() && self.exponent == 1.0
+    }
+
     /// Whether the penalty vanishes at θ, and therefore on the whole ray tθ, t > 0 (λ = 0, or
     /// every nonzero coordinate has penalty factor 0).
     pub fn is_zero_at(&self, theta: &[f64]) -> bool {

@@ -24,7 +24,7 @@ mod rows;
 
 pub(crate) use model::Model;
 
-pub(crate) use rows::{MemoryRows, RowFacts, Rows, exact_mean_loss, weighted_mean};
+pub(crate) use rows::{MemoryRows, RowFacts, Rows, exact_mean_loss};
 
 use std::time::Instant;
 
@@ -82,11 +82,9 @@ impl Model {
     /// The starting point of a fit: β = 0, the intercept at the link of the weighted mean.
     pub(crate) fn null_start(&self, problem: &Problem<'_>) -> Vec<f64> {
         let dim = problem.ncols() + usize::from(self.intercept());
-        let total = problem.weights.iter().sum();
-        let mean = weighted_mean(&problem.y, &problem.weights, total);
         let mut theta = vec![0.0; dim];
         if self.intercept() {
-            theta[dim - 1] = problem.family.link(mean);
+            theta[dim - 1] = problem.family.link(rows::response_mean(problem).0);
         }
         theta
     }
@@ -331,12 +329,13 @@ impl Model {
         start: Instant,
         theta0: Option<Vec<f64>>,
     ) -> Result<Fit> {
-        if self.solves_on_active_sets()
-            && !self.standardizes()
-            && self.penalty().lambda > 0.0
-            && !self.full_matrices_fit(problem)
-        {
-            return self.fit_on_active_sets(problem, start);
+        if self.solves_on_active_sets() && !self.full_matrices_fit(problem) {
+            if !self.standardizes() && self.penalty().lambda > 0.0 {
+                return self.fit_on_active_sets(problem, start);
+            }
+            // Only the ℓ₁ path makes the active sets; this fit needs every feature's matrices:
+            // the check a fit over every feature makes, with its estimate.
+            self.without_active_sets().check_memory(problem, 0)?;
         }
         let Some(preconditioned) = self.preconditioned(problem)? else {
             let mut backend = self.open(problem)?;

@@ -112,8 +112,7 @@ impl Model {
     /// ([`Model::solves_on_active_sets`]).
     pub(crate) fn on_active_sets(mut self, p: usize) -> Self {
         let dim = p + usize::from(self.intercept);
-        self.active_sets =
-            self.terms_at(1.0, dim).is_ok_and(|unit| unit.has_lasso() && unit.exponent == 1.0);
+        self.active_sets = self.terms_at(1.0, dim).is_ok_and(|unit| unit.is_lasso_like());
         self
     }
 

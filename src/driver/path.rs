@@ -273,7 +273,7 @@ impl Model {
         };
         let on_device = !backend.exact();
         let unit = self.terms_at(1.0, dim)?;
-        let strong = options.strong_rules && unit.has_lasso() && unit.exponent == 1.0;
+        let strong = options.strong_rules && unit.is_lasso_like();
         // Gaussian S = XᵀWX/W does not depend on β: computed once here, every point's compact
         // fit takes its block instead of recomputing an O(n·p²) product per iteration.
         let shared_gram = if strong
@@ -325,12 +325,12 @@ impl Model {
         let zero_threshold = facts.zero_thresholds(self.options().zero_tol, dim);
         let separation_bound = facts.separation_bound();
         let mut engine = Engine::new(rows);
-        let lasso_like = unit.has_lasso() && unit.exponent == 1.0;
         // On a device the strong rules restrict the M-step (the device still computes the full
         // statistics from its one copy of X); hinge and quantile device fits need their f64
         // polish, which runs on full points, so they keep the full dimension.
-        let strong =
-            strong_rules && lasso_like && !(on_device && facts.family.has_unbounded_weight());
+        let strong = strong_rules
+            && unit.is_lasso_like()
+            && !(on_device && facts.family.has_unbounded_weight());
 
         let mut theta = null.theta.clone();
         // ∇L at the last point, for the strong rules (only kept up to date when they are used).

@@ -34,9 +34,7 @@ pub(crate) struct RowFacts {
 impl RowFacts {
     /// The facts of a checked problem in memory.
     pub(crate) fn of(problem: &Problem<'_>) -> Self {
-        // Σ w (not W): binomial problems carry weights w·m.
-        let total: f64 = problem.weights.iter().sum();
-        let mean = weighted_mean(&problem.y, &problem.weights, total);
+        let (mean, total) = response_mean(problem);
         let variance = problem
             .y
             .iter()
@@ -197,9 +195,13 @@ pub(crate) fn exact_mean_loss(problem: &Problem<'_>, theta: &[f64], intercept: b
     total / problem.weight_sum
 }
 
-/// Σ wᵢ yᵢ / `weight_sum`.
-pub(crate) fn weighted_mean(y: &[f64], w: &[f64], weight_sum: f64) -> f64 {
-    y.iter().zip(w).map(|(y, w)| y * w).sum::<f64>() / weight_sum
+/// The response's weighted mean and the weights' total Σ wᵢ (not W: binomial problems carry
+/// weights w·m and fractions as y).
+pub(crate) fn response_mean(problem: &Problem<'_>) -> (f64, f64) {
+    let total: f64 = problem.weights.iter().sum();
+    let mean =
+        problem.y.iter().zip(problem.weights.iter()).map(|(y, w)| y * w).sum::<f64>() / total;
+    (mean, total)
 }
 
 /// (1/W) Σ wᵢ min_η ℓ(yᵢ, η): 0 for every family but binomial (success fractions strictly

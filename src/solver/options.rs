@@ -82,7 +82,7 @@ impl Acceleration {
     /// The step scheme a run uses: the only place `Auto` is resolved.
     pub(crate) fn scheme(self, family: Family, penalty: &PenaltyTerms) -> Scheme {
         // The exact ℓ₁ M-step needs an ℓ₁ part with exponent 1 (bridge penalties keep EM's).
-        let exact_l1 = penalty.has_lasso() && penalty.exponent == 1.0;
+        let exact_l1 = penalty.is_lasso_like();
         let proximal =
             if family.has_safe_hessian() { Scheme::ProximalNewton } else { Scheme::ProximalEm };
         match self {

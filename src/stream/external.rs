@@ -103,7 +103,8 @@ struct Passes<'a> {
 
 impl<'a> Passes<'a> {
     fn new(rows: &'a mut dyn ExternalRows, in_f64: bool) -> Self {
-        let scratch = Stats::new(rows.dim());
+        // `loss` asks for ∇L only: no d × d matrix.
+        let scratch = Stats::gradient_only(rows.dim());
         Self { rows, in_f64, scratch }
     }
 
@@ -381,7 +382,7 @@ impl Glm {
         }
         let terms = model.terms(dim)?;
         let theta = starting_point(class_weights, 0, p, model.intercept());
-        let scratch = Stats::new(dim);
+        let scratch = Stats::gradient_only(dim);
         let passes = ClassPasses { rows, theta: theta.clone(), class: 0, scratch };
         let mut remote = RemoteClasses { passes };
         // The ℓ₁ zero thresholds as any fit's (the logit scale: each column's RMS alone).

@@ -575,6 +575,10 @@ fn wide_lasso_paths_and_fits_run_on_active_sets_and_meet_their_kkt_conditions() 
     // Ridge needs the p × p matrices: refused with the memory estimate.
     let refused = glm.clone().penalty(Penalty::ridge(0.05)).fit(design, &y);
     assert!(matches!(refused, Err(scalemix::Error::OutOfMemory { .. })), "{refused:?}");
+    // So does a lasso fit that cannot run on active sets (standardized: its KKT report is the
+    // standardized problem's): the memory limit holds for it as for ridge.
+    let standardized = glm.clone().penalty(Penalty::lasso(0.05)).standardize(true).fit(design, &y);
+    assert!(matches!(standardized, Err(scalemix::Error::OutOfMemory { .. })), "{standardized:?}");
 
     let path = glm.path(design, &y, &PathOptions::default()).unwrap();
     assert!(path.points.len() >= 10, "{} points", path.points.len());
