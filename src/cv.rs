@@ -269,8 +269,10 @@ impl Glm {
         folds: &Folds,
         options: &CvOptions,
     ) -> Result<CvResult> {
-        let (model, problem) = self.check(Entry::Cv, data)?;
-        model.cv(&problem, folds, options)
+        data.on_rows(|data| {
+            let (model, problem) = self.check(Entry::Cv, data)?;
+            model.cv(&problem, folds, options)
+        })
     }
 }
 
@@ -370,7 +372,7 @@ pub(crate) fn score(
     metric: Metric,
 ) -> f64 {
     let p = problem.ncols();
-    let eta = |i: usize| b0 + (0..p).map(|j| problem.x.get(i, j) * beta[j]).sum::<f64>();
+    let eta = |i: usize| b0 + problem.x.row_dot(i, &beta[..p]);
     if metric == Metric::Auc {
         let scored: Vec<(f64, bool, f64)> =
             rows.iter().map(|&i| (eta(i), problem.y[i] > 0.0, problem.weights[i])).collect();

@@ -64,6 +64,12 @@ pub enum Error {
         /// `rows * cols`.
         expected: usize,
     },
+    /// The arrays of a sparse design do not form a valid compressed matrix.
+    #[error("sparse X: {reason}")]
+    InvalidSparse {
+        /// What is wrong, naming the row or column.
+        reason: String,
+    },
     /// Two inputs that must have the same length do not.
     #[error("{input} has {found} entries but X has {expected} {unit}")]
     LengthMismatch {

@@ -248,8 +248,10 @@ impl Glm {
     /// binomial (or values to binomial).
     pub fn fit_data(&self, data: &Data<'_>) -> Result<Fit> {
         let start = Instant::now();
-        let (model, problem) = self.check(Entry::Fit, data)?;
-        model.fit(problem, start)
+        data.on_rows(|data| {
+            let (model, problem) = self.check(Entry::Fit, data)?;
+            model.fit(problem, start)
+        })
     }
 
     /// The model's family (the builder's, before any per-fit estimate).

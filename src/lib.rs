@@ -121,7 +121,7 @@ pub struct ReadmeDoctests;
 
 pub use backend::BackendChoice;
 pub use cv::{CvOptions, CvResult, Folds, Metric};
-pub use data::{AsTarget, Data, Design};
+pub use data::{AsTarget, CsrMatrix, Data, Design, Indices};
 pub use error::{Error, Input, Result};
 pub use execution::Execution;
 pub use family::Family;

@@ -198,6 +198,11 @@ impl Glm {
     /// As [`Glm::fit_multiclass`], plus weight errors; [`Error::Unsupported`] for binomial
     /// counts.
     pub fn fit_multiclass_data(&self, data: &Data<'_>) -> Result<MulticlassFit> {
+        data.on_rows(|data| self.fit_multiclass_rows(data))
+    }
+
+    /// [`Glm::fit_multiclass_data`] on a design fits read by rows (dense or CSR).
+    fn fit_multiclass_rows(&self, data: &Data<'_>) -> Result<MulticlassFit> {
         let Response::Values(y) = &data.response else {
             return Err(Error::Unsupported {
                 operation: "fit_multiclass",
@@ -581,7 +586,7 @@ impl Multinomial<'_> {
     /// Row i's linear predictor for class c.
     fn eta_of(&self, theta: &[f64], i: usize) -> f64 {
         let b0 = if self.intercept { theta[self.p] } else { 0.0 };
-        b0 + (0..self.p).map(|j| self.base.x.get(i, j) * theta[j]).sum::<f64>()
+        b0 + self.base.x.row_dot(i, &theta[..self.p])
     }
 
     /// Recomputes class c's column of η (n × K, row-major) after its coefficients moved.
@@ -641,9 +646,7 @@ impl Multinomial<'_> {
                 let prob = (-(log1p_exp(others - row[c]))).exp();
                 let residual =
                     self.base.weights[i] * (prob - f64::from(u8::from(self.class_of[i] == c)));
-                for (j, g) in gradient.iter_mut().enumerate().take(p) {
-                    *g += residual * self.base.x.get(i, j);
-                }
+                self.base.x.for_row(i, |j, v| gradient[j] += residual * v);
                 if self.intercept {
                     gradient[p] += residual;
                 }

@@ -115,7 +115,9 @@ impl Glm {
     /// # Errors
     /// As [`Glm::fit_data`] and [`Glm::path`].
     pub fn path_data(&self, data: &Data<'_>, options: &PathOptions) -> Result<RegularizationPath> {
-        let (model, problem) = self.check(Entry::Path, data)?;
-        model.path(&problem, options)
+        data.on_rows(|data| {
+            let (model, problem) = self.check(Entry::Path, data)?;
+            model.path(&problem, options)
+        })
     }
 }

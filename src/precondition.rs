@@ -14,7 +14,7 @@
 //! [`OFFSET_RATIO`]-fold, or whose spread lies outside [`SCALE_RANGE`]): a well-scaled design is
 //! fitted as given, bit for bit, and costs no copy of X.
 
-use crate::data::{Design, Problem};
+use crate::data::{Design, Problem, ScaledCopy};
 
 /// A column is recentred when |μⱼ| exceeds this many times its standard deviation.
 const OFFSET_RATIO: f64 = 10.0;
@@ -56,19 +56,30 @@ impl Preconditioner {
         if intercept {
             for i in 0..n {
                 let w = problem.weights[i];
-                for (j, m) in mean.iter_mut().enumerate() {
-                    *m += w * problem.x.get(i, j);
-                }
+                problem.x.for_row(i, |j, v| mean[j] += w * v);
             }
             mean.iter_mut().for_each(|m| *m /= total);
         }
+        // Σᵢ wᵢ (xᵢⱼ − μⱼ)² over the entries a row stores, plus μⱼ² for the weight of the rows
+        // where column j is an unstored zero (none for a dense design).
         let mut square = vec![0.0; p];
+        let mut stored_weight = vec![0.0; p];
         for i in 0..n {
             let w = problem.weights[i];
-            for (j, s) in square.iter_mut().enumerate() {
-                let d = problem.x.get(i, j) - mean[j];
-                *s += w * d * d;
-            }
+            problem.x.for_row(i, |j, v| {
+                let d = v - mean[j];
+                square[j] += w * d * d;
+                stored_weight[j] += w;
+            });
+        }
+        for j in 0..p {
+            square[j] += mean[j] * mean[j] * (total - stored_weight[j]).max(0.0);
+        }
+        if problem.x.is_sparse() {
+            // Centering would store every zero. With an intercept it is not needed for the
+            // same optimum (b₀ absorbs Σ μⱼβⱼ, the penalty sees only sⱼβⱼ), so a sparse column
+            // is scaled by its standard deviation and left uncentered.
+            mean.fill(0.0);
         }
         Self::from_sums(mean, &square, total, intercept)
     }
@@ -122,16 +133,10 @@ impl Preconditioner {
         &self.scale
     }
 
-    /// X̃ = (X − μ)/s, row-major.
-    pub(crate) fn design(&self, x: Design<'_>) -> Vec<f64> {
-        let (n, p) = (x.nrows(), x.ncols());
-        let mut data = Vec::with_capacity(n * p);
-        for i in 0..n {
-            for j in 0..p {
-                data.push((x.get(i, j) - self.mean[j]) / self.scale[j]);
-            }
-        }
-        data
+    /// X̃ = (X − μ)/s: row-major for a dense design, CSR for a sparse one (μ = 0 there).
+    pub(crate) fn design(&self, x: Design<'_>) -> ScaledCopy {
+        let factor: Vec<f64> = self.scale.iter().map(|s| 1.0 / s).collect();
+        x.scaled_copy(&self.mean, &factor)
     }
 
     /// θ̃ from the user's θ: β̃ⱼ = sⱼβⱼ, b̃₀ = b₀ + Σ μⱼβⱼ.

@@ -206,18 +206,9 @@ pub(crate) fn linear_predictor(beta: &[f64], b0: f64, x: Design<'_>) -> Result<V
     if x.ncols() != beta.len() {
         return Err(Error::FeatureMismatch { expected: beta.len(), found: x.ncols() });
     }
-    let mut eta = Vec::with_capacity(x.nrows());
-    for row in 0..x.nrows() {
-        let mut s = b0;
-        for (col, b) in beta.iter().enumerate() {
-            let value = x.get(row, col);
-            if !value.is_finite() {
-                return Err(Error::NonFiniteDesign { row, col, value });
-            }
-            s += value * b;
-        }
-        eta.push(s);
-    }
+    x.check_finite()?;
+    let mut eta = x.times(beta);
+    eta.iter_mut().for_each(|e| *e += b0);
     Ok(eta)
 }
 
@@ -257,9 +248,14 @@ pub(crate) fn class_scores(beta: &DMatrix<f64>, b0: &[f64], x: Design<'_>) -> Re
         return Err(Error::FeatureMismatch { expected: p, found: x.ncols() });
     }
     x.check_finite()?;
-    Ok(DMatrix::from_fn(x.nrows(), b0.len(), |i, c| {
-        b0[c] + (0..p).map(|j| x.get(i, j) * beta[(j, c)]).sum::<f64>()
-    }))
+    let mut scores = DMatrix::zeros(x.nrows(), b0.len());
+    for (c, &intercept) in b0.iter().enumerate() {
+        let column: Vec<f64> = beta.column(c).iter().copied().collect();
+        for (i, eta) in x.times(&column).into_iter().enumerate() {
+            scores[(i, c)] = intercept + eta;
+        }
+    }
+    Ok(scores)
 }
 
 /// Softmax of the K linear predictors per row (multinomial only).

@@ -197,17 +197,15 @@ impl CpuBackend<'_> {
             for i in chunk.start..chunk.start + chunk.len {
                 let offset = problem.offset_at(i);
                 let (mut eta, mut magnitude) = (b0 + offset, b0.abs() + offset.abs());
-                for (j, b) in beta.iter().enumerate() {
-                    let term = problem.x.get(i, j) * b;
+                problem.x.for_row(i, |j, v| {
+                    let term = v * beta[j];
                     eta += term;
                     magnitude += term.abs();
-                }
+                });
                 let e = problem.family.estep(problem.y[i], eta);
                 let u = problem.weights[i]
                     * (e.derivative.abs() + (e.weight * magnitude).min(1.0 / roundoff));
-                for j in 0..p {
-                    chunk.error[j] += (problem.x.get(i, j) * u).powi(2);
-                }
+                problem.x.for_row(i, |j, v| chunk.error[j] += (v * u).powi(2));
                 chunk.error[p] += u * u;
             }
         });
@@ -236,12 +234,16 @@ impl Chunk {
             self.gram_ones.fill(0.0);
             self.gram_ones_ones = 0.0;
         }
+        if problem.x.is_sparse() {
+            self.accumulate_sparse(problem, beta, b0, work);
+            return;
+        }
         let family = problem.family;
         let end = self.start + self.len;
         let mut block_start = self.start;
         while block_start < end {
             let len = BLOCK_ROWS.min(end - block_start);
-            let x = problem.x.rows(block_start, len);
+            let x = problem.x.dense_rows(block_start, len).expect("a dense design");
             gemv(1.0, x, beta, 0.0, &mut self.eta[..len]);
             for r in 0..len {
                 let i = block_start + r;
@@ -293,6 +295,48 @@ impl Chunk {
                 self.gram_ones_ones += self.weighted_precision[..len].iter().sum::<f64>();
             }
             block_start += len;
+        }
+    }
+}
+
+impl Chunk {
+    /// [`Chunk::accumulate`] for a sparse design, row by row over the stored entries: η and
+    /// the gradient cost O(nnz), S the sum of each row's outer product, O(Σᵢ nnzᵢ²) (upper
+    /// triangle only, like the dense kernel).
+    fn accumulate_sparse(&mut self, problem: &Problem<'_>, beta: &[f64], b0: f64, work: Work) {
+        let (p, family, x) = (problem.ncols(), problem.family, problem.x);
+        let mut entries: Vec<(usize, f64)> = Vec::new();
+        for i in self.start..self.start + self.len {
+            let eta = x.row_dot(i, beta) + b0 + problem.offset_at(i);
+            let (w, y) = (problem.weights[i], problem.y[i]);
+            if work == Work::Loss {
+                self.loss += w * family.fitted_loss(y, eta);
+                continue;
+            }
+            let e = family.estep(y, eta);
+            self.loss += w * e.loss;
+            let derivative = w * e.derivative;
+            x.for_row(i, |j, v| self.grad[j] += derivative * v);
+            self.grad_ones += derivative;
+            if let Work::Gram { exact_curvature } = work {
+                let c = w * if exact_curvature { e.curvature } else { e.weight };
+                if c == 0.0 {
+                    continue;
+                }
+                entries.clear();
+                x.for_row(i, |j, v| entries.push((j, v)));
+                for (b, &(k, vk)) in entries.iter().enumerate() {
+                    let ck = c * vk;
+                    let column = &mut self.gram[k * p..(k + 1) * p];
+                    // Stored columns increase within a row, so (j, k) with j ≤ k is the upper
+                    // triangle.
+                    for &(j, vj) in &entries[..=b] {
+                        column[j] += ck * vj;
+                    }
+                    self.gram_ones[k] += ck;
+                }
+                self.gram_ones_ones += c;
+            }
         }
     }
 }
@@ -387,17 +431,23 @@ impl Backend for CpuBackend<'_> {
         // One f64 row-by-row sum in a fixed order: this serves the f64 finish of small fits,
         // not the E-step's hot path.
         let x = self.problem.x;
-        let column = |i: usize, j: usize| if j < p { x.get(i, j) } else { 1.0 };
         let inv_w = 1.0 / self.problem.weight_sum;
         gram.fill(0.0);
+        let mut entries: Vec<(usize, f64)> = Vec::with_capacity(dim);
         for (i, &c) in weights.iter().enumerate() {
             if c == 0.0 {
                 continue;
             }
-            for k in 0..dim {
-                let ck = c * column(i, k);
-                for j in 0..=k {
-                    gram[(j, k)] += ck * column(i, j);
+            // The row's entries in increasing column order (the intercept's 1 last).
+            entries.clear();
+            x.for_row(i, |j, v| entries.push((j, v)));
+            if self.intercept {
+                entries.push((p, 1.0));
+            }
+            for (b, &(k, vk)) in entries.iter().enumerate() {
+                let ck = c * vk;
+                for &(j, vj) in &entries[..=b] {
+                    gram[(j, k)] += ck * vj;
                 }
             }
         }
@@ -422,9 +472,7 @@ impl CpuBackend<'_> {
         let p = problem.ncols();
         let b0 = if self.intercept { theta[p] } else { 0.0 };
         for (i, c) in out.iter_mut().enumerate() {
-            let eta = b0
-                + problem.offset_at(i)
-                + (0..p).map(|j| problem.x.get(i, j) * theta[j]).sum::<f64>();
+            let eta = b0 + problem.offset_at(i) + problem.x.row_dot(i, &theta[..p]);
             let e = problem.family.estep(problem.y[i], eta);
             let weight = if needs == Needs::GradientAndHessian { e.curvature } else { e.weight };
             *c = problem.weights[i] * weight;

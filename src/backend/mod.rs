@@ -188,6 +188,18 @@ pub fn open<'p>(
     problem: &Problem<'p>,
     intercept: bool,
 ) -> Result<Box<dyn Backend + 'p>> {
+    if problem.x.is_sparse() {
+        // The kernels read X dense; a sparse design on them would be densified (n × p).
+        if choice == BackendChoice::Gpu {
+            return Err(Error::Backend {
+                backend: "gpu".into(),
+                reason: "sparse designs run on the CPU backend (the GPU kernels read X dense, \
+                         and densifying it would take n × p memory); use --backend cpu or auto"
+                    .into(),
+            });
+        }
+        return Ok(Box::new(CpuBackend::new(problem, intercept)));
+    }
     let dim = problem.ncols() + usize::from(intercept);
     let work = problem.nrows() as f64 * (dim * dim) as f64;
     Ok(match gpu_for(choice, context, work)? {

@@ -29,7 +29,7 @@ pub(crate) use rows::{MemoryRows, RowFacts, Rows, exact_mean_loss};
 use std::time::Instant;
 
 use crate::backend::{self, Backend, BackendInfo, Needs, Stats};
-use crate::data::{Design, Problem};
+use crate::data::{Design, Problem, ScaledCopy};
 use crate::error::Result;
 use crate::family::Family;
 use crate::glm::Fit;
@@ -296,8 +296,7 @@ impl Model {
             Preconditioner::for_problem(problem, self.intercept())
         };
         let Some(pre) = pre else { return Ok(None) };
-        let copy = (problem.nrows() as u64).saturating_mul(problem.ncols() as u64 * 8);
-        self.check_memory(problem, copy)?;
+        self.check_memory(problem, problem.x.bytes())?;
         Ok(Some(Preconditioned {
             data: pre.design(problem.x),
             model: self.in_preconditioned_coordinates(pre.scale()),
@@ -384,11 +383,11 @@ impl Model {
 }
 
 /// A problem's preconditioned form ([`Model::preconditioned`]): the mapping, the model for the
-/// new coordinates and the preconditioned copy of X (row-major).
+/// new coordinates and the preconditioned copy of X (row-major, or CSR for a sparse X).
 pub(crate) struct Preconditioned {
     pub pre: Preconditioner,
     pub model: Model,
-    data: Vec<f64>,
+    data: ScaledCopy,
 }
 
 impl Preconditioned {
@@ -397,7 +396,10 @@ impl Preconditioned {
     /// # Errors
     /// None in practice (the copy has `given`'s shape).
     pub(crate) fn problem<'a>(&'a self, given: &Problem<'a>) -> Result<Problem<'a>> {
-        let x = Design::row_major(&self.data, given.nrows(), given.ncols())?;
+        let x = match &self.data {
+            ScaledCopy::Dense(data) => Design::row_major(data, given.nrows(), given.ncols())?,
+            ScaledCopy::Sparse(csr) => csr.design(),
+        };
         Ok(Problem { x, ..given.clone() })
     }
 }
@@ -429,8 +431,7 @@ fn student_t_sigma(problem: &Problem<'_>, fit: &Fit, nu: f64, sigma: f64) -> f64
     let (n, p) = (problem.nrows(), problem.ncols());
     let r2: Vec<f64> = (0..n)
         .map(|i| {
-            let eta: f64 = fit.intercept
-                + (0..p).map(|j| problem.x.get(i, j) * fit.coefficients[j]).sum::<f64>();
+            let eta: f64 = fit.intercept + problem.x.row_dot(i, &fit.coefficients[..p]);
             (problem.y[i] - eta).powi(2)
         })
         .collect();

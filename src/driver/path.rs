@@ -430,12 +430,7 @@ impl Model {
         let k = active.len();
         // The compact copy of the active columns and its matrices.
         self.without_active_sets().check_memory_for(n, k, (n * k.max(1) * 8) as u64)?;
-        let mut data = vec![0.0; n * k.max(1)];
-        for i in 0..n {
-            for (c, &j) in active.iter().enumerate() {
-                data[i * k + c] = problem.x.get(i, j);
-            }
-        }
+        let data = if k == 0 { vec![0.0; n] } else { problem.x.gather_columns(active) };
         // A design needs a column: an empty active set fits a single all-zero one.
         let columns = k.max(1);
         let x = Design::row_major(&data, n, columns)?;

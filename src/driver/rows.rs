@@ -186,9 +186,7 @@ pub(crate) fn exact_mean_loss(problem: &Problem<'_>, theta: &[f64], intercept: b
     let b0 = if intercept { theta[p] } else { 0.0 };
     let total: f64 = (0..problem.nrows())
         .map(|i| {
-            let eta = b0
-                + problem.offset_at(i)
-                + (0..p).map(|j| problem.x.get(i, j) * theta[j]).sum::<f64>();
+            let eta = b0 + problem.offset_at(i) + problem.x.row_dot(i, &theta[..p]);
             problem.weights[i] * problem.family.loss(problem.y[i], eta)
         })
         .sum();

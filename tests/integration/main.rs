@@ -24,5 +24,6 @@ mod multiclass;
 mod params;
 mod path;
 mod properties;
+mod sparse;
 #[cfg(feature = "files")]
 mod stream;

@@ -4,23 +4,36 @@ use std::borrow::Cow;
 
 use nalgebra::{DMatrix, DVector};
 
+mod sparse;
+
+pub(crate) use sparse::{Compressed, Major};
+pub use sparse::{CsrMatrix, Indices};
+
 use crate::backend::strided::Strided;
 
 use crate::error::{Error, Input, Result};
 use crate::family::Family;
 
-/// A read-only view of a dense `n × p` design matrix, in any memory layout.
+/// A read-only view of an `n × p` design matrix: dense in any memory layout, or sparse (CSR or
+/// CSC, see [`Indices`]).
 ///
-/// Element `(i, j)` lives at `data[i * row_stride + j * col_stride]`. Row-major slices
+/// Dense element `(i, j)` lives at `data[i * row_stride + j * col_stride]`: row-major slices
 /// (`row_stride = p`) and nalgebra's column-major `DMatrix` (`col_stride = n`) are both read in
-/// place: nothing is copied and nothing the caller passed is modified.
+/// place. Sparse designs ([`Design::csr`], [`Design::csc`]) are read in place from their three
+/// arrays, their structure checked once; a fit never densifies one (a CSC design is transposed
+/// to CSR once per fit, O(nnz) memory). Nothing the caller passed is copied or modified.
 #[derive(Debug, Clone, Copy)]
 pub struct Design<'a> {
-    data: &'a [f64],
     nrows: usize,
     ncols: usize,
-    row_stride: usize,
-    col_stride: usize,
+    storage: Storage<'a>,
+}
+
+/// How a design's values are stored.
+#[derive(Debug, Clone, Copy)]
+enum Storage<'a> {
+    Dense { data: &'a [f64], row_stride: usize, col_stride: usize },
+    Sparse(Compressed<'a>),
 }
 
 impl<'a> Design<'a> {
@@ -30,7 +43,7 @@ impl<'a> Design<'a> {
     /// [`Error::ShapeMismatch`] when `data.len() != nrows * ncols`.
     pub fn row_major(data: &'a [f64], nrows: usize, ncols: usize) -> Result<Self> {
         Self::check_len(data, nrows, ncols)?;
-        Ok(Self { data, nrows, ncols, row_stride: ncols, col_stride: 1 })
+        Ok(Self::dense(data, nrows, ncols, ncols, 1))
     }
 
     /// A column-major matrix: column `j` is `data[j * nrows .. (j + 1) * nrows]`.
@@ -39,7 +52,70 @@ impl<'a> Design<'a> {
     /// [`Error::ShapeMismatch`] when `data.len() != nrows * ncols`.
     pub fn column_major(data: &'a [f64], nrows: usize, ncols: usize) -> Result<Self> {
         Self::check_len(data, nrows, ncols)?;
-        Ok(Self { data, nrows, ncols, row_stride: 1, col_stride: nrows })
+        Ok(Self::dense(data, nrows, ncols, 1, nrows))
+    }
+
+    fn dense(
+        data: &'a [f64],
+        nrows: usize,
+        ncols: usize,
+        row_stride: usize,
+        col_stride: usize,
+    ) -> Self {
+        Self { nrows, ncols, storage: Storage::Dense { data, row_stride, col_stride } }
+    }
+
+    /// A compressed sparse row matrix (scipy's `csr_array`): row `i`'s stored entries are
+    /// columns `indices[indptr[i]..indptr[i + 1]]`, strictly increasing, with those `values`.
+    /// Index arrays may be `&[i32]`, `&[i64]` or `&[usize]`.
+    ///
+    /// ```
+    /// use scalemix::Design;
+    ///
+    /// // [[1, 0, 2],
+    /// //  [0, 0, 3]]
+    /// let (indptr, indices, values) = ([0i32, 2, 3], [0i32, 2, 2], [1.0, 2.0, 3.0]);
+    /// let x = Design::csr(2, 3, &indptr[..], &indices[..], &values)?;
+    /// assert_eq!((x.get(0, 2), x.get(1, 0), x.stored_values()), (2.0, 0.0, 3));
+    /// # Ok::<(), scalemix::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::InvalidSparse`] naming the row (and column) of a malformed structure: `indptr`
+    /// not of length `nrows + 1`, not starting at 0, decreasing, or not ending at
+    /// `values.len()`; `indices` of another length than `values`; a column outside
+    /// `0..ncols`; a column listed twice or out of order within a row.
+    pub fn csr(
+        nrows: usize,
+        ncols: usize,
+        indptr: impl Into<Indices<'a>>,
+        indices: impl Into<Indices<'a>>,
+        values: &'a [f64],
+    ) -> Result<Self> {
+        let compressed =
+            Compressed::new(Major::Rows, nrows, ncols, indptr.into(), indices.into(), values)?;
+        Ok(Self::from_compressed(nrows, ncols, compressed))
+    }
+
+    /// A compressed sparse column matrix (scipy's `csc_array`): column `j`'s stored entries are
+    /// rows `indices[indptr[j]..indptr[j + 1]]`, strictly increasing, with those `values`.
+    ///
+    /// # Errors
+    /// As [`Design::csr`], with rows and columns exchanged.
+    pub fn csc(
+        nrows: usize,
+        ncols: usize,
+        indptr: impl Into<Indices<'a>>,
+        indices: impl Into<Indices<'a>>,
+        values: &'a [f64],
+    ) -> Result<Self> {
+        let compressed =
+            Compressed::new(Major::Columns, nrows, ncols, indptr.into(), indices.into(), values)?;
+        Ok(Self::from_compressed(nrows, ncols, compressed))
+    }
+
+    pub(crate) fn from_compressed(nrows: usize, ncols: usize, compressed: Compressed<'a>) -> Self {
+        Self { nrows, ncols, storage: Storage::Sparse(compressed) }
     }
 
     fn check_len(data: &[f64], rows: usize, cols: usize) -> Result<()> {
@@ -60,41 +136,223 @@ impl<'a> Design<'a> {
         self.ncols
     }
 
-    /// Element `(row, col)`.
+    /// Whether the design is stored sparse (CSR or CSC).
+    pub fn is_sparse(&self) -> bool {
+        matches!(self.storage, Storage::Sparse(_))
+    }
+
+    /// Values stored: n · p for a dense design, the number of stored entries for a sparse one.
+    pub fn stored_values(&self) -> usize {
+        match self.storage {
+            Storage::Dense { .. } => self.nrows * self.ncols,
+            Storage::Sparse(c) => c.nnz(),
+        }
+    }
+
+    /// Bytes the design's arrays take (what a copy of it would cost).
+    pub(crate) fn bytes(&self) -> u64 {
+        match self.storage {
+            Storage::Dense { .. } => (self.nrows as u64).saturating_mul(self.ncols as u64 * 8),
+            Storage::Sparse(c) => 16 * c.nnz() as u64 + 8 * (self.nrows.max(self.ncols) as u64 + 1),
+        }
+    }
+
+    /// Element `(row, col)` (a binary search within the row or column of a sparse design).
     #[inline]
     pub fn get(&self, row: usize, col: usize) -> f64 {
-        self.data[row * self.row_stride + col * self.col_stride]
+        match self.storage {
+            Storage::Dense { data, row_stride, col_stride } => {
+                data[row * row_stride + col * col_stride]
+            }
+            Storage::Sparse(c) => match c.major {
+                Major::Rows => c.get(row, col),
+                Major::Columns => c.get(col, row),
+            },
+        }
     }
 
-    /// Rows `start .. start + len` as a strided `len × p` operand, read in place.
-    pub(crate) fn rows(&self, start: usize, len: usize) -> Strided<'a> {
-        let offset = start * self.row_stride;
-        Strided::new(&self.data[offset..], len, self.ncols, self.row_stride, self.col_stride)
+    /// Rows `start .. start + len` of a dense design as a strided `len × p` operand, read in
+    /// place; `None` for a sparse design.
+    pub(crate) fn dense_rows(&self, start: usize, len: usize) -> Option<Strided<'a>> {
+        match self.storage {
+            Storage::Dense { data, row_stride, col_stride } => {
+                let offset = start * row_stride;
+                Some(Strided::new(&data[offset..], len, self.ncols, row_stride, col_stride))
+            }
+            Storage::Sparse(_) => None,
+        }
     }
 
-    /// The first non-finite entry, scanning row by row.
-    pub(crate) fn check_finite(&self) -> Result<()> {
-        for row in 0..self.nrows {
-            for col in 0..self.ncols {
-                let value = self.get(row, col);
-                if !value.is_finite() {
-                    return Err(Error::NonFiniteDesign { row, col, value });
+    /// `f(column, value)` over row `i`'s entries: every column of a dense row, the stored ones
+    /// of a sparse row (a CSC design searches each column: fits transpose it first).
+    #[inline]
+    pub(crate) fn for_row(&self, i: usize, mut f: impl FnMut(usize, f64)) {
+        match self.storage {
+            Storage::Dense { .. } => (0..self.ncols).for_each(|j| f(j, self.get(i, j))),
+            Storage::Sparse(c) if c.major == Major::Rows => c.for_each(i, f),
+            Storage::Sparse(c) => (0..self.ncols).for_each(|j| {
+                let v = c.get(j, i);
+                if v != 0.0 {
+                    f(j, v);
                 }
+            }),
+        }
+    }
+
+    /// xᵢᵀβ for row `i` (`beta` of length p).
+    #[inline]
+    pub(crate) fn row_dot(&self, i: usize, beta: &[f64]) -> f64 {
+        match self.storage {
+            Storage::Sparse(c) if c.major == Major::Rows => c.dot(i, beta),
+            _ => {
+                let mut sum = 0.0;
+                self.for_row(i, |j, v| sum += v * beta[j]);
+                sum
+            }
+        }
+    }
+
+    /// Xβ for every row, in the design's storage order (columns of a CSC design).
+    pub(crate) fn times(&self, beta: &[f64]) -> Vec<f64> {
+        match self.storage {
+            Storage::Sparse(c) if c.major == Major::Columns => {
+                let mut eta = vec![0.0; self.nrows];
+                for (j, &b) in beta.iter().enumerate() {
+                    if b != 0.0 {
+                        c.for_each(j, |i, v| eta[i] += v * b);
+                    }
+                }
+                eta
+            }
+            _ => (0..self.nrows).map(|i| self.row_dot(i, beta)).collect(),
+        }
+    }
+
+    /// The columns `columns` as a dense row-major `n × k` copy (the active columns of a path).
+    pub(crate) fn gather_columns(&self, columns: &[usize]) -> Vec<f64> {
+        let (n, k) = (self.nrows, columns.len());
+        let mut data = vec![0.0; n * k];
+        match self.storage {
+            Storage::Dense { .. } => {
+                for i in 0..n {
+                    for (c, &j) in columns.iter().enumerate() {
+                        data[i * k + c] = self.get(i, j);
+                    }
+                }
+            }
+            Storage::Sparse(s) if s.major == Major::Columns => {
+                for (c, &j) in columns.iter().enumerate() {
+                    s.for_each(j, |i, v| data[i * k + c] = v);
+                }
+            }
+            Storage::Sparse(s) => {
+                let mut position = vec![usize::MAX; self.ncols];
+                for (c, &j) in columns.iter().enumerate() {
+                    position[j] = c;
+                }
+                for i in 0..n {
+                    s.for_each(i, |j, v| {
+                        if position[j] != usize::MAX {
+                            data[i * k + position[j]] = v;
+                        }
+                    });
+                }
+            }
+        }
+        data
+    }
+
+    /// The same matrix as an owned CSR copy where this is a CSC design (`None` otherwise): fits
+    /// compute row by row.
+    pub(crate) fn to_csr(&self) -> Option<CsrMatrix> {
+        match self.storage {
+            Storage::Sparse(c) if c.major == Major::Columns => Some(CsrMatrix::from_checked(
+                self.nrows,
+                self.ncols,
+                c.transposed(self.ncols, self.nrows),
+            )),
+            _ => None,
+        }
+    }
+
+    /// The same design with every column j multiplied by `factor[j]`, as an owned copy of the
+    /// same kind: row-major for a dense design, CSR for a sparse one (zeros stay unstored).
+    pub(crate) fn scaled_copy(&self, shift: &[f64], factor: &[f64]) -> ScaledCopy {
+        match self.storage {
+            Storage::Dense { .. } => {
+                let (n, p) = (self.nrows, self.ncols);
+                let mut data = Vec::with_capacity(n * p);
+                for i in 0..n {
+                    data.extend((0..p).map(|j| (self.get(i, j) - shift[j]) * factor[j]));
+                }
+                ScaledCopy::Dense(data)
+            }
+            Storage::Sparse(_) => {
+                let mut indptr = Vec::with_capacity(self.nrows + 1);
+                let mut indices = Vec::with_capacity(self.stored_values());
+                let mut values = Vec::with_capacity(self.stored_values());
+                indptr.push(0);
+                for i in 0..self.nrows {
+                    self.for_row(i, |j, v| {
+                        indices.push(j);
+                        values.push(v * factor[j]);
+                    });
+                    indptr.push(values.len());
+                }
+                let arrays = sparse::CsrArrays { indptr, indices, values };
+                ScaledCopy::Sparse(CsrMatrix::from_checked(self.nrows, self.ncols, arrays))
+            }
+        }
+    }
+
+    /// The first non-finite entry (row by row for a dense design, in storage order for a sparse
+    /// one).
+    pub(crate) fn check_finite(&self) -> Result<()> {
+        match self.storage {
+            Storage::Dense { .. } => {
+                for row in 0..self.nrows {
+                    for col in 0..self.ncols {
+                        let value = self.get(row, col);
+                        if !value.is_finite() {
+                            return Err(Error::NonFiniteDesign { row, col, value });
+                        }
+                    }
+                }
+            }
+            Storage::Sparse(c) => {
+                let Some(k) = c.values().iter().position(|v| !v.is_finite()) else {
+                    return Ok(());
+                };
+                let majors = if c.major == Major::Rows { self.nrows } else { self.ncols };
+                let major = (0..majors).find(|&m| c.range(m).contains(&k)).unwrap_or(0);
+                let (row, col) = match c.major {
+                    Major::Rows => (major, c.minor(k)),
+                    Major::Columns => (c.minor(k), major),
+                };
+                return Err(Error::NonFiniteDesign { row, col, value: c.values()[k] });
             }
         }
         Ok(())
     }
 }
 
+/// A preconditioned copy of a design ([`Design::scaled_copy`]).
+pub(crate) enum ScaledCopy {
+    /// Row-major.
+    Dense(Vec<f64>),
+    /// Compressed rows.
+    Sparse(CsrMatrix),
+}
+
 impl<'a> From<&'a DMatrix<f64>> for Design<'a> {
     fn from(m: &'a DMatrix<f64>) -> Self {
-        Design {
-            data: m.as_slice(),
-            nrows: m.nrows(),
-            ncols: m.ncols(),
-            row_stride: 1,
-            col_stride: m.nrows(),
-        }
+        Design::dense(m.as_slice(), m.nrows(), m.ncols(), 1, m.nrows())
+    }
+}
+
+impl<'a> From<&'a CsrMatrix> for Design<'a> {
+    fn from(m: &'a CsrMatrix) -> Self {
+        m.design()
     }
 }
 
@@ -173,6 +431,15 @@ impl<'a> Data<'a> {
     /// Rows.
     pub fn nrows(&self) -> usize {
         self.x.nrows()
+    }
+
+    /// `f` on this data with a CSC design transposed to CSR once (O(nnz) memory): fits,
+    /// paths and cross-validation compute row by row. Other designs are passed as they are.
+    pub(crate) fn on_rows<R>(&self, f: impl FnOnce(&Data<'_>) -> R) -> R {
+        match self.x.to_csr() {
+            Some(csr) => f(&Data { x: csr.design(), ..self.clone() }),
+            None => f(self),
+        }
     }
 }
 
@@ -410,10 +677,7 @@ impl<'a> Problem<'a> {
             if w == 0.0 {
                 continue;
             }
-            for (j, s) in sq.iter_mut().enumerate() {
-                let v = self.x.get(i, j);
-                *s += w * v * v;
-            }
+            self.x.for_row(i, |j, v| sq[j] += w * v * v);
         }
         sq.iter().map(|s| (s / self.weight_sum).sqrt()).collect()
     }
