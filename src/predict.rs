@@ -207,9 +207,7 @@ pub(crate) fn linear_predictor(beta: &[f64], b0: f64, x: Design<'_>) -> Result<V
         return Err(Error::FeatureMismatch { expected: beta.len(), found: x.ncols() });
     }
     x.check_finite()?;
-    let mut eta = x.times(beta);
-    eta.iter_mut().for_each(|e| *e += b0);
-    Ok(eta)
+    Ok(x.times(b0, beta))
 }
 
 /// P(y = 1 | x) per row.
@@ -251,7 +249,7 @@ pub(crate) fn class_scores(beta: &DMatrix<f64>, b0: &[f64], x: Design<'_>) -> Re
     let mut scores = DMatrix::zeros(x.nrows(), b0.len());
     for (c, &intercept) in b0.iter().enumerate() {
         let column: Vec<f64> = beta.column(c).iter().copied().collect();
-        for (i, eta) in x.times(&column).into_iter().enumerate() {
+        for (i, eta) in x.times(0.0, &column).into_iter().enumerate() {
             scores[(i, c)] = intercept + eta;
         }
     }

@@ -212,11 +212,12 @@ impl<'a> Design<'a> {
         }
     }
 
-    /// Xβ for every row, in the design's storage order (columns of a CSC design).
-    pub(crate) fn times(&self, beta: &[f64]) -> Vec<f64> {
+    /// `start` + xᵢᵀβ for every row, each sum begun at `start` and taken in the design's
+    /// storage order (columns of a CSC design).
+    pub(crate) fn times(&self, start: f64, beta: &[f64]) -> Vec<f64> {
         match self.storage {
             Storage::Sparse(c) if c.major == Major::Columns => {
-                let mut eta = vec![0.0; self.nrows];
+                let mut eta = vec![start; self.nrows];
                 for (j, &b) in beta.iter().enumerate() {
                     if b != 0.0 {
                         c.for_each(j, |i, v| eta[i] += v * b);
@@ -224,7 +225,13 @@ impl<'a> Design<'a> {
                 }
                 eta
             }
-            _ => (0..self.nrows).map(|i| self.row_dot(i, beta)).collect(),
+            _ => (0..self.nrows)
+                .map(|i| {
+                    let mut sum = start;
+                    self.for_row(i, |j, v| sum += v * beta[j]);
+                    sum
+                })
+                .collect(),
         }
     }
 
@@ -264,7 +271,7 @@ impl<'a> Design<'a> {
 
     /// The same matrix as an owned CSR copy where this is a CSC design (`None` otherwise): fits
     /// compute row by row.
-    pub(crate) fn to_csr(&self) -> Option<CsrMatrix> {
+    pub(crate) fn transposed_to_csr(self) -> Option<CsrMatrix> {
         match self.storage {
             Storage::Sparse(c) if c.major == Major::Columns => Some(CsrMatrix::from_checked(
                 self.nrows,
@@ -436,7 +443,7 @@ impl<'a> Data<'a> {
     /// `f` on this data with a CSC design transposed to CSR once (O(nnz) memory): fits,
     /// paths and cross-validation compute row by row. Other designs are passed as they are.
     pub(crate) fn on_rows<R>(&self, f: impl FnOnce(&Data<'_>) -> R) -> R {
-        match self.x.to_csr() {
+        match self.x.transposed_to_csr() {
             Some(csr) => f(&Data { x: csr.design(), ..self.clone() }),
             None => f(self),
         }
