@@ -6,13 +6,14 @@
 
 use std::path::Path;
 
-use crate::source::{Block, DEFAULT_BLOCK_ROWS, Roles, RowSource, open_file};
+use crate::data::{CsrMatrix, Design};
+use crate::source::{Block, DEFAULT_BLOCK_ROWS, Format, LibsvmSource, Roles, RowSource, open_file};
 
-/// A data set read from a file: X row-major, the target, named extra columns, feature names.
+/// A data set read from a file: X, the target, named extra columns, feature names.
 #[derive(Debug)]
 pub struct Dataset {
-    /// X, row-major, n × p.
-    pub x: Vec<f64>,
+    /// X, n × p: dense, or sparse for a LIBSVM file.
+    pub x: Matrix,
     /// Rows.
     pub n: usize,
     /// Feature columns.
@@ -25,12 +26,61 @@ pub struct Dataset {
     pub feature_names: Vec<String>,
 }
 
+/// The design of a [`Dataset`].
+#[derive(Debug)]
+pub enum Matrix {
+    /// Row-major, n × p.
+    Dense(Vec<f64>),
+    /// Compressed sparse rows (LIBSVM files): memory O(nnz + n), whatever p.
+    Sparse(CsrMatrix),
+}
+
+impl Dataset {
+    /// X as a design for a fit or a prediction.
+    ///
+    /// # Errors
+    /// None in practice (the reader sized X as n × p).
+    pub fn design(&self) -> crate::Result<Design<'_>> {
+        match &self.x {
+            Matrix::Dense(x) => Design::row_major(x, self.n, self.p),
+            Matrix::Sparse(x) => Ok(x.design()),
+        }
+    }
+}
+
 /// Reads `path` whole, its columns in the roles `roles` gives them (see
-/// [`crate::source::open_file`] for the formats).
+/// [`crate::source::open_file`] for the formats). A LIBSVM file is read into a sparse X
+/// ([`LibsvmSource::read_sparse`]); every other format into a dense one.
 ///
 /// # Errors
 /// A one-line message naming the file and, for malformed content, the row and column.
 pub fn read(path: &Path, roles: &Roles) -> Result<Dataset, String> {
+    if Format::of(path) == Format::Libsvm {
+        let mut source = LibsvmSource::open_sparse(path, roles).map_err(|e| e.to_string())?;
+        let (x, y) = source.read_sparse().map_err(|e| e.to_string())?;
+        if let Some(k) = x.design().first_non_finite() {
+            return Err(format!(
+                "{}: row {}, column x{}: {} is not finite",
+                source.name(),
+                k.0,
+                k.1 + 1,
+                k.2
+            ));
+        }
+        if let Some(i) = y.iter().position(|v| !v.is_finite()) {
+            return Err(format!(
+                "{}: row {i}, column response: {} is not finite",
+                source.name(),
+                y[i]
+            ));
+        }
+        if y.is_empty() {
+            return Err(format!("{}: no data rows", source.name()));
+        }
+        let (n, p) = (x.nrows(), x.ncols());
+        let feature_names = source.feature_names().to_vec();
+        return Ok(Dataset { x: Matrix::Sparse(x), n, p, y, extras: Vec::new(), feature_names });
+    }
     let mut source = open_file(path, roles).map_err(|e| e.to_string())?;
     collect(&mut *source)
 }
@@ -78,5 +128,6 @@ pub fn collect(source: &mut dyn RowSource) -> Result<Dataset, String> {
         return Err(format!("{name}: no data rows"));
     }
     let extras = [weights, trials].into_iter().filter(|v| !v.is_empty()).collect();
-    Ok(Dataset { x, n, p, y, extras, feature_names: source.feature_names().to_vec() })
+    let feature_names = source.feature_names().to_vec();
+    Ok(Dataset { x: Matrix::Dense(x), n, p, y, extras, feature_names })
 }

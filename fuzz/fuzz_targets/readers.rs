@@ -27,8 +27,9 @@ fuzz_target!(|bytes: &[u8]| {
     std::fs::write(&path, content).expect("the input written");
     let Ok(mut source) = open_file(&path, &roles) else { return };
     if let Ok(data) = collect(&mut *source) {
-        assert_eq!(data.x.len(), data.n * data.p);
-        assert!(data.x.iter().all(|v| v.is_finite()));
+        let scalemix::io::Matrix::Dense(x) = &data.x else { panic!("collect reads X dense") };
+        assert_eq!(x.len(), data.n * data.p);
+        assert!(x.iter().all(|v| v.is_finite()));
         assert_eq!(data.feature_names.len(), data.p);
     }
 });

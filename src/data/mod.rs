@@ -312,6 +312,14 @@ impl<'a> Design<'a> {
         }
     }
 
+    /// The first non-finite entry as (row, column, value).
+    pub(crate) fn first_non_finite(&self) -> Option<(usize, usize, f64)> {
+        match self.check_finite() {
+            Err(Error::NonFiniteDesign { row, col, value }) => Some((row, col, value)),
+            _ => None,
+        }
+    }
+
     /// The first non-finite entry (row by row for a dense design, in storage order for a sparse
     /// one).
     pub(crate) fn check_finite(&self) -> Result<()> {

@@ -6,6 +6,7 @@ use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
 use super::{Block, Fingerprint, Resolved, Roles, RowSource};
+use crate::data::CsrMatrix;
 use crate::error::{Error, Result};
 
 /// Opens a file, decompressing gzip when the name ends in `.gz` or the content starts with
@@ -225,8 +226,11 @@ impl RowSource for CsvSource {
 
 /// Dense matrices up to this many values are always accepted from LIBSVM files…
 const DENSE_SMALL: u64 = 1 << 24;
-/// …larger ones only if the file stores at least 1/this of their values.
+/// …larger ones only if the file stores at least 1/this of their values (and, read sparse, more
+/// than [`FEATURES_SMALL`] features only if it stores at least 1/this as many values).
 const DENSE_EXPANSION: u64 = 64;
+/// Sparse files with up to this many features are always accepted.
+const FEATURES_SMALL: u64 = 1 << 24;
 
 /// A LIBSVM/svmlight file (`label index:value …`, indices from 1, `qid:` ignored, `#`
 /// comments), plain or gzip. The number of features is the largest index, found by one scan
@@ -252,6 +256,39 @@ impl LibsvmSource {
     /// [`Error::Source`] for a file that cannot be read or parsed, or one with named roles
     /// (LIBSVM has no column names).
     pub fn open(path: &Path, roles: &Roles) -> Result<Self> {
+        let (source, rows, stored) = Self::scan(path, roles)?;
+        // X is dense in every streamed block: refuse a file whose largest index would blow a
+        // few stored values up into a matrix far larger than the file (one entry at index 10⁹
+        // would ask for a terabyte, and a name per column before that). Read whole, a LIBSVM
+        // file stays sparse ([`LibsvmSource::read_sparse`]) and needs no such limit.
+        let p = source.feature_names.len() as u64;
+        let dense = rows.saturating_mul(p);
+        if dense > DENSE_SMALL && dense / DENSE_EXPANSION > stored + rows {
+            return Err(Error::Source {
+                source_name: source.name,
+                row: None,
+                column: None,
+                reason: format!(
+                    "feature index {p} would make a dense {rows} × {p} matrix from {stored} \
+                     stored values; streamed blocks are dense, so read the file in memory \
+                     (where it stays sparse) or renumber the features compactly"
+                ),
+            });
+        }
+        Ok(source)
+    }
+
+    /// Opens `path` to be read whole as a sparse matrix ([`LibsvmSource::read_sparse`]): as
+    /// [`LibsvmSource::open`], without the bound on the dense size.
+    ///
+    /// # Errors
+    /// As [`LibsvmSource::open`].
+    pub fn open_sparse(path: &Path, roles: &Roles) -> Result<Self> {
+        Self::scan(path, roles).map(|(source, _, _)| source)
+    }
+
+    /// Opens `path` and scans it once: the source (rewound), its rows and stored values.
+    fn scan(path: &Path, roles: &Roles) -> Result<(Self, u64, u64)> {
         let name = path.display().to_string();
         if roles.weights.is_some() || roles.trials.is_some() || roles.target.is_some() {
             return Err(Error::Source {
@@ -274,28 +311,16 @@ impl LibsvmSource {
             entries: Vec::new(),
         };
         let mut p = roles.features.as_ref().map_or(0, Vec::len);
-        let mut block = Block::default();
+        let mut labels = Vec::new();
         let (mut rows, mut stored) = (0u64, 0u64);
-        while source.next_block(&mut block, super::DEFAULT_BLOCK_ROWS)? {
-            rows += block.rows as u64;
+        loop {
+            source.read_rows(&mut labels, super::DEFAULT_BLOCK_ROWS)?;
+            if labels.is_empty() {
+                break;
+            }
+            rows += labels.len() as u64;
             stored += source.entries.len() as u64;
             p = p.max(source.entries.iter().map(|e| e.1 + 1).max().unwrap_or(0));
-        }
-        // X is dense, in memory and in every streamed block: refuse a file whose largest index
-        // would blow a few stored values up into a matrix far larger than the file (one entry
-        // at index 10⁹ would ask for a terabyte, and a name per column before that).
-        let dense = rows.saturating_mul(p as u64);
-        if dense > DENSE_SMALL && dense / DENSE_EXPANSION > stored + rows {
-            return Err(Error::Source {
-                source_name: source.name,
-                row: None,
-                column: None,
-                reason: format!(
-                    "feature index {p} would make a dense {rows} × {p} matrix from {stored} \
-                     stored values; scalemix stores X densely, so renumber the features \
-                     compactly"
-                ),
-            });
         }
         if p == 0 && rows > 0 {
             return Err(Error::Source {
@@ -305,9 +330,110 @@ impl LibsvmSource {
                 reason: "no features (every line holds only a label)".into(),
             });
         }
+        // Every feature costs memory in a fit, stored or not (its coefficient, its gradient, its
+        // name): a few entries at a huge index would ask for gigabytes of them.
+        if p as u64 > FEATURES_SMALL && p as u64 / DENSE_EXPANSION > stored + rows {
+            return Err(Error::Source {
+                source_name: source.name,
+                row: None,
+                column: None,
+                reason: format!(
+                    "feature index {p} is far beyond the {stored} stored values (a fit holds \
+                     several values per feature); renumber the features compactly"
+                ),
+            });
+        }
         source.feature_names = (1..=p).map(|c| format!("x{c}")).collect();
         source.rewind()?;
-        Ok(source)
+        Ok((source, rows, stored))
+    }
+
+    /// Reads up to `max_rows` data lines from the current position: their labels into
+    /// `labels` (cleared first), their entries into `self.entries`.
+    fn read_rows(&mut self, labels: &mut Vec<f64>, max_rows: usize) -> Result<()> {
+        let first = self.next_row;
+        self.entries.clear();
+        labels.clear();
+        while labels.len() < max_rows.max(1) {
+            let row = first + labels.len() as u64;
+            self.line.clear();
+            let read = self.reader.read_line(&mut self.line).map_err(|e| {
+                at(&self.name, row, None, format!("cannot read line {}: {e}", self.line_number + 1))
+            })?;
+            if read == 0 {
+                break;
+            }
+            self.line_number += 1;
+            if self.line.split('#').next().unwrap_or("").trim().is_empty() {
+                continue;
+            }
+            let label = self.parse(row, labels.len())?;
+            labels.push(label);
+        }
+        self.next_row += labels.len() as u64;
+        Ok(())
+    }
+
+    /// The error for an entry at `column` beyond the source's features (a prediction file with
+    /// more features than the model), in row `row`.
+    fn beyond(&self, row: u64, column: usize) -> Error {
+        let p = self.feature_names.len();
+        at(
+            &self.name,
+            row,
+            Some(&format!("x{}", column + 1)),
+            format!("index {} beyond the {p} features", column + 1),
+        )
+    }
+
+    /// Reads the whole file (from the start) as a CSR matrix and its labels: memory O(nnz + n),
+    /// whatever the largest index. Entries of a line may come in any order; an index given
+    /// twice on one line is an error naming the row and the feature.
+    ///
+    /// # Errors
+    /// [`Error::Source`] for a malformed line, an index given twice in a row, or one beyond
+    /// the features the source was opened with.
+    pub fn read_sparse(&mut self) -> Result<(CsrMatrix, Vec<f64>)> {
+        self.rewind()?;
+        let p = self.feature_names.len();
+        let (mut indptr, mut indices, mut values) = (vec![0usize], Vec::new(), Vec::new());
+        let (mut labels, mut all_labels) = (Vec::new(), Vec::new());
+        loop {
+            let first = self.next_row;
+            self.read_rows(&mut labels, super::DEFAULT_BLOCK_ROWS)?;
+            if labels.is_empty() {
+                break;
+            }
+            // Entries arrive row by row; each row's are sorted by column.
+            let mut start = 0;
+            for r in 0..labels.len() {
+                let end = start + self.entries[start..].iter().take_while(|e| e.0 == r).count();
+                let row = &mut self.entries[start..end];
+                row.sort_unstable_by_key(|e| e.1);
+                for k in 0..row.len() {
+                    let (_, c, v) = row[k];
+                    if c >= p {
+                        return Err(self.beyond(first + r as u64, c));
+                    }
+                    if k > 0 && row[k - 1].1 == c {
+                        return Err(at(
+                            &self.name,
+                            first + r as u64,
+                            Some(&format!("x{}", c + 1)),
+                            "index given twice on one line".into(),
+                        ));
+                    }
+                    indices.push(c);
+                    values.push(v);
+                }
+                indptr.push(values.len());
+                start = end;
+            }
+            all_labels.extend_from_slice(&labels);
+        }
+        let n = all_labels.len();
+        let csr = CsrMatrix::new(n, p, indptr, indices, values)?;
+        Ok((csr, all_labels))
     }
 
     /// Parses one non-empty line into the block's entries; returns its label.
@@ -375,44 +501,18 @@ impl RowSource for LibsvmSource {
     fn next_block(&mut self, block: &mut Block, max_rows: usize) -> Result<bool> {
         let p = self.feature_names.len();
         let first = self.next_row;
-        self.entries.clear();
         let mut labels = std::mem::take(&mut block.y);
-        labels.clear();
-        while labels.len() < max_rows.max(1) {
-            let row = first + labels.len() as u64;
-            self.line.clear();
-            let read = self.reader.read_line(&mut self.line).map_err(|e| {
-                at(&self.name, row, None, format!("cannot read line {}: {e}", self.line_number + 1))
-            })?;
-            if read == 0 {
-                break;
-            }
-            self.line_number += 1;
-            if self.line.split('#').next().unwrap_or("").trim().is_empty() {
-                continue;
-            }
-            let label = self.parse(row, labels.len())?;
-            labels.push(label);
-        }
+        self.read_rows(&mut labels, max_rows)?;
         let rows = labels.len();
         block.reset(first, rows);
         block.y = labels;
         block.x.resize(rows * p, 0.0);
-        // While the open scan counts p, there is no X to fill yet.
-        if p > 0 {
-            for &(i, c, v) in &self.entries {
-                if c >= p {
-                    return Err(at(
-                        &self.name,
-                        first + i as u64,
-                        Some(&format!("x{}", c + 1)),
-                        format!("index {} beyond the {p} features", c + 1),
-                    ));
-                }
-                block.x[c * rows + i] = v;
+        for &(i, c, v) in &self.entries {
+            if c >= p {
+                return Err(self.beyond(first + i as u64, c));
             }
+            block.x[c * rows + i] = v;
         }
-        self.next_row += rows as u64;
         Ok(rows > 0)
     }
 }

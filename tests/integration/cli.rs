@@ -292,9 +292,9 @@ fn bad_inputs_end_with_a_one_line_error() {
         (vec!["bench", "quantile", "--quick", "--p", "0"], "at least 1"),
         (vec!["bench", "lasso", "--quick", "--folds", "0"], "at least 1"),
         (vec!["fit", "--data", good, "--family", "quantile", "--quantile", "1.5"], "q"),
-        (vec!["fit", "--data", &sparse], "densely"),
+        (vec!["fit", "--data", &sparse], "4000000000 is far beyond the 2 stored values"),
         // The streamed reader is the same reader: the same refusal before any block is read.
-        (vec!["fit", "--data", &sparse, "--stream"], "densely"),
+        (vec!["fit", "--data", &sparse, "--stream"], "renumber the features compactly"),
         (vec!["fit", "--data", &label_only], "no features"),
     ];
     for (args, expected) in cases {
@@ -728,4 +728,93 @@ fn tsv_fits_in_memory_as_its_csv_does() {
     assert_eq!(from_csv["coef"], from_tsv["coef"]);
     assert_eq!(from_csv["feature_names"], from_tsv["feature_names"]);
     assert!(from_tsv["coef"].as_array().unwrap().len() > 1);
+}
+
+/// A LIBSVM file is read sparse: 300 rows, features up to 100 000 (30 million values dense,
+/// which streamed blocks refuse) fit a lasso on active sets, with the objective of the same
+/// CSR matrix fitted through the library; predictions read the file sparse too. A line that
+/// gives one index twice is named by row and feature.
+#[test]
+fn libsvm_files_are_read_sparse_whatever_their_width() {
+    use scalemix::{CsrMatrix, Glm, Penalty};
+    let dir = scratch("libsvm-wide");
+    let (n, p) = (300, 100_000);
+    let (mut indptr, mut indices, mut values, mut labels) = (vec![0], vec![], vec![], vec![]);
+    let mut text = String::new();
+    for i in 0..n {
+        // Ten features a row, the first few shared by many rows and carrying the signal.
+        let mut row: Vec<usize> = (0..10).map(|k| (i * 7919 + k * 104_729) % p).collect();
+        row.push(i % 5);
+        row.sort_unstable();
+        row.dedup();
+        let signal: f64 = row.iter().filter(|&&j| j < 5).map(|&j| 1.0 + j as f64).sum();
+        let label = if (signal + (i % 3) as f64) > 3.5 { 1.0 } else { 0.0 };
+        text.push_str(&format!("{label}"));
+        // Written in decreasing order: a line's entries may come in any order.
+        for &j in row.iter().rev() {
+            let v = 1.0 + (j % 4) as f64 * 0.25;
+            text.push_str(&format!(" {}:{v}", j + 1));
+        }
+        text.push('\n');
+        for &j in &row {
+            indices.push(j);
+            values.push(1.0 + (j % 4) as f64 * 0.25);
+        }
+        indptr.push(values.len());
+        labels.push(label);
+    }
+    // The largest index fixes p: make sure a row reaches it.
+    let last = *indices.iter().max().unwrap() + 1;
+    let data = dir.join("wide.svm");
+    std::fs::write(&data, &text).unwrap();
+    let data = data.to_str().unwrap();
+    let model = dir.join("model.json");
+    let out = scalemix(&[
+        "fit",
+        "--data",
+        data,
+        "--family",
+        "logistic",
+        "--lambda",
+        "0.02",
+        "--alpha",
+        "1",
+        "--output",
+        model.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let file: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&model).unwrap()).unwrap();
+    let x = CsrMatrix::new(n, last, indptr, indices, values).unwrap();
+    let fit = Glm::logistic().penalty(Penalty::lasso(0.02)).fit(&x, &labels).unwrap();
+    let objective = file["objective"].as_f64().unwrap();
+    assert!((objective - fit.objective()).abs() <= 1e-12 * fit.objective(), "{objective}");
+    assert_eq!(file["coef"].as_array().unwrap().len(), last);
+
+    let predictions = dir.join("predictions.csv");
+    let out = scalemix(&[
+        "predict",
+        "--model",
+        model.to_str().unwrap(),
+        "--data",
+        data,
+        "--output",
+        predictions.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(std::fs::read_to_string(&predictions).unwrap().lines().count(), n + 1);
+
+    let streamed =
+        scalemix(&["fit", "--data", data, "--lambda", "0.02", "--alpha", "1", "--stream"]);
+    let stderr = String::from_utf8_lossy(&streamed.stderr);
+    assert!(!streamed.status.success() && stderr.contains("read the file in memory"), "{stderr}");
+
+    let twice = dir.join("twice.svm");
+    std::fs::write(&twice, "1 1:0.5 3:1\n0 2:1 2:3\n").unwrap();
+    let out = scalemix(&["fit", "--data", twice.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("row 1") && stderr.contains("x2") && stderr.contains("twice"),
+        "{stderr}"
+    );
 }

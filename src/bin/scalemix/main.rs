@@ -17,7 +17,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use scalemix::{
-    Acceleration, BackendChoice, CvOptions, Data, Design, Family, Glm, Metric, PathOptions, Penalty,
+    Acceleration, BackendChoice, CvOptions, Data, Family, Glm, Metric, PathOptions, Penalty,
 };
 
 use crate::entry::backend_arg;
@@ -362,7 +362,7 @@ fn fit(args: &FitArgs) -> Result<(), String> {
         return Ok(());
     }
     let data = load(args)?;
-    let x = Design::row_major(&data.x, data.n, data.p).map_err(|e| e.to_string())?;
+    let x = data.design().map_err(|e| e.to_string())?;
     let bar = progress(args.quiet, "fitting");
     let glm = glm(args);
     let w = weights(&data, args);
@@ -425,7 +425,7 @@ fn run_path(args: &FitArgs, path: &PathArgs) -> Result<(), String> {
         return Ok(());
     }
     let data = load(args)?;
-    let x = Design::row_major(&data.x, data.n, data.p).map_err(|e| e.to_string())?;
+    let x = data.design().map_err(|e| e.to_string())?;
     let bar = progress(args.quiet, "fitting the path");
     let w = weights(&data, args);
     let fitted = match args.family {
@@ -462,7 +462,7 @@ fn run_cv(
         return Ok(());
     }
     let data = load(args)?;
-    let x = Design::row_major(&data.x, data.n, data.p).map_err(|e| e.to_string())?;
+    let x = data.design().map_err(|e| e.to_string())?;
     let options = CvOptions { folds, seed, metric, path: path_options(path) };
     let bar = progress(args.quiet, &format!("cross-validating ({folds} folds)"));
     let glm = glm(args);

@@ -5,7 +5,7 @@ use std::path::Path as FilePath;
 
 use nalgebra::DMatrix;
 use scalemix::{
-    CvResult, Design, Family, Fit, LinearModel, MulticlassFit, MulticlassModel, RegularizationPath,
+    CvResult, Family, Fit, LinearModel, MulticlassFit, MulticlassModel, RegularizationPath,
 };
 use serde::{Deserialize, Serialize};
 
@@ -184,7 +184,7 @@ impl ModelFile {
     /// also check that the file's parameters fit together).
     pub fn predict(&self, data: &Dataset) -> Result<String, String> {
         let family = self.family_value()?;
-        let x = Design::row_major(&data.x, data.n, data.p).map_err(|e| e.to_string())?;
+        let x = data.design().map_err(|e| e.to_string())?;
         let cells =
             |values: &[f64]| values.iter().map(f64::to_string).collect::<Vec<_>>().join(",");
         let mut out = String::new();
