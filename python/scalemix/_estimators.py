@@ -10,9 +10,14 @@ scikit-learn class of the same name finds; the mapping is in each class's docstr
 
 X is read in place when it is a float64 array in C or Fortran order; any other array (float32,
 integers, a non-contiguous view, a DataFrame) is converted once to float64 before the fit.
+scipy.sparse CSR and CSC matrices and arrays with float64 values, int32 or int64 indices and
+canonical structure (sorted, no duplicates) are read in place too and never densified; other
+sparse formats are converted to CSR once, and a non-canonical matrix is copied with its
+duplicates summed (``sum_duplicates``), as scipy itself would count them.
 """
 
 import numpy as np
+import scipy.sparse as sp
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted
@@ -30,11 +35,35 @@ from . import _core
 _BACKENDS = ("auto", "cpu", "gpu")
 
 
+_SPARSE = ("csr", "csc")
+
+
 def _in_place(X):
-    """X as the core reads it: float64, C or Fortran order, aligned (copied only if not)."""
+    """X as the core reads it: float64, C or Fortran order, aligned (copied only if not); a
+    sparse X as the tuple (format, data, indices, indptr, shape) of its arrays."""
+    if sp.issparse(X):
+        return _sparse_parts(X)
     if (X.flags.c_contiguous or X.flags.f_contiguous) and X.flags.aligned:
         return X
     return np.require(X, dtype=np.float64, requirements=["C", "A"])
+
+
+def _sparse_parts(X):
+    """A sparse X's arrays for the core: CSR or CSC as given (any other format converted to
+    CSR), float64 values, indices and indptr of one integer type (int32 or int64), canonical
+    structure (a copy with duplicates summed only where X is not)."""
+    if X.format not in _SPARSE:
+        X = X.tocsr()
+    if X.dtype != np.float64:
+        X = X.astype(np.float64)
+    if not X.has_canonical_format:
+        X = X.copy()
+        X.sum_duplicates()
+    index_type = np.int32 if X.indices.dtype == np.int32 and X.indptr.dtype == np.int32 else np.int64
+    indices = np.ascontiguousarray(X.indices, dtype=index_type)
+    indptr = np.ascontiguousarray(X.indptr, dtype=index_type)
+    data = np.ascontiguousarray(X.data, dtype=np.float64)
+    return (X.format, data, indices, indptr, (int(X.shape[0]), int(X.shape[1])))
 
 
 def _positive(name, value):
@@ -49,6 +78,12 @@ def _nonnegative(name, value):
 
 class _Linear(BaseEstimator):
     """What every estimator shares: validation, the call into the core, the fitted record."""
+
+    def __sklearn_tags__(self):
+        # scipy.sparse CSR/CSC input is fitted as it is (never densified).
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        return tags
 
     def _check_common(self):
         if self.backend not in _BACKENDS:
@@ -79,7 +114,7 @@ class _Linear(BaseEstimator):
 
     def _eta(self, X):
         check_is_fitted(self)
-        X = validate_data(self, X, reset=False, dtype=np.float64)
+        X = validate_data(self, X, reset=False, dtype=np.float64, accept_sparse=_SPARSE)
         return X @ self.coef_.T + self.intercept_
 
 
@@ -94,7 +129,7 @@ class _Regressor(RegressorMixin, _Linear):
     def fit(self, X, y, sample_weight=None):
         """Fits the model; ``sample_weight`` multiplies each row's loss."""
         self._check_common()
-        X, y = validate_data(self, X, y, dtype=np.float64, y_numeric=True)
+        X, y = validate_data(self, X, y, dtype=np.float64, y_numeric=True, accept_sparse=_SPARSE)
         sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64)
         lam, alpha = self._lam_alpha(float(sample_weight.sum()))
         result = _core.fit(
@@ -233,7 +268,7 @@ class _Classifier(ClassifierMixin, _Linear):
     def fit(self, X, y, sample_weight=None):
         """Fits the model; ``sample_weight`` multiplies each row's loss."""
         self._check_common()
-        X, y = validate_data(self, X, y, dtype=np.float64)
+        X, y = validate_data(self, X, y, dtype=np.float64, accept_sparse=_SPARSE)
         check_classification_targets(y)
         self.classes_, codes = np.unique(y, return_inverse=True)
         if len(self.classes_) < 2:
@@ -427,7 +462,7 @@ class GLM(RegressorMixin, _Linear):
     def fit(self, X, y, sample_weight=None):
         """Fits the model; ``sample_weight`` multiplies each row's loss."""
         self._check_common()
-        X, y = validate_data(self, X, y, dtype=np.float64, y_numeric=True)
+        X, y = validate_data(self, X, y, dtype=np.float64, y_numeric=True, accept_sparse=_SPARSE)
         sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64)
         result = _core.fit(
             _in_place(X),
@@ -462,7 +497,7 @@ class GLM(RegressorMixin, _Linear):
 def _arrays(X, y, sample_weight):
     from sklearn.utils import check_X_y
 
-    X, y = check_X_y(X, y, dtype=np.float64, y_numeric=True)
+    X, y = check_X_y(X, y, dtype=np.float64, y_numeric=True, accept_sparse=_SPARSE)
     sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64)
     return _in_place(X), np.ascontiguousarray(y, dtype=np.float64), sample_weight
 

@@ -11,7 +11,7 @@ use scalemix::backend::Problem;
 use scalemix::backend::{BackendInfo, Needs, Stats};
 use scalemix::{BackendChoice, Error, ExternalClasses, ExternalRows, Family, RowSummary};
 
-use crate::{design, fit_dict, model, multiclass_dict, to_py};
+use crate::{XArrays, fit_dict, model, multiclass_dict, to_py};
 
 /// One pass's statistics as sums over rows (not means), so the chunks' add up: the rows' Σ wᵢ,
 /// Σ wᵢ ℓᵢ, the gradient's and the Gram's sums (absent where the pass did not compute them), the
@@ -188,7 +188,7 @@ fn chunk_family(family: &str, quantile: f64, nu: f64, sigma: Option<f64>) -> PyR
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn chunk_statistics<'py>(
     py: Python<'py>,
-    x: PyReadonlyArray2<'py, f64>,
+    x: Bound<'py, PyAny>,
     y: PyReadonlyArray1<'py, f64>,
     sample_weight: PyReadonlyArray1<'py, f64>,
     theta: PyReadonlyArray1<'py, f64>,
@@ -210,7 +210,8 @@ pub(crate) fn chunk_statistics<'py>(
         other => return Err(PyValueError::new_err(format!("unknown needs {other:?}"))),
     };
     let choice: BackendChoice = backend.parse().map_err(to_py)?;
-    let x = design(&x)?;
+    let x = XArrays::new(&x)?;
+    let x = x.design()?;
     let (y, w, theta) = (y.as_slice()?, sample_weight.as_slice()?, theta.as_slice()?);
     let dim = x.ncols() + usize::from(fit_intercept);
     if theta.len() != dim {

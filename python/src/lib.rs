@@ -16,10 +16,10 @@ use numpy::{
 };
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::PyDict;
+use pyo3::types::{PyDict, PyTuple};
 use scalemix::{
-    BackendChoice, CvOptions, Data, Design, Error, Family, Fit, Folds, Glm, Metric, MulticlassFit,
-    PathOptions, Penalty,
+    BackendChoice, CvOptions, Data, Design, Error, Family, Fit, Folds, Glm, Indices, Metric,
+    MulticlassFit, PathOptions, Penalty,
 };
 
 /// The core's error as a Python exception.
@@ -30,15 +30,110 @@ pub(crate) fn to_py(e: Error) -> PyErr {
     }
 }
 
-/// X read in place: row-major for a C-ordered array, column-major for a Fortran-ordered one.
-pub(crate) fn design<'a>(x: &'a PyReadonlyArray2<'_, f64>) -> PyResult<Design<'a>> {
-    let (n, p) = (x.shape()[0], x.shape()[1]);
-    let c_order = x.is_c_contiguous();
-    let data = x.as_slice().map_err(|_| {
-        PyValueError::new_err("X must be a contiguous float64 array (C or Fortran order)")
-    })?;
-    if c_order { Design::row_major(data, n, p) } else { Design::column_major(data, n, p) }
-        .map_err(to_py)
+/// X as the Python layer hands it over: a float64 NumPy array in C or Fortran order, or a
+/// sparse matrix's arrays as the tuple `("csr" | "csc", data, indices, indptr, (n, p))` with
+/// int32 or int64 indices. Every array is borrowed, and read in place through [`XArrays::design`].
+pub(crate) enum XArrays<'py> {
+    Dense(PyReadonlyArray2<'py, f64>),
+    Sparse {
+        csc: bool,
+        shape: (usize, usize),
+        values: PyReadonlyArray1<'py, f64>,
+        indices: IndexArray<'py>,
+        indptr: IndexArray<'py>,
+    },
+}
+
+/// A sparse matrix's index array, in scipy's two index types.
+pub(crate) enum IndexArray<'py> {
+    I32(PyReadonlyArray1<'py, i32>),
+    I64(PyReadonlyArray1<'py, i64>),
+}
+
+impl<'py> IndexArray<'py> {
+    fn new(array: &Bound<'py, PyAny>, name: &str) -> PyResult<Self> {
+        if let Ok(a) = array.extract::<PyReadonlyArray1<'py, i32>>() {
+            return Ok(Self::I32(a));
+        }
+        array.extract::<PyReadonlyArray1<'py, i64>>().map(Self::I64).map_err(|_| {
+            PyValueError::new_err(format!("sparse X: {name} must be a 1-D int32 or int64 array"))
+        })
+    }
+
+    fn indices(&self) -> PyResult<Indices<'_>> {
+        Ok(match self {
+            Self::I32(a) => Indices::I32(a.as_slice()?),
+            Self::I64(a) => Indices::I64(a.as_slice()?),
+        })
+    }
+}
+
+impl<'py> XArrays<'py> {
+    pub(crate) fn new(x: &Bound<'py, PyAny>) -> PyResult<Self> {
+        let Ok(parts) = x.cast::<PyTuple>() else {
+            return Ok(Self::Dense(x.extract().map_err(|_| {
+                PyValueError::new_err("X must be a 2-D float64 array or a scipy.sparse matrix")
+            })?));
+        };
+        let (kind, values, indices, indptr, shape): (
+            String,
+            Bound<'py, PyAny>,
+            Bound<'py, PyAny>,
+            Bound<'py, PyAny>,
+            (usize, usize),
+        ) = parts.extract()?;
+        let csc = match kind.as_str() {
+            "csr" => false,
+            "csc" => true,
+            other => {
+                return Err(PyValueError::new_err(format!(
+                    "sparse X: format {other:?} (csr or csc)"
+                )));
+            }
+        };
+        let values = values
+            .extract()
+            .map_err(|_| PyValueError::new_err("sparse X: data must be a 1-D float64 array"))?;
+        Ok(Self::Sparse {
+            csc,
+            shape,
+            values,
+            indices: IndexArray::new(&indices, "indices")?,
+            indptr: IndexArray::new(&indptr, "indptr")?,
+        })
+    }
+
+    /// The design, read in place: row-major for a C-ordered array, column-major for a
+    /// Fortran-ordered one, CSR or CSC with its structure checked.
+    pub(crate) fn design(&self) -> PyResult<Design<'_>> {
+        match self {
+            Self::Dense(x) => {
+                let (n, p) = (x.shape()[0], x.shape()[1]);
+                let c_order = x.is_c_contiguous();
+                let data = x.as_slice().map_err(|_| {
+                    PyValueError::new_err(
+                        "X must be a contiguous float64 array (C or Fortran order)",
+                    )
+                })?;
+                if c_order {
+                    Design::row_major(data, n, p)
+                } else {
+                    Design::column_major(data, n, p)
+                }
+                .map_err(to_py)
+            }
+            Self::Sparse { csc, shape: (n, p), values, indices, indptr } => {
+                let (values, indices, indptr) =
+                    (values.as_slice()?, indices.indices()?, indptr.indices()?);
+                if *csc {
+                    Design::csc(*n, *p, indptr, indices, values)
+                } else {
+                    Design::csr(*n, *p, indptr, indices, values)
+                }
+                .map_err(to_py)
+            }
+        }
+    }
 }
 
 /// The model the keyword arguments describe.
@@ -80,7 +175,7 @@ pub(crate) fn model(
 #[allow(clippy::too_many_arguments)]
 fn fit<'py>(
     py: Python<'py>,
-    x: PyReadonlyArray2<'py, f64>,
+    x: Bound<'py, PyAny>,
     y: PyReadonlyArray1<'py, f64>,
     sample_weight: Option<PyReadonlyArray1<'py, f64>>,
     family: &str,
@@ -108,7 +203,8 @@ fn fit<'py>(
         backend,
         standardize,
     )?;
-    let x = design(&x)?;
+    let x = XArrays::new(&x)?;
+    let x = x.design()?;
     let y = y.as_slice()?;
     let w = sample_weight.as_ref().map(|w| w.as_slice()).transpose()?;
     let fit = py
@@ -144,7 +240,7 @@ pub(crate) fn fit_dict<'py>(py: Python<'py>, fit: &Fit) -> PyResult<Bound<'py, P
 #[allow(clippy::too_many_arguments)]
 fn fit_multiclass<'py>(
     py: Python<'py>,
-    x: PyReadonlyArray2<'py, f64>,
+    x: Bound<'py, PyAny>,
     y: PyReadonlyArray1<'py, f64>,
     sample_weight: Option<PyReadonlyArray1<'py, f64>>,
     family: &str,
@@ -159,7 +255,8 @@ fn fit_multiclass<'py>(
     let glm =
         model(family, lam, alpha, fit_intercept, 0.5, 4.0, None, max_iter, tol, backend, false)?
             .symmetric_multinomial(symmetric);
-    let x = design(&x)?;
+    let x = XArrays::new(&x)?;
+    let x = x.design()?;
     let y = y.as_slice()?;
     let w = sample_weight.as_ref().map(|w| w.as_slice()).transpose()?;
     let fit =
@@ -205,7 +302,7 @@ fn path_options(
 #[allow(clippy::too_many_arguments)]
 fn path<'py>(
     py: Python<'py>,
-    x: PyReadonlyArray2<'py, f64>,
+    x: Bound<'py, PyAny>,
     y: PyReadonlyArray1<'py, f64>,
     sample_weight: Option<PyReadonlyArray1<'py, f64>>,
     family: &str,
@@ -233,7 +330,8 @@ fn path<'py>(
         backend,
         standardize,
     )?;
-    let x = design(&x)?;
+    let x = XArrays::new(&x)?;
+    let x = x.design()?;
     let y = y.as_slice()?;
     let w = sample_weight.as_ref().map(|w| w.as_slice()).transpose()?;
     let options = path_options(n_lambda, lambda_min_ratio, lambdas);
@@ -269,7 +367,7 @@ fn path_dict<'py>(
 #[allow(clippy::too_many_arguments)]
 fn cv<'py>(
     py: Python<'py>,
-    x: PyReadonlyArray2<'py, f64>,
+    x: Bound<'py, PyAny>,
     y: PyReadonlyArray1<'py, f64>,
     sample_weight: Option<PyReadonlyArray1<'py, f64>>,
     family: &str,
@@ -300,7 +398,8 @@ fn cv<'py>(
         standardize,
     )?;
     let metric = metric.map(str::parse::<Metric>).transpose().map_err(to_py)?;
-    let x = design(&x)?;
+    let x = XArrays::new(&x)?;
+    let x = x.design()?;
     let y = y.as_slice()?;
     let w = sample_weight.as_ref().map(|w| w.as_slice()).transpose()?;
     let options =
