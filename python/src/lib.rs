@@ -44,6 +44,10 @@ pub(crate) enum XArrays<'py> {
     },
 }
 
+/// The tuple the Python layer passes for a sparse X: format, data, indices, indptr, shape.
+type SparseParts<'py> =
+    (String, Bound<'py, PyAny>, Bound<'py, PyAny>, Bound<'py, PyAny>, (usize, usize));
+
 /// A sparse matrix's index array, in scipy's two index types.
 pub(crate) enum IndexArray<'py> {
     I32(PyReadonlyArray1<'py, i32>),
@@ -75,13 +79,7 @@ impl<'py> XArrays<'py> {
                 PyValueError::new_err("X must be a 2-D float64 array or a scipy.sparse matrix")
             })?));
         };
-        let (kind, values, indices, indptr, shape): (
-            String,
-            Bound<'py, PyAny>,
-            Bound<'py, PyAny>,
-            Bound<'py, PyAny>,
-            (usize, usize),
-        ) = parts.extract()?;
+        let (kind, values, indices, indptr, shape): SparseParts<'py> = parts.extract()?;
         let csc = match kind.as_str() {
             "csr" => false,
             "csc" => true,
