@@ -97,7 +97,8 @@ impl Glm {
         };
         let model = self.model_for(problem.ncols())?;
         let model = match entry {
-            Entry::Fit | Entry::Path | Entry::Cv => model.on_active_sets(problem.ncols()),
+            Entry::Fit => model.on_active_sets(problem.ncols()).on_matrix_free(problem.ncols()),
+            Entry::Path | Entry::Cv => model.on_active_sets(problem.ncols()),
             _ => model,
         };
         model.check_memory(&problem, 0)?;

@@ -28,13 +28,14 @@ pub(crate) use rows::{MemoryRows, RowFacts, Rows, exact_mean_loss};
 
 use std::time::Instant;
 
-use crate::backend::{self, Backend, BackendInfo, Needs, Stats};
+use crate::backend::{self, Backend, BackendInfo, CpuBackend, Needs, Stats};
 use crate::data::{Design, Problem, ScaledCopy};
 use crate::error::Result;
 use crate::family::Family;
 use crate::glm::Fit;
 use crate::penalty::PenaltyTerms;
 use crate::precondition::Preconditioner;
+use crate::solver::conjugate::MatrixFree;
 use crate::solver::{Run, Seed, Solution, SolverOptions, Termination};
 
 /// What the driver appends to the device's description when the last iterations ran on the
@@ -328,13 +329,16 @@ impl Model {
         start: Instant,
         theta0: Option<Vec<f64>>,
     ) -> Result<Fit> {
+        if self.prefers_matrix_free(problem) {
+            return self.fit_matrix_free(problem, start, theta0);
+        }
         if self.solves_on_active_sets() && !self.full_matrices_fit(problem) {
             if !self.standardizes() && self.penalty().lambda > 0.0 {
                 return self.fit_on_active_sets(problem, start);
             }
             // Only the ℓ₁ path makes the active sets; this fit needs every feature's matrices:
             // the check a fit over every feature makes, with its estimate.
-            self.without_active_sets().check_memory(problem, 0)?;
+            self.with_full_matrices().check_memory(problem, 0)?;
         }
         let Some(preconditioned) = self.preconditioned(problem)? else {
             let mut backend = self.open(problem)?;
@@ -347,6 +351,59 @@ impl Model {
         let mut rows = MemoryRows::new(&internal, self.intercept(), &mut *backend)
             .in_user_coordinates(problem);
         self.fit_rows(inner, Some(&preconditioned.pre), &mut rows, theta0, start)
+    }
+
+    /// Fits a ridge problem matrix-free ([`MatrixFree`]): in its preconditioned coordinates
+    /// where the design needs them (a sparse design scaled, never centred), from `theta0` (the
+    /// user's coordinates) or the null model; the objective and KKT violation reported from
+    /// the definitions in the user's coordinates.
+    fn fit_matrix_free(
+        &self,
+        problem: &Problem<'_>,
+        start: Instant,
+        theta0: Option<Vec<f64>>,
+    ) -> Result<Fit> {
+        let dim = problem.ncols() + usize::from(self.intercept());
+        let preconditioned = self.preconditioned(problem)?;
+        let (internal, inner, pre) = match &preconditioned {
+            Some(p) => (p.problem(problem)?, &p.model, Some(&p.pre)),
+            None => (problem.clone(), self, None),
+        };
+        let terms = inner.terms(dim)?;
+        let theta0 = match theta0 {
+            Some(theta) => pre.map_or(theta.clone(), |pre| pre.to_internal(&theta)),
+            None => self.null_start(&internal),
+        };
+        let solver = MatrixFree::new(&internal, self.intercept(), &terms, self.options()).ok_or(
+            crate::Error::Unsupported {
+                operation: "a matrix-free fit",
+                family: self.family().name(),
+                reason: "its M-step needs the d × d system",
+            },
+        )?;
+        let mut solution = solver.solve(theta0);
+        if let Some(pre) = pre {
+            solution.theta = pre.to_user(&solution.theta);
+            if !self.standardizes() {
+                let user_terms = self.terms(dim)?;
+                let mut stats = Stats::gradient_only(dim);
+                CpuBackend::new(problem, self.intercept()).evaluate(
+                    &solution.theta,
+                    Needs::Gradient,
+                    &mut stats,
+                )?;
+                solution.objective =
+                    rows::exact_mean_loss(problem, &solution.theta, self.intercept())
+                        + user_terms.value(&solution.theta);
+                solution.kkt_violation =
+                    user_terms.kkt_violation(&solution.theta, stats.gradient.as_slice());
+            }
+        }
+        let info = BackendInfo {
+            kind: "cpu",
+            device: "cpu f64, matrix-free (conjugate-gradient M-step)".into(),
+        };
+        Ok(self.fit_of(problem.family, solution, start, info))
     }
 
     /// The fit record of `solution` (θ in the user's coordinates, with the objective and KKT

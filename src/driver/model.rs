@@ -12,6 +12,12 @@ use crate::glm::Glm;
 use crate::penalty::{Penalty, PenaltyTerms};
 use crate::solver::SolverOptions;
 
+/// Below this many coordinates a fit that fits in memory always takes the d × d M-step (its
+/// Newton steps converge in fewer passes than truncated ones).
+pub(crate) const MATRIX_FREE_MIN_DIM: usize = 4096;
+/// Products with X the cost model assumes one conjugate-gradient M-step takes.
+pub(crate) const CG_PRODUCTS_PER_STEP: f64 = 50.0;
+
 /// A model whose settings passed `Glm::check`: what the driver, paths, cross-validation,
 /// multiclass fits and the baselines run.
 #[derive(Debug, Clone)]
@@ -34,6 +40,11 @@ pub(crate) struct Model {
     /// (at most about n + 1 columns, as the lasso selects at most n), not of every feature,
     /// where those would not fit. Set by [`Model::on_active_sets`].
     active_sets: bool,
+    /// A ridge fit of a smooth loss, which can solve its M-step by conjugate gradients on
+    /// products with X instead of a d × d system ([`crate::solver::conjugate`]): its memory is
+    /// O(n + d). Set by [`Model::on_matrix_free`]; used where the d × d matrices do not fit or
+    /// the cost model prefers it ([`Model::prefers_matrix_free`]).
+    matrix_free: bool,
     /// Per feature, the scale sⱼ by which a preconditioned design's column was divided: the
     /// penalty is carried to the new coordinates (ridgeⱼ/sⱼ², lassoⱼ/sⱼ^q) so the objective is
     /// the user's. `None` on the design as given (and with `standardize`, whose penalty applies
@@ -56,6 +67,7 @@ impl Model {
             symmetric: glm.symmetric,
             standardize: glm.standardize,
             active_sets: false,
+            matrix_free: false,
             penalty_scale: None,
         }
     }
@@ -116,20 +128,59 @@ impl Model {
         self
     }
 
+    /// The same model for a fit that may solve matrix-free: a ridge penalty with λ > 0 (no ℓ₁
+    /// part: that runs on active sets) on a loss with a matrix-free M-step.
+    pub(crate) fn on_matrix_free(mut self, p: usize) -> Self {
+        let dim = p + usize::from(self.intercept);
+        let ridge_only =
+            self.terms_at(1.0, dim).is_ok_and(|unit| unit.lasso.iter().all(|&l| l == 0.0));
+        self.matrix_free = ridge_only
+            && self.penalty.lambda > 0.0
+            && crate::solver::conjugate::supports(self.family);
+        self
+    }
+
+    /// Whether `problem` is better solved matrix-free: where the d × d matrices do not fit, or
+    /// where d exceeds [`MATRIX_FREE_MIN_DIM`] and the cost model of docs/sm-em.md §9 says one
+    /// M-step by conjugate gradients (2 · (nnz + n) multiply-adds per product, about
+    /// [`CG_PRODUCTS_PER_STEP`] products) is cheaper than forming XᵀCX (n·d²/2 dense,
+    /// Σᵢ nnzᵢ²/2 sparse) and factoring it (d³/3).
+    pub(crate) fn prefers_matrix_free(&self, problem: &Problem<'_>) -> bool {
+        if !self.matrix_free {
+            return false;
+        }
+        // A preconditioned copy of X may come on top of the d × d matrices.
+        if self.with_full_matrices().check_memory(problem, problem.x.bytes()).is_err() {
+            return true;
+        }
+        let (n, dim) =
+            (problem.nrows() as f64, (problem.ncols() + usize::from(self.intercept)) as f64);
+        if dim < MATRIX_FREE_MIN_DIM as f64 {
+            return false;
+        }
+        let stored = problem.x.stored_values() as f64;
+        let gram =
+            if problem.x.is_sparse() { stored * stored / n / 2.0 } else { n * dim * dim / 2.0 };
+        let cholesky = gram + dim * dim * dim / 3.0;
+        let conjugate = 2.0 * (stored + n) * CG_PRODUCTS_PER_STEP;
+        conjugate < cholesky
+    }
+
     /// Whether this model may solve on active sets (see [`Model::on_active_sets`]).
     pub(crate) fn solves_on_active_sets(&self) -> bool {
         self.active_sets
     }
 
-    /// The same model checking its memory as a fit over every feature does.
-    pub(crate) fn without_active_sets(&self) -> Model {
-        Model { active_sets: false, ..self.clone() }
+    /// The same model checking its memory as a fit over every feature with its d × d matrices
+    /// does (neither on active sets nor matrix-free).
+    pub(crate) fn with_full_matrices(&self) -> Model {
+        Model { active_sets: false, matrix_free: false, ..self.clone() }
     }
 
     /// Whether the d × d matrices of a fit over every feature of `problem` fit in memory
     /// ([`Model::check_memory`] as for a single fit, whatever the entry point).
     pub(crate) fn full_matrices_fit(&self, problem: &Problem<'_>) -> bool {
-        self.without_active_sets().check_memory(problem, 0).is_ok()
+        self.with_full_matrices().check_memory(problem, 0).is_ok()
     }
 
     /// [`Model::check_memory`] for `n` rows held at once (a streamed fit's block buffers) of `p`
@@ -141,6 +192,24 @@ impl Model {
         let Some(available) = self.execution.max_memory.or_else(available_memory) else {
             return Ok(());
         };
+        if self.matrix_free {
+            // Per row: η, the weights, a direction's product; per coordinate: θ, ∇L, the
+            // conjugate-gradient vectors and the diagonal (a dozen f64 in all).
+            let needed =
+                (n as u64).saturating_mul(64).saturating_add((dim as u64).saturating_mul(96));
+            let needed = needed.saturating_add(extra);
+            if needed > available {
+                return Err(Error::OutOfMemory {
+                    rows: n,
+                    cols: p,
+                    dim,
+                    matrices: 0,
+                    needed_mib: needed >> 20,
+                    available_mib: available >> 20,
+                });
+            }
+            return Ok(());
+        }
         let matrices = 8;
         let square = (dim as u64).saturating_mul(dim as u64).saturating_mul(8);
         let partial_grams = (n.div_ceil(2048).clamp(1, 32) as u64)

@@ -124,7 +124,7 @@ impl Model {
         }
         if !options.strong_rules {
             // Every point over every feature: the check a single fit makes, with its message.
-            self.without_active_sets().check_memory(problem, 0)?;
+            self.with_full_matrices().check_memory(problem, 0)?;
         }
         log::info!("a design too wide for its d × d matrices: the path runs on active sets, CPU");
         Ok(Box::new(CpuBackend::new(problem, self.intercept())))
@@ -429,7 +429,7 @@ impl Model {
         let intercept = self.intercept();
         let k = active.len();
         // The compact copy of the active columns and its matrices.
-        self.without_active_sets().check_memory_for(n, k, (n * k.max(1) * 8) as u64)?;
+        self.with_full_matrices().check_memory_for(n, k, (n * k.max(1) * 8) as u64)?;
         let data = if k == 0 { vec![0.0; n] } else { problem.x.gather_columns(active) };
         // A design needs a column: an empty active set fits a single all-zero one.
         let columns = k.max(1);

@@ -20,6 +20,7 @@ mod gpu {
     }
 }
 mod lasso;
+mod matrix_free;
 mod multiclass;
 mod params;
 mod path;

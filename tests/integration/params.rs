@@ -414,8 +414,10 @@ fn rejects_fits_larger_than_the_memory_limit() {
     let x: Vec<f64> = (0..n * p).map(|i| ((i * 7) % 11) as f64 / 11.0).collect();
     let y = vec![0.0, 1.0, 1.0];
     let design = Design::row_major(&x, n, p).unwrap();
+    // Hinge has no matrix-free M-step: its fit needs the d × d matrices.
+    let hinge = Glm::hinge().penalty(Penalty::ridge(1.0));
     let glm = Glm::logistic().penalty(Penalty::ridge(1.0));
-    match glm.clone().max_memory(1 << 20).fit(design, &y) {
+    match hinge.max_memory(1 << 20).fit(design, &y) {
         Err(Error::OutOfMemory {
             rows: 3,
             cols: 600,
@@ -429,6 +431,10 @@ fn rejects_fits_larger_than_the_memory_limit() {
         }
         other => panic!("{other:?}"),
     }
+    // A logistic ridge fit solves its M-step matrix-free instead (O(n + d) memory); its path
+    // does not yet.
+    let fit = glm.clone().max_memory(1 << 20).fit(design, &y).unwrap();
+    assert!(fit.backend().device.contains("matrix-free"), "{}", fit.backend());
     let err = glm.clone().max_memory(1 << 20).path(design, &y, &Default::default()).unwrap_err();
     assert!(matches!(err, Error::OutOfMemory { cols: 600, .. }), "{err:?}");
     assert!(err.to_string().contains("3 rows × 600 columns"), "{err}");

@@ -1,0 +1,253 @@
+//! The matrix-free M-step (conjugate gradients on products with X): the Cholesky M-step's
+//! optimum on problems small enough for both, an objective that never rises, and ridge fits of
+//! designs too wide for a d × d matrix, dense and sparse, checked by KKT conditions computed
+//! here from the definitions.
+
+use proptest::prelude::*;
+use rand::prelude::*;
+use scalemix::{CsrMatrix, Data, Design, Family, Fit, Glm, Penalty, Termination};
+
+/// A memory limit below the d × d matrices of the 300 × 60 problems here (8 matrices of 29 KiB,
+/// the partial Gram matrix and the row buffers: 286 KiB, plus a preconditioned copy of X) but
+/// above their O(n + d) vectors and that copy (dense: 144 KiB, as CSR: 290 KiB): it makes their
+/// fits matrix-free.
+fn matrix_free_limit(sparse: bool) -> u64 {
+    if sparse { 448 << 10 } else { 256 << 10 }
+}
+
+fn is_matrix_free(fit: &Fit) -> bool {
+    fit.backend().device.contains("matrix-free")
+}
+
+/// F never rises by more than its rounding (16 ε |F|: steps whose decrease F cannot resolve
+/// are judged by the gradient instead).
+fn monotone(trace: &[f64]) -> bool {
+    trace.windows(2).all(|w| w[1] <= w[0] + 16.0 * f64::EPSILON * w[0].abs())
+}
+
+fn relative(a: f64, b: f64) -> f64 {
+    (a - b).abs() / a.abs().max(b.abs())
+}
+
+/// An ill-conditioned dense design (correlated columns, one column 1000× larger, so the
+/// preconditioner runs too) and responses for each family.
+fn problem(n: usize, p: usize, seed: u64) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut x = vec![0.0; n * p];
+    for i in 0..n {
+        let common: f64 = rng.random::<f64>() - 0.5;
+        for j in 0..p {
+            let scale = if j == 1 { 1000.0 } else { 1.0 };
+            x[i * p + j] = scale * (0.8 * common + rng.random::<f64>() - 0.5);
+        }
+    }
+    let eta: Vec<f64> = (0..n)
+        .map(|i| (0..p).map(|j| x[i * p + j] * if j % 4 == 0 { 0.5 } else { 0.0 }).sum())
+        .collect();
+    let labels = eta
+        .iter()
+        .map(|&e| f64::from(u8::from(rng.random::<f64>() < 1.0 / (1.0 + (-e).exp()))))
+        .collect();
+    let values = eta.iter().map(|&e| e + (rng.random::<f64>() - 0.5) * 2.0).collect();
+    (x, labels, values)
+}
+
+/// Logistic, gaussian, binomial and Student-t (σ fixed and estimated) ridge fits, with and
+/// without an intercept, sample weights and standardization, dense and sparse: the
+/// matrix-free fit reaches the Cholesky fit's objective to 1e-12 (1e-10 with σ estimated), its
+/// objective never rising.
+#[test]
+fn matrix_free_fits_equal_cholesky_fits() {
+    let (n, p) = (300, 60);
+    let (x, labels, values) = problem(n, p, 1);
+    let dense = Design::row_major(&x, n, p).unwrap();
+    let (mut indptr, mut indices, mut stored) = (vec![0usize], vec![], vec![]);
+    for i in 0..n {
+        for j in 0..p {
+            indices.push(j);
+            stored.push(x[i * p + j]);
+        }
+        indptr.push(stored.len());
+    }
+    let sparse = CsrMatrix::new(n, p, indptr, indices, stored).unwrap();
+    let weights: Vec<f64> = (0..n).map(|i| 0.5 + (i % 3) as f64).collect();
+    let trials: Vec<f64> = (0..n).map(|i| (1 + i % 3) as f64).collect();
+    let successes: Vec<f64> = labels.iter().zip(&trials).map(|(y, m)| y * m).collect();
+    let models = [
+        (Glm::logistic(), &labels),
+        (Glm::gaussian(), &values),
+        (Glm::student_t(4.0, Some(1.0)), &values),
+        (Glm::student_t(4.0, None), &values),
+    ];
+    for (glm, y) in models {
+        for (intercept, standardize, weighted) in
+            [(true, false, false), (false, false, true), (true, true, true)]
+        {
+            let glm = glm
+                .clone()
+                .penalty(Penalty::ridge(0.05))
+                .fit_intercept(intercept)
+                .standardize(standardize);
+            let what = format!("{:?} intercept={intercept} standardize={standardize}", glm);
+            let data = |x| Data::new(x, y).maybe_weights(weighted.then_some(weights.as_slice()));
+            let reference = glm.fit_data(&data(dense)).unwrap();
+            // An estimated σ stops at a relative change of 1e-10: the objectives of two fits
+            // agree to about that (both solvers reach their β to 1e-12 at the σ they end on).
+            let tolerance = if what.contains("estimate_sigma: true") { 1e-10 } else { 1e-12 };
+            assert!(!is_matrix_free(&reference), "{what}: the small fit takes the d × d M-step");
+            for x in [dense, sparse.design()] {
+                let limit = matrix_free_limit(x.is_sparse());
+                let fit = glm.clone().max_memory(limit).fit_data(&data(x)).unwrap();
+                assert!(is_matrix_free(&fit), "{what}: {}", fit.backend());
+                assert_eq!(fit.termination(), Termination::Converged, "{what}");
+                assert!(
+                    relative(fit.objective(), reference.objective()) <= tolerance,
+                    "{what}: {} vs {}",
+                    fit.objective(),
+                    reference.objective()
+                );
+                assert!(monotone(fit.objective_trace()), "{what}: {:?}", fit.objective_trace());
+            }
+        }
+    }
+    let binomial = Glm::binomial().penalty(Penalty::ridge(0.05));
+    let data = Data::binomial(dense, &successes, &trials).weights(&weights);
+    let reference = binomial.fit_data(&data).unwrap();
+    let fit = binomial.max_memory(matrix_free_limit(false)).fit_data(&data).unwrap();
+    assert!(is_matrix_free(&fit));
+    assert!(relative(fit.objective(), reference.objective()) <= 1e-12);
+}
+
+/// A logistic ridge fit of a 200 × 20 000 dense design (its 20 001 × 20 001 matrices would take
+/// 25 GiB): matrix-free, converged, with ∇F = 0 to 1e-8 from a gradient computed here.
+#[test]
+fn wide_dense_ridge_fits_matrix_free() {
+    let (n, p) = (200, 20_000);
+    let mut rng = StdRng::seed_from_u64(2);
+    let x: Vec<f64> = (0..n * p).map(|_| rng.random::<f64>() - 0.5).collect();
+    let y: Vec<f64> = (0..n).map(|i| f64::from(u8::from(x[i * p] + x[i * p + 1] > 0.0))).collect();
+    let lambda = 0.01;
+    let fit = Glm::logistic()
+        .penalty(Penalty::ridge(lambda))
+        .max_memory(1 << 30)
+        .fit(Design::row_major(&x, n, p).unwrap(), &y)
+        .unwrap();
+    assert!(is_matrix_free(&fit));
+    assert_eq!(fit.termination(), Termination::Converged);
+    let (beta, b0) = (fit.coefficients(), fit.intercept());
+    let residual: Vec<f64> = (0..n)
+        .map(|i| {
+            let eta = b0 + (0..p).map(|j| x[i * p + j] * beta[j]).sum::<f64>();
+            1.0 / (1.0 + (-eta).exp()) - y[i]
+        })
+        .collect();
+    let worst = (0..p)
+        .map(|j| {
+            let g = (0..n).map(|i| x[i * p + j] * residual[i]).sum::<f64>() / n as f64;
+            (g + lambda * beta[j]).abs()
+        })
+        .fold(0.0_f64, f64::max);
+    assert!(worst < 1e-8, "KKT violation {worst}");
+    assert!(residual.iter().sum::<f64>().abs() / (n as f64) < 1e-8);
+}
+
+/// A text-like sparse logistic ridge fit (5 000 × 20 000, about 40 stored values a row, column
+/// popularity Zipf-like): matrix-free on the CSR arrays, ∇F = 0 to 1e-8 from the arrays.
+#[test]
+fn wide_sparse_ridge_fits_matrix_free() {
+    let (n, p) = (5_000, 20_000);
+    let mut rng = StdRng::seed_from_u64(3);
+    let (mut indptr, mut indices, mut values, mut y) = (vec![0usize], vec![], vec![], vec![]);
+    for _ in 0..n {
+        let mut row: Vec<usize> =
+            (0..40).map(|_| ((p as f64).powf(rng.random::<f64>()) as usize).min(p - 1)).collect();
+        row.sort_unstable();
+        row.dedup();
+        let score: f64 = row.iter().map(|&j| if j % 7 == 0 { 0.6 } else { -0.1 }).sum();
+        for j in row {
+            indices.push(j);
+            values.push(1.0 + rng.random::<f64>());
+        }
+        indptr.push(values.len());
+        y.push(f64::from(u8::from(rng.random::<f64>() < 1.0 / (1.0 + (-score).exp()))));
+    }
+    let x = CsrMatrix::new(n, p, indptr.clone(), indices.clone(), values.clone()).unwrap();
+    let lambda = 1e-4;
+    let fit = Glm::logistic().penalty(Penalty::ridge(lambda)).fit(&x, &y).unwrap();
+    assert!(is_matrix_free(&fit), "{}", fit.backend());
+    assert_eq!(fit.termination(), Termination::Converged);
+    assert!(monotone(fit.objective_trace()));
+    let (beta, b0) = (fit.coefficients(), fit.intercept());
+    let mut gradient = vec![0.0; p];
+    let mut total = 0.0;
+    for i in 0..n {
+        let range = indptr[i]..indptr[i + 1];
+        let eta = b0 + range.clone().map(|k| values[k] * beta[indices[k]]).sum::<f64>();
+        let r = (1.0 / (1.0 + (-eta).exp()) - y[i]) / n as f64;
+        total += r;
+        for k in range {
+            gradient[indices[k]] += values[k] * r;
+        }
+    }
+    let worst =
+        gradient.iter().zip(beta).map(|(g, b)| (g + lambda * b).abs()).fold(total.abs(), f64::max);
+    assert!(worst < 1e-8, "KKT violation {worst}");
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    /// On random small problems (every matrix-free family, with and without an intercept), the
+    /// matrix-free fit never raises F and ends where the d × d fit ends.
+    #[test]
+    fn matrix_free_objective_never_rises(
+        (n, p, x, labels, values) in (5usize..40, 2usize..8).prop_flat_map(|(n, p)| (
+            Just(n),
+            Just(p),
+            prop::collection::vec(-3.0..3.0f64, n * p),
+            prop::collection::vec(any::<bool>(), n),
+            prop::collection::vec(-5.0..5.0f64, n),
+        )),
+        log_lambda in -3.0..0.0f64,
+        intercept in any::<bool>(),
+        family in 0usize..3,
+    ) {
+        let design = Design::row_major(&x, n, p).unwrap();
+        let labels: Vec<f64> = labels.iter().map(|&b| f64::from(u8::from(b))).collect();
+        let (glm, y) = match family {
+            0 => (Glm::logistic(), &labels),
+            1 => (Glm::gaussian(), &values),
+            _ => (Glm::student_t(3.0, Some(1.0)), &values),
+        };
+        let glm = glm.penalty(Penalty::ridge(10f64.powf(log_lambda))).fit_intercept(intercept);
+        let reference = glm.fit(design, y).unwrap();
+        // Between the fit's O(n + d) estimate and its d × d one (docs: Model::check_memory).
+        let (rows, dim) = (n as u64, (p + usize::from(intercept)) as u64);
+        let matrix_free = 64 * rows + 96 * dim;
+        let full = 64 * dim * dim + 8 * (p * p) as u64 + 64 * rows;
+        let copy = 8 * rows * p as u64;
+        let limit = copy + matrix_free + (full - matrix_free) / 2;
+        let fit = glm.max_memory(limit).fit(design, y).unwrap();
+        prop_assert!(is_matrix_free(&fit));
+        prop_assert!(monotone(fit.objective_trace()), "{:?}", fit.objective_trace());
+        prop_assert_eq!(fit.termination(), Termination::Converged);
+        // Relative to F, or to 1 where both fits reach an F near 0 (an exact fit).
+        let scale = fit.objective().abs().max(reference.objective().abs()).max(1.0);
+        prop_assert!((fit.objective() - reference.objective()).abs() <= 1e-11 * scale,
+            "{} vs {}", fit.objective(), reference.objective());
+    }
+}
+
+/// Families without a matrix-free M-step (hinge, quantile) keep the memory refusal, which says
+/// what was needed.
+#[test]
+fn hinge_ridge_beyond_memory_is_still_refused_with_the_estimate() {
+    let (n, p) = (50, 40);
+    let (x, labels, _) = problem(n, p, 4);
+    let err = Glm::new(Family::Hinge)
+        .penalty(Penalty::ridge(0.1))
+        .max_memory(64 << 10)
+        .fit(Design::row_major(&x, n, p).unwrap(), &labels)
+        .unwrap_err();
+    assert!(err.to_string().contains("needs about"), "{err}");
+}
