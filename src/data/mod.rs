@@ -235,8 +235,42 @@ impl<'a> Design<'a> {
         }
     }
 
-    /// The columns `columns` as a dense row-major `n × k` copy (the active columns of a path).
-    pub(crate) fn gather_columns(&self, columns: &[usize]) -> Vec<f64> {
+    /// The columns `columns` (increasing) as a copy of the same kind — row-major for a dense
+    /// design, CSR for a sparse one — of `max(k, 1)` columns: an empty selection gives one
+    /// all-zero column (a path's active set before any feature enters).
+    pub(crate) fn columns_copy(&self, columns: &[usize]) -> ScaledCopy {
+        let (n, k) = (self.nrows, columns.len());
+        if !self.is_sparse() {
+            return ScaledCopy::Dense(if k == 0 { vec![0.0; n] } else { self.gather_columns(columns) });
+        }
+        let mut position = vec![usize::MAX; self.ncols];
+        for (c, &j) in columns.iter().enumerate() {
+            position[j] = c;
+        }
+        let (mut indptr, mut indices, mut values) = (Vec::with_capacity(n + 1), vec![], vec![]);
+        indptr.push(0);
+        let sorted = columns.windows(2).all(|w| w[0] < w[1]);
+        let mut row: Vec<(usize, f64)> = Vec::new();
+        for i in 0..n {
+            row.clear();
+            self.for_row(i, |j, v| {
+                if position[j] != usize::MAX {
+                    row.push((position[j], v));
+                }
+            });
+            if !sorted {
+                row.sort_unstable_by_key(|e| e.0);
+            }
+            indices.extend(row.iter().map(|e| e.0));
+            values.extend(row.iter().map(|e| e.1));
+            indptr.push(values.len());
+        }
+        let arrays = sparse::CsrArrays { indptr, indices, values };
+        ScaledCopy::Sparse(CsrMatrix::from_checked(n, k.max(1), arrays))
+    }
+
+    /// The columns `columns` as a dense row-major `n × k` copy.
+    fn gather_columns(&self, columns: &[usize]) -> Vec<f64> {
         let (n, k) = (self.nrows, columns.len());
         let mut data = vec![0.0; n * k];
         match self.storage {
@@ -352,7 +386,8 @@ impl<'a> Design<'a> {
     }
 }
 
-/// A preconditioned copy of a design ([`Design::scaled_copy`]).
+/// A copy of a design or of some of its columns ([`Design::scaled_copy`],
+/// [`Design::columns_copy`]).
 pub(crate) enum ScaledCopy {
     /// Row-major.
     Dense(Vec<f64>),

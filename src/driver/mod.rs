@@ -332,7 +332,9 @@ impl Model {
         if self.prefers_matrix_free(problem) {
             return self.fit_matrix_free(problem, start, theta0);
         }
-        if self.solves_on_active_sets() && !self.full_matrices_fit(problem) {
+        if self.solves_on_active_sets()
+            && (!self.full_matrices_fit(problem) || self.prefers_active_sets(problem))
+        {
             if !self.standardizes() && self.penalty().lambda > 0.0 {
                 return self.fit_on_active_sets(problem, start);
             }

@@ -15,6 +15,8 @@ use crate::solver::SolverOptions;
 /// Below this many coordinates a fit that fits in memory always takes the d × d M-step (its
 /// Newton steps converge in fewer passes than truncated ones).
 pub(crate) const MATRIX_FREE_MIN_DIM: usize = 4096;
+/// From this many coordinates an ℓ₁ fit runs on active sets whatever the memory.
+pub(crate) const ACTIVE_SET_MIN_DIM: usize = 2048;
 /// Products with X the cost model assumes one conjugate-gradient M-step takes.
 pub(crate) const CG_PRODUCTS_PER_STEP: f64 = 50.0;
 
@@ -164,6 +166,14 @@ impl Model {
         let cholesky = gram + dim * dim * dim / 3.0;
         let conjugate = 2.0 * (stored + n) * CG_PRODUCTS_PER_STEP;
         conjugate < cholesky
+    }
+
+    /// Whether an ℓ₁ fit of `problem` is better solved on active sets even where its d × d
+    /// matrices fit: from d = [`ACTIVE_SET_MIN_DIM`] up, each exact-ℓ₁ M-step's coordinate
+    /// sweeps over d × d cost more than the path down to λ on k × k blocks of the active
+    /// columns (docs/sm-em.md §9).
+    pub(crate) fn prefers_active_sets(&self, problem: &Problem<'_>) -> bool {
+        self.active_sets && problem.ncols() + usize::from(self.intercept) >= ACTIVE_SET_MIN_DIM
     }
 
     /// Whether this model may solve on active sets (see [`Model::on_active_sets`]).

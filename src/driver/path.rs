@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 use super::{Engine, MemoryRows, Model, Point, Rows, exact_mean_loss};
 use crate::backend::restricted::Restricted;
 use crate::backend::{Backend, BackendInfo, CpuBackend, Needs, Stats};
-use crate::data::{Design, Problem};
+use crate::data::{Design, Problem, ScaledCopy};
 use crate::error::{Error, Result};
 use crate::glm::Fit;
 use crate::path::{PathOptions, PathPoint, RegularizationPath};
@@ -373,8 +373,10 @@ impl Model {
                     engine.rows().reference()?.evaluate(&theta, Needs::Gradient, &mut stats)?;
                     gradient.copy_from_slice(stats.gradient.as_slice());
                     let tolerance = self.options().kkt_tol * null.gradient_scale;
+                    let mut in_active = vec![false; p];
+                    active.iter().for_each(|&j| in_active[j] = true);
                     let violators: Vec<usize> = (0..p)
-                        .filter(|j| !active.contains(j))
+                        .filter(|&j| !in_active[j])
                         .filter(|&j| terms.kkt_violation_at(j, 0.0, gradient[j]) > tolerance)
                         .collect();
                     if violators.is_empty() {
@@ -428,12 +430,20 @@ impl Model {
         let (n, p) = (problem.nrows(), problem.ncols());
         let intercept = self.intercept();
         let k = active.len();
-        // The compact copy of the active columns and its matrices.
-        self.with_full_matrices().check_memory_for(n, k, (n * k.max(1) * 8) as u64)?;
-        let data = if k == 0 { vec![0.0; n] } else { problem.x.gather_columns(active) };
-        // A design needs a column: an empty active set fits a single all-zero one.
+        // The compact copy of the active columns (dense, or CSR for a sparse design) and its
+        // matrices. A design needs a column: an empty active set fits a single all-zero one.
         let columns = k.max(1);
-        let x = Design::row_major(&data, n, columns)?;
+        let copy = if problem.x.is_sparse() {
+            16 * problem.x.stored_values() as u64
+        } else {
+            (n * columns * 8) as u64
+        };
+        self.with_full_matrices().check_memory_for(n, k, copy)?;
+        let data = problem.x.columns_copy(active);
+        let x = match &data {
+            ScaledCopy::Dense(data) => Design::row_major(data, n, columns)?,
+            ScaledCopy::Sparse(csr) => csr.design(),
+        };
         let compact = Problem {
             x,
             y: Cow::Borrowed(&problem.y),

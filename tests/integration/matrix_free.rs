@@ -198,7 +198,8 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
 
     /// On random small problems (every matrix-free family, with and without an intercept), the
-    /// matrix-free fit never raises F and ends where the d × d fit ends.
+    /// matrix-free fit never raises F, converges, and ends where the d × d fit ends (for the
+    /// convex losses: Student-t may have several stationary points).
     #[test]
     fn matrix_free_objective_never_rises(
         (n, p, x, labels, values) in (5usize..40, 2usize..8).prop_flat_map(|(n, p)| (
@@ -231,6 +232,11 @@ proptest! {
         prop_assert!(is_matrix_free(&fit));
         prop_assert!(monotone(fit.objective_trace()), "{:?}", fit.objective_trace());
         prop_assert_eq!(fit.termination(), Termination::Converged);
+        // Student-t's objective is not convex: two solvers may end at different stationary
+        // points (both converged, as checked above), so only the convex families must agree.
+        if family == 2 {
+            return Ok(());
+        }
         // Relative to F, or to 1 where both fits reach an F near 0 (an exact fit).
         let scale = fit.objective().abs().max(reference.objective().abs()).max(1.0);
         prop_assert!((fit.objective() - reference.objective()).abs() <= 1e-11 * scale,
