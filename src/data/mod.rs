@@ -183,6 +183,14 @@ impl<'a> Design<'a> {
         }
     }
 
+    /// The compressed arrays of a CSR design (`None`: dense, or CSC).
+    pub(crate) fn csr_arrays(&self) -> Option<Compressed<'a>> {
+        match self.storage {
+            Storage::Sparse(c) if c.major == Major::Rows => Some(c),
+            _ => None,
+        }
+    }
+
     /// `f(column, value)` over row `i`'s entries: every column of a dense row, the stored ones
     /// of a sparse row (a CSC design searches each column: fits transpose it first).
     #[inline]
@@ -241,7 +249,11 @@ impl<'a> Design<'a> {
     pub(crate) fn columns_copy(&self, columns: &[usize]) -> ScaledCopy {
         let (n, k) = (self.nrows, columns.len());
         if !self.is_sparse() {
-            return ScaledCopy::Dense(if k == 0 { vec![0.0; n] } else { self.gather_columns(columns) });
+            return ScaledCopy::Dense(if k == 0 {
+                vec![0.0; n]
+            } else {
+                self.gather_columns(columns)
+            });
         }
         let mut position = vec![usize::MAX; self.ncols];
         for (c, &j) in columns.iter().enumerate() {

@@ -31,6 +31,7 @@ use crate::path::{PathOptions, PathPoint, RegularizationPath};
 use crate::penalty::PenaltyTerms;
 use crate::precondition::Preconditioner;
 use crate::solver::Termination;
+use crate::solver::columns::ColumnDescent;
 
 /// λ large enough that every penalized coefficient stays at zero (the null model).
 pub(crate) const LAMBDA_INFINITY: f64 = 1e150;
@@ -466,22 +467,27 @@ impl Model {
         // The stand-in column is held at exactly zero.
         let sub_threshold = pick(zero_threshold, f64::INFINITY);
         let point = Point { terms: &sub_terms, zero_threshold: &sub_threshold, ..*setup };
-        let backend = match full_gram {
-            Some(full) => {
-                // The compact coordinates' block (the stand-in column's is 0).
-                let block = nalgebra::DMatrix::from_fn(index.len(), index.len(), |a, b| {
-                    match (index[a], index[b]) {
-                        (Some(i), Some(j)) => full[(i, j)],
-                        _ => 0.0,
+        let solution = match ColumnDescent::new(&compact, intercept, &sub_terms, self.options()) {
+            // A sparse copy: coordinate descent on its columns, no k × k matrix.
+            Some(solver) => solver.solve(pick(theta, 0.0)),
+            None => {
+                let mut backend = match full_gram {
+                    Some(full) => {
+                        // The compact coordinates' block (the stand-in column's is 0).
+                        let block = nalgebra::DMatrix::from_fn(index.len(), index.len(), |a, b| {
+                            match (index[a], index[b]) {
+                                (Some(i), Some(j)) => full[(i, j)],
+                                _ => 0.0,
+                            }
+                        });
+                        CpuBackend::with_gram(&compact, intercept, block)
                     }
-                });
-                CpuBackend::with_gram(&compact, intercept, block)
+                    None => CpuBackend::new(&compact, intercept),
+                };
+                let mut rows = MemoryRows::new(&compact, intercept, &mut backend);
+                self.solve(&point, &mut Engine::new(&mut rows), pick(theta, 0.0), None)?
             }
-            None => CpuBackend::new(&compact, intercept),
         };
-        let mut backend = backend;
-        let mut rows = MemoryRows::new(&compact, intercept, &mut backend);
-        let solution = self.solve(&point, &mut Engine::new(&mut rows), pick(theta, 0.0), None)?;
         let mut full = vec![0.0; p + usize::from(intercept)];
         for (c, &j) in active.iter().enumerate() {
             full[j] = solution.theta[c];

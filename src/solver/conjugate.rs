@@ -63,6 +63,12 @@ fn curvature(family: Family) -> Option<Curvature> {
     }
 }
 
+/// Whether `family`'s quadratic model uses the Hessian (and so needs a line search) rather than
+/// SM-EM's majorizing weights; `None` for a family with neither here.
+pub(crate) fn uses_hessian(family: Family) -> Option<bool> {
+    curvature(family).map(|c| c == Curvature::Hessian)
+}
+
 /// One smooth-penalty problem solved matrix-free.
 pub(crate) struct MatrixFree<'a, 'p> {
     problem: &'a Problem<'p>,
@@ -73,13 +79,13 @@ pub(crate) struct MatrixFree<'a, 'p> {
 }
 
 /// The quantities of one pass over the rows at θ.
-struct Pass {
+pub(crate) struct Pass {
     /// F(θ) = L(θ) + penalty.
-    objective: f64,
+    pub(crate) objective: f64,
     /// ∇L(θ), d entries.
-    loss_gradient: Vec<f64>,
+    pub(crate) loss_gradient: Vec<f64>,
     /// cᵢ = wᵢ × curvature, n entries.
-    weights: Vec<f64>,
+    pub(crate) weights: Vec<f64>,
 }
 
 impl<'a, 'p> MatrixFree<'a, 'p> {
@@ -125,7 +131,7 @@ impl<'a, 'p> MatrixFree<'a, 'p> {
     }
 
     /// F(θ) alone.
-    fn objective(&self, theta: &[f64]) -> f64 {
+    pub(crate) fn objective(&self, theta: &[f64]) -> f64 {
         let problem = self.problem;
         let eta = self.linear_predictor(theta);
         let loss: f64 = eta
@@ -137,7 +143,7 @@ impl<'a, 'p> MatrixFree<'a, 'p> {
     }
 
     /// F, ∇L and the row weights at θ.
-    fn pass(&self, theta: &[f64]) -> Pass {
+    pub(crate) fn pass(&self, theta: &[f64]) -> Pass {
         let problem = self.problem;
         let eta = self.linear_predictor(theta);
         let (mut loss, mut derivative) = (0.0, vec![0.0; eta.len()]);
@@ -378,6 +384,6 @@ impl<'a, 'p> MatrixFree<'a, 'p> {
 }
 
 /// The rounding of an objective value F: changes below it are noise (a sum of n terms in f64).
-fn resolution(objective: f64) -> f64 {
+pub(crate) fn resolution(objective: f64) -> f64 {
     16.0 * f64::EPSILON * objective.abs().max(f64::MIN_POSITIVE)
 }

@@ -203,7 +203,7 @@ impl CoordinateDescent {
 const TIE_ROUNDINGS: f64 = 8.0;
 
 /// sign(u) · max(|u| − t, 0), with |u| within a few roundings of t counted as a tie (zero).
-fn soft_threshold(u: f64, t: f64) -> f64 {
+pub(crate) fn soft_threshold(u: f64, t: f64) -> f64 {
     if u.abs() - t <= TIE_ROUNDINGS * f64::EPSILON * t {
         0.0
     } else if u > 0.0 {

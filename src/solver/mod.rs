@@ -23,6 +23,7 @@
 //! KKT violation below it is noise, not progress, and asking for less would never stop. The
 //! safeguard likewise only treats an increase of F beyond that noise as an increase.
 
+pub(crate) mod columns;
 pub(crate) mod conjugate;
 mod coordinate;
 mod em;
