@@ -17,7 +17,13 @@ impl StepScheme for Newton {
 
     fn step(&mut self, run: &Run<'_>, backend: &mut dyn Backend, it: &mut Iterate) -> Result<Step> {
         run.stats_at_theta(backend, it, Needs::GradientAndHessian)?;
-        run.em_step(&mut it.mstep, &it.theta, &it.stats, &mut it.next, it.iteration)?;
+        if run.em_step(&mut it.mstep, &it.theta, &it.stats, &mut it.next, it.iteration).is_err() {
+            // An indefinite Hessian (Student-t's ℓ'' < 0 at residuals beyond √ν σ, which can
+            // outweigh every other row's curvature) has no Newton step: the EM step from θₖ
+            // instead, whose S is positive semi-definite.
+            backend.evaluate(&it.theta, Needs::GradientAndGram, &mut it.stats)?;
+            run.em_step(&mut it.mstep, &it.theta, &it.stats, &mut it.next, it.iteration)?;
+        }
         if it.in_slow_tail() {
             // `it.stats.gram` holds H: its diagonal is the coordinate's exact curvature.
             run.coordinate_zero_test(&it.theta, &it.stats, &mut it.next);

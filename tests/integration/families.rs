@@ -482,3 +482,19 @@ fn rejects_bridge_exponents_outside_zero_to_two() {
         );
     }
 }
+
+/// Student-t's Hessian is indefinite where large residuals dominate (ℓ'' < 0 beyond √ν σ): on
+/// an all-zero design with spread-out responses the intercept's curvature is negative, and the
+/// default (safeguarded Newton) takes the EM step there instead of failing. The fit ends at the
+/// plain EM fit's optimum.
+#[test]
+fn student_t_ridge_with_an_indefinite_hessian_takes_the_em_step() {
+    let x = [0.0; 15];
+    let y = [-4.97, 3.46, 2.04, -4.38, 4.17];
+    let design = Design::row_major(&x, 5, 3).unwrap();
+    let glm = Glm::student_t(3.0, Some(1.0)).penalty(Penalty::ridge(0.014));
+    let fit = glm.fit(design, &y[..]).expect("the Newton scheme falls back to EM");
+    let em = glm.acceleration(Acceleration::None).fit(design, &y[..]).unwrap();
+    assert_eq!(fit.termination(), Termination::Converged);
+    assert!((fit.objective() - em.objective()).abs() <= 1e-12 * em.objective());
+}
