@@ -70,20 +70,17 @@ def sklearn_solver(solver, penalty, C, tol):
     return fit
 
 
-def skglm_solver(penalty, lam, tol):
+def skglm_solver(lam, tol):
     from skglm import GeneralizedLinearEstimator
     from skglm.datafits import Logistic
-    from skglm.penalties import L1, L2
-    from skglm.solvers import LBFGS, ProxNewton
+    from skglm.penalties import L1
+    from skglm.solvers import ProxNewton
 
     def fit(X, y):
         # skglm's Logistic datafit takes labels in {-1, 1}; its penalty is on the mean loss.
-        # ProxNewton (working sets, coordinate descent) for l1; L-BFGS for the smooth l2.
-        if penalty == "l1":
-            solver, penalty_term = ProxNewton(tol=tol, max_iter=1000, fit_intercept=True), L1(lam)
-        else:
-            solver, penalty_term = LBFGS(tol=tol, max_iter=10000), L2(lam)
-        model = GeneralizedLinearEstimator(datafit=Logistic(), penalty=penalty_term, solver=solver)
+        # ProxNewton: working sets, coordinate descent on the columns.
+        solver = ProxNewton(tol=tol, max_iter=1000, fit_intercept=True)
+        model = GeneralizedLinearEstimator(datafit=Logistic(), penalty=L1(lam), solver=solver)
         model.fit(X, 2.0 * y - 1.0)
         return model.coef_.ravel(), float(model.intercept_)
 
@@ -111,8 +108,9 @@ def run(X, y, penalty, C, gap):
     sk = ["newton-cg", "lbfgs", "saga"] if penalty == "l2" else ["saga"]
     for name in sk:
         solvers[f"scikit-learn {name}"] = [(t, sklearn_solver(name, penalty, C, t)) for t in LADDER]
-    skglm_name = "skglm ProxNewton" if penalty == "l1" else "skglm LBFGS (no intercept)"
-    solvers[skglm_name] = [(t, skglm_solver(penalty, lam, t)) for t in LADDER]
+    if penalty == "l1":
+        # skglm's smooth-penalty solver (L-BFGS) fits no intercept: l2 is not its problem.
+        solvers["skglm ProxNewton"] = [(t, skglm_solver(lam, t)) for t in LADDER]
     solvers["liblinear (penalized intercept)"] = [(1e-10, sklearn_solver("liblinear", penalty, C, 1e-10))]
     results = {}
     for name, ladder in solvers.items():

@@ -24,6 +24,7 @@ with them where the check fails (hinge and quantile always), as a streamed GPU f
 import functools
 
 import numpy as np
+import scipy.sparse as sp
 
 from . import _core
 from . import _estimators as _mem
@@ -70,15 +71,15 @@ def _chunk_summary(x, y, w, index, offset, classify, family=None):
     each are gathered instead of the response's moments. ``family``: a GLM family whose
     response must be one of its labels (`_LABELS`).
     """
-    x = np.asarray(x, dtype=np.float64)
+    x = _chunk_matrix(x)
     y = np.asarray(y).ravel()
     w = np.asarray(w, dtype=np.float64).ravel()
-    bad = ~np.isfinite(x)
-    if bad.any():
-        i, j = np.argwhere(bad)[0]
+    first_bad = _first_non_finite(x)
+    if first_bad is not None:
+        i, j, value = first_bad
         raise ValueError(
             f"chunk {index}, row {offset + i} (row {i} of the chunk), column {j}: "
-            f"{x[i, j]} is not finite"
+            f"{value} is not finite"
         )
     checked = [("sample_weight", w)]
     if not classify or y.dtype.kind == "f":
@@ -100,10 +101,21 @@ def _chunk_summary(x, y, w, index, offset, classify, family=None):
     positive = w[w > 0]
 
     def moments(values):
-        """Per column of `values`: (weighted mean, Σ w (v − mean)²)."""
+        """Per column of `values`: (weighted mean, Σ w (v − mean)²); a sparse chunk's from its
+        stored entries, never densified."""
         if weight <= 0:
             zeros = np.zeros(values.shape[1:])
             return zeros, zeros
+        if sp.issparse(values):
+            mean = values.T @ w / weight
+            # Σ over stored entries of w (v − mean)², plus mean² times the unstored rows' weight.
+            rows = np.repeat(np.arange(values.shape[0]), np.diff(values.indptr))
+            stored = values.indices
+            centered = np.bincount(
+                stored, weights=w[rows] * (values.data - mean[stored]) ** 2, minlength=values.shape[1]
+            )
+            stored_weight = np.bincount(stored, weights=w[rows], minlength=values.shape[1])
+            return mean, centered + mean**2 * np.maximum(weight - stored_weight, 0.0)
         mean = w @ values / weight
         return mean, w @ (values - mean) ** 2
 
@@ -170,8 +182,38 @@ def _targets(y, classes, positive):
 
 def _ready(a):
     """`a` as the core reads it in place: an aligned, C-ordered float64 array (arrays a worker
-    received over the network may sit at unaligned offsets of the message buffer)."""
+    received over the network may sit at unaligned offsets of the message buffer); a sparse
+    chunk as the core's (format, data, indices, indptr, shape) tuple."""
+    if sp.issparse(a):
+        return _mem._sparse_parts(_chunk_matrix(a))
     return np.require(a, dtype=np.float64, requirements=["C", "A"])
+
+
+def _chunk_matrix(x):
+    """A chunk of X as a float64 array, or as canonical float64 CSR for a scipy.sparse chunk."""
+    if sp.issparse(x):
+        x = sp.csr_matrix(x, dtype=np.float64)
+        if not x.has_canonical_format:
+            x = x.copy()
+            x.sum_duplicates()
+        return x
+    return np.asarray(x, dtype=np.float64)
+
+
+def _first_non_finite(x):
+    """(row, column, value) of the first non-finite entry of a chunk, or None."""
+    if sp.issparse(x):
+        bad = np.flatnonzero(~np.isfinite(x.data))
+        if not len(bad):
+            return None
+        k = bad[0]
+        row = int(np.searchsorted(x.indptr, k, side="right") - 1)
+        return row, int(x.indices[k]), x.data[k]
+    bad = ~np.isfinite(x)
+    if not bad.any():
+        return None
+    i, j = np.argwhere(bad)[0]
+    return i, j, x[i, j]
 
 
 def _chunk_statistics(x, y, w, theta, needs, backend, target, options):
@@ -233,7 +275,7 @@ def _chunk_class_statistics(x, y, w, theta, c, needs, backend, classes, options)
 def _chunk_multinomial(x, y, w, theta, classes, fit_intercept):
     """The multinomial loss and the K × d gradients as sums over one chunk, in f64 (runs on a
     worker): Σ wᵢ (log Σ_l e^ηᵢₗ − ηᵢ,yᵢ) and Xᵀ(w ⊙ (p_c − 1[y = c])) per class."""
-    x = np.asarray(x, dtype=np.float64)
+    x = _chunk_matrix(x)
     w = np.asarray(w, dtype=np.float64).ravel()
     codes = np.searchsorted(classes, np.ravel(y))
     eta = _linear_predictors(x, theta, fit_intercept)
@@ -242,7 +284,7 @@ def _chunk_multinomial(x, y, w, theta, classes, fit_intercept):
     residual = np.exp(eta - normalizer[:, None])
     residual[np.arange(len(codes)), codes] -= 1.0
     residual *= w[:, None]
-    gradient = residual.T @ x
+    gradient = np.asarray((x.T @ residual).T) if sp.issparse(x) else residual.T @ x
     if fit_intercept:
         gradient = np.hstack([gradient, residual.sum(axis=0)[:, None]])
     return loss, gradient

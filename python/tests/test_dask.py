@@ -206,3 +206,36 @@ def test_dask_dataframes_are_chunked_by_their_partitions(client):
     memory = scalemix.LogisticRegression(C=0.5, backend="cpu").fit(X, y, sample_weight=w)
     assert relative(from_frame.objective_, memory.objective_) <= 1e-10
     np.testing.assert_allclose(from_frame.predict_proba(frame).compute(), memory.predict_proba(X), atol=1e-8)
+
+
+def test_sparse_chunks_fit_as_the_sparse_matrix_in_memory(client):
+    """A Dask array of scipy.sparse CSR chunks: checked, summarized and fitted chunk by chunk
+    without densifying, to the in-memory fit of the whole matrix; a NaN is named by its chunk,
+    row and column."""
+    import scipy.sparse as sp
+
+    rng = np.random.default_rng(3)
+    X = sp.random(2000, 30, density=0.15, format="csr", random_state=3)
+    X.data = rng.standard_normal(X.nnz)
+    eta = X @ (np.arange(30) % 3 - 1.0)
+    y_class = (rng.random(2000) < 1 / (1 + np.exp(-eta))).astype(float)
+    y_reg = eta + rng.standard_normal(2000)
+    Xd = da.from_array(X, chunks=(500, -1), asarray=False)
+    assert isinstance(Xd._meta, sp.spmatrix)
+    for distributed, memory_class, y in [
+        (sd.LogisticRegression(C=1.0), scalemix.LogisticRegression, y_class),
+        (sd.LogisticRegression(C=0.2, penalty="l1"), scalemix.LogisticRegression, y_class),
+        (sd.Lasso(alpha=0.01), scalemix.Lasso, y_reg),
+    ]:
+        distributed.fit(Xd, da.from_array(y, chunks=500))
+        memory = memory_class(**dict(distributed.get_params(), backend="cpu")).fit(X, y)
+        assert distributed.termination_ == "Converged"
+        assert relative(distributed.objective_, memory.objective_) <= 1e-10
+    row = next(i for i in range(1234, 2000) if X.indptr[i] < X.indptr[i + 1])
+    bad = X.copy()
+    bad.data[bad.indptr[row]] = np.nan
+    column = bad.indices[bad.indptr[row]]
+    Xbad = da.from_array(bad, chunks=(500, -1), asarray=False)
+    expected = rf"chunk {row // 500}, row {row} \(row {row % 500} of the chunk\), column {column}: nan"
+    with pytest.raises(ValueError, match=expected):
+        sd.LogisticRegression().fit(Xbad, da.from_array(y_class, chunks=500))
