@@ -117,8 +117,21 @@ impl Model {
     /// and at most 256 MiB).
     ///
     /// `extra` bytes are added to the estimate (a preconditioned copy of X).
+    /// On active sets over a sparse design whose solves run on its columns
+    /// ([`crate::solver::columns`]), no k × k matrix is formed: the estimate is the compact
+    /// copies (three times the stored values) and the vectors.
     pub(crate) fn check_memory(&self, problem: &Problem<'_>, extra: u64) -> Result<()> {
-        self.check_memory_for(problem.nrows(), problem.ncols(), extra)
+        let (n, p) = (problem.nrows(), problem.ncols());
+        let on_columns = self.active_sets
+            && problem.x.is_sparse()
+            && self.terms_at(1.0, p + usize::from(self.intercept)).is_ok_and(|unit| {
+                crate::solver::columns::ColumnDescent::supports(self.family, &unit)
+            });
+        if on_columns {
+            let copies = 48 * problem.x.stored_values() as u64 + 64 * (n + p) as u64;
+            return self.with_full_matrices().check_memory_for(n, 0, copies.saturating_add(extra));
+        }
+        self.check_memory_for(n, p, extra)
     }
 
     /// The same model for a fit, path or cross-validation that may run on active sets: with a

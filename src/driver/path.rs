@@ -434,12 +434,19 @@ impl Model {
         // The compact copy of the active columns (dense, or CSR for a sparse design) and its
         // matrices. A design needs a column: an empty active set fits a single all-zero one.
         let columns = k.max(1);
-        let copy = if problem.x.is_sparse() {
-            16 * problem.x.stored_values() as u64
+        if problem.x.is_sparse() && ColumnDescent::supports(problem.family, terms) {
+            // Coordinate descent on the copy's columns: the copy, its transpose and vectors of
+            // n and k entries; no k × k matrix.
+            let needed = 48 * problem.x.stored_values() as u64 + 64 * (n + columns) as u64;
+            self.with_full_matrices().check_memory_for(n, 0, needed)?;
         } else {
-            (n * columns * 8) as u64
-        };
-        self.with_full_matrices().check_memory_for(n, k, copy)?;
+            let copy = if problem.x.is_sparse() {
+                16 * problem.x.stored_values() as u64
+            } else {
+                (n * columns * 8) as u64
+            };
+            self.with_full_matrices().check_memory_for(n, k, copy)?;
+        }
         let data = problem.x.columns_copy(active);
         let x = match &data {
             ScaledCopy::Dense(data) => Design::row_major(data, n, columns)?,
@@ -545,8 +552,11 @@ pub(crate) type CompactSolve<'a> = dyn FnMut(&Model, &Point<'_>, &[usize], &[f64
 
 impl Model {
     /// A single lasso or elastic-net fit of a design too wide for d × d matrices over every
-    /// feature, as glmnet fits one λ: the path from λ_max down to the model's λ (ten points a
-    /// decade) on the strong rules' active sets, its last point the fit. Its KKT violation is
+    /// feature, as glmnet fits one λ: the path from λ_max down to the model's λ on the strong
+    /// rules' active sets, its last point the fit — ten points a decade, or three on a sparse
+    /// design whose solves run on its columns (a larger active set costs them its stored
+    /// entries, where the k × k step pays k², so fewer, longer steps are cheaper: measured on
+    /// 20 000 × 50 000 text-like data, 3.2 s at ten a decade, 1.2 s at three). Its KKT violation is
     /// checked over every feature with one f64 gradient pass; `Converged` only where it holds.
     pub(crate) fn fit_on_active_sets(&self, problem: &Problem<'_>, start: Instant) -> Result<Fit> {
         let p = problem.ncols();
@@ -554,7 +564,10 @@ impl Model {
         let lambda = self.penalty().lambda;
         let null = self.null_model(problem)?;
         let top = null.lambda_max.max(lambda);
-        let count = (10.0 * (top / lambda).log10()).ceil().max(1.0) as usize + 1;
+        let on_columns = problem.x.is_sparse()
+            && ColumnDescent::supports(problem.family, &self.terms(dim)?);
+        let per_decade = if on_columns { 3.0 } else { 10.0 };
+        let count = (per_decade * (top / lambda).log10()).ceil().max(1.0) as usize + 1;
         let mut lambdas: Vec<f64> =
             (0..count).map(|i| top * (lambda / top).powf(i as f64 / (count - 1) as f64)).collect();
         lambdas[count - 1] = lambda;

@@ -243,8 +243,10 @@ fn sparse_paths_and_cv_equal_dense_ones() {
     let dense = glm.cv_with_folds(&Data::new(m.dense(), &y), &folds, &cv_options).unwrap();
     let sparse = glm.cv_with_folds(&Data::new(m.csc(), &y), &folds, &cv_options).unwrap();
     assert!(relative(dense.lambda_min, sparse.lambda_min) <= 1e-12);
+    // Held-out scores are not minimized by the fits: they move linearly with the coefficients'
+    // error (about 1e-9 relative at the KKT tolerance), where objectives move quadratically.
     for (a, b) in dense.mean.iter().zip(&sparse.mean) {
-        assert!(relative(*a, *b) <= 1e-9, "{a} vs {b}");
+        assert!(relative(*a, *b) <= 1e-8, "{a} vs {b}");
     }
 }
 
