@@ -564,8 +564,8 @@ impl Model {
         let lambda = self.penalty().lambda;
         let null = self.null_model(problem)?;
         let top = null.lambda_max.max(lambda);
-        let on_columns = problem.x.is_sparse()
-            && ColumnDescent::supports(problem.family, &self.terms(dim)?);
+        let on_columns =
+            problem.x.is_sparse() && ColumnDescent::supports(problem.family, &self.terms(dim)?);
         let per_decade = if on_columns { 3.0 } else { 10.0 };
         let count = (per_decade * (top / lambda).log10()).ceil().max(1.0) as usize + 1;
         let mut lambdas: Vec<f64> =
