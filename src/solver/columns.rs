@@ -23,7 +23,7 @@
 
 use std::time::Instant;
 
-use super::conjugate::{MatrixFree, Pass, resolution, uses_hessian};
+use super::conjugate::{MatrixFree, NoiseGuard, Pass, f64_solution, resolution, uses_hessian};
 use super::coordinate::soft_threshold;
 use crate::data::{Compressed, Problem};
 use crate::penalty::PenaltyTerms;
@@ -41,8 +41,6 @@ const INNER_TARGET_FRACTION: f64 = 1e-2;
 const ARMIJO: f64 = 1e-4;
 /// Halvings of a step before the line search gives up.
 const MAX_HALVINGS: usize = 40;
-/// Steps F cannot judge that may pass without a new lowest KKT violation.
-const MAX_STALE_STEPS: usize = 10;
 
 /// A sparse design's columns: for column j, rows `rows[ptr[j]..ptr[j + 1]]` and their values.
 struct Columns {
@@ -100,7 +98,7 @@ impl<'a, 'p> ColumnDescent<'a, 'p> {
         let mut trace = vec![pass.objective];
         let mut trace_marks = vec![(0, start)];
         let (mut iterations, mut sweeps_total) = (0, 0);
-        let (mut best_kkt, mut stale) = (f64::INFINITY, 0);
+        let mut guard = NoiseGuard::new();
         let mut termination = Termination::MaxIterations;
         loop {
             let kkt = self.terms.kkt_violation(&theta, &pass.loss_gradient);
@@ -127,14 +125,7 @@ impl<'a, 'p> ColumnDescent<'a, 'p> {
                     // rounding, until the KKT violation stops reaching new lows.
                     let candidate_pass = self.rows.pass(&next);
                     let after = self.terms.kkt_violation(&next, &candidate_pass.loss_gradient);
-                    if after < best_kkt {
-                        (best_kkt, stale) = (after, 0);
-                    } else {
-                        stale += 1;
-                    }
-                    if stale > MAX_STALE_STEPS
-                        || candidate_pass.objective > pass.objective + resolution(pass.objective)
-                    {
+                    if !guard.accepts(after, pass.objective, candidate_pass.objective) {
                         termination = Termination::Stalled;
                         break;
                     }
@@ -147,20 +138,16 @@ impl<'a, 'p> ColumnDescent<'a, 'p> {
         }
         log::debug!("column descent: {iterations} iterations, {sweeps_total} sweeps");
         let kkt_violation = self.terms.kkt_violation(&theta, &pass.loss_gradient);
-        Solution {
-            objective: pass.objective,
+        let trace = (trace, trace_marks);
+        f64_solution(
             theta,
+            pass.objective,
             iterations,
             termination,
             trace,
-            trace_marks,
             kkt_violation,
-            restarts: 0,
             kkt_scale,
-            gradient_error: 0.0,
-            final_stats: None,
-            polished: false,
-        }
+        )
     }
 
     /// The model's minimizer from θₖ = `theta` by coordinate descent on the columns, and the

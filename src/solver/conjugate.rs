@@ -265,7 +265,7 @@ impl<'a, 'p> MatrixFree<'a, 'p> {
         let mut trace = vec![pass.objective];
         let mut trace_marks = vec![(0, start)];
         let mut iterations = 0;
-        let (mut best_kkt, mut stale) = (f64::INFINITY, 0);
+        let mut guard = NoiseGuard::new();
         let mut termination = Termination::MaxIterations;
         let mut cg_total = 0;
         loop {
@@ -303,14 +303,7 @@ impl<'a, 'p> MatrixFree<'a, 'p> {
                 let candidate: Vec<f64> = theta.iter().zip(&delta).map(|(t, d)| t + d).collect();
                 let candidate_pass = self.pass(&candidate);
                 let after = self.terms.kkt_violation(&candidate, &candidate_pass.loss_gradient);
-                if after < best_kkt {
-                    (best_kkt, stale) = (after, 0);
-                } else {
-                    stale += 1;
-                }
-                if stale > MAX_STALE_STEPS
-                    || candidate_pass.objective > pass.objective + resolution(pass.objective)
-                {
+                if !guard.accepts(after, pass.objective, candidate_pass.objective) {
                     termination = Termination::Stalled;
                     break;
                 }
@@ -330,20 +323,16 @@ impl<'a, 'p> MatrixFree<'a, 'p> {
             self.curvature
         );
         let kkt_violation = self.terms.kkt_violation(&theta, &pass.loss_gradient);
-        Solution {
-            objective: pass.objective,
+        let trace = (trace, trace_marks);
+        f64_solution(
             theta,
+            pass.objective,
             iterations,
             termination,
             trace,
-            trace_marks,
             kkt_violation,
-            restarts: 0,
             kkt_scale,
-            gradient_error: 0.0,
-            final_stats: None,
-            polished: false,
-        }
+        )
     }
 
     /// ‖∇F‖₂ at θ (the forcing sequence's measure).
@@ -386,4 +375,56 @@ impl<'a, 'p> MatrixFree<'a, 'p> {
 /// The rounding of an objective value F: changes below it are noise (a sum of n terms in f64).
 pub(crate) fn resolution(objective: f64) -> f64 {
     16.0 * f64::EPSILON * objective.abs().max(f64::MIN_POSITIVE)
+}
+
+/// Steps F cannot judge (their predicted decrease is below F's rounding), as the matrix-free and
+/// the column solvers take them: where F moves by no more than its rounding, until the KKT
+/// violation has gone [`MAX_STALE_STEPS`] steps without a new low (then the fit has stalled).
+pub(crate) struct NoiseGuard {
+    best_kkt: f64,
+    stale: usize,
+}
+
+impl NoiseGuard {
+    pub(crate) fn new() -> Self {
+        Self { best_kkt: f64::INFINITY, stale: 0 }
+    }
+
+    /// Whether a step from objective `before` to a point with objective `after` and KKT
+    /// violation `kkt_after` may be taken.
+    pub(crate) fn accepts(&mut self, kkt_after: f64, before: f64, after: f64) -> bool {
+        if kkt_after < self.best_kkt {
+            (self.best_kkt, self.stale) = (kkt_after, 0);
+        } else {
+            self.stale += 1;
+        }
+        self.stale <= MAX_STALE_STEPS && after <= before + resolution(before)
+    }
+}
+
+/// The record of a solve run in f64 on the host (no device rounding, no restarts): θ, F, the
+/// iterations, why it stopped, the objective trace with its marks, the KKT violation and scale.
+pub(crate) fn f64_solution(
+    theta: Vec<f64>,
+    objective: f64,
+    iterations: usize,
+    termination: Termination,
+    (trace, trace_marks): (Vec<f64>, Vec<(usize, Instant)>),
+    kkt_violation: f64,
+    kkt_scale: f64,
+) -> Solution {
+    Solution {
+        objective,
+        theta,
+        iterations,
+        termination,
+        trace,
+        trace_marks,
+        kkt_violation,
+        restarts: 0,
+        kkt_scale,
+        gradient_error: 0.0,
+        final_stats: None,
+        polished: false,
+    }
 }
