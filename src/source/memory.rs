@@ -94,10 +94,18 @@ impl RowSource for MemorySource<'_> {
             return Ok(false);
         }
         block.x.resize(rows * p, 0.0);
-        for j in 0..p {
-            let column = &mut block.x[j * rows..(j + 1) * rows];
-            for (i, value) in column.iter_mut().enumerate() {
-                *value = self.x.get(start + i, j);
+        if self.x.is_sparse() {
+            // Blocks are dense and column-major: zeros, then each row's stored entries.
+            block.x.fill(0.0);
+            for i in 0..rows {
+                self.x.for_row(start + i, |j, v| block.x[j * rows + i] = v);
+            }
+        } else {
+            for j in 0..p {
+                let column = &mut block.x[j * rows..(j + 1) * rows];
+                for (i, value) in column.iter_mut().enumerate() {
+                    *value = self.x.get(start + i, j);
+                }
             }
         }
         let range = start..start + rows;

@@ -372,3 +372,25 @@ fn sparse_designs_on_the_gpu_are_refused_and_auto_runs_them_on_the_cpu() {
     let fit = Glm::logistic().backend(scalemix::BackendChoice::Auto).fit(m.csr(), &y).unwrap();
     assert_eq!(fit.backend().kind, "cpu");
 }
+
+/// A streamed fit over a sparse design held in memory (`MemorySource`, blocks filled from each
+/// row's stored entries) reaches the in-memory sparse fit's objective.
+#[test]
+fn streamed_fits_of_a_sparse_design_in_memory_equal_the_in_memory_fit() {
+    use scalemix::StreamOptions;
+    use scalemix::source::MemorySource;
+    let m = random_sparse(500, 12, 0.3, 12);
+    let y = m.response(Family::Logistic, 13);
+    let glm = Glm::logistic()
+        .penalty(Penalty::elastic_net(0.01, 0.5))
+        .backend(scalemix::BackendChoice::Cpu)
+        .tol(1e-14);
+    let memory = glm.fit(m.csr(), &y).unwrap();
+    let mut source = MemorySource::new(m.csr(), &y).unwrap();
+    let streamed = glm
+        .stream_options(StreamOptions { block_rows: 64, ..StreamOptions::default() })
+        .fit_source(&mut source)
+        .unwrap();
+    assert_eq!(streamed.termination(), scalemix::Termination::Converged);
+    assert!(relative(memory.objective(), streamed.objective()) <= 1e-12);
+}
