@@ -238,7 +238,6 @@ impl Chunk {
             self.accumulate_sparse(problem, beta, b0, work);
             return;
         }
-        let family = problem.family;
         let end = self.start + self.len;
         let mut block_start = self.start;
         while block_start < end {
@@ -248,19 +247,10 @@ impl Chunk {
             for r in 0..len {
                 let i = block_start + r;
                 let eta = self.eta[r] + b0 + problem.offset_at(i);
-                let (w, y) = (problem.weights[i], problem.y[i]);
-                if work == Work::Loss {
-                    self.loss += w * family.fitted_loss(y, eta);
-                    continue;
-                }
-                let e = family.estep(y, eta);
-                self.loss += w * e.loss;
-                self.weighted_derivative[r] = w * e.derivative;
-                let precision = match work {
-                    Work::Gram { exact_curvature: true } => e.curvature,
-                    _ => e.weight,
-                };
-                self.weighted_precision[r] = w * precision;
+                let (loss, derivative, precision) = row_terms(problem, i, eta, work);
+                self.loss += loss;
+                self.weighted_derivative[r] = derivative;
+                self.weighted_precision[r] = precision;
             }
             if work != Work::Loss {
                 let wd = &self.weighted_derivative[..len];
@@ -299,27 +289,40 @@ impl Chunk {
     }
 }
 
+/// Row `i`'s terms at η, weighted: the loss, ℓ' and the curvature of S (ω̂, or ℓ'' for the
+/// Hessian) — what the dense and sparse kernels add up. With `Work::Loss` only the loss, by its
+/// fitted definition.
+#[inline]
+fn row_terms(problem: &Problem<'_>, i: usize, eta: f64, work: Work) -> (f64, f64, f64) {
+    let (w, y, family) = (problem.weights[i], problem.y[i], problem.family);
+    if work == Work::Loss {
+        return (w * family.fitted_loss(y, eta), 0.0, 0.0);
+    }
+    let e = family.estep(y, eta);
+    let precision = match work {
+        Work::Gram { exact_curvature: true } => e.curvature,
+        _ => e.weight,
+    };
+    (w * e.loss, w * e.derivative, w * precision)
+}
+
 impl Chunk {
     /// [`Chunk::accumulate`] for a sparse design, row by row over the stored entries: η and
     /// the gradient cost O(nnz), S the sum of each row's outer product, O(Σᵢ nnzᵢ²) (upper
     /// triangle only, like the dense kernel).
     fn accumulate_sparse(&mut self, problem: &Problem<'_>, beta: &[f64], b0: f64, work: Work) {
-        let (p, family, x) = (problem.ncols(), problem.family, problem.x);
+        let (p, x) = (problem.ncols(), problem.x);
         let mut entries: Vec<(usize, f64)> = Vec::new();
         for i in self.start..self.start + self.len {
             let eta = x.row_dot(i, beta) + b0 + problem.offset_at(i);
-            let (w, y) = (problem.weights[i], problem.y[i]);
+            let (loss, derivative, c) = row_terms(problem, i, eta, work);
+            self.loss += loss;
             if work == Work::Loss {
-                self.loss += w * family.fitted_loss(y, eta);
                 continue;
             }
-            let e = family.estep(y, eta);
-            self.loss += w * e.loss;
-            let derivative = w * e.derivative;
             x.for_row(i, |j, v| self.grad[j] += derivative * v);
             self.grad_ones += derivative;
-            if let Work::Gram { exact_curvature } = work {
-                let c = w * if exact_curvature { e.curvature } else { e.weight };
+            if let Work::Gram { .. } = work {
                 if c == 0.0 {
                     continue;
                 }

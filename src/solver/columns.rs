@@ -23,7 +23,7 @@
 
 use std::time::Instant;
 
-use super::conjugate::{MatrixFree, NoiseGuard, Pass, f64_solution, resolution, uses_hessian};
+use super::conjugate::{ARMIJO, MatrixFree, NoiseGuard, Pass, f64_solution, uses_hessian};
 use super::coordinate::soft_threshold;
 use crate::data::{Compressed, Problem};
 use crate::penalty::PenaltyTerms;
@@ -37,10 +37,6 @@ const MAX_SWEEPS: usize = 500;
 const INNER_FRACTION: f64 = 1e-1;
 /// …floored at this fraction of the target.
 const INNER_TARGET_FRACTION: f64 = 1e-2;
-/// Armijo's sufficient-decrease fraction.
-const ARMIJO: f64 = 1e-4;
-/// Halvings of a step before the line search gives up.
-const MAX_HALVINGS: usize = 40;
 
 /// A sparse design's columns: for column j, rows `rows[ptr[j]..ptr[j + 1]]` and their values.
 struct Columns {
@@ -115,11 +111,11 @@ impl<'a, 'p> ColumnDescent<'a, 'p> {
             sweeps_total += sweeps;
             let direction: Vec<f64> = next.iter().zip(&theta).map(|(a, b)| a - b).collect();
             let decrease = self.predicted_decrease(&theta, &next, &direction, &pass);
-            match self.line_search(&theta, &direction, &pass, decrease) {
-                Some(accepted) => {
-                    theta = accepted;
-                    pass = self.rows.pass(&theta);
-                }
+            // Newton's step must decrease F sufficiently (Armijo); the EM model majorizes F, so
+            // its full step is taken wherever F does not rise.
+            let sufficient = if self.hessian { ARMIJO } else { 0.0 };
+            match self.rows.line_search(&theta, &direction, pass.objective, decrease, sufficient) {
+                Some(accepted) => (theta, pass) = accepted,
                 None => {
                     // F cannot resolve the step: take it where F moves by no more than its
                     // rounding, until the KKT violation stops reaching new lows.
@@ -251,34 +247,5 @@ impl<'a, 'p> ColumnDescent<'a, 'p> {
     ) -> f64 {
         let linear: f64 = pass.loss_gradient.iter().zip(direction).map(|(g, d)| g * d).sum();
         linear + self.terms.value(next) - self.terms.value(theta)
-    }
-
-    /// θ + t·d for the largest t in 1, ½, ¼, … with F(θ + td) ≤ F(θ) + ARMIJO·t·decrease (the EM
-    /// model majorizes F: its full step is taken where F does not rise); `None` where the
-    /// decrease is below F's rounding.
-    fn line_search(
-        &self,
-        theta: &[f64],
-        direction: &[f64],
-        pass: &Pass,
-        decrease: f64,
-    ) -> Option<Vec<f64>> {
-        let rounding = resolution(pass.objective);
-        if -decrease <= rounding {
-            return None;
-        }
-        let sufficient = if self.hessian { ARMIJO } else { 0.0 };
-        let mut t = 1.0;
-        for _ in 0..MAX_HALVINGS {
-            let candidate: Vec<f64> = theta.iter().zip(direction).map(|(a, d)| a + t * d).collect();
-            if self.rows.objective(&candidate) <= pass.objective + sufficient * t * decrease {
-                return Some(candidate);
-            }
-            if -t * decrease <= rounding {
-                return None;
-            }
-            t *= 0.5;
-        }
-        None
     }
 }

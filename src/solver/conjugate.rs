@@ -30,8 +30,8 @@ use crate::solver::{Solution, SolverOptions, Termination};
 
 /// CG iterations per outer iteration at most (the quadratic model's dimension caps them too).
 const MAX_CG_ITERATIONS: usize = 500;
-/// Armijo's sufficient-decrease fraction.
-const ARMIJO: f64 = 1e-4;
+/// Armijo's sufficient-decrease fraction (also the column solver's).
+pub(crate) const ARMIJO: f64 = 1e-4;
 /// Steps F cannot judge that may pass without a new lowest KKT violation before the fit is
 /// called stalled (rounding has the last word there).
 const MAX_STALE_STEPS: usize = 10;
@@ -289,7 +289,8 @@ impl<'a, 'p> MatrixFree<'a, 'p> {
                 "matrix-free iteration {iterations}: F {:e}, KKT {kkt:e} (target {kkt_target:e}), {cg} CG, slope {slope:e}",
                 pass.objective
             );
-            let Some(next) = self.line_search(&theta, &delta, pass.objective, slope) else {
+            let search = self.line_search(&theta, &delta, pass.objective, slope, ARMIJO);
+            let Some((next, next_pass)) = search else {
                 // The predicted decrease is below the objective's rounding, so F cannot judge
                 // the step: take the step solved to full accuracy (a Newton step converges
                 // quadratically; an EM step still majorizes) where F moves by no more than its
@@ -313,8 +314,7 @@ impl<'a, 'p> MatrixFree<'a, 'p> {
                 trace_marks.push((iterations, Instant::now()));
                 continue;
             };
-            theta = next;
-            pass = self.pass(&theta);
+            (theta, pass) = (next, next_pass);
             trace.push(pass.objective);
             trace_marks.push((iterations, Instant::now()));
         }
@@ -343,28 +343,39 @@ impl<'a, 'p> MatrixFree<'a, 'p> {
             .sqrt()
     }
 
-    /// θ + tδ for the largest t in 1, ½, ¼, … with F(θ + tδ) ≤ F(θ) + ARMIJO·t·slope; `None`
-    /// when the predicted decrease −slope is below F's rounding (no comparison can decide).
-    fn line_search(
+    /// θ + t·d for the largest t in 1, ½, ¼, … with F(θ + td) ≤ F(θ) + `sufficient`·t·`slope`
+    /// (`slope` < 0: the step's predicted decrease), with the pass at that point; `None` where
+    /// the predicted decrease is below F's rounding (no comparison of F can decide). The full
+    /// step is taken almost always, so its pass is computed whole and becomes the next
+    /// iteration's (one pass over X per accepted step); shorter steps are judged on F alone.
+    pub(crate) fn line_search(
         &self,
         theta: &[f64],
-        delta: &[f64],
+        direction: &[f64],
         objective: f64,
         slope: f64,
-    ) -> Option<Vec<f64>> {
-        let resolution = resolution(objective);
-        if -slope <= resolution {
+        sufficient: f64,
+    ) -> Option<(Vec<f64>, Pass)> {
+        let rounding = resolution(objective);
+        if -slope <= rounding {
             return None;
         }
-        let mut t = 1.0;
-        for _ in 0..MAX_HALVINGS {
-            let candidate: Vec<f64> = theta.iter().zip(delta).map(|(a, d)| a + t * d).collect();
-            let value = self.objective(&candidate);
-            if value <= objective + ARMIJO * t * slope {
-                return Some(candidate);
-            }
-            if -t * slope <= resolution {
+        let at =
+            |t: f64| -> Vec<f64> { theta.iter().zip(direction).map(|(a, d)| a + t * d).collect() };
+        let full = at(1.0);
+        let pass = self.pass(&full);
+        if pass.objective <= objective + sufficient * slope {
+            return Some((full, pass));
+        }
+        let mut t = 0.5;
+        for _ in 1..MAX_HALVINGS {
+            if -t * slope <= rounding {
                 return None;
+            }
+            let candidate = at(t);
+            if self.objective(&candidate) <= objective + sufficient * t * slope {
+                let pass = self.pass(&candidate);
+                return Some((candidate, pass));
             }
             t *= 0.5;
         }
