@@ -223,23 +223,29 @@ impl<'a> Design<'a> {
     /// `start` + xᵢᵀβ for every row, each sum begun at `start` and taken in the design's
     /// storage order (columns of a CSC design).
     pub(crate) fn times(&self, start: f64, beta: &[f64]) -> Vec<f64> {
+        let mut eta = vec![0.0; self.nrows];
+        self.times_into(start, beta, &mut eta);
+        eta
+    }
+
+    /// [`Design::times`] into `out` (n entries), for loops that reuse one buffer.
+    pub(crate) fn times_into(&self, start: f64, beta: &[f64], out: &mut [f64]) {
         match self.storage {
             Storage::Sparse(c) if c.major == Major::Columns => {
-                let mut eta = vec![start; self.nrows];
+                out.fill(start);
                 for (j, &b) in beta.iter().enumerate() {
                     if b != 0.0 {
-                        c.for_each(j, |i, v| eta[i] += v * b);
+                        c.for_each(j, |i, v| out[i] += v * b);
                     }
                 }
-                eta
             }
-            _ => (0..self.nrows)
-                .map(|i| {
+            _ => {
+                for (i, eta) in out.iter_mut().enumerate() {
                     let mut sum = start;
                     self.for_row(i, |j, v| sum += v * beta[j]);
-                    sum
-                })
-                .collect(),
+                    *eta = sum;
+                }
+            }
         }
     }
 

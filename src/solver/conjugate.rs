@@ -167,22 +167,18 @@ impl<'a, 'p> MatrixFree<'a, 'p> {
         }
     }
 
-    /// out = (XᵀCX/W + diag(ridge)) v.
-    fn model_times(&self, weights: &[f64], v: &[f64], out: &mut [f64]) {
-        let mut u = self.linear_predictor_of_direction(v);
+    /// out = (XᵀCX/W + diag(ridge)) v, with `rows` (n entries) as scratch for C·Xv.
+    fn model_times(&self, weights: &[f64], v: &[f64], rows: &mut [f64], out: &mut [f64]) {
+        // Xv: the intercept's entry applies to every row; no offset.
+        let p = self.problem.ncols();
+        let b0 = if self.intercept { v[p] } else { 0.0 };
+        self.problem.x.times_into(b0, &v[..p], rows);
         let inv_w = 1.0 / self.problem.weight_sum;
-        u.iter_mut().zip(weights).for_each(|(u, c)| *u *= c * inv_w);
-        self.transpose_times(&u, out);
+        rows.iter_mut().zip(weights).for_each(|(u, c)| *u *= c * inv_w);
+        self.transpose_times(rows, out);
         for (j, o) in out.iter_mut().enumerate() {
             *o += self.terms.ridge[j] * v[j];
         }
-    }
-
-    /// Xv for a direction v (the intercept's entry applies to every row; no offset).
-    fn linear_predictor_of_direction(&self, v: &[f64]) -> Vec<f64> {
-        let p = self.problem.ncols();
-        let b0 = if self.intercept { v[p] } else { 0.0 };
-        self.problem.x.times(b0, &v[..p])
     }
 
     /// The diagonal of the quadratic model: Σᵢ cᵢ xᵢⱼ² / W + ridgeⱼ (floored so an empty column
@@ -222,10 +218,11 @@ impl<'a, 'p> MatrixFree<'a, 'p> {
         let mut z: Vec<f64> = residual.iter().zip(&diagonal).map(|(r, d)| r / d).collect();
         let mut direction = z.clone();
         let mut product = vec![0.0; dim];
+        let mut rows = vec![0.0; weights.len()];
         let mut rz = dot(&residual, &z);
         let limit = MAX_CG_ITERATIONS.min(dim.max(1));
         for iteration in 1..=limit {
-            self.model_times(weights, &direction, &mut product);
+            self.model_times(weights, &direction, &mut rows, &mut product);
             let curvature = dot(&direction, &product);
             if curvature <= 0.0 || !curvature.is_finite() {
                 // The model is flat or indefinite along this direction (rounding): stop with
