@@ -12,11 +12,13 @@
 // j = 64 t + k: column j of X for j < cols, the loss for j = cols. Slots past cols return.
 // Neighbouring invocations read neighbouring columns of a row, so loads of X coalesce.
 //
-// Output record of block b, at partial[(block_offset + b) · 2 · (cols + 1)]:
-//   [0, cols]           Σᵢ xᵢⱼ wᵢℓ'ᵢ for each column j, then Σᵢ wᵢℓᵢ
-//   [cols + 1, 2 cols + 1]  Σᵢ (xᵢⱼ · derivative_errorᵢ)², then Σᵢ loss_errorᵢ²
-// The second half holds squares: rounding errors of random sign add in quadrature, so the host
-// takes the error scale of a sum as ε √(Σ squares) rather than the worst case ε Σ |term|.
+// Output record of block b, at partial[(block_offset + b) · 3 · (cols + 1)]:
+//   [0, cols]                   Σᵢ xᵢⱼ wᵢℓ'ᵢ for each column j, then Σᵢ wᵢℓᵢ
+//   [cols + 1, 2 cols + 1]      Σᵢ (xᵢⱼ · derivative_errorᵢ)², then Σᵢ loss_errorᵢ²
+//   [2 cols + 2, 3 cols + 2]    Σᵢ |xᵢⱼ wᵢℓ'ᵢ|, then Σᵢ |wᵢℓᵢ|
+// The second part holds squares: rounding errors of random sign add in quadrature, so the host
+// takes their error scale as ε √(Σ squares). The third bounds what does not average out: the
+// f32 functions' bias (each may err in the same direction in every row), ε Σ |term| per ulp.
 //
 // Precision: products and squares formed in `Acc` (in f64 they cannot leave the range); each
 // block's sum runs in a fixed row order in `Acc`, which the host sets to f64 where the adapter
@@ -42,12 +44,15 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     let end = min(start + params.block_rows, params.rows);
     var sum = Acc(0.0);
     var error = Acc(0.0);
+    var magnitude = Acc(0.0);
     if slot < cols {
         for (var i = start; i < end; i++) {
             let xij = x[i * cols + slot];
             let r = rows[i];
             // Products and squares formed in Acc: in f64 they cannot leave the range.
-            sum += Acc(xij) * Acc(r.derivative);
+            let term = Acc(xij) * Acc(r.derivative);
+            sum += term;
+            magnitude += abs(term);
             let e = Acc(xij) * Acc(r.derivative_error);
             error += e * e;
         }
@@ -55,11 +60,13 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         for (var i = start; i < end; i++) {
             let r = rows[i];
             sum += Acc(r.loss);
+            magnitude += abs(Acc(r.loss));
             let e = Acc(r.loss_error);
             error += e * e;
         }
     }
-    let record = (params.block_offset + wg.y) * 2u * (cols + 1u);
+    let record = (params.block_offset + wg.y) * 3u * (cols + 1u);
     partial[record + slot] = sum;
     partial[record + cols + 1u + slot] = error;
+    partial[record + 2u * (cols + 1u) + slot] = magnitude;
 }

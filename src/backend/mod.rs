@@ -188,16 +188,10 @@ pub fn open<'p>(
     problem: &Problem<'p>,
     intercept: bool,
 ) -> Result<Box<dyn Backend + 'p>> {
-    if problem.x.is_sparse() {
-        // The kernels read X dense; a sparse design on them would be densified (n × p).
-        if choice == BackendChoice::Gpu {
-            return Err(Error::Backend {
-                backend: "gpu".into(),
-                reason: "sparse designs run on the CPU backend (the GPU kernels read X dense, \
-                         and densifying it would take n × p memory); use --backend cpu or auto"
-                    .into(),
-            });
-        }
+    if problem.x.is_sparse() && choice == BackendChoice::Auto {
+        // On the GPU a sparse design's E-step and gradient cost O(nnz), but its Gram is tiled
+        // dense (n · d² multiply-adds) where the CPU's costs Σᵢ nnzᵢ²; `auto` keeps sparse
+        // designs on the CPU, and `gpu` runs them there when asked.
         return Ok(Box::new(CpuBackend::new(problem, intercept)));
     }
     let dim = problem.ncols() + usize::from(intercept);

@@ -867,8 +867,14 @@ fn a_fit_on_statistics_computed_elsewhere_equals_the_in_memory_fit() {
             let external = glm.fit_statistics(&mut rows, &summary).unwrap();
             assert_eq!(external.termination(), Termination::Converged, "{family:?} {device:?}");
             let diff = relative(external.objective(), memory.objective());
+            // Hinge and quantile optima are reached to the precision README states for them.
+            let tolerance = if matches!(family, Family::Hinge | Family::Quantile { .. }) {
+                1e-11
+            } else {
+                1e-12
+            };
             assert!(
-                diff <= 1e-12,
+                diff <= tolerance,
                 "{family:?} on {device:?}: {} vs {}",
                 external.objective(),
                 memory.objective()

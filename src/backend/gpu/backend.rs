@@ -10,6 +10,13 @@
 //! Per evaluation: estep → gradient (→ gram) for each slice, then the fixed-order Gram
 //! reduction; the gradient's block partials and the reduced Gram tiles come back in one
 //! mapped buffer and are finished in f64 here.
+//!
+//! A sparse design goes up as CSR (values in f32, u32 columns and row offsets) plus a CSC copy
+//! made once on the host, O(nnz) device memory, never n × p: the E-step runs on each row's
+//! stored entries (estep_sparse.wgsl), the gradient on each column's (gradient_sparse.wgsl,
+//! one invocation per column: no atomics). The Gram matrix is d × d and dense whatever X's
+//! sparsity, so it is tiled as for a dense design, over row slices that densify.wgsl writes
+//! into one scratch buffer of at most [`SPARSE_SCRATCH_BYTES`] before gram.wgsl reads them.
 
 use std::sync::Arc;
 
@@ -17,7 +24,9 @@ use nalgebra::{DMatrix, DVector};
 use wgpu::util::DeviceExt;
 
 use super::context::{GpuContext, Inner};
-use super::layout::{self, EstepParams, GradientParams, GramParams, ReduceParams, RowStats};
+use super::layout::{
+    self, EstepParams, GradientParams, GramParams, ReduceParams, RowStats, SparseParams,
+};
 use super::shaders::Kernel;
 use crate::backend::{Backend, BackendInfo, Needs, Stats};
 use crate::data::Problem;
@@ -43,6 +52,9 @@ const GRAM_TARGET_GROUPS: usize = 2048;
 const GRAM_PARTIAL_BYTES: usize = 64 << 20;
 /// Largest workgroup count along one dispatch dimension (WebGPU's limit).
 const MAX_GROUPS: u32 = 65_535;
+/// The scratch buffer of a sparse design's densified row slices (the Gram's input) holds at most
+/// this many bytes (fewer where the binding limit is lower).
+const SPARSE_SCRATCH_BYTES: usize = 64 << 20;
 /// f32 unit roundoff.
 const F32_ROUNDOFF: f64 = f32::EPSILON as f64 / 2.0;
 /// Roundings per summed term: X and θ stored in f32, the product, and the E-step's f32
@@ -50,22 +62,56 @@ const F32_ROUNDOFF: f64 = f32::EPSILON as f64 / 2.0;
 /// (estep.wgsl). Their errors have random signs, so a sum's error is about ε √(Σ scale²) per
 /// rounding; four roundings per term, taken in the worst case as all adding up.
 const ROUNDINGS_PER_TERM: f64 = 4.0;
+/// What does not average out: the E-step's f32 functions (exp, log, tanh, division) may err in
+/// the same direction in every row, so their error adds up linearly over a sum's terms,
+/// ε Σ |term| per ulp of bias. WGSL bounds those functions at 2.5 to 3 ulp on the ranges the
+/// E-step uses; the terms' sums are scaled by this many ulps (llvmpipe, measured on the sparse
+/// statistics tests where the quadrature part is small: up to about 1).
+const FUNCTION_BIAS_ULPS: f64 = 2.0;
 
 /// One row slice of X with its ready-made bind groups.
 struct Slice {
+    /// A dense slice's E-step and gradient ([`SparseRows`] computes a sparse design's for all
+    /// rows at once).
+    dense: Option<DenseSlice>,
+    /// A sparse design's slice: the bind group that writes its rows dense into the scratch
+    /// buffer its Gram reads.
+    densify: Option<wgpu::BindGroup>,
+    /// Rows per workgroup grid of the densify dispatch.
+    rows_groups: (u32, u32),
+    gram: wgpu::BindGroup,
+    gram_splits: u32,
+    /// The slice's first row and rows.
+    start: usize,
+    rows: usize,
+}
+
+/// The E-step and gradient of one slice of a dense design.
+struct DenseSlice {
+    /// Bind groups of the E-step writing ω̂ (index 0) or ℓ'' (index 1).
+    estep: [wgpu::BindGroup; 2],
+    gradient: wgpu::BindGroup,
+    gradient_blocks: u32,
+    /// This slice's rows of X (f32, row-major): kept for the bind groups, and written again by
+    /// [`GpuBackend::reload`].
+    x: wgpu::Buffer,
+}
+
+/// A sparse design's E-step and gradient, each one dispatch over all rows or columns.
+struct SparseRows {
     /// Bind groups of the E-step writing ω̂ (index 0) or ℓ'' (index 1).
     estep: [wgpu::BindGroup; 2],
     estep_groups: (u32, u32),
     gradient: wgpu::BindGroup,
-    gradient_blocks: u32,
-    gram: wgpu::BindGroup,
-    gram_splits: u32,
-    /// This slice's rows of X (f32, row-major): kept for the bind groups, and written again by
-    /// [`GpuBackend::reload`].
-    x: wgpu::Buffer,
-    /// The slice's first row and rows.
-    start: usize,
-    rows: usize,
+    gradient_groups: (u32, u32),
+}
+
+/// A sparse design on the device: CSR for the E-step and the densified slices, CSC for the
+/// gradient, and the scratch buffer the slices are densified into.
+struct SparseBuffers {
+    csr: [wgpu::Buffer; 3],
+    csc: [wgpu::Buffer; 3],
+    scratch: wgpu::Buffer,
 }
 
 /// An evaluation submitted to the device whose results are not read back yet
@@ -89,6 +135,8 @@ pub struct GpuBackend {
     weight_scale: f64,
     theta: wgpu::Buffer,
     slices: Vec<Slice>,
+    /// A sparse design's E-step and gradient (`None`: dense, per slice).
+    sparse: Option<SparseRows>,
     gradient_partial: wgpu::Buffer,
     gradient_blocks: usize,
     /// Rows per gradient block, for the error scale of f32 sums.
@@ -157,6 +205,8 @@ struct Layout {
     n: usize,
     /// Columns on the device: p, plus one with an intercept.
     cols: usize,
+    /// Columns of X: p.
+    features: usize,
     /// estep.wgsl's family code and its parameters (a, b) in f32.
     family: u32,
     a: f32,
@@ -174,6 +224,8 @@ struct Layout {
     gram_splits: usize,
     /// Bytes of one accumulator (f64 sums where the device has them).
     acc_bytes: u64,
+    /// Whether X is sparse (CSR on the device; slices are densified for the Gram only).
+    sparse: bool,
 }
 
 impl Layout {
@@ -202,7 +254,13 @@ impl Layout {
         // Slices: as many rows as fit the binding limit, in whole multiples of the rows that
         // keep every per-row binding offset aligned.
         let quantum = (ctx.storage_alignment / 4).max(1) as usize;
-        let limit = context.max_binding_bytes as usize;
+        let sparse = problem.x.is_sparse();
+        let limit = if sparse {
+            // A sparse design's slices are densified one at a time into one scratch buffer.
+            (context.max_binding_bytes as usize).min(SPARSE_SCRATCH_BYTES)
+        } else {
+            context.max_binding_bytes as usize
+        };
         let by_x = limit / (cols * 4);
         let by_rows = limit / ROW_STATS_BYTES as usize;
         let slice_rows = by_x.min(by_rows) / quantum * quantum;
@@ -222,18 +280,28 @@ impl Layout {
                  ({MAX_GROUPS})"
             )));
         }
-        let gradient_block_rows = n.div_ceil(GRADIENT_BLOCKS).max(GRADIENT_MIN_BLOCK_ROWS);
+        // A sparse design's gradient is one record: each column's (and the intercept's and
+        // the loss's) sum runs over up to n rows in sequence.
+        let gradient_block_rows = if sparse {
+            n.max(1)
+        } else {
+            n.div_ceil(GRADIENT_BLOCKS).max(GRADIENT_MIN_BLOCK_ROWS)
+        };
         let split_target = GRAM_TARGET_GROUPS.div_ceil(pairs);
         let split_cap = (GRAM_PARTIAL_BYTES / (pairs * TILE * TILE * 4)).max(1);
         let gram_split_rows = n.div_ceil(split_target.min(split_cap)).next_multiple_of(GRAM_STEP);
         let slice_starts: Vec<usize> = (0..n).step_by(slice_rows).collect();
-        let gradient_blocks =
-            slice_starts.iter().map(|&s| slice_rows.min(n - s).div_ceil(gradient_block_rows)).sum();
+        let gradient_blocks = if sparse {
+            1
+        } else {
+            slice_starts.iter().map(|&s| slice_rows.min(n - s).div_ceil(gradient_block_rows)).sum()
+        };
         let gram_splits =
             slice_starts.iter().map(|&s| slice_rows.min(n - s).div_ceil(gram_split_rows)).sum();
         Ok(Self {
             n,
             cols,
+            features: p,
             family,
             a,
             b,
@@ -246,6 +314,7 @@ impl Layout {
             gradient_blocks,
             gram_splits,
             acc_bytes: if ctx.f64 { 8 } else { 4 },
+            sparse,
         })
     }
 
@@ -254,9 +323,10 @@ impl Layout {
         self.pairs * TILE * TILE
     }
 
-    /// Bytes of the gradient's partial sums: per block, d + 1 sums and d + 1 error sums.
+    /// Bytes of the gradient's partial sums: per block, d + 1 sums, d + 1 sums of squared error
+    /// scales and d + 1 sums of magnitudes.
     fn gradient_bytes(&self) -> u64 {
-        (self.gradient_blocks * 2 * (self.cols + 1)) as u64 * self.acc_bytes
+        (self.gradient_blocks * 3 * (self.cols + 1)) as u64 * self.acc_bytes
     }
 }
 
@@ -308,7 +378,11 @@ impl Shared {
                 (layout.n as u64 * ROW_STATS_BYTES).max(ROW_STATS_BYTES),
                 usage | wgpu::BufferUsages::COPY_DST,
             ),
-            theta: buffer("theta", (layout.cols * 4) as u64, usage | wgpu::BufferUsages::COPY_DST),
+            theta: buffer(
+                "theta (hi, lo)",
+                (2 * layout.cols * 4) as u64,
+                usage | wgpu::BufferUsages::COPY_DST,
+            ),
             gradient_partial: buffer("gradient partials", layout.gradient_bytes(), copy_src),
             gram_partial: buffer(
                 "gram partials",
@@ -415,12 +489,35 @@ impl Binder<'_> {
                 shared.gradient_partial.as_entire_binding(),
             ],
         );
+        let (gram, gram_splits) = self.gram(layout, shared, &x, start, rows, split_offset);
+        Ok(Slice {
+            dense: Some(DenseSlice { estep, gradient, gradient_blocks: blocks as u32, x }),
+            densify: None,
+            rows_groups: grid(rows.div_ceil(layout::LINEAR_GROUP as usize)),
+            gram,
+            gram_splits,
+            start,
+            rows,
+        })
+    }
+
+    /// The Gram bind group of the `rows` rows from `start`, read from `x` (that slice's rows,
+    /// row-major), writing from Gram split `split_offset` on; and its split count.
+    fn gram(
+        &mut self,
+        layout: &Layout,
+        shared: &Shared,
+        x: &wgpu::Buffer,
+        start: usize,
+        rows: usize,
+        split_offset: usize,
+    ) -> (wgpu::BindGroup, u32) {
         let splits = rows.div_ceil(layout.gram_split_rows);
-        let gram = self.bind(
+        let group = self.bind(
             Kernel::Gram,
             bytemuck::bytes_of(&GramParams {
                 rows: rows as u32,
-                cols: cols as u32,
+                cols: layout.cols as u32,
                 split_rows: layout.gram_split_rows as u32,
                 split_offset: split_offset as u32,
                 tiles: layout.tiles as u32,
@@ -434,17 +531,103 @@ impl Binder<'_> {
                 shared.gram_partial.as_entire_binding(),
             ],
         );
-        Ok(Slice {
-            estep,
-            estep_groups: grid(rows.div_ceil(layout::LINEAR_GROUP as usize)),
-            gradient,
-            gradient_blocks: blocks as u32,
+        (group, splits as u32)
+    }
+
+    /// The parameter block of the sparse kernels for `rows` rows from `start`.
+    fn sparse_params(layout: &Layout, start: usize, rows: usize, curvature: u32) -> SparseParams {
+        SparseParams {
+            rows: rows as u32,
+            cols: layout.cols as u32,
+            features: layout.features as u32,
+            start: start as u32,
+            family: layout.family,
+            curvature,
+            a: layout.a,
+            b: layout.b,
+            floor: RESIDUAL_FLOOR as f32,
+            pad0: 0,
+            pad1: 0,
+            pad2: 0,
+        }
+    }
+
+    /// A sparse design's slice from `start`: densified into the scratch buffer, then tiled by
+    /// the Gram kernel from split `split_offset` on.
+    fn sparse_slice(
+        &mut self,
+        layout: &Layout,
+        shared: &Shared,
+        sparse: &SparseBuffers,
+        start: usize,
+        split_offset: usize,
+    ) -> Slice {
+        let rows = layout.slice_rows.min(layout.n - start);
+        let [values, columns, row_start] = &sparse.csr;
+        let densify = self.bind(
+            Kernel::Densify,
+            bytemuck::bytes_of(&Self::sparse_params(layout, start, rows, 0)),
+            &[
+                values.as_entire_binding(),
+                columns.as_entire_binding(),
+                row_start.as_entire_binding(),
+                sparse.scratch.as_entire_binding(),
+            ],
+        );
+        let (gram, gram_splits) =
+            self.gram(layout, shared, &sparse.scratch, start, rows, split_offset);
+        Slice {
+            dense: None,
+            densify: Some(densify),
+            rows_groups: grid(rows.div_ceil(layout::LINEAR_GROUP as usize)),
             gram,
-            gram_splits: splits as u32,
-            x,
+            gram_splits,
             start,
             rows,
-        })
+        }
+    }
+
+    /// A sparse design's E-step (both curvatures, over every row) and gradient (over every
+    /// column) bind groups.
+    fn sparse_rows(
+        &mut self,
+        layout: &Layout,
+        shared: &Shared,
+        sparse: &SparseBuffers,
+    ) -> SparseRows {
+        let [values, columns, row_start] = &sparse.csr;
+        let estep = [0u32, 1].map(|curvature| {
+            self.bind(
+                Kernel::EstepSparse,
+                bytemuck::bytes_of(&Self::sparse_params(layout, 0, layout.n, curvature)),
+                &[
+                    values.as_entire_binding(),
+                    columns.as_entire_binding(),
+                    row_start.as_entire_binding(),
+                    shared.theta.as_entire_binding(),
+                    shared.yw.as_entire_binding(),
+                    shared.rows.as_entire_binding(),
+                ],
+            )
+        });
+        let [values, row_index, column_start] = &sparse.csc;
+        let gradient = self.bind(
+            Kernel::GradientSparse,
+            bytemuck::bytes_of(&Self::sparse_params(layout, 0, layout.n, 0)),
+            &[
+                values.as_entire_binding(),
+                row_index.as_entire_binding(),
+                column_start.as_entire_binding(),
+                shared.rows.as_entire_binding(),
+                shared.gradient_partial.as_entire_binding(),
+            ],
+        );
+        SparseRows {
+            estep,
+            estep_groups: grid(layout.n.div_ceil(layout::LINEAR_GROUP as usize)),
+            gradient,
+            gradient_groups: grid((layout.cols + 1).div_ceil(GRADIENT_GROUP)),
+        }
     }
 }
 
@@ -467,19 +650,33 @@ impl GpuBackend {
         let mut binder = Binder { ctx, keep: Vec::new() };
         let mut slices = Vec::with_capacity(layout.slice_starts.len());
         let (mut block_offset, mut split_offset) = (0usize, 0usize);
-        for &start in &layout.slice_starts {
-            let slice = binder.slice(
-                &layout,
-                &shared,
-                problem,
-                intercept,
-                start,
-                block_offset,
-                split_offset,
-            )?;
-            block_offset += slice.gradient_blocks as usize;
-            split_offset += slice.gram_splits as usize;
-            slices.push(slice);
+        let mut sparse = None;
+        if layout.sparse {
+            let buffers = upload_sparse(context, problem, &layout)?;
+            sparse = Some(binder.sparse_rows(&layout, &shared, &buffers));
+            for &start in &layout.slice_starts {
+                let slice = binder.sparse_slice(&layout, &shared, &buffers, start, split_offset);
+                split_offset += slice.gram_splits as usize;
+                slices.push(slice);
+            }
+            binder.keep.extend(buffers.csr);
+            binder.keep.extend(buffers.csc);
+            binder.keep.push(buffers.scratch);
+        } else {
+            for &start in &layout.slice_starts {
+                let slice = binder.slice(
+                    &layout,
+                    &shared,
+                    problem,
+                    intercept,
+                    start,
+                    block_offset,
+                    split_offset,
+                )?;
+                block_offset += slice.dense.as_ref().map_or(0, |d| d.gradient_blocks as usize);
+                split_offset += slice.gram_splits as usize;
+                slices.push(slice);
+            }
         }
         let reduce = binder.bind(
             Kernel::Reduce,
@@ -517,6 +714,7 @@ impl GpuBackend {
             weight_scale: scale,
             theta: shared.theta,
             slices,
+            sparse,
             gradient_partial: shared.gradient_partial,
             gradient_blocks: layout.gradient_blocks,
             gradient_block_rows: layout.gradient_block_rows,
@@ -526,7 +724,7 @@ impl GpuBackend {
             reduce_groups: grid(layout.gram_len().div_ceil(layout::LINEAR_GROUP as usize)),
             gram_out: shared.gram_out,
             staging: shared.staging,
-            theta_f32: vec![0.0; layout.cols],
+            theta_f32: vec![0.0; 2 * layout.cols],
             rows_count: layout.n,
             rows: shared.rows,
             inputs: shared.yw,
@@ -566,10 +764,16 @@ impl GpuBackend {
         }
     }
 
-    /// Uploads θ (f32).
+    /// Uploads θ as f32 pairs: the rounded values, then what rounding left out (θ − hi, in
+    /// f32). The kernels add both parts' products, so θ's own rounding, which is the same in
+    /// every row and would add up linearly over the rows of a sum (not in quadrature, as the
+    /// error scales assume), stays below f32's resolution of each η.
     fn upload_theta(&mut self, theta: &[f64]) -> Result<()> {
-        for (t, &v) in self.theta_f32.iter_mut().zip(theta) {
-            *t = to_f32(v, || "a coefficient".into())?;
+        let d = self.cols;
+        for (j, &v) in theta.iter().enumerate().take(d) {
+            let hi = to_f32(v, || "a coefficient".into())?;
+            self.theta_f32[j] = hi;
+            self.theta_f32[d + j] = (v - f64::from(hi)) as f32;
         }
         self.inner().queue.write_buffer(&self.theta, 0, bytemuck::cast_slice(&self.theta_f32));
         Ok(())
@@ -616,14 +820,29 @@ impl GpuBackend {
                 timestamp_writes: None,
             });
             let gradient_x = (self.cols + 1).div_ceil(GRADIENT_GROUP) as u32;
+            if let (true, Some(sparse)) = (estep, &self.sparse) {
+                pass.set_pipeline(&ctx.kernels[Kernel::EstepSparse as usize].pipeline);
+                pass.set_bind_group(0, &sparse.estep[curvature], &[]);
+                pass.dispatch_workgroups(sparse.estep_groups.0, sparse.estep_groups.1, 1);
+                pass.set_pipeline(&ctx.kernels[Kernel::GradientSparse as usize].pipeline);
+                pass.set_bind_group(0, &sparse.gradient, &[]);
+                pass.dispatch_workgroups(sparse.gradient_groups.0, sparse.gradient_groups.1, 1);
+            }
             for slice in &self.slices {
-                if estep {
+                if let (true, Some(dense)) = (estep, &slice.dense) {
                     pass.set_pipeline(&ctx.kernels[Kernel::Estep as usize].pipeline);
-                    pass.set_bind_group(0, &slice.estep[curvature], &[]);
-                    pass.dispatch_workgroups(slice.estep_groups.0, slice.estep_groups.1, 1);
+                    pass.set_bind_group(0, &dense.estep[curvature], &[]);
+                    pass.dispatch_workgroups(slice.rows_groups.0, slice.rows_groups.1, 1);
                     pass.set_pipeline(&ctx.kernels[Kernel::Gradient as usize].pipeline);
-                    pass.set_bind_group(0, &slice.gradient, &[]);
-                    pass.dispatch_workgroups(gradient_x, slice.gradient_blocks, 1);
+                    pass.set_bind_group(0, &dense.gradient, &[]);
+                    pass.dispatch_workgroups(gradient_x, dense.gradient_blocks, 1);
+                }
+                if let (true, Some(densify)) = (gram, &slice.densify) {
+                    // The slice's rows, dense, into the scratch buffer the Gram reads (wgpu
+                    // orders this write after the previous slice's Gram read it).
+                    pass.set_pipeline(&ctx.kernels[Kernel::Densify as usize].pipeline);
+                    pass.set_bind_group(0, densify, &[]);
+                    pass.dispatch_workgroups(slice.rows_groups.0, slice.rows_groups.1, 1);
                 }
                 if gram {
                     pass.set_pipeline(&ctx.kernels[Kernel::Gram as usize].pipeline);
@@ -730,7 +949,7 @@ impl GpuBackend {
         let gram = submitted.gram;
         let values = self.guarded(|this| this.read_back(submitted))?;
         let d = self.cols;
-        let record = 2 * (d + 1);
+        let record = 3 * (d + 1);
         // Blocks in order, in f64.
         let mut sums = vec![0.0; record];
         for block in values[..self.gradient_blocks * record].chunks_exact(record) {
@@ -745,7 +964,10 @@ impl GpuBackend {
                 match k % record {
                     j if j < d => format!("the gradient's sum for coordinate {j}"),
                     j if j == d => "the loss's sum".to_string(),
-                    j => format!("the rounding-error sum for coordinate {}", j - d - 1),
+                    j if j <= 2 * d + 1 => {
+                        format!("the rounding-error sum for coordinate {}", j - d - 1)
+                    }
+                    j => format!("the magnitude sum for coordinate {}", j - 2 * d - 2),
                 }
             } else {
                 "a sum of the weighted Gram matrix".to_string()
@@ -763,14 +985,16 @@ impl GpuBackend {
         }
         let inv_w = 1.0 / self.weight_sum;
         let unit = self.error_per_unit() * inv_w;
+        let bias = self.error_per_magnitude() * inv_w;
+        let (squares, magnitudes) = (&sums[d + 1..2 * d + 2], &sums[2 * d + 2..]);
         out.loss = sums[d] * inv_w;
-        out.loss_error = sums[record - 1].sqrt() * unit;
+        out.loss_error = squares[d].sqrt() * unit + magnitudes[d] * bias;
         if out.gradient_error.len() != d {
             out.gradient_error = DVector::zeros(d);
         }
         for j in 0..d {
             out.gradient[j] = sums[j] * inv_w;
-            out.gradient_error[j] = sums[d + 1 + j].sqrt() * unit;
+            out.gradient_error[j] = squares[j].sqrt() * unit + magnitudes[j] * bias;
         }
         if gram {
             self.unpack_gram(&values[self.gradient_blocks * record..], &mut out.gram);
@@ -793,6 +1017,10 @@ impl GpuBackend {
                 self.cols
             )));
         }
+        if self.sparse.is_some() || problem.x.is_sparse() {
+            // Streamed blocks are dense; a backend holding a sparse design is never reloaded.
+            return Err(backend_error("reload takes dense blocks on a dense backend"));
+        }
         self.set_rows(problem)?;
         let cols = self.cols;
         let data: Vec<Vec<f32>> = self
@@ -802,20 +1030,29 @@ impl GpuBackend {
             .collect::<Result<_>>()?;
         self.guarded(|this| {
             for (slice, data) in this.slices.iter().zip(&data) {
-                this.inner().queue.write_buffer(&slice.x, 0, bytemuck::cast_slice(data));
+                if let Some(dense) = &slice.dense {
+                    this.inner().queue.write_buffer(&dense.x, 0, bytemuck::cast_slice(data));
+                }
             }
             Ok(())
         })
     }
 
     /// The rounding-error scale of one accumulated sum per unit of √(Σ scale²): the terms' own
-    /// roundings, plus, with f32 accumulators, the sequential sum over a block of B rows, whose
-    /// k-th addition rounds a partial sum of size ≈ √k · rms(term): ≈ √(B/2) roundings in
-    /// quadrature. Blocks are added in f64 on the host.
+    /// roundings, of random sign, in quadrature.
     fn error_per_unit(&self) -> f64 {
+        F32_ROUNDOFF * ROUNDINGS_PER_TERM
+    }
+
+    /// The rounding-error scale of one accumulated sum per unit of Σ |term|: the f32 functions'
+    /// bias ([`FUNCTION_BIAS_ULPS`]), plus, with f32 accumulators, the sequential sum over a
+    /// block of B rows, whose k-th addition rounds a partial sum of size up to Σᵢ≤ₖ |termᵢ|
+    /// (a sum without cancellation grows that fast): at most √B · Σ |term| roundings in
+    /// quadrature. Blocks are added in f64 on the host.
+    fn error_per_magnitude(&self) -> f64 {
         let summation =
-            if self.inner().f64 { 0.0 } else { (self.gradient_block_rows as f64 / 2.0).sqrt() };
-        F32_ROUNDOFF * (ROUNDINGS_PER_TERM + summation)
+            if self.inner().f64 { 0.0 } else { (self.gradient_block_rows as f64).sqrt() };
+        F32_ROUNDOFF * (FUNCTION_BIAS_ULPS + summation)
     }
 }
 
@@ -844,6 +1081,105 @@ fn range(buf: &wgpu::Buffer, start: usize, len: usize, bytes: u64) -> wgpu::Bind
         buffer: buf,
         offset: start as u64 * bytes,
         size: std::num::NonZeroU64::new(len as u64 * bytes),
+    })
+}
+
+/// Uploads a sparse design: CSR (f32 values, u32 columns and row offsets) and a CSC copy made
+/// here in one pass over the rows, and the scratch buffer of the densified slices.
+///
+/// # Errors
+/// [`Error::Backend`] for a value beyond f32 (named by row and column), or more stored values
+/// than the device binds at once or u32 indexes.
+fn upload_sparse(
+    context: &GpuContext,
+    problem: &Problem<'_>,
+    layout: &Layout,
+) -> Result<SparseBuffers> {
+    let device = &context.inner.device;
+    let (n, p) = (layout.n, layout.features);
+    let nnz = problem.x.stored_values();
+    let limit = context.max_binding_bytes;
+    if nnz as u64 * 4 > limit || nnz >= u32::MAX as usize {
+        return Err(backend_error(format!(
+            "the sparse design's {nnz} stored values take {} bytes in f32, more than the device              binds at once ({limit} bytes); use the CPU backend",
+            nnz as u64 * 4
+        )));
+    }
+    // The sparse E-step and gradient bind every row's records at once.
+    let row_bytes = n as u64 * ROW_STATS_BYTES.max(YW_BYTES);
+    if row_bytes > limit {
+        return Err(backend_error(format!(
+            "the sparse design's {n} rows take {row_bytes} bytes of per-row records, more than \
+             the device binds at once ({limit} bytes); use the CPU backend"
+        )));
+    }
+    let mut values = Vec::with_capacity(nnz);
+    let mut columns = Vec::with_capacity(nnz);
+    let mut row_start = Vec::with_capacity(n + 1);
+    let mut column_count = vec![0u32; p + 1];
+    row_start.push(0u32);
+    let mut bad = None;
+    for i in 0..n {
+        problem.x.for_row(i, |j, v| {
+            match data_to_f32(v, || format!("X[{i}, {j}]")) {
+                Ok(v) => values.push(v),
+                Err(e) => {
+                    bad.get_or_insert(e);
+                    values.push(0.0);
+                }
+            }
+            columns.push(j as u32);
+            column_count[j + 1] += 1;
+        });
+        row_start.push(values.len() as u32);
+    }
+    if let Some(e) = bad {
+        return Err(e);
+    }
+    // CSC: each column's entries in row order (rows are visited in order).
+    for j in 0..p {
+        column_count[j + 1] += column_count[j];
+    }
+    let column_start = column_count.clone();
+    let mut next = column_count;
+    let (mut csc_values, mut row_index) = (vec![0f32; values.len()], vec![0u32; values.len()]);
+    for i in 0..n {
+        for k in row_start[i] as usize..row_start[i + 1] as usize {
+            let j = columns[k] as usize;
+            let at = next[j] as usize;
+            csc_values[at] = values[k];
+            row_index[at] = i as u32;
+            next[j] += 1;
+        }
+    }
+    let storage = wgpu::BufferUsages::STORAGE;
+    // A binding is never empty: an all-zero design still uploads one (unread) word.
+    let upload = |label: &'static str, contents: &[u8]| {
+        let padded = [0u8; 4];
+        device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some(label),
+            contents: if contents.is_empty() { &padded } else { contents },
+            usage: storage,
+        })
+    };
+    let scratch_bytes = (layout.slice_rows.min(n) * layout.cols * 4).max(4) as u64;
+    Ok(SparseBuffers {
+        csr: [
+            upload("X values (CSR)", bytemuck::cast_slice(&values)),
+            upload("X columns (CSR)", bytemuck::cast_slice(&columns)),
+            upload("X row offsets (CSR)", bytemuck::cast_slice(&row_start)),
+        ],
+        csc: [
+            upload("X values (CSC)", bytemuck::cast_slice(&csc_values)),
+            upload("X rows (CSC)", bytemuck::cast_slice(&row_index)),
+            upload("X column offsets (CSC)", bytemuck::cast_slice(&column_start)),
+        ],
+        scratch: device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("densified X slice"),
+            size: scratch_bytes,
+            usage: storage,
+            mapped_at_creation: false,
+        }),
     })
 }
 

@@ -88,6 +88,31 @@ shared_structs! {
         pad1: u32,
     }
 
+    /// The parameters of the sparse kernels (estep_sparse.wgsl, gradient_sparse.wgsl,
+    /// densify.wgsl): each reads the fields it needs.
+    struct SparseParams {
+        /// Rows of the design (densify.wgsl: of the slice).
+        rows: u32,
+        /// Columns of θ: `features`, plus one with an intercept.
+        cols: u32,
+        /// Columns of X (stored entries index them).
+        features: u32,
+        /// densify.wgsl: the slice's first row.
+        start: u32,
+        /// A `FAMILY_*` code ([`crate::Family`]'s `gpu_code`).
+        family: u32,
+        /// 0: the EM weight ω̂; 1: the exact curvature ℓ''.
+        curvature: u32,
+        /// The family's parameters (quantile q; Student-t ν, σ).
+        a: f32,
+        b: f32,
+        /// The residual floor of hinge and quantile.
+        floor: f32,
+        pad0: u32,
+        pad1: u32,
+        pad2: u32,
+    }
+
     /// reduce.wgsl's parameters.
     struct ReduceParams {
         len: u32,
