@@ -4,12 +4,12 @@
 //! A family carries everything that varies with it: loss, ℓ', ω̂ and ℓ'' ([`Family::estep`]),
 //! labels check, link and prediction, default cross-validation metric, the response scale of
 //! the ℓ₁ zero threshold, and its code in the GPU E-step kernel. Adding one means an arm in each
-//! `match` here, its case in `shaders/estep.wgsl`, and its tests (docs/extending.md).
+//! `match` here, its case in `shaders/moments.wgsl`, and its tests (docs/extending.md).
 
 use crate::cv::Metric;
 use crate::error::{Error, Result};
 
-/// The family codes of the GPU E-step kernel (`shaders/estep.wgsl` reads them from the prelude
+/// The family codes of the GPU E-step kernels (`shaders/moments.wgsl` reads them from the prelude
 /// that `src/backend/gpu/layout.rs` generates from these constants).
 #[cfg_attr(not(feature = "gpu"), allow(dead_code))] // read by the GPU kernels only
 pub(crate) const FAMILY_LOGISTIC: u32 = 0;
