@@ -101,6 +101,7 @@ impl Glm {
             Entry::Path | Entry::Cv => model.on_active_sets(problem.ncols()),
             _ => model,
         };
+        model.check_linear_solver(entry == Entry::Fit)?;
         model.check_memory(&problem, 0)?;
         Ok((model, problem))
     }

@@ -152,6 +152,14 @@ impl Glm {
         self
     }
 
+    /// How a single ridge fit solves its M-step's linear system (default
+    /// [`crate::LinearSolver::Auto`], the cost model's choice). Asking for conjugate gradients or
+    /// the dual where they do not apply (ℓ₁ penalties, hinge and quantile, paths) is an error.
+    pub fn linear_solver(mut self, solver: crate::LinearSolver) -> Self {
+        self.execution.linear_solver = solver;
+        self
+    }
+
     /// The backend to run on. Default: `SCALEMIX_BACKEND` (`auto`, `cpu` or `gpu`) when set,
     /// else [`BackendChoice::Auto`].
     pub fn backend(mut self, backend: BackendChoice) -> Self {

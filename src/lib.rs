@@ -123,7 +123,7 @@ pub use backend::BackendChoice;
 pub use cv::{CvOptions, CvResult, Folds, Metric};
 pub use data::{AsTarget, CsrMatrix, Data, Design, Indices};
 pub use error::{Error, Input, Result};
-pub use execution::Execution;
+pub use execution::{Execution, LinearSolver};
 pub use family::Family;
 pub use glm::{Fit, Glm};
 pub use multiclass::MulticlassFit;

@@ -332,6 +332,11 @@ impl Model {
         if self.prefers_matrix_free(problem) {
             return self.fit_matrix_free(problem, start, theta0);
         }
+        if self.may_solve_matrix_free() {
+            // A ridge fit that could have gone matrix-free takes the d × d step (the cost model
+            // or the caller chose it): the check a fit over every feature makes.
+            self.with_full_matrices().check_memory(problem, 0)?;
+        }
         if self.solves_on_active_sets()
             && (!self.full_matrices_fit(problem) || self.prefers_active_sets(problem))
         {
@@ -383,6 +388,9 @@ impl Model {
                 reason: "its M-step needs the d × d system",
             },
         )?;
+        let solver = if self.prefers_dual(problem) { solver.with_dual() } else { solver };
+        let step =
+            if solver.uses_dual() { "dual n × n M-step" } else { "conjugate-gradient M-step" };
         let mut solution = solver.solve(theta0);
         if let Some(pre) = pre {
             solution.theta = pre.to_user(&solution.theta);
@@ -401,10 +409,7 @@ impl Model {
                     user_terms.kkt_violation(&solution.theta, stats.gradient.as_slice());
             }
         }
-        let info = BackendInfo {
-            kind: "cpu",
-            device: "cpu f64, matrix-free (conjugate-gradient M-step)".into(),
-        };
+        let info = BackendInfo { kind: "cpu", device: format!("cpu f64, matrix-free ({step})") };
         Ok(self.fit_of(problem.family, solution, start, info))
     }
 

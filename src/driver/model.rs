@@ -6,7 +6,7 @@
 use crate::backend::{BackendChoice, GpuContext, available_memory};
 use crate::data::Problem;
 use crate::error::{Error, Result};
-use crate::execution::Execution;
+use crate::execution::{Execution, LinearSolver};
 use crate::family::Family;
 use crate::glm::Glm;
 use crate::penalty::{Penalty, PenaltyTerms};
@@ -19,6 +19,22 @@ pub(crate) const MATRIX_FREE_MIN_DIM: usize = 4096;
 pub(crate) const ACTIVE_SET_MIN_DIM: usize = 2048;
 /// Products with X the cost model assumes one conjugate-gradient M-step takes.
 pub(crate) const CG_PRODUCTS_PER_STEP: f64 = 50.0;
+/// Outer iterations the cost model assumes a fit takes, to weigh a one-time setup (the dual's
+/// n × n kernel) against per-step costs.
+pub(crate) const ASSUMED_ITERATIONS: f64 = 10.0;
+
+/// The cost model's multiply-adds per M-step of each way to solve a ridge fit's quadratic model
+/// (docs/sm-em.md §9).
+struct StepCosts {
+    /// Forming XᵀCX and factoring it.
+    full: f64,
+    /// Conjugate gradients on products with X.
+    conjugate: f64,
+    /// The n × n dual: its kernel's setup spread over the assumed iterations, one n × n
+    /// Cholesky and a few passes per step; `None` where it does not apply (n ≥ d, a feature
+    /// without a ridge, or its two n × n matrices do not fit).
+    dual: Option<f64>,
+}
 
 /// A model whose settings passed `Glm::check`: what the driver, paths, cross-validation,
 /// multiclass fits and the baselines run.
@@ -160,6 +176,9 @@ impl Model {
     /// M-step by conjugate gradients (2 · (nnz + n) multiply-adds per product, about
     /// [`CG_PRODUCTS_PER_STEP`] products) is cheaper than forming XᵀCX (n·d²/2 dense,
     /// Σᵢ nnzᵢ²/2 sparse) and factoring it (d³/3).
+    ///
+    /// The exact dual step (Woodbury, n × n; [`crate::solver::conjugate::Dual`]) counts as
+    /// matrix-free too, at any d: for n ≪ d its n × n Cholesky is far cheaper than the d × d one.
     pub(crate) fn prefers_matrix_free(&self, problem: &Problem<'_>) -> bool {
         if !self.matrix_free {
             return false;
@@ -168,17 +187,90 @@ impl Model {
         if self.with_full_matrices().check_memory(problem, problem.x.bytes()).is_err() {
             return true;
         }
-        let (n, dim) =
-            (problem.nrows() as f64, (problem.ncols() + usize::from(self.intercept)) as f64);
-        if dim < MATRIX_FREE_MIN_DIM as f64 {
-            return false;
+        match self.execution.linear_solver {
+            LinearSolver::Cholesky => return false,
+            LinearSolver::ConjugateGradient | LinearSolver::Dual => return true,
+            _ => {}
         }
+        let costs = self.step_costs(problem);
+        let dim = problem.ncols() + usize::from(self.intercept);
+        let conjugate = costs.conjugate < costs.full && dim >= MATRIX_FREE_MIN_DIM;
+        conjugate || costs.dual.is_some_and(|dual| dual < costs.full)
+    }
+
+    /// Refuses a [`LinearSolver`] the fit cannot take: conjugate gradients and the dual solve
+    /// single (`single_fit`) ridge fits of the families with a matrix-free M-step, and the dual
+    /// needs a ridge on every feature.
+    ///
+    /// # Errors
+    /// [`Error::InvalidOption`] naming the solver and what it needs.
+    pub(crate) fn check_linear_solver(&self, single_fit: bool) -> Result<()> {
+        let solver = self.execution.linear_solver;
+        if !matches!(solver, LinearSolver::ConjugateGradient | LinearSolver::Dual) {
+            return Ok(());
+        }
+        let refuse = |reason| {
+            Err(Error::InvalidOption { name: "linear solver", value: solver.to_string(), reason })
+        };
+        if !single_fit || !self.matrix_free {
+            return refuse(
+                "conjugate gradients and the dual solve single ridge fits (λ > 0, no ℓ1 part) of \
+                 logistic, binomial, gaussian and Student-t; use auto or cholesky",
+            );
+        }
+        let p = self.factors.len();
+        let every_feature = self
+            .terms_at(1.0, p + usize::from(self.intercept))
+            .is_ok_and(|unit| unit.ridge[..p].iter().all(|&r| r > 0.0));
+        if solver == LinearSolver::Dual && !every_feature {
+            return refuse("the dual needs a ridge on every feature (no zero penalty factor)");
+        }
+        Ok(())
+    }
+
+    /// Whether a matrix-free fit of `problem` should take its steps through the n × n dual
+    /// rather than conjugate gradients: where the dual applies and the cost model says it is
+    /// the cheaper of the two.
+    pub(crate) fn prefers_dual(&self, problem: &Problem<'_>) -> bool {
+        match self.execution.linear_solver {
+            LinearSolver::Dual => return true,
+            LinearSolver::ConjugateGradient | LinearSolver::Cholesky => return false,
+            _ => {}
+        }
+        let costs = self.step_costs(problem);
+        self.matrix_free && costs.dual.is_some_and(|dual| dual <= costs.conjugate)
+    }
+
+    /// The cost model's figures for `problem` (docs/sm-em.md §9).
+    fn step_costs(&self, problem: &Problem<'_>) -> StepCosts {
+        let (rows, p) = (problem.nrows(), problem.ncols());
+        let (n, dim) = (rows as f64, (p + usize::from(self.intercept)) as f64);
         let stored = problem.x.stored_values() as f64;
         let gram =
             if problem.x.is_sparse() { stored * stored / n / 2.0 } else { n * dim * dim / 2.0 };
-        let cholesky = gram + dim * dim * dim / 3.0;
+        let full = gram + dim * dim * dim / 3.0;
         let conjugate = 2.0 * (stored + n) * CG_PRODUCTS_PER_STEP;
-        conjugate < cholesky
+        let every_feature_has_a_ridge = self
+            .terms_at(1.0, p + usize::from(self.intercept))
+            .is_ok_and(|unit| unit.ridge[..p].iter().all(|&r| r > 0.0));
+        let kernel_bytes = 16 * (rows as u64).saturating_mul(rows as u64);
+        let dual = (rows < p
+            && every_feature_has_a_ridge
+            && self.check_memory_for(rows, p, kernel_bytes).is_ok())
+        .then(|| {
+            let setup = if problem.x.is_sparse() {
+                // Pairs of rows within each column.
+                let mut counts = vec![0f64; p];
+                for i in 0..rows {
+                    problem.x.for_row(i, |j, _| counts[j] += 1.0);
+                }
+                counts.iter().map(|c| c * c / 2.0).sum::<f64>()
+            } else {
+                n * n * dim / 2.0
+            };
+            setup / ASSUMED_ITERATIONS + n * n * n / 3.0 + n * n + 8.0 * (stored + n)
+        });
+        StepCosts { full, conjugate, dual }
     }
 
     /// Whether an ℓ₁ fit of `problem` is better solved on active sets even where its d × d
@@ -187,6 +279,11 @@ impl Model {
     /// columns (docs/sm-em.md §9).
     pub(crate) fn prefers_active_sets(&self, problem: &Problem<'_>) -> bool {
         self.active_sets && problem.ncols() + usize::from(self.intercept) >= ACTIVE_SET_MIN_DIM
+    }
+
+    /// Whether this model may solve matrix-free (see [`Model::on_matrix_free`]).
+    pub(crate) fn may_solve_matrix_free(&self) -> bool {
+        self.matrix_free
     }
 
     /// Whether this model may solve on active sets (see [`Model::on_active_sets`]).

@@ -5,7 +5,10 @@
 
 use proptest::prelude::*;
 use rand::prelude::*;
-use scalemix::{CsrMatrix, Data, Design, Family, Fit, Glm, Penalty, Termination};
+use scalemix::{
+    CsrMatrix, Data, Design, Error, Family, Fit, Glm, LinearSolver, PathOptions, Penalty,
+    Termination,
+};
 
 /// A memory limit below the d × d matrices of the 300 × 60 problems here (8 matrices of 29 KiB,
 /// the partial Gram matrix and the row buffers: 286 KiB, plus a preconditioned copy of X) but
@@ -119,7 +122,8 @@ fn matrix_free_fits_equal_cholesky_fits() {
 }
 
 /// A logistic ridge fit of a 200 × 20 000 dense design (its 20 001 × 20 001 matrices would take
-/// 25 GiB): matrix-free, converged, with ∇F = 0 to 1e-8 from a gradient computed here.
+/// 25 GiB): matrix-free through the 200 × 200 dual (the cost model's choice), converged, with
+/// ∇F = 0 to 1e-8 from a gradient computed here.
 #[test]
 fn wide_dense_ridge_fits_matrix_free() {
     let (n, p) = (200, 20_000);
@@ -133,6 +137,7 @@ fn wide_dense_ridge_fits_matrix_free() {
         .fit(Design::row_major(&x, n, p).unwrap(), &y)
         .unwrap();
     assert!(is_matrix_free(&fit));
+    assert!(fit.backend().device.contains("dual"), "{}", fit.backend());
     assert_eq!(fit.termination(), Termination::Converged);
     let (beta, b0) = (fit.coefficients(), fit.intercept());
     let residual: Vec<f64> = (0..n)
@@ -175,6 +180,9 @@ fn wide_sparse_ridge_fits_matrix_free() {
     let lambda = 1e-4;
     let fit = Glm::logistic().penalty(Penalty::ridge(lambda)).fit(&x, &y).unwrap();
     assert!(is_matrix_free(&fit), "{}", fit.backend());
+    // n = 5 000 rows: the dual's 5 000 × 5 000 Cholesky per step costs more than CG on the
+    // 200 000 stored values.
+    assert!(fit.backend().device.contains("conjugate-gradient"), "{}", fit.backend());
     assert_eq!(fit.termination(), Termination::Converged);
     assert!(monotone(fit.objective_trace()));
     let (beta, b0) = (fit.coefficients(), fit.intercept());
@@ -256,4 +264,193 @@ fn hinge_ridge_beyond_memory_is_still_refused_with_the_estimate() {
         .fit(Design::row_major(&x, n, p).unwrap(), &labels)
         .unwrap_err();
     assert!(err.to_string().contains("needs about"), "{err}");
+}
+
+/// A wide design (n < d) in dense and CSR form, with a column 1000× the others' scale (so the
+/// preconditioner runs too), an empty column in the sparse form and responses for each family.
+fn wide_problem(n: usize, p: usize, seed: u64) -> (Vec<f64>, CsrMatrix, Vec<f64>, Vec<f64>) {
+    let (mut x, labels, values) = problem(n, p, seed);
+    let mut rng = StdRng::seed_from_u64(seed + 1);
+    for (k, v) in x.iter_mut().enumerate() {
+        // About a third stored; column 2 empty.
+        if k % p == 2 || rng.random::<f64>() < 0.65 {
+            *v = 0.0;
+        }
+    }
+    let (mut indptr, mut indices, mut stored) = (vec![0usize], vec![], vec![]);
+    for i in 0..n {
+        for j in 0..p {
+            if x[i * p + j] != 0.0 {
+                indices.push(j);
+                stored.push(x[i * p + j]);
+            }
+        }
+        indptr.push(stored.len());
+    }
+    let csr = CsrMatrix::new(n, p, indptr, indices, stored).unwrap();
+    (x, csr, labels, values)
+}
+
+/// The dual (n × n) step and conjugate gradients reach the Cholesky (d × d) fit's objective to
+/// 1e-12 on wide problems small enough for all three — every family with a matrix-free M-step,
+/// with and without an intercept, sample weights and standardization, dense and sparse — and
+/// the dual's objective never rises.
+#[test]
+fn dual_and_conjugate_gradient_fits_equal_cholesky_fits_on_wide_designs() {
+    let (n, p) = (40, 150);
+    let (x, csr, labels, values) = wide_problem(n, p, 5);
+    let dense = Design::row_major(&x, n, p).unwrap();
+    let weights: Vec<f64> = (0..n).map(|i| 0.5 + (i % 3) as f64).collect();
+    let models = [
+        (Glm::logistic(), &labels),
+        (Glm::gaussian(), &values),
+        (Glm::student_t(4.0, Some(1.0)), &values),
+    ];
+    for (glm, y) in models {
+        for (intercept, standardize, weighted) in
+            [(true, false, false), (false, false, true), (true, true, true)]
+        {
+            let glm = glm
+                .clone()
+                .penalty(Penalty::ridge(0.02))
+                .fit_intercept(intercept)
+                .standardize(standardize)
+                .tol(1e-14);
+            let what = format!("{:?} intercept={intercept} standardize={standardize}", glm);
+            let data = |x| Data::new(x, y).maybe_weights(weighted.then_some(weights.as_slice()));
+            let reference =
+                glm.clone().linear_solver(LinearSolver::Cholesky).fit_data(&data(dense)).unwrap();
+            assert!(!is_matrix_free(&reference), "{what}");
+            for x in [dense, csr.design()] {
+                for (solver, name) in
+                    [(LinearSolver::Dual, "dual"), (LinearSolver::ConjugateGradient, "conjugate")]
+                {
+                    let fit = glm.clone().linear_solver(solver).fit_data(&data(x)).unwrap();
+                    let what = format!("{what} {name} sparse={}", x.is_sparse());
+                    assert!(fit.backend().device.contains(name), "{what}: {}", fit.backend());
+                    assert_eq!(fit.termination(), Termination::Converged, "{what}");
+                    assert!(
+                        relative(fit.objective(), reference.objective()) <= 1e-12,
+                        "{what}: {} vs {}",
+                        fit.objective(),
+                        reference.objective()
+                    );
+                    assert!(monotone(fit.objective_trace()), "{what}: {:?}", fit.objective_trace());
+                    if x.is_sparse() {
+                        assert_eq!(fit.coefficients()[2], 0.0, "{what}: the empty column");
+                    }
+                }
+            }
+        }
+    }
+    // Binomial counts with weights, through the dual.
+    let trials: Vec<f64> = (0..n).map(|i| (1 + i % 3) as f64).collect();
+    let successes: Vec<f64> = labels.iter().zip(&trials).map(|(y, m)| y * m).collect();
+    let data = Data::binomial(dense, &successes, &trials).weights(&weights);
+    let binomial = Glm::binomial().penalty(Penalty::ridge(0.02)).tol(1e-14);
+    let reference = binomial.clone().linear_solver(LinearSolver::Cholesky).fit_data(&data).unwrap();
+    let fit = binomial.linear_solver(LinearSolver::Dual).fit_data(&data).unwrap();
+    assert!(fit.backend().device.contains("dual"));
+    assert!(relative(fit.objective(), reference.objective()) <= 1e-12);
+}
+
+/// Without a choice, a small wide ridge fit takes the dual (its n × n step is far cheaper than
+/// the d × d one) and a tall one the d × d step.
+#[test]
+fn the_cost_model_takes_the_dual_for_wide_fits_and_cholesky_for_tall_ones() {
+    let (x, _, labels, _) = wide_problem(40, 150, 6);
+    let wide = Glm::logistic()
+        .penalty(Penalty::ridge(0.02))
+        .fit(Design::row_major(&x, 40, 150).unwrap(), &labels)
+        .unwrap();
+    assert!(wide.backend().device.contains("dual"), "{}", wide.backend());
+    let (x, labels, _) = problem(300, 20, 7);
+    let tall = Glm::logistic()
+        .penalty(Penalty::ridge(0.02))
+        .fit(Design::row_major(&x, 300, 20).unwrap(), &labels)
+        .unwrap();
+    assert!(!is_matrix_free(&tall), "{}", tall.backend());
+}
+
+/// Conjugate gradients and the dual where they do not apply are refused by name: an ℓ1 part,
+/// hinge and quantile, a path, and (the dual) a feature without a ridge.
+#[test]
+fn linear_solvers_that_do_not_apply_are_refused() {
+    let (x, _, labels, values) = wide_problem(30, 60, 8);
+    let design = Design::row_major(&x, 30, 60).unwrap();
+    let refused = |result: scalemix::Result<Fit>, what: &str| match result {
+        Err(Error::InvalidOption { name: "linear solver", reason, .. }) => {
+            assert!(reason.contains(what), "{reason}")
+        }
+        other => panic!("expected a refusal naming {what}, got {other:?}"),
+    };
+    for solver in [LinearSolver::ConjugateGradient, LinearSolver::Dual] {
+        let glm = Glm::logistic().linear_solver(solver);
+        refused(glm.clone().penalty(Penalty::lasso(0.01)).fit(design, &labels), "single ridge");
+        refused(glm.clone().penalty(Penalty::elastic_net(0.01, 0.5)).fit(design, &labels), "ridge");
+        refused(
+            Glm::quantile(0.5)
+                .penalty(Penalty::ridge(0.1))
+                .linear_solver(solver)
+                .fit(design, &values),
+            "single ridge",
+        );
+        let path =
+            glm.clone().penalty(Penalty::ridge(0.1)).path(design, &labels, &PathOptions::default());
+        match path {
+            Err(Error::InvalidOption { name: "linear solver", .. }) => {}
+            other => panic!("a path with {solver}: {other:?}"),
+        }
+    }
+    let mut factors = vec![1.0; 60];
+    factors[5] = 0.0;
+    refused(
+        Glm::logistic()
+            .penalty(Penalty::ridge(0.1))
+            .penalty_factors(factors)
+            .linear_solver(LinearSolver::Dual)
+            .fit(design, &labels),
+        "every feature",
+    );
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
+
+    /// On random wide problems (n < d), the dual step never raises F, converges, and ends at
+    /// the Cholesky fit's objective (convex families), for every matrix-free family and a
+    /// ridge spanning three decades.
+    #[test]
+    fn dual_objective_never_rises_and_equals_cholesky(
+        (n, p, x, labels, values) in (3usize..20, 20usize..45).prop_flat_map(|(n, p)| (
+            Just(n),
+            Just(p),
+            prop::collection::vec(-3.0..3.0f64, n * p),
+            prop::collection::vec(any::<bool>(), n),
+            prop::collection::vec(-5.0..5.0f64, n),
+        )),
+        log_lambda in -3.0..0.0f64,
+        intercept in any::<bool>(),
+        family in 0usize..3,
+    ) {
+        let design = Design::row_major(&x, n, p).unwrap();
+        let labels: Vec<f64> = labels.iter().map(|&b| f64::from(u8::from(b))).collect();
+        let (glm, y) = match family {
+            0 => (Glm::logistic(), &labels),
+            1 => (Glm::gaussian(), &values),
+            _ => (Glm::student_t(3.0, Some(1.0)), &values),
+        };
+        let glm = glm.penalty(Penalty::ridge(10f64.powf(log_lambda))).fit_intercept(intercept);
+        let reference = glm.clone().linear_solver(LinearSolver::Cholesky).fit(design, y).unwrap();
+        let fit = glm.linear_solver(LinearSolver::Dual).fit(design, y).unwrap();
+        prop_assert!(fit.backend().device.contains("dual"));
+        prop_assert!(monotone(fit.objective_trace()), "{:?}", fit.objective_trace());
+        prop_assert_eq!(fit.termination(), Termination::Converged);
+        if family == 2 {
+            return Ok(());
+        }
+        let scale = fit.objective().abs().max(reference.objective().abs()).max(1.0);
+        prop_assert!((fit.objective() - reference.objective()).abs() <= 1e-11 * scale,
+            "{} vs {}", fit.objective(), reference.objective());
+    }
 }
