@@ -179,6 +179,20 @@ impl Family {
         matches!(self, Family::Hinge | Family::Quantile { .. })
     }
 
+    /// The exact second derivative ℓ''(η) of one observation's loss, given its [`Family::estep`]
+    /// moments: the Newton curvature, except for Student-t, whose ℓ'' is negative for residuals
+    /// beyond √ν σ (there `curvature` is clipped at 0). For hinge and quantile, the smoothed
+    /// curvature.
+    pub fn hessian(self, y: f64, eta: f64, moments: &Estep) -> f64 {
+        match self {
+            Family::StudentT { nu, sigma } => {
+                let (s2, r) = (nu * sigma * sigma, y - eta);
+                moments.weight * (s2 - r * r) / (s2 + r * r)
+            }
+            _ => moments.curvature,
+        }
+    }
+
     /// Loss, derivative, EM weight and Newton curvature at one observation, all in f64.
     #[inline]
     pub fn estep(self, y: f64, eta: f64) -> Estep {

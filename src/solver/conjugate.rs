@@ -83,16 +83,19 @@ pub(crate) struct MatrixFree<'a, 'p> {
     terms: &'a PenaltyTerms,
     options: SolverOptions,
     curvature: Curvature,
+    /// Whether the Hessian's model may fail to give a descent step (Student-t, whose curvature
+    /// is negative in the tails), so the EM weights stand by.
+    em_fallback: bool,
     /// The quadratic model's exact dual solver, where the driver chose it
     /// ([`MatrixFree::with_dual`]).
     dual: Option<Dual>,
 }
 
 /// The quadratic model solved through its n × n dual (Woodbury): with A = XᵀCX/W + Λ over the
-/// features (Λ = diag(ridge) > 0) and D = diag(√c),
+/// features (Λ = diag(ridge) > 0), D = diag(√|c|) and S = diag(sign c),
 ///
 /// ```text
-/// A⁻¹v = Λ⁻¹v − Λ⁻¹XᵀD (W·I + DKD)⁻¹ DXΛ⁻¹v,   K = XΛ⁻¹Xᵀ (n × n, formed once per fit)
+/// A⁻¹v = Λ⁻¹v − Λ⁻¹XᵀD (W·S + DKD)⁻¹ DXΛ⁻¹v,   K = XΛ⁻¹Xᵀ (n × n, formed once per fit)
 /// ```
 ///
 /// and the intercept, which has no ridge, by the Schur complement of its row. Each solve is
@@ -107,9 +110,16 @@ pub(crate) struct Dual {
 
 /// The n × n system of one set of row weights, factored.
 struct DualFactor {
-    cholesky: nalgebra::Cholesky<f64, nalgebra::Dyn>,
-    /// √cᵢ.
+    system: Factored,
+    /// √|cᵢ|.
     root: Vec<f64>,
+}
+
+/// W·S + DKD factored: by Cholesky where every weight is ≥ 0 (S = I: positive definite), by LU
+/// where some are negative (a Hessian with negative curvature in some rows; S = sign(c)).
+enum Factored {
+    Cholesky(nalgebra::Cholesky<f64, nalgebra::Dyn>),
+    Lu(nalgebra::LU<f64, nalgebra::Dyn, nalgebra::Dyn>),
 }
 
 impl Dual {
@@ -153,19 +163,29 @@ impl Dual {
         Self { kernel, inverse_ridge }
     }
 
-    /// W·I + DKD factored for row weights `weights`; `None` where a weight is negative or not
-    /// finite, or the factorization fails (the caller then solves by conjugate gradients).
+    /// W·S + DKD factored for row weights `weights` (D = diag(√|c|), S = diag(sign c)); `None`
+    /// where a weight is not finite or the system is singular (the caller then solves by
+    /// conjugate gradients).
     fn factor(&self, weights: &[f64], weight_sum: f64) -> Option<DualFactor> {
-        if weights.iter().any(|c| !(c.is_finite() && *c >= 0.0)) {
+        if weights.iter().any(|c| !c.is_finite()) {
             return None;
         }
-        let root: Vec<f64> = weights.iter().map(|c| c.sqrt()).collect();
+        let root: Vec<f64> = weights.iter().map(|c| c.abs().sqrt()).collect();
         let n = root.len();
         let mut system = DMatrix::from_fn(n, n, |i, k| root[i] * self.kernel[(i, k)] * root[k]);
-        for i in 0..n {
-            system[(i, i)] += weight_sum;
+        for (i, c) in weights.iter().enumerate() {
+            system[(i, i)] += if *c < 0.0 { -weight_sum } else { weight_sum };
         }
-        Some(DualFactor { cholesky: system.cholesky()?, root })
+        let system = if weights.iter().all(|&c| c >= 0.0) {
+            Factored::Cholesky(system.cholesky()?)
+        } else {
+            let lu = system.lu();
+            if !lu.is_invertible() {
+                return None;
+            }
+            Factored::Lu(lu)
+        };
+        Some(DualFactor { system, root })
     }
 }
 
@@ -176,7 +196,12 @@ impl DualFactor {
         let mut rows = x.times(0.0, &scaled);
         rows.iter_mut().zip(&self.root).for_each(|(t, d)| *t *= d);
         let mut rows = nalgebra::DVector::from_vec(rows);
-        self.cholesky.solve_mut(&mut rows);
+        match &self.system {
+            Factored::Cholesky(cholesky) => cholesky.solve_mut(&mut rows),
+            Factored::Lu(lu) => {
+                lu.solve_mut(&mut rows);
+            }
+        }
         rows.iter_mut().zip(&self.root).for_each(|(t, d)| *t *= d);
         let mut back = vec![0.0; v.len()];
         for (i, &u) in rows.iter().enumerate() {
@@ -196,6 +221,8 @@ pub(crate) struct Pass {
     pub(crate) loss_gradient: Vec<f64>,
     /// cᵢ = wᵢ × curvature, n entries.
     pub(crate) weights: Vec<f64>,
+    /// wᵢ ω̂ᵢ, the EM weights, where the model's curvature may not give a descent step.
+    pub(crate) em_weights: Option<Vec<f64>>,
 }
 
 impl<'a, 'p> MatrixFree<'a, 'p> {
@@ -207,8 +234,12 @@ impl<'a, 'p> MatrixFree<'a, 'p> {
         terms: &'a PenaltyTerms,
         options: SolverOptions,
     ) -> Option<Self> {
-        let curvature = curvature(problem.family)?;
-        Some(Self { problem, intercept, terms, options, curvature, dual: None })
+        // Student-t takes Newton steps on its exact Hessian (negative in rows far out in the
+        // tails, so the model may be indefinite), far fewer than EM's, with the EM step where
+        // they give no descent.
+        let em_fallback = matches!(problem.family, Family::StudentT { .. });
+        let curvature = if em_fallback { Curvature::Hessian } else { curvature(problem.family)? };
+        Some(Self { problem, intercept, terms, options, curvature, em_fallback, dual: None })
     }
 
     /// The same solver taking its steps through the n × n dual ([`Dual`]), where every feature
@@ -335,15 +366,19 @@ impl<'a, 'p> MatrixFree<'a, 'p> {
         let eta = self.linear_predictor(theta);
         let (mut loss, mut derivative) = (0.0, vec![0.0; eta.len()]);
         let mut weights = vec![0.0; eta.len()];
+        let mut em_weights = self.em_fallback.then(|| vec![0.0; eta.len()]);
         for (i, &e) in eta.iter().enumerate() {
             let w = problem.weights[i];
             let moments = problem.family.estep(problem.y[i], e);
             loss += w * moments.loss;
             derivative[i] = w * moments.derivative / problem.weight_sum;
             weights[i] = w * match self.curvature {
-                Curvature::Hessian => moments.curvature,
+                Curvature::Hessian => self.problem.family.hessian(problem.y[i], e, &moments),
                 Curvature::Em => moments.weight,
             };
+            if let Some(em) = em_weights.as_mut() {
+                em[i] = w * moments.weight;
+            }
         }
         let mut loss_gradient = vec![0.0; self.dim()];
         self.transpose_times(&derivative, &mut loss_gradient);
@@ -351,6 +386,7 @@ impl<'a, 'p> MatrixFree<'a, 'p> {
             objective: loss / problem.weight_sum + self.terms.value(theta),
             loss_gradient,
             weights,
+            em_weights,
         }
     }
 
@@ -468,12 +504,21 @@ impl<'a, 'p> MatrixFree<'a, 'p> {
             let forcing = (self.gradient_norm(&theta, &pass) / first_norm).sqrt().min(0.1);
             let (delta, cg) = self.solve_model(&pass.weights, &rhs, forcing);
             cg_total += cg;
-            let slope: f64 = gradient.iter().zip(&delta).map(|(g, d)| g * d).sum();
+            let mut slope: f64 = gradient.iter().zip(&delta).map(|(g, d)| g * d).sum();
             log::trace!(
                 "matrix-free iteration {iterations}: F {:e}, KKT {kkt:e} (target {kkt_target:e}), {cg} CG, slope {slope:e}",
                 pass.objective
             );
-            let search = self.line_search(&theta, &delta, pass.objective, slope, ARMIJO);
+            let mut search = self.line_search(&theta, &delta, pass.objective, slope, ARMIJO);
+            let failed = slope >= 0.0 || search.is_none() && -slope > resolution(pass.objective);
+            if let (true, Some(em)) = (failed, &pass.em_weights) {
+                // The clipped curvature gave no descent step: the EM weights majorize F, so
+                // their step descends.
+                let (em_delta, cg) = self.solve_model(em, &rhs, forcing);
+                cg_total += cg;
+                slope = gradient.iter().zip(&em_delta).map(|(g, d)| g * d).sum();
+                search = self.line_search(&theta, &em_delta, pass.objective, slope, ARMIJO);
+            }
             let Some((next, next_pass)) = search else {
                 // The predicted decrease is below the objective's rounding, so F cannot judge
                 // the step: take the step solved to full accuracy (a Newton step converges
@@ -634,7 +679,8 @@ mod tests {
 
     /// The dual step solves the same quadratic model as the d × d system, to 1e-10 relative,
     /// with and without an intercept, on a dense and a sparse design with unequal ridges and
-    /// row weights (some zero).
+    /// row weights: some zero, and (the LU branch: a Hessian negative in some rows) some
+    /// negative.
     #[test]
     fn the_dual_step_solves_the_d_by_d_system() {
         let (n, p) = (7, 12);
@@ -652,11 +698,16 @@ mod tests {
             indptr.push(values.len());
         }
         let y: Vec<f64> = (0..n).map(|i| f64::from(u8::from(i % 2 == 0))).collect();
-        let weights: Vec<f64> = (0..n).map(|i| if i == 3 { 0.0 } else { 0.1 + i as f64 }).collect();
+        let nonnegative: Vec<f64> =
+            (0..n).map(|i| if i == 3 { 0.0 } else { 0.1 + i as f64 }).collect();
+        let mut signed = nonnegative.clone();
+        signed[5] = -0.05;
         let factors: Vec<f64> = (0..p).map(|j| 0.5 + j as f64 / 4.0).collect();
         let dense = Design::row_major(&x, n, p).unwrap();
         let sparse = Design::csr(n, p, &indptr, &indices, &values).unwrap();
-        for design in [dense, sparse] {
+        for (design, weights) in
+            [(dense, &nonnegative), (sparse, &nonnegative), (dense, &signed), (sparse, &signed)]
+        {
             let problem =
                 Problem::new(design, y.as_slice().into(), None, Family::Logistic).unwrap();
             for intercept in [false, true] {
@@ -667,7 +718,7 @@ mod tests {
                     .with_dual();
                 assert!(solver.uses_dual());
                 let rhs: Vec<f64> = (0..dim).map(|j| (j as f64 * 0.7).sin()).collect();
-                let delta = solver.dual_solve(&weights, &rhs).expect("a dual solve");
+                let delta = solver.dual_solve(weights, &rhs).expect("a dual solve");
                 // The d × d system from the definitions.
                 let row = |i: usize| -> Vec<f64> {
                     (0..p).map(|j| x[i * p + j]).chain(intercept.then_some(1.0)).collect()
@@ -677,13 +728,14 @@ mod tests {
                     let xi = DVector::from_vec(row(i));
                     a += &xi * xi.transpose() * (c / problem.weight_sum);
                 }
-                let expected = a.cholesky().unwrap().solve(&DVector::from_vec(rhs.clone()));
+                let expected = a.lu().solve(&DVector::from_vec(rhs.clone())).unwrap();
                 let scale = expected.amax();
                 for j in 0..dim {
                     assert!(
                         (delta[j] - expected[j]).abs() <= 1e-10 * scale,
-                        "sparse={} intercept={intercept} δ{j}: {} vs {}",
+                        "sparse={} signed={} intercept={intercept} δ{j}: {} vs {}",
                         problem.x.is_sparse(),
+                        weights[5] < 0.0,
                         delta[j],
                         expected[j]
                     );
