@@ -49,8 +49,8 @@ pub enum LinearSolver {
     /// The d × d system (Cholesky, or coordinate descent for ℓ₁): O(n·d² + d³) per step,
     /// 8·d² bytes per matrix. Every fit can take it where its matrices fit.
     Cholesky,
-    /// Preconditioned conjugate gradients on products with X (Newton-CG, or EM-CG for
-    /// Student-t): O(nnz) per product, O(n + d) memory. Single ridge fits (λ > 0) of logistic,
+    /// Preconditioned conjugate gradients on products with X (Newton-CG; Student-t falls back
+    /// to the EM step where Newton's gives no descent): O(nnz) per product, O(n + d) memory. Single ridge fits (λ > 0) of logistic,
     /// binomial, gaussian and Student-t.
     ConjugateGradient,
     /// The exact step through the n × n dual (Woodbury): K = XΛ⁻¹Xᵀ once per fit, one n × n

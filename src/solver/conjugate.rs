@@ -3,9 +3,9 @@
 //! (docs/sm-em.md §9).
 //!
 //! Each outer iteration makes one pass over the rows at θ for the loss, ∇L and the row weights
-//! cᵢ — wᵢ ℓ''ᵢ (the Hessian) for the losses whose curvature is bounded and non-negative
-//! (logistic, binomial, gaussian), wᵢ ω̂ᵢ (SM-EM's majorizing weights) for Student-t — then
-//! solves the quadratic model
+//! cᵢ = wᵢ ℓ''ᵢ (the Hessian: logistic, binomial, gaussian, and Student-t, whose ℓ'' is
+//! negative in the tails, with SM-EM's majorizing weights wᵢ ω̂ᵢ standing by where its Newton
+//! step gives no descent) — then solves the quadratic model
 //!
 //! ```text
 //! (XᵀCX/W + diag(ridge)) δ = −(∇L + ridge ⊙ θ)
