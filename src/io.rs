@@ -7,7 +7,7 @@
 use std::path::Path;
 
 use crate::data::{CsrMatrix, Design};
-use crate::source::{Block, DEFAULT_BLOCK_ROWS, Format, LibsvmSource, Roles, RowSource, open_file};
+use crate::source::{Block, DEFAULT_BLOCK_ROWS, Roles, RowSource, SparseRows, open_file};
 
 /// A data set read from a file: X, the target, named extra columns, feature names.
 #[derive(Debug)]
@@ -49,43 +49,18 @@ impl Dataset {
 }
 
 /// Reads `path` whole, its columns in the roles `roles` gives them (see
-/// [`crate::source::open_file`] for the formats). A LIBSVM file is read into a sparse X
-/// ([`LibsvmSource::read_sparse`]); every other format into a dense one.
+/// [`crate::source::open_file`] for the formats), with [`collect`]: a LIBSVM file into a sparse X,
+/// every other format into a dense one.
 ///
 /// # Errors
 /// A one-line message naming the file and, for malformed content, the row and column.
 pub fn read(path: &Path, roles: &Roles) -> Result<Dataset, String> {
-    if Format::of(path) == Format::Libsvm {
-        let mut source = LibsvmSource::open_sparse(path, roles).map_err(|e| e.to_string())?;
-        let (x, y) = source.read_sparse().map_err(|e| e.to_string())?;
-        if let Some(k) = x.design().first_non_finite() {
-            return Err(format!(
-                "{}: row {}, column x{}: {} is not finite",
-                source.name(),
-                k.0,
-                k.1 + 1,
-                k.2
-            ));
-        }
-        if let Some(i) = y.iter().position(|v| !v.is_finite()) {
-            return Err(format!(
-                "{}: row {i}, column response: {} is not finite",
-                source.name(),
-                y[i]
-            ));
-        }
-        if y.is_empty() {
-            return Err(format!("{}: no data rows", source.name()));
-        }
-        let (n, p) = (x.nrows(), x.ncols());
-        let feature_names = source.feature_names().to_vec();
-        return Ok(Dataset { x: Matrix::Sparse(x), n, p, y, extras: Vec::new(), feature_names });
-    }
     let mut source = open_file(path, roles).map_err(|e| e.to_string())?;
     collect(&mut *source)
 }
 
-/// Reads every row of `source` into memory: the extras are the weights, then the trials, where
+/// Reads every row of `source` into memory: X sparse (CSR, memory O(nnz + n)) from a source
+/// whose blocks are sparse, dense otherwise; the extras are the weights, then the trials, where
 /// the source has them. Every value must be finite: the first that is not is named by its row
 /// and column.
 ///
@@ -95,6 +70,7 @@ pub fn collect(source: &mut dyn RowSource) -> Result<Dataset, String> {
     let p = source.ncols();
     let name = source.name().to_owned();
     let (mut x, mut y, mut weights, mut trials) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut sparse = source.sparse().then(SparseRows::default);
     let mut block = Block::default();
     source.rewind().map_err(|e| e.to_string())?;
     while source.next_block(&mut block, DEFAULT_BLOCK_ROWS).map_err(|e| e.to_string())? {
@@ -104,10 +80,8 @@ pub fn collect(source: &mut dyn RowSource) -> Result<Dataset, String> {
                 block.first_row + row as u64
             )
         };
-        for (j, column) in source.feature_names().iter().enumerate() {
-            if let Some(i) = block.column(j).iter().position(|v| !v.is_finite()) {
-                return Err(not_finite(i, column, block.column(j)[i]));
-            }
+        if let Some((i, j, value)) = block.first_non_finite(p) {
+            return Err(not_finite(i, &source.feature_names()[j], value));
         }
         for (values, role) in
             [(&block.y, "response"), (&block.weights, "weights"), (&block.trials, "trials")]
@@ -116,18 +90,38 @@ pub fn collect(source: &mut dyn RowSource) -> Result<Dataset, String> {
                 return Err(not_finite(i, role, values[i]));
             }
         }
-        for i in 0..block.rows {
-            x.extend((0..p).map(|j| block.x[j * block.rows + i]));
+        match (&mut sparse, &block.sparse) {
+            (Some(all), Some(rows)) => {
+                let offset = all.values.len();
+                all.indptr.extend(rows.indptr[1..].iter().map(|k| k + offset));
+                all.indices.extend_from_slice(&rows.indices);
+                all.values.extend_from_slice(&rows.values);
+            }
+            _ => {
+                for i in 0..block.rows {
+                    x.extend((0..p).map(|j| block.x[j * block.rows + i]));
+                }
+            }
         }
         y.extend_from_slice(&block.y);
         weights.extend_from_slice(&block.weights);
         trials.extend_from_slice(&block.trials);
     }
-    let n = x.len() / p.max(1);
+    let n = match &sparse {
+        Some(all) => all.indptr.len() - 1,
+        None => x.len() / p.max(1),
+    };
     if n == 0 {
         return Err(format!("{name}: no data rows"));
     }
+    let x = match sparse {
+        Some(all) => Matrix::Sparse(
+            CsrMatrix::new(n, p, all.indptr, all.indices, all.values)
+                .map_err(|e| format!("{name}: {e}"))?,
+        ),
+        None => Matrix::Dense(x),
+    };
     let extras = [weights, trials].into_iter().filter(|v| !v.is_empty()).collect();
     let feature_names = source.feature_names().to_vec();
-    Ok(Dataset { x: Matrix::Dense(x), n, p, y, extras, feature_names })
+    Ok(Dataset { x, n, p, y, extras, feature_names })
 }

@@ -85,15 +85,21 @@ impl Preconditioner {
     }
 
     /// The standardization from column statistics gathered elsewhere (a streamed first pass):
-    /// per column the weighted mean, Σ wᵢ (xᵢⱼ − mean)² and Σ wᵢ.
+    /// per column the weighted mean, Σ wᵢ (xᵢⱼ − mean)² and Σ wᵢ. With `sparse` columns the
+    /// scale is the same and μ is 0, as in memory ([`Preconditioner::standardizing`]).
     pub(crate) fn from_moments(
         mean: &[f64],
         centered_squares: &[f64],
         total: f64,
         intercept: bool,
+        sparse: bool,
     ) -> Self {
         if intercept {
-            return Self::from_sums(mean.to_vec(), centered_squares, total, true);
+            let mut pre = Self::from_sums(mean.to_vec(), centered_squares, total, true);
+            if sparse {
+                pre.mean.fill(0.0);
+            }
+            return pre;
         }
         // Without an intercept the scale is the root mean square about zero.
         let square: Vec<f64> =
@@ -120,6 +126,15 @@ impl Preconditioner {
         }
         for (column, (&m, &s)) in x.chunks_exact_mut(rows).zip(self.mean.iter().zip(&self.scale)) {
             column.iter_mut().for_each(|v| *v = (*v - m) / s);
+        }
+    }
+
+    /// X̃ = X/s in place for the stored values of sparse rows (`indices` their columns): a
+    /// sparse design's preconditioner never centres (μ = 0, see [`Preconditioner::from_moments`]).
+    pub(crate) fn apply_sparse(&self, indices: &[usize], values: &mut [f64]) {
+        debug_assert!(self.mean.iter().all(|&m| m == 0.0), "sparse columns are not centred");
+        for (v, &j) in values.iter_mut().zip(indices) {
+            *v /= self.scale[j];
         }
     }
 

@@ -365,7 +365,6 @@ impl<'a> Design<'a> {
     }
 
     /// The first non-finite entry as (row, column, value).
-    #[cfg(feature = "cli")]
     pub(crate) fn first_non_finite(&self) -> Option<(usize, usize, f64)> {
         match self.check_finite() {
             Err(Error::NonFiniteDesign { row, col, value }) => Some((row, col, value)),

@@ -1,6 +1,6 @@
 //! A design already in memory, served as row blocks.
 
-use super::{Block, Fingerprint, RowSource};
+use super::{Block, Fingerprint, RowSource, SparseRows};
 use crate::data::{Design, check_len};
 use crate::error::{Input, Result};
 
@@ -76,6 +76,10 @@ impl RowSource for MemorySource<'_> {
         self.trials.is_some()
     }
 
+    fn sparse(&self) -> bool {
+        self.x.is_sparse()
+    }
+
     fn fingerprint(&self) -> Result<Option<Fingerprint>> {
         Ok(None)
     }
@@ -93,14 +97,18 @@ impl RowSource for MemorySource<'_> {
         if rows == 0 {
             return Ok(false);
         }
-        block.x.resize(rows * p, 0.0);
         if self.x.is_sparse() {
-            // Blocks are dense and column-major: zeros, then each row's stored entries.
-            block.x.fill(0.0);
+            // A sparse design's blocks stay sparse: each row's stored entries, in column order.
+            let sparse = block.sparse.get_or_insert_with(SparseRows::default);
             for i in 0..rows {
-                self.x.for_row(start + i, |j, v| block.x[j * rows + i] = v);
+                self.x.for_row(start + i, |j, v| {
+                    sparse.indices.push(j);
+                    sparse.values.push(v);
+                });
+                sparse.indptr.push(sparse.values.len());
             }
         } else {
+            block.x.resize(rows * p, 0.0);
             for j in 0..p {
                 let column = &mut block.x[j * rows..(j + 1) * rows];
                 for (i, value) in column.iter_mut().enumerate() {

@@ -38,16 +38,21 @@ pub const DEFAULT_BLOCK_ROWS: usize = 1 << 16;
 
 /// One block of consecutive rows.
 ///
-/// X is column-major: column j is `x[j * rows .. (j + 1) * rows]` (Parquet and Arrow store
-/// columns, and a column-major block is one contiguous copy per column).
+/// X is column-major (column j is `x[j * rows .. (j + 1) * rows]`: Parquet and Arrow store
+/// columns, and a column-major block is one contiguous copy per column), or, from a source that
+/// stores X sparse ([`RowSource::sparse`]: LIBSVM files, a sparse design in memory), compressed
+/// sparse rows in [`Block::sparse`] with `x` empty, so that a block costs its stored values and
+/// not rows × p.
 #[derive(Debug, Clone, Default)]
 pub struct Block {
     /// The global index (from 0) of the block's first row.
     pub first_row: u64,
     /// Rows in the block.
     pub rows: usize,
-    /// X, `rows × p`, column-major.
+    /// X, `rows × p`, column-major (empty when [`Block::sparse`] holds X).
     pub x: Vec<f64>,
+    /// X as compressed sparse rows, from a source that stores it so (`None`: X is `x`).
+    pub sparse: Option<SparseRows>,
     /// The response, one per row (empty for a source without one, e.g. for predictions).
     pub y: Vec<f64>,
     /// Sample weights, one per row; empty when the source has none (all ones).
@@ -63,14 +68,107 @@ impl Block {
         self.first_row = first_row;
         self.rows = rows;
         self.x.clear();
+        if let Some(sparse) = &mut self.sparse {
+            sparse.clear();
+        }
         self.y.clear();
         self.weights.clear();
         self.trials.clear();
     }
 
-    /// Column j of X.
+    /// Column j of a dense block's X (empty for a sparse block).
     pub fn column(&self, j: usize) -> &[f64] {
+        if self.sparse.is_some() {
+            return &[];
+        }
         &self.x[j * self.rows..(j + 1) * self.rows]
+    }
+
+    /// X of this block (of `p` columns) as a design, read in place.
+    ///
+    /// # Errors
+    /// [`crate::Error::ShapeMismatch`] or [`crate::Error::InvalidSparse`] for a block whose
+    /// arrays disagree with its rows and `p` (a source's defect).
+    pub fn design(&self, p: usize) -> Result<crate::Design<'_>> {
+        match &self.sparse {
+            Some(s) => crate::Design::csr(self.rows, p, &s.indptr, &s.indices, &s.values),
+            None => crate::Design::column_major(&self.x, self.rows, p),
+        }
+    }
+
+    /// The first value of X (of `p` columns) that is not finite, as (row in the block,
+    /// column, value); `None` also for a block whose arrays do not make a design (which
+    /// [`Block::design`] reports).
+    pub fn first_non_finite(&self, p: usize) -> Option<(usize, usize, f64)> {
+        self.design(p).ok()?.first_non_finite()
+    }
+
+    /// η = Xβ + b₀, one value per row, into `eta` (β has one value per column of X).
+    pub fn linear_predictor(&self, beta: &[f64], b0: f64, eta: &mut Vec<f64>) {
+        eta.clear();
+        eta.resize(self.rows, b0);
+        match &self.sparse {
+            Some(s) => {
+                for (i, e) in eta.iter_mut().enumerate() {
+                    let range = s.indptr[i]..s.indptr[i + 1];
+                    *e += s.indices[range.clone()]
+                        .iter()
+                        .zip(&s.values[range])
+                        .map(|(&j, v)| v * beta[j])
+                        .sum::<f64>();
+                }
+            }
+            None => {
+                for (j, &b) in beta.iter().enumerate() {
+                    if b != 0.0 {
+                        for (e, x) in eta.iter_mut().zip(self.column(j)) {
+                            *e += b * x;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A block's X as compressed sparse rows: row i's stored entries are the columns
+/// `indices[indptr[i]..indptr[i + 1]]`, strictly increasing, with those `values`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SparseRows {
+    /// Offsets into `indices` and `values`, one per row and one more (from 0).
+    pub indptr: Vec<usize>,
+    /// The column of each stored value.
+    pub indices: Vec<usize>,
+    /// The stored values.
+    pub values: Vec<f64>,
+}
+
+impl Default for SparseRows {
+    fn default() -> Self {
+        Self { indptr: vec![0], indices: Vec::new(), values: Vec::new() }
+    }
+}
+
+impl SparseRows {
+    /// Empties the arrays (no rows), keeping their memory.
+    pub fn clear(&mut self) {
+        self.indptr.clear();
+        self.indptr.push(0);
+        self.indices.clear();
+        self.values.clear();
+    }
+
+    /// Appends a row whose entries are `entries` (column, value), in any order: sorted here.
+    /// Returns the column given twice, if one is (the row is then not appended).
+    pub fn push_row(&mut self, entries: &mut [(usize, f64)]) -> Option<usize> {
+        entries.sort_unstable_by_key(|e| e.0);
+        if let Some(pair) = entries.windows(2).find(|pair| pair[0].0 == pair[1].0) {
+            return Some(pair[0].0);
+        }
+        self.indices.extend(entries.iter().map(|e| e.0));
+        self.values.extend(entries.iter().map(|e| e.1));
+        self.indptr.push(self.values.len());
+        None
     }
 }
 
@@ -221,6 +319,12 @@ pub trait RowSource: Send {
 
     /// Whether blocks carry binomial trials (none by default).
     fn has_trials(&self) -> bool {
+        false
+    }
+
+    /// Whether blocks carry X as [`SparseRows`] (dense, column-major, by default). A fit
+    /// standardizes sparse columns without centring them, as in memory.
+    fn sparse(&self) -> bool {
         false
     }
 

@@ -5,8 +5,7 @@ use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
-use super::{Block, Fingerprint, Resolved, Roles, RowSource};
-use crate::data::CsrMatrix;
+use super::{Block, Fingerprint, Resolved, Roles, RowSource, SparseRows};
 use crate::error::{Error, Result};
 
 /// Opens a file, decompressing gzip when the name ends in `.gz` or the content starts with
@@ -224,13 +223,10 @@ impl RowSource for CsvSource {
     }
 }
 
-/// Dense matrices up to this many values are always accepted from LIBSVM files…
-const DENSE_SMALL: u64 = 1 << 24;
-/// …larger ones only if the file stores at least 1/this of their values (and, read sparse, more
-/// than [`FEATURES_SMALL`] features only if it stores at least 1/this as many values).
-const DENSE_EXPANSION: u64 = 64;
-/// Sparse files with up to this many features are always accepted.
+/// Sparse files with up to this many features are always accepted…
 const FEATURES_SMALL: u64 = 1 << 24;
+/// …more only if they store at least 1/this as many values.
+const FEATURES_EXPANSION: u64 = 64;
 
 /// A LIBSVM/svmlight file (`label index:value …`, indices from 1, `qid:` ignored, `#`
 /// comments), plain or gzip. The number of features is the largest index, found by one scan
@@ -250,40 +246,13 @@ pub struct LibsvmSource {
 
 impl LibsvmSource {
     /// Opens `path` and scans it once for the number of features (at least the number of
-    /// `roles.features`, when given).
+    /// `roles.features`, when given). Its blocks are [`crate::source::SparseRows`]: memory
+    /// O(stored values) whatever the largest index.
     ///
     /// # Errors
-    /// [`Error::Source`] for a file that cannot be read or parsed, or one with named roles
-    /// (LIBSVM has no column names).
+    /// [`Error::Source`] for a file that cannot be read or parsed, one with named roles
+    /// (LIBSVM has no column names), or one whose largest index is far beyond its stored values.
     pub fn open(path: &Path, roles: &Roles) -> Result<Self> {
-        let (source, rows, stored) = Self::scan(path, roles)?;
-        // X is dense in every streamed block: refuse a file whose largest index would blow a
-        // few stored values up into a matrix far larger than the file (one entry at index 10⁹
-        // would ask for a terabyte, and a name per column before that). Read whole, a LIBSVM
-        // file stays sparse ([`LibsvmSource::read_sparse`]) and needs no such limit.
-        let p = source.feature_names.len() as u64;
-        let dense = rows.saturating_mul(p);
-        if dense > DENSE_SMALL && dense / DENSE_EXPANSION > stored + rows {
-            return Err(Error::Source {
-                source_name: source.name,
-                row: None,
-                column: None,
-                reason: format!(
-                    "feature index {p} would make a dense {rows} × {p} matrix from {stored} \
-                     stored values; streamed blocks are dense, so read the file in memory \
-                     (where it stays sparse) or renumber the features compactly"
-                ),
-            });
-        }
-        Ok(source)
-    }
-
-    /// Opens `path` to be read whole as a sparse matrix ([`LibsvmSource::read_sparse`]): as
-    /// [`LibsvmSource::open`], without the bound on the dense size.
-    ///
-    /// # Errors
-    /// As [`LibsvmSource::open`].
-    pub fn open_sparse(path: &Path, roles: &Roles) -> Result<Self> {
         Self::scan(path, roles).map(|(source, _, _)| source)
     }
 
@@ -332,7 +301,7 @@ impl LibsvmSource {
         }
         // Every feature costs memory in a fit, stored or not (its coefficient, its gradient, its
         // name): a few entries at a huge index would ask for gigabytes of them.
-        if p as u64 > FEATURES_SMALL && p as u64 / DENSE_EXPANSION > stored + rows {
+        if p as u64 > FEATURES_SMALL && p as u64 / FEATURES_EXPANSION > stored + rows {
             return Err(Error::Source {
                 source_name: source.name,
                 row: None,
@@ -384,56 +353,6 @@ impl LibsvmSource {
             Some(&format!("x{}", column + 1)),
             format!("index {} beyond the {p} features", column + 1),
         )
-    }
-
-    /// Reads the whole file (from the start) as a CSR matrix and its labels: memory O(nnz + n),
-    /// whatever the largest index. Entries of a line may come in any order; an index given
-    /// twice on one line is an error naming the row and the feature.
-    ///
-    /// # Errors
-    /// [`Error::Source`] for a malformed line, an index given twice in a row, or one beyond
-    /// the features the source was opened with.
-    pub fn read_sparse(&mut self) -> Result<(CsrMatrix, Vec<f64>)> {
-        self.rewind()?;
-        let p = self.feature_names.len();
-        let (mut indptr, mut indices, mut values) = (vec![0usize], Vec::new(), Vec::new());
-        let (mut labels, mut all_labels) = (Vec::new(), Vec::new());
-        loop {
-            let first = self.next_row;
-            self.read_rows(&mut labels, super::DEFAULT_BLOCK_ROWS)?;
-            if labels.is_empty() {
-                break;
-            }
-            // Entries arrive row by row; each row's are sorted by column.
-            let mut start = 0;
-            for r in 0..labels.len() {
-                let end = start + self.entries[start..].iter().take_while(|e| e.0 == r).count();
-                let row = &mut self.entries[start..end];
-                row.sort_unstable_by_key(|e| e.1);
-                for k in 0..row.len() {
-                    let (_, c, v) = row[k];
-                    if c >= p {
-                        return Err(self.beyond(first + r as u64, c));
-                    }
-                    if k > 0 && row[k - 1].1 == c {
-                        return Err(at(
-                            &self.name,
-                            first + r as u64,
-                            Some(&format!("x{}", c + 1)),
-                            "index given twice on one line".into(),
-                        ));
-                    }
-                    indices.push(c);
-                    values.push(v);
-                }
-                indptr.push(values.len());
-                start = end;
-            }
-            all_labels.extend_from_slice(&labels);
-        }
-        let n = all_labels.len();
-        let csr = CsrMatrix::new(n, p, indptr, indices, values)?;
-        Ok((csr, all_labels))
     }
 
     /// Parses one non-empty line into the block's entries; returns its label.
@@ -498,6 +417,10 @@ impl RowSource for LibsvmSource {
         Ok(())
     }
 
+    fn sparse(&self) -> bool {
+        true
+    }
+
     fn next_block(&mut self, block: &mut Block, max_rows: usize) -> Result<bool> {
         let p = self.feature_names.len();
         let first = self.next_row;
@@ -506,12 +429,26 @@ impl RowSource for LibsvmSource {
         let rows = labels.len();
         block.reset(first, rows);
         block.y = labels;
-        block.x.resize(rows * p, 0.0);
-        for &(i, c, v) in &self.entries {
-            if c >= p {
-                return Err(self.beyond(first + i as u64, c));
+        let sparse = block.sparse.get_or_insert_with(SparseRows::default);
+        // Entries arrive row by row (each row's in the file's order).
+        let mut row_entries = Vec::new();
+        let mut start = 0;
+        for r in 0..rows {
+            let end = start + self.entries[start..].iter().take_while(|e| e.0 == r).count();
+            row_entries.clear();
+            row_entries.extend(self.entries[start..end].iter().map(|&(_, c, v)| (c, v)));
+            if let Some(&(c, _)) = row_entries.iter().find(|e| e.0 >= p) {
+                return Err(self.beyond(first + r as u64, c));
             }
-            block.x[c * rows + i] = v;
+            if let Some(c) = sparse.push_row(&mut row_entries) {
+                return Err(at(
+                    &self.name,
+                    first + r as u64,
+                    Some(&format!("x{}", c + 1)),
+                    "index given twice on one line".into(),
+                ));
+            }
+            start = end;
         }
         Ok(rows > 0)
     }

@@ -202,16 +202,21 @@ impl<'r, 's> StreamedBackend<'r, 's> {
             if buf.weight_sum <= 0.0 {
                 return Ok(());
             }
-            let padded = Padded::new(buf, capacity, family);
-            let problem = padded.problem(buf, family)?;
+            // Sparse blocks differ in their stored values, so a backend is not reloaded with
+            // another one: each gets its own, unpadded.
+            let padded = buf.block.sparse.is_none().then(|| Padded::new(buf, capacity, family));
+            let problem = match &padded {
+                Some(padded) => padded.problem(buf, family)?,
+                None => buf.problem(family)?,
+            };
             let slot = if resident {
                 kept.push((GpuBackend::new(context, &problem, intercept)?, buf.weight_sum));
                 kept.len() - 1
             } else {
                 let slot = count % 2;
                 match &mut rotating[slot] {
-                    Some(backend) => backend.reload(&problem, intercept)?,
-                    empty => *empty = Some(GpuBackend::new(context, &problem, intercept)?),
+                    Some(backend) if padded.is_some() => backend.reload(&problem, intercept)?,
+                    any => *any = Some(GpuBackend::new(context, &problem, intercept)?),
                 }
                 slot
             };

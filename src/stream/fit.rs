@@ -16,7 +16,7 @@ use crate::path::{PathOptions, RegularizationPath};
 use crate::penalty::PenaltyTerms;
 use crate::precondition::Preconditioner;
 use crate::predict::LinearModel;
-use crate::source::{Block, RowSource};
+use crate::source::RowSource;
 
 impl Glm {
     /// Fits the model to the rows of `source`, read again at every pass instead of held in
@@ -50,7 +50,7 @@ impl Glm {
         let start = Instant::now();
         let (model, mut reader) = self.open_source(source, "fit_source")?;
         let summary = scan(&mut reader, model.family(), None)?;
-        check_memory(&model, &reader, summary.rows)?;
+        check_memory(&model, &reader, &summary)?;
         let fit = Streamed::new(&model, &summary.all, &summary)?;
         fit.fit(&mut reader, &self.execution.stream, start)
     }
@@ -67,7 +67,7 @@ impl Glm {
     ) -> Result<RegularizationPath> {
         let (model, mut reader) = self.open_source(source, "path_source")?;
         let summary = scan(&mut reader, model.family(), None)?;
-        check_memory(&model, &reader, summary.rows)?;
+        check_memory(&model, &reader, &summary)?;
         let streamed = Streamed::new(&model, &summary.all, &summary)?;
         streamed.path(&mut reader, &self.execution.stream, options, None, None)
     }
@@ -108,7 +108,7 @@ impl Glm {
             });
         }
         let summary = scan(&mut reader, family, Some(folds))?;
-        check_memory(&model, &reader, summary.rows)?;
+        check_memory(&model, &reader, &summary)?;
         if (summary.rows as usize) < folds.k {
             return Err(Error::InvalidOption {
                 name: "folds",
@@ -174,7 +174,7 @@ impl Glm {
         let summary = scan(&mut reader, model.family(), None)?;
         let prepare =
             Prepare { family: model.family(), pre: None, held_out: None, needs_target: true };
-        let device = device_for(&model, summary.rows, dim)?;
+        let device = device_for(&model, &summary, dim)?;
         let mut backend = StreamedBackend::new(
             &mut reader,
             prepare,
@@ -208,9 +208,13 @@ impl Glm {
 
 /// Where a streamed fit of `model` on `n` rows and `dim` coordinates computes its blocks: the
 /// device [`crate::backend::open`] would choose for the same work.
-fn device_for(model: &Model, n: u64, dim: usize) -> Result<Device> {
+fn device_for(model: &Model, summary: &Summary, dim: usize) -> Result<Device> {
     let (choice, context) = model.backend();
-    let work = n as f64 * (dim * dim) as f64;
+    if summary.sparse && choice == crate::BackendChoice::Auto {
+        // As in memory: the CPU's sparse Gram costs Σᵢ nnzᵢ², the GPU's tiles n·d².
+        return Ok(Device::Cpu);
+    }
+    let work = summary.rows as f64 * (dim * dim) as f64;
     Ok(match crate::backend::gpu_for(choice, context, work)? {
         Some(context) => Device::Gpu(context),
         None => Device::Cpu,
@@ -219,12 +223,19 @@ fn device_for(model: &Model, n: u64, dim: usize) -> Result<Device> {
 
 /// Refuses a streamed fit whose blocks (three in flight, of at most the source's rows) and
 /// d × d matrices would not fit in the memory limit.
-fn check_memory(model: &Model, reader: &Reader<'_>, rows: u64) -> Result<()> {
-    let block_rows = (reader.block_rows as u64).min(rows) as usize;
-    let p = reader.source.ncols();
-    // Three blocks of X, y, weights and trials.
-    let buffers = (3 * block_rows as u64) * (p as u64 + 3) * 8;
-    model.check_memory_for(block_rows, p, buffers)
+fn check_memory(model: &Model, reader: &Reader<'_>, summary: &Summary) -> Result<()> {
+    let block_rows = (reader.block_rows as u64).min(summary.rows);
+    let p = reader.source.ncols() as u64;
+    // Per row of a block: y, weights and trials, and X's p values (dense) or the densest
+    // block's stored values with their column indices and the row's offset (sparse).
+    let per_row = if summary.sparse {
+        let stored = summary.most_stored_per_block as u64 * 16;
+        3 * 8 + 8 + stored.div_ceil(block_rows.max(1))
+    } else {
+        (p + 3) * 8
+    };
+    let buffers = 3u64.saturating_mul(block_rows).saturating_mul(per_row);
+    model.check_memory_for(block_rows as usize, p as usize, buffers)
 }
 
 /// One streamed fit's setup: the model in the coordinates it runs in, the block preparation,
@@ -235,8 +246,8 @@ pub(super) struct Streamed<'m> {
     inner: Model,
     pre: Option<Arc<Preconditioner>>,
     rows: RowStats,
-    /// Rows in the source.
-    n: u64,
+    /// What the first pass learned of the whole source.
+    summary: Summary,
     dim: usize,
     facts: RowFacts,
 }
@@ -252,7 +263,8 @@ impl<'m> Streamed<'m> {
         let mean: Vec<f64> = summary.columns.iter().map(|m| m.mean).collect();
         let squares: Vec<f64> = summary.columns.iter().map(|m| m.m2).collect();
         let total = summary.columns.first().map_or(0.0, |m| m.weight);
-        let standardizing = Preconditioner::from_moments(&mean, &squares, total, intercept);
+        let standardizing =
+            Preconditioner::from_moments(&mean, &squares, total, intercept, summary.sparse);
         let pre =
             if model.standardizes() { Some(standardizing) } else { standardizing.if_needed() };
         let (inner, scales) = match &pre {
@@ -273,7 +285,15 @@ impl<'m> Streamed<'m> {
             None => (model.clone(), summary.column_scales()),
         };
         let facts = row_facts(model.family(), rows, scales);
-        Ok(Self { model, inner, pre: pre.map(Arc::new), rows: *rows, n: summary.rows, dim, facts })
+        Ok(Self {
+            model,
+            inner,
+            pre: pre.map(Arc::new),
+            rows: *rows,
+            summary: summary.clone(),
+            dim,
+            facts,
+        })
     }
 
     /// How blocks are made ready for the fitted coordinates (rows of `held_out`'s fold
@@ -314,7 +334,7 @@ impl<'m> Streamed<'m> {
     /// Where a single streamed fit computes its blocks: as [`crate::BackendChoice`] says (the
     /// rule of [`crate::backend::open`]).
     fn device(&self) -> Result<Device> {
-        device_for(self.model, self.n, self.dim)
+        device_for(self.model, &self.summary, self.dim)
     }
 
     /// The path over `options`' λ sequence (or `all`'s λs, for a fold), on the rows outside
@@ -334,7 +354,9 @@ impl<'m> Streamed<'m> {
         let null = inner.null_model_of(&mut rows)?;
         let lambdas = match all {
             Some(path) => path.lambdas(),
-            None => self.model.lambda_sequence_for(self.n, p, options, null.lambda_max)?,
+            None => {
+                self.model.lambda_sequence_for(self.summary.rows, p, options, null.lambda_max)?
+            }
         };
         let early_stop = options.early_stop && options.lambdas.is_none() && all.is_none();
         // No strong rules: every pass reads every column whatever the active set, so their
@@ -449,7 +471,7 @@ fn held_out_scores(
             return Ok(());
         }
         for (point, scorer) in path.points.iter().zip(&mut scorers) {
-            linear_predictor(b, &point.coefficients, point.intercept, &mut eta);
+            b.linear_predictor(&point.coefficients, point.intercept, &mut eta);
             for &i in &rows {
                 scorer.add(b.y[i], eta[i], buf.weights[i]);
             }
@@ -458,19 +480,6 @@ fn held_out_scores(
     })?;
     let size = scorers.first().map_or(0.0, |s| s.weight());
     Ok((scorers.into_iter().map(|s| s.finish()).collect(), size))
-}
-
-/// η = Xβ + b₀ for a column-major block.
-fn linear_predictor(block: &Block, beta: &[f64], b0: f64, eta: &mut Vec<f64>) {
-    eta.clear();
-    eta.resize(block.rows, b0);
-    for (j, &b) in beta.iter().enumerate() {
-        if b != 0.0 {
-            for (e, x) in eta.iter_mut().zip(block.column(j)) {
-                *e += b * x;
-            }
-        }
-    }
 }
 
 impl LinearModel {
@@ -501,17 +510,15 @@ impl LinearModel {
         let names = reader.source.feature_names().to_vec();
         reader.pass(&prepare, |buf| {
             let b = &buf.block;
-            for (j, column) in names.iter().enumerate() {
-                if let Some(i) = b.column(j).iter().position(|v| !v.is_finite()) {
-                    return Err(Error::Source {
-                        source_name: name.clone(),
-                        row: Some(b.first_row + i as u64),
-                        column: Some(column.clone()),
-                        reason: format!("{} is not finite", b.column(j)[i]),
-                    });
-                }
+            if let Some((i, j, value)) = b.first_non_finite(names.len()) {
+                return Err(Error::Source {
+                    source_name: name.clone(),
+                    row: Some(b.first_row + i as u64),
+                    column: Some(names[j].clone()),
+                    reason: format!("{value} is not finite"),
+                });
             }
-            linear_predictor(b, self.coefficients(), self.intercept(), &mut eta);
+            b.linear_predictor(self.coefficients(), self.intercept(), &mut eta);
             sink(b.first_row, &eta)
         })
     }

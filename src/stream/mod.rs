@@ -9,6 +9,11 @@
 //! - **Every later pass** (`reader.rs`) reads blocks on a second thread while the fit computes
 //!   on the previous one, and stops with [`crate::Error::SourceChanged`] if the source's size,
 //!   modification time or row count differ from the first pass.
+//! - **Sparse sources** ([`crate::source::RowSource::sparse`]: LIBSVM files, a sparse design in
+//!   a [`crate::source::MemorySource`]) hand out blocks of CSR rows, each costing its stored
+//!   values; the first pass's column moments count the unstored zeros by their weight, the
+//!   preconditioner scales sparse columns without centring them (as in memory), and `auto`
+//!   computes their blocks on the CPU.
 //! - **The statistics** (`backend.rs`) are the in-memory CPU backend's, block by block, added
 //!   in block order in f64: the same fit as in memory up to rounding, bit-identical run to run.
 //!   A single fit may run its blocks through the GPU kernels instead (as
@@ -57,8 +62,8 @@ pub type ProgressFn = Arc<dyn Fn(&Progress) + Send + Sync>;
 #[derive(Clone)]
 pub struct StreamOptions {
     /// Rows per block (default [`DEFAULT_BLOCK_ROWS`]). Three blocks are held at once (one
-    /// computed on, one being read, one between); a block of b rows and p columns takes
-    /// 8·b·(p + 3) bytes.
+    /// computed on, one being read, one between); a dense block of b rows and p columns takes
+    /// 8·b·(p + 3) bytes, a sparse one 16 bytes per stored value and 32·b.
     pub block_rows: usize,
     /// Called after every pass.
     pub progress: Option<ProgressFn>,

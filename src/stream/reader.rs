@@ -5,7 +5,7 @@ use std::borrow::Cow;
 use std::sync::mpsc;
 
 use super::Folds;
-use crate::data::{Design, Problem};
+use crate::data::Problem;
 use crate::error::{Error, Result};
 use crate::family::Family;
 use crate::precondition::Preconditioner;
@@ -36,14 +36,15 @@ pub(crate) struct Prepared {
     pub weights: Vec<f64>,
     /// Σ wᵢ over the block (the caller's weights, without trials: W's share).
     pub weight_sum: f64,
+    /// The source's features p.
+    pub ncols: usize,
 }
 
 impl Prepared {
     /// The block as a [`Problem`] (its checks ran on the first pass, `scan`).
     pub(crate) fn problem(&self, family: Family) -> Result<Problem<'_>> {
         let b = &self.block;
-        let p = b.x.len().checked_div(b.rows).unwrap_or(0);
-        let x = Design::column_major(&b.x, b.rows, p)?;
+        let x = b.design(self.ncols)?;
         let min_positive_weight =
             self.weights.iter().copied().filter(|&w| w > 0.0).fold(f64::INFINITY, f64::min);
         Ok(Problem {
@@ -89,7 +90,10 @@ impl Prepare {
             }
         }
         if let Some(pre) = &self.pre {
-            pre.apply_column_major(&mut b.x, rows);
+            match &mut b.sparse {
+                Some(sparse) => pre.apply_sparse(&sparse.indices, &mut sparse.values),
+                None => pre.apply_column_major(&mut b.x, rows),
+            }
         }
     }
 }
@@ -146,6 +150,7 @@ impl<'s> Reader<'s> {
         self.source.rewind()?;
         let block_rows = self.block_rows;
         let source_name = self.source.name().to_owned();
+        let ncols = self.source.ncols();
         let source = &mut *self.source;
         let (full_tx, full_rx) = mpsc::sync_channel::<Result<Prepared>>(1);
         let (empty_tx, empty_rx) = mpsc::channel::<Prepared>();
@@ -167,6 +172,7 @@ impl<'s> Reader<'s> {
                     let item = match source.next_block(&mut buf.block, block_rows) {
                         Ok(false) => return, // dropping the sender ends the pass
                         Ok(true) => {
+                            buf.ncols = ncols;
                             prepare.apply(&mut buf);
                             Ok(buf)
                         }

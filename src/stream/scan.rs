@@ -7,6 +7,7 @@ use super::Folds;
 use super::reader::{Prepare, Prepared, Reader};
 use crate::error::{Error, Result};
 use crate::family::Family;
+use crate::source::SparseRows;
 
 /// A weighted mean and sum of squared deviations, merged block by block (Chan, Golub and
 /// LeVeque's pairwise update: no cancellation for a column far from zero).
@@ -30,6 +31,34 @@ impl Moment {
         let mean = values.iter().zip(weights).map(|(v, w)| v * w).sum::<f64>() / weight;
         let m2 = values.iter().zip(weights).map(|(v, w)| w * (v - mean) * (v - mean)).sum();
         Self { weight, mean, m2 }
+    }
+
+    /// Each column's moments over sparse rows of `p` columns with row weights `weights`: the
+    /// stored values, and the unstored zeros by their weight (two passes over the entries).
+    fn of_sparse_columns(rows: &SparseRows, p: usize, weights: &[f64]) -> Vec<Self> {
+        let weight: f64 = weights.iter().sum();
+        if weight <= 0.0 {
+            return vec![Self::default(); p];
+        }
+        let (mut sum, mut stored) = (vec![0.0; p], vec![0.0; p]);
+        let entries = |f: &mut dyn FnMut(usize, f64, f64)| {
+            for (i, &w) in weights.iter().enumerate() {
+                let range = rows.indptr[i]..rows.indptr[i + 1];
+                for (&j, &v) in rows.indices[range.clone()].iter().zip(&rows.values[range]) {
+                    f(j, v, w);
+                }
+            }
+        };
+        entries(&mut |j, v, w| {
+            sum[j] += w * v;
+            stored[j] += w;
+        });
+        let mean: Vec<f64> = sum.iter().map(|s| s / weight).collect();
+        // The unstored zeros' share, then the stored values'.
+        let mut m2: Vec<f64> =
+            mean.iter().zip(&stored).map(|(m, s)| m * m * (weight - s).max(0.0)).collect();
+        entries(&mut |j, v, w| m2[j] += w * (v - mean[j]) * (v - mean[j]));
+        mean.into_iter().zip(m2).map(|(mean, m2)| Self { weight, mean, m2 }).collect()
     }
 
     /// Adds `other`'s rows.
@@ -103,6 +132,10 @@ pub(crate) struct Summary {
     pub folds: Vec<RowStats>,
     /// Per feature, weighted by wᵢ (× mᵢ).
     pub columns: Vec<Moment>,
+    /// Whether the source's blocks are sparse rows ([`crate::source::RowSource::sparse`]).
+    pub sparse: bool,
+    /// The most stored values any block held (every value, for dense blocks).
+    pub most_stored_per_block: usize,
 }
 
 impl Summary {
@@ -155,7 +188,7 @@ pub(crate) fn scan(
     if rows == 0 {
         return Err(Error::EmptyData);
     }
-    let Tally { mut all, per_fold, columns, .. } = tally;
+    let Tally { mut all, per_fold, columns, most_stored, .. } = tally;
     if folds.is_some() {
         for stats in &per_fold {
             all.merge(stats);
@@ -168,7 +201,8 @@ pub(crate) fn scan(
     if constant > 0 {
         log::info!("{name}: {constant} constant column(s)");
     }
-    Ok(Summary { rows, all, folds: per_fold, columns })
+    let sparse = reader.source.sparse();
+    Ok(Summary { rows, all, folds: per_fold, columns, sparse, most_stored_per_block: most_stored })
 }
 
 /// Refuses a source without a response, or whose trials column does not match the family
@@ -207,6 +241,8 @@ struct Tally {
     /// fitted (binomial fractions, hinge ±1).
     weights: Vec<f64>,
     fractions: Vec<f64>,
+    /// The most values of X any block stored.
+    most_stored: usize,
 }
 
 impl Tally {
@@ -221,6 +257,7 @@ impl Tally {
             columns: vec![Moment::default(); p],
             weights: Vec::new(),
             fractions: Vec::new(),
+            most_stored: 0,
         }
     }
 
@@ -229,8 +266,19 @@ impl Tally {
     fn add(&mut self, name: &str, buf: &Prepared) -> Result<()> {
         self.check(name, buf)?;
         let b = &buf.block;
-        for (j, moment) in self.columns.iter_mut().enumerate() {
-            moment.merge(Moment::of(b.column(j), &self.weights));
+        match &b.sparse {
+            Some(rows) => {
+                let p = self.columns.len();
+                let block = Moment::of_sparse_columns(rows, p, &self.weights);
+                self.columns.iter_mut().zip(block).for_each(|(m, b)| m.merge(b));
+                self.most_stored = self.most_stored.max(rows.values.len());
+            }
+            None => {
+                for (j, moment) in self.columns.iter_mut().enumerate() {
+                    moment.merge(Moment::of(b.column(j), &self.weights));
+                }
+                self.most_stored = self.most_stored.max(b.x.len());
+            }
         }
         // Row statistics, per fold when folds are given (each row in exactly one).
         let (weights, fractions, family) = (&self.weights, &self.fractions, self.family);
@@ -268,11 +316,8 @@ impl Tally {
     fn check(&mut self, name: &str, buf: &Prepared) -> Result<()> {
         let b = &buf.block;
         let row = |i: usize| b.first_row + i as u64;
-        for (j, column) in self.names.iter().enumerate() {
-            if let Some(i) = b.column(j).iter().position(|v| !v.is_finite()) {
-                let reason = format!("{} is not finite", b.column(j)[i]);
-                return Err(bad(name, row(i), column, reason));
-            }
+        if let Some((i, j, value)) = b.first_non_finite(self.names.len()) {
+            return Err(bad(name, row(i), &self.names[j], format!("{value} is not finite")));
         }
         if let Some(i) = b.weights.iter().position(|w| !(w.is_finite() && *w >= 0.0)) {
             let reason = format!("weight {} is not finite and ≥ 0", b.weights[i]);

@@ -118,13 +118,23 @@ fn open(args: &FitArgs) -> Result<Box<dyn RowSource>, String> {
     open_file(&args.data, &roles(args)?).map_err(|e| e.to_string())
 }
 
+/// A streamed fit's error as a message; one that needs more memory than there is says that a
+/// streamed fit holds the d × d statistics, which a fit in memory of a wide design avoids.
+fn refusal(e: scalemix::Error) -> String {
+    match e {
+        scalemix::Error::OutOfMemory { .. } => format!(
+            "{e}; a streamed fit holds d × d statistics: read the data in memory (without \
+             --stream), where wide and sparse designs are fit without them"
+        ),
+        e => e.to_string(),
+    }
+}
+
 /// `fit --stream`.
 pub fn fit(args: &FitArgs, glm: Glm) -> Result<(), String> {
     let mut source = open(args)?;
     let bar = bar(args.quiet, "fitting");
-    let fit = streaming(glm, args, &bar, "fitting")
-        .fit_source(&mut *source)
-        .map_err(|e| e.to_string())?;
+    let fit = streaming(glm, args, &bar, "fitting").fit_source(&mut *source).map_err(refusal)?;
     bar.finish_and_clear();
     let names = source.feature_names().to_vec();
     let file = ModelFile::single(&fit, args.lambda, args.alpha, args.bridge_q, &names);
@@ -138,9 +148,8 @@ pub fn fit(args: &FitArgs, glm: Glm) -> Result<(), String> {
 pub fn path(args: &FitArgs, options: &PathOptions, glm: Glm) -> Result<(), String> {
     let mut source = open(args)?;
     let bar = bar(args.quiet, "fitting the path");
-    let fitted = streaming(glm, args, &bar, "path")
-        .path_source(&mut *source, options)
-        .map_err(|e| e.to_string())?;
+    let fitted =
+        streaming(glm, args, &bar, "path").path_source(&mut *source, options).map_err(refusal)?;
     bar.finish_and_clear();
     let names = source.feature_names().to_vec();
     let file = model::PathFile::new(&fitted, &names);
@@ -159,7 +168,7 @@ pub fn cv(
     let bar = bar(args.quiet, &format!("cross-validating ({} folds)", folds.k));
     let result = streaming(glm, args, &bar, "cross-validation")
         .cv_source(&mut *source, folds, metric, options)
-        .map_err(|e| e.to_string())?;
+        .map_err(refusal)?;
     bar.finish_and_clear();
     let names = source.feature_names().to_vec();
     let file = model::CvFile::new(&result, &names);
