@@ -136,18 +136,22 @@ impl Model {
     /// and at most 256 MiB).
     ///
     /// `extra` bytes are added to the estimate (a preconditioned copy of X).
-    /// On active sets over a sparse design whose solves run on its columns
-    /// ([`crate::solver::columns`]), no k × k matrix is formed: the estimate is the compact
+    /// On active sets whose solves run on the columns (a sparse or a wider-than-tall design,
+    /// [`crate::solver::columns::ColumnDescent::runs`]), no k × k matrix is formed: the estimate is the compact
     /// copies (three times the stored values) and the vectors.
     pub(crate) fn check_memory(&self, problem: &Problem<'_>, extra: u64) -> Result<()> {
         let (n, p) = (problem.nrows(), problem.ncols());
         let on_columns = self.active_sets
-            && problem.x.is_sparse()
-            && self.terms_at(1.0, p + usize::from(self.intercept)).is_ok_and(|unit| {
-                crate::solver::columns::ColumnDescent::supports(self.family, &unit)
-            });
+            && self
+                .terms_at(1.0, p + usize::from(self.intercept))
+                .is_ok_and(|unit| crate::solver::columns::ColumnDescent::runs(problem, &unit));
         if on_columns {
-            let copies = 48 * problem.x.stored_values() as u64 + 64 * (n + p) as u64;
+            // The compact copies hold at most the stored values; a dense design's, n·k for
+            // the active set's k columns, estimated as k ≤ n + 1 as for the k × k matrices
+            // (each solve checks its own k again).
+            let stored =
+                if problem.x.is_sparse() { problem.x.stored_values() } else { n * p.min(n + 1) };
+            let copies = 48 * stored as u64 + 64 * (n + p) as u64;
             return self.with_full_matrices().check_memory_for(n, 0, copies.saturating_add(extra));
         }
         self.check_memory_for(n, p, extra)

@@ -434,10 +434,12 @@ impl Model {
         // The compact copy of the active columns (dense, or CSR for a sparse design) and its
         // matrices. A design needs a column: an empty active set fits a single all-zero one.
         let columns = k.max(1);
-        if problem.x.is_sparse() && ColumnDescent::supports(problem.family, terms) {
+        let on_columns = ColumnDescent::runs(problem, terms);
+        if on_columns {
             // Coordinate descent on the copy's columns: the copy, its transpose and vectors of
             // n and k entries; no k × k matrix.
-            let needed = 48 * problem.x.stored_values() as u64 + 64 * (n + columns) as u64;
+            let stored = if problem.x.is_sparse() { problem.x.stored_values() } else { n * k };
+            let needed = 48 * stored as u64 + 64 * (n + columns) as u64;
             self.with_full_matrices().check_memory_for(n, 0, needed)?;
         } else {
             let copy = if problem.x.is_sparse() {
@@ -447,7 +449,11 @@ impl Model {
             };
             self.with_full_matrices().check_memory_for(n, k, copy)?;
         }
-        let data = problem.x.columns_copy(active);
+        let data = if on_columns {
+            problem.x.columns_copy_csr(active)
+        } else {
+            problem.x.columns_copy(active)
+        };
         let x = match &data {
             ScaledCopy::Dense(data) => Design::row_major(data, n, columns)?,
             ScaledCopy::Sparse(csr) => csr.design(),
@@ -564,8 +570,7 @@ impl Model {
         let lambda = self.penalty().lambda;
         let null = self.null_model(problem)?;
         let top = null.lambda_max.max(lambda);
-        let on_columns =
-            problem.x.is_sparse() && ColumnDescent::supports(problem.family, &self.terms(dim)?);
+        let on_columns = ColumnDescent::runs(problem, &self.terms(dim)?);
         let per_decade = if on_columns { 3.0 } else { 10.0 };
         let count = (per_decade * (top / lambda).log10()).ceil().max(1.0) as usize + 1;
         let mut lambdas: Vec<f64> =

@@ -64,6 +64,15 @@ impl<'a, 'p> ColumnDescent<'a, 'p> {
         terms.exponent == 1.0 && uses_hessian(family).is_some()
     }
 
+    /// Whether the active-set solves of `problem` with penalty `terms` run here, on a CSR copy
+    /// of the active columns: a sparse design, or a dense one wider than tall (p > n, glmnet's
+    /// "naive" regime) whose k × k step would form a Gram of rank at most n at n·k² per
+    /// iteration where a sweep here costs n·k; for what [`ColumnDescent::supports`].
+    pub(crate) fn runs(problem: &Problem<'_>, terms: &PenaltyTerms) -> bool {
+        (problem.x.is_sparse() || problem.ncols() > problem.nrows())
+            && Self::supports(problem.family, terms)
+    }
+
     /// The solver for `problem` (a CSR design) with penalty `terms` (exponent 1), or `None` for a
     /// dense design, a bridge penalty or a family without a smooth quadratic model (hinge and
     /// quantile keep the k × k solver and its f64 finish).
