@@ -449,14 +449,20 @@ impl Model {
             };
             self.with_full_matrices().check_memory_for(n, k, copy)?;
         }
-        let data = if on_columns {
-            problem.x.columns_copy_csr(active)
+        // Every column active on a CSR design (large steps down the path, where the strong
+        // rules discard nothing): the columns' solver reads the design itself, no copy.
+        let whole = on_columns && k == p && problem.x.csr_arrays().is_some();
+        let data = if whole {
+            None
+        } else if on_columns {
+            Some(problem.x.columns_copy_csr(active))
         } else {
-            problem.x.columns_copy(active)
+            Some(problem.x.columns_copy(active))
         };
         let x = match &data {
-            ScaledCopy::Dense(data) => Design::row_major(data, n, columns)?,
-            ScaledCopy::Sparse(csr) => csr.design(),
+            None => problem.x,
+            Some(ScaledCopy::Dense(data)) => Design::row_major(data, n, columns)?,
+            Some(ScaledCopy::Sparse(csr)) => csr.design(),
         };
         let compact = Problem {
             x,
