@@ -101,11 +101,13 @@ def scalemix_solver(penalty, C):
 LADDER = [1e-4, 1e-6, 1e-8, 1e-10, 1e-12, 1e-14]
 
 
-def run(X, y, penalty, C, gap):
+def run(X, y, penalty, C, gap, saga=True):
     n = X.shape[0]
     lam = 1.0 / (C * n)
     solvers = {"scalemix": [(None, scalemix_solver(penalty, C))]}
     sk = ["newton-cg", "lbfgs", "saga"] if penalty == "l2" else ["saga"]
+    if not saga:
+        sk.remove("saga")
     for name in sk:
         solvers[f"scikit-learn {name}"] = [(t, sklearn_solver(name, penalty, C, t)) for t in LADDER]
     if penalty == "l1":
@@ -168,12 +170,13 @@ def main():
     parser.add_argument("--C", type=float, default=1.0)
     parser.add_argument("--penalty", default="both", choices=["l1", "l2", "both"])
     parser.add_argument("--gap", type=float, default=1e-10)
+    parser.add_argument("--no-saga", action="store_true", help="skip saga (minutes on the l1 fit)")
     args = parser.parse_args()
     X, y = text_like(args.n, args.p, args.per_row)
     csr_bytes = X.data.nbytes + X.indices.nbytes + X.indptr.nbytes
     print(f"design: {X.shape[0]} × {X.shape[1]}, {X.nnz} stored values, CSR {csr_bytes / 2**20:.1f} MiB")
     for penalty in (["l2", "l1"] if args.penalty == "both" else [args.penalty]):
-        run(X, y, penalty, args.C, args.gap)
+        run(X, y, penalty, args.C, args.gap, saga=not args.no_saga)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"\npeak RSS of this process (all solvers): {peak:.0f} MiB")
 
