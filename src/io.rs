@@ -71,6 +71,15 @@ pub fn collect(source: &mut dyn RowSource) -> Result<Dataset, String> {
     let name = source.name().to_owned();
     let (mut x, mut y, mut weights, mut trials) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let mut sparse = source.sparse().then(SparseRows::default);
+    // Arrays reserved at their final size where the source knows it: grown by doubling, they
+    // would hold up to twice the stored values, and three times while one is copied.
+    let hint = |h: Option<u64>| h.and_then(|h| usize::try_from(h).ok()).unwrap_or(0);
+    if let Some(all) = &mut sparse {
+        all.indptr.reserve(hint(source.rows_hint()));
+        all.indices.reserve_exact(hint(source.stored_hint()));
+        all.values.reserve_exact(hint(source.stored_hint()));
+    }
+    y.reserve_exact(hint(source.rows_hint()));
     let mut block = Block::default();
     source.rewind().map_err(|e| e.to_string())?;
     while source.next_block(&mut block, DEFAULT_BLOCK_ROWS).map_err(|e| e.to_string())? {

@@ -21,10 +21,14 @@ use std::borrow::Cow;
 use nalgebra::DMatrix;
 use rayon::prelude::*;
 
-use super::strided::{Strided, StridedMut, gemm, gemv};
+use super::strided::{Strided, StridedMut, gemm, gemv, gemv_on_support};
 use super::{Backend, BackendInfo, Needs, Stats};
 use crate::data::Problem;
 use crate::error::{Error, Result};
+
+/// η is computed from the nonzero coefficients' columns alone where fewer than 1/this of them
+/// are nonzero (a gathered product per stored coefficient costs a few contiguous ones).
+const SPARSE_BETA_RATIO: usize = 8;
 
 /// Rows per GEMM call: the reduction depth of each update, large enough for matrixmultiply's
 /// packing to pay off, small enough that the scaled scratch block stays in cache for moderate p.
@@ -238,12 +242,20 @@ impl Chunk {
             self.accumulate_sparse(problem, beta, b0, work);
             return;
         }
+        // Mostly zero coefficients (a lasso's, checked over every feature): η from the
+        // nonzero ones' columns only.
+        let support: Vec<usize> = (0..p).filter(|&j| beta[j] != 0.0).collect();
+        let sparse_beta = support.len() * SPARSE_BETA_RATIO < p;
         let end = self.start + self.len;
         let mut block_start = self.start;
         while block_start < end {
             let len = BLOCK_ROWS.min(end - block_start);
             let x = problem.x.dense_rows(block_start, len).expect("a dense design");
-            gemv(1.0, x, beta, 0.0, &mut self.eta[..len]);
+            if sparse_beta {
+                gemv_on_support(x, &support, beta, &mut self.eta[..len]);
+            } else {
+                gemv(1.0, x, beta, 0.0, &mut self.eta[..len]);
+            }
             for r in 0..len {
                 let i = block_start + r;
                 let eta = self.eta[r] + b0 + problem.offset_at(i);

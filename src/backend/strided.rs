@@ -146,6 +146,9 @@ pub(crate) fn gemv(alpha: f64, a: Strided<'_>, x: &[f64], beta: f64, y: &mut [f6
         }
     } else if a.row_stride == 1 {
         for (j, &xj) in x.iter().enumerate() {
+            if xj == 0.0 {
+                continue;
+            }
             let start = j * a.col_stride;
             let scale = alpha * xj;
             for (yi, &aij) in y.iter_mut().zip(&a.data[start..start + a.rows]) {
@@ -157,6 +160,19 @@ pub(crate) fn gemv(alpha: f64, a: Strided<'_>, x: &[f64], beta: f64, y: &mut [f6
             let row = (0..a.cols).map(|j| a.data[i * a.row_stride + j * a.col_stride] * x[j]);
             *yi += alpha * row.sum::<f64>();
         }
+    }
+}
+
+/// y ← a·x for a vector x that is zero outside `support` (the indices of its nonzero entries):
+/// O(rows · |support|) instead of O(rows · cols), for the lasso's sparse coefficients.
+///
+/// # Panics
+/// If the lengths do not conform or an index in `support` is out of range.
+pub(crate) fn gemv_on_support(a: Strided<'_>, support: &[usize], x: &[f64], y: &mut [f64]) {
+    assert!(x.len() == a.cols && y.len() == a.rows, "gemv shape mismatch");
+    for (i, yi) in y.iter_mut().enumerate() {
+        let row = &a.data[i * a.row_stride..];
+        *yi = support.iter().map(|&j| row[j * a.col_stride] * x[j]).sum();
     }
 }
 

@@ -157,6 +157,14 @@ impl<'a> Design<'a> {
         }
     }
 
+    /// Bytes [`Design::scaled_copy`] takes: a CSR design's copy holds only its values.
+    pub(crate) fn scaled_copy_bytes(&self) -> u64 {
+        match self.storage {
+            Storage::Sparse(c) if c.major == Major::Rows => 8 * c.nnz() as u64,
+            _ => self.bytes(),
+        }
+    }
+
     /// Element `(row, col)` (a binary search within the row or column of a sparse design).
     #[inline]
     pub fn get(&self, row: usize, col: usize) -> f64 {
@@ -231,6 +239,13 @@ impl<'a> Design<'a> {
     /// [`Design::times`] into `out` (n entries), for loops that reuse one buffer.
     pub(crate) fn times_into(&self, start: f64, beta: &[f64], out: &mut [f64]) {
         match self.storage {
+            Storage::Dense { row_stride: 1, .. } => {
+                // Column-major: an axpy per nonzero coefficient, in storage order; each row's
+                // sum still taken from `start` in column order, as the rows' loop below.
+                let x = self.dense_rows(0, self.nrows).expect("a dense design");
+                out.fill(start);
+                crate::backend::strided::gemv(1.0, x, beta, 1.0, out);
+            }
             Storage::Sparse(c) if c.major == Major::Columns => {
                 out.fill(start);
                 for (j, &b) in beta.iter().enumerate() {
@@ -249,6 +264,31 @@ impl<'a> Design<'a> {
         }
     }
 
+    /// `out` = Xᵀu (p entries), in one pass over the design in its storage order.
+    pub(crate) fn transpose_times_into(&self, u: &[f64], out: &mut [f64]) {
+        match self.storage {
+            Storage::Dense { .. } => {
+                let x = self.dense_rows(0, self.nrows).expect("a dense design");
+                crate::backend::strided::gemv(1.0, x.t(), u, 0.0, out);
+            }
+            Storage::Sparse(c) if c.major == Major::Columns => {
+                for (j, o) in out.iter_mut().enumerate() {
+                    let mut sum = 0.0;
+                    c.for_each(j, |i, v| sum += v * u[i]);
+                    *o = sum;
+                }
+            }
+            Storage::Sparse(_) => {
+                out.fill(0.0);
+                for (i, &ui) in u.iter().enumerate() {
+                    if ui != 0.0 {
+                        self.for_row(i, |j, v| out[j] += v * ui);
+                    }
+                }
+            }
+        }
+    }
+
     /// The columns `columns` (increasing) as a copy of the same kind — row-major for a dense
     /// design, CSR for a sparse one — of `max(k, 1)` columns: an empty selection gives one
     /// all-zero column (a path's active set before any feature enters).
@@ -262,6 +302,51 @@ impl<'a> Design<'a> {
             });
         }
         self.columns_copy_csr(columns)
+    }
+
+    /// The values of a dense column-major design (column j at `j * nrows..`), read in place;
+    /// `None` for any other storage.
+    pub(crate) fn column_major_values(&self) -> Option<&'a [f64]> {
+        match self.storage {
+            Storage::Dense { data, row_stride: 1, col_stride }
+                if col_stride == self.nrows && data.len() >= self.nrows * self.ncols =>
+            {
+                Some(&data[..self.nrows * self.ncols])
+            }
+            _ => None,
+        }
+    }
+
+    /// The columns `columns` (increasing) of a dense design as a column-major copy of
+    /// `max(k, 1)` columns (an empty selection: one all-zero column), for coordinate descent on
+    /// contiguous columns. A sparse design's columns are copied with their zeros.
+    pub(crate) fn columns_copy_column_major(&self, columns: &[usize]) -> Vec<f64> {
+        let n = self.nrows;
+        let mut data = vec![0.0; n * columns.len().max(1)];
+        match self.storage {
+            Storage::Dense { data: x, row_stride, col_stride } => {
+                for (c, &j) in columns.iter().enumerate() {
+                    let column = &mut data[c * n..(c + 1) * n];
+                    for (i, out) in column.iter_mut().enumerate() {
+                        *out = x[i * row_stride + j * col_stride];
+                    }
+                }
+            }
+            Storage::Sparse(_) => {
+                let mut position = vec![usize::MAX; self.ncols];
+                for (c, &j) in columns.iter().enumerate() {
+                    position[j] = c;
+                }
+                for i in 0..n {
+                    self.for_row(i, |j, v| {
+                        if position[j] != usize::MAX {
+                            data[position[j] * n + i] = v;
+                        }
+                    });
+                }
+            }
+        }
+        data
     }
 
     /// The columns `columns` (increasing) as a CSR copy whatever the storage, of `max(k, 1)`
@@ -369,6 +454,15 @@ impl<'a> Design<'a> {
                 }
                 ScaledCopy::Dense(data)
             }
+            // A CSR design keeps its structure: only the scaled values are copied (8 bytes a
+            // stored value instead of 16 plus the row pointers).
+            Storage::Sparse(c) if c.major == Major::Rows => {
+                let mut values = Vec::with_capacity(c.nnz());
+                for i in 0..self.nrows {
+                    self.for_row(i, |j, v| values.push(v * factor[j]));
+                }
+                ScaledCopy::Values(values)
+            }
             Storage::Sparse(_) => {
                 let mut indptr = Vec::with_capacity(self.nrows + 1);
                 let mut indices = Vec::with_capacity(self.stored_values());
@@ -433,6 +527,37 @@ pub(crate) enum ScaledCopy {
     Dense(Vec<f64>),
     /// Compressed rows.
     Sparse(CsrMatrix),
+    /// New values for a CSR design's structure, in its storage order
+    /// ([`ScaledCopy::design`] pairs them with that structure).
+    Values(Vec<f64>),
+    /// Column-major ([`Design::columns_copy_column_major`]).
+    ColumnMajor(Vec<f64>),
+}
+
+impl ScaledCopy {
+    /// The copy as a design: `original` is the design it was made from (whose structure a
+    /// [`ScaledCopy::Values`] copy shares), `ncols` its columns (the copied columns' count for
+    /// a column copy).
+    ///
+    /// # Errors
+    /// None in practice (the copy has the shape it was made with).
+    pub(crate) fn design<'a>(&'a self, original: Design<'a>, ncols: usize) -> Result<Design<'a>> {
+        match self {
+            ScaledCopy::Dense(data) => Design::row_major(data, original.nrows, ncols),
+            ScaledCopy::ColumnMajor(data) => Design::column_major(data, original.nrows, ncols),
+            ScaledCopy::Sparse(csr) => Ok(csr.design()),
+            ScaledCopy::Values(values) => match original.storage {
+                Storage::Sparse(c) if c.major == Major::Rows && c.nnz() == values.len() => {
+                    let compressed = c.with_values(values);
+                    Ok(Design::from_compressed(original.nrows, original.ncols, compressed))
+                }
+                _ => Err(Error::Numerical {
+                    iteration: 0,
+                    reason: "a copy of a CSR design's values paired with another design".into(),
+                }),
+            },
+        }
+    }
 }
 
 impl<'a> From<&'a DMatrix<f64>> for Design<'a> {

@@ -134,6 +134,12 @@ impl<'a> Compressed<'a> {
         Ok(Self { major, indptr, indices, values })
     }
 
+    /// The same structure over other `values` (one for each stored entry, in storage order).
+    pub(crate) fn with_values(self, values: &'a [f64]) -> Self {
+        debug_assert_eq!(values.len(), self.values.len());
+        Self { values, ..self }
+    }
+
     /// Stored entries.
     pub(crate) fn nnz(&self) -> usize {
         self.values.len()

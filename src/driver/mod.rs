@@ -29,7 +29,7 @@ pub(crate) use rows::{MemoryRows, RowFacts, Rows, exact_mean_loss};
 use std::time::Instant;
 
 use crate::backend::{self, Backend, BackendInfo, CpuBackend, Needs, Stats};
-use crate::data::{Design, Problem, ScaledCopy};
+use crate::data::{Problem, ScaledCopy};
 use crate::error::Result;
 use crate::family::Family;
 use crate::glm::Fit;
@@ -297,7 +297,7 @@ impl Model {
             Preconditioner::for_problem(problem, self.intercept())
         };
         let Some(pre) = pre else { return Ok(None) };
-        self.check_memory(problem, problem.x.bytes())?;
+        self.check_memory(problem, problem.x.scaled_copy_bytes())?;
         Ok(Some(Preconditioned {
             data: pre.design(problem.x),
             model: self.in_preconditioned_coordinates(pre.scale()),
@@ -460,10 +460,7 @@ impl Preconditioned {
     /// # Errors
     /// None in practice (the copy has `given`'s shape).
     pub(crate) fn problem<'a>(&'a self, given: &Problem<'a>) -> Result<Problem<'a>> {
-        let x = match &self.data {
-            ScaledCopy::Dense(data) => Design::row_major(data, given.nrows(), given.ncols())?,
-            ScaledCopy::Sparse(csr) => csr.design(),
-        };
+        let x = self.data.design(given.x, given.ncols())?;
         Ok(Problem { x, ..given.clone() })
     }
 }

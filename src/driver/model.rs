@@ -191,7 +191,7 @@ impl Model {
             return false;
         }
         // A preconditioned copy of X may come on top of the d × d matrices.
-        if self.with_full_matrices().check_memory(problem, problem.x.bytes()).is_err() {
+        if self.with_full_matrices().check_memory(problem, problem.x.scaled_copy_bytes()).is_err() {
             return true;
         }
         match self.execution.linear_solver {

@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 use super::{Engine, MemoryRows, Model, Point, Rows, exact_mean_loss};
 use crate::backend::restricted::Restricted;
 use crate::backend::{Backend, BackendInfo, CpuBackend, Needs, Stats};
-use crate::data::{Design, Problem, ScaledCopy};
+use crate::data::{Problem, ScaledCopy};
 use crate::error::{Error, Result};
 use crate::glm::Fit;
 use crate::path::{PathOptions, PathPoint, RegularizationPath};
@@ -431,15 +431,19 @@ impl Model {
         let (n, p) = (problem.nrows(), problem.ncols());
         let intercept = self.intercept();
         let k = active.len();
-        // The compact copy of the active columns (dense, or CSR for a sparse design) and its
-        // matrices. A design needs a column: an empty active set fits a single all-zero one.
+        // The compact copy of the active columns (row-major for the k × k step, column-major for
+        // coordinate descent on columns, CSR for a sparse design) and its matrices. A design needs a column: an empty active set fits a single all-zero one.
         let columns = k.max(1);
         let on_columns = ColumnDescent::runs(problem, terms);
         if on_columns {
-            // Coordinate descent on the copy's columns: the copy, its transpose and vectors of
-            // n and k entries; no k × k matrix.
-            let stored = if problem.x.is_sparse() { problem.x.stored_values() } else { n * k };
-            let needed = 48 * stored as u64 + 64 * (n + columns) as u64;
+            // Coordinate descent on the copy's columns: a sparse copy and its transpose, or a
+            // dense column-major copy, and vectors of n and k entries; no k × k matrix.
+            let copies = if problem.x.is_sparse() {
+                48 * problem.x.stored_values() as u64
+            } else {
+                8 * (n * columns) as u64
+            };
+            let needed = copies + 64 * (n + columns) as u64;
             self.with_full_matrices().check_memory_for(n, 0, needed)?;
         } else {
             let copy = if problem.x.is_sparse() {
@@ -454,6 +458,9 @@ impl Model {
         let whole = on_columns && k == p && problem.x.csr_arrays().is_some();
         let data = if whole {
             None
+        } else if on_columns && !problem.x.is_sparse() {
+            // Contiguous columns for the sweeps (n·k values, no indices).
+            Some(ScaledCopy::ColumnMajor(problem.x.columns_copy_column_major(active)))
         } else if on_columns {
             Some(problem.x.columns_copy_csr(active))
         } else {
@@ -461,8 +468,7 @@ impl Model {
         };
         let x = match &data {
             None => problem.x,
-            Some(ScaledCopy::Dense(data)) => Design::row_major(data, n, columns)?,
-            Some(ScaledCopy::Sparse(csr)) => csr.design(),
+            Some(copy) => copy.design(problem.x, columns)?,
         };
         let compact = Problem {
             x,

@@ -184,9 +184,13 @@ impl Rows for MemoryRows<'_, '_> {
 pub(crate) fn exact_mean_loss(problem: &Problem<'_>, theta: &[f64], intercept: bool) -> f64 {
     let p = problem.ncols();
     let b0 = if intercept { theta[p] } else { 0.0 };
-    let total: f64 = (0..problem.nrows())
-        .map(|i| {
-            let eta = b0 + problem.offset_at(i) + problem.x.row_dot(i, &theta[..p]);
+    // xᵢᵀβ for every row in one pass over X in its storage order.
+    let products = problem.x.times(0.0, &theta[..p]);
+    let total: f64 = products
+        .iter()
+        .enumerate()
+        .map(|(i, &product)| {
+            let eta = b0 + problem.offset_at(i) + product;
             problem.weights[i] * problem.family.loss(problem.y[i], eta)
         })
         .sum();

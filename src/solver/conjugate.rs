@@ -337,12 +337,7 @@ impl<'a, 'p> MatrixFree<'a, 'p> {
     /// out = Xᵀu (the intercept's entry Σ uᵢ last), over the stored entries.
     fn transpose_times(&self, u: &[f64], out: &mut [f64]) {
         let p = self.problem.ncols();
-        out.fill(0.0);
-        for (i, &ui) in u.iter().enumerate() {
-            if ui != 0.0 {
-                self.problem.x.for_row(i, |j, v| out[j] += v * ui);
-            }
-        }
+        self.problem.x.transpose_times_into(u, &mut out[..p]);
         if self.intercept {
             out[p] = u.iter().sum();
         }

@@ -309,6 +309,13 @@ pub trait RowSource: Send {
         None
     }
 
+    /// The number of stored values of a sparse source, where the source knows it without a
+    /// pass (a LIBSVM file counts them when opened; `None` otherwise): what reading it whole
+    /// reserves, so the arrays are allocated once at their size.
+    fn stored_hint(&self) -> Option<u64> {
+        None
+    }
+
     /// Whether blocks carry a response.
     fn has_target(&self) -> bool;
 

@@ -242,6 +242,8 @@ pub struct LibsvmSource {
     next_row: u64,
     /// The block's stored entries: (row in block, column, value).
     entries: Vec<(usize, usize, f64)>,
+    /// Data rows and stored values, counted by the scan at opening.
+    counts: (u64, u64),
 }
 
 impl LibsvmSource {
@@ -253,11 +255,12 @@ impl LibsvmSource {
     /// [`Error::Source`] for a file that cannot be read or parsed, one with named roles
     /// (LIBSVM has no column names), or one whose largest index is far beyond its stored values.
     pub fn open(path: &Path, roles: &Roles) -> Result<Self> {
-        Self::scan(path, roles).map(|(source, _, _)| source)
+        Self::scan(path, roles)
     }
 
-    /// Opens `path` and scans it once: the source (rewound), its rows and stored values.
-    fn scan(path: &Path, roles: &Roles) -> Result<(Self, u64, u64)> {
+    /// Opens `path` and scans it once: the source (rewound), its rows and stored values
+    /// counted.
+    fn scan(path: &Path, roles: &Roles) -> Result<Self> {
         let name = path.display().to_string();
         if roles.weights.is_some() || roles.trials.is_some() || roles.target.is_some() {
             return Err(Error::Source {
@@ -278,6 +281,7 @@ impl LibsvmSource {
             line_number: 0,
             next_row: 0,
             entries: Vec::new(),
+            counts: (0, 0),
         };
         let mut p = roles.features.as_ref().map_or(0, Vec::len);
         let mut labels = Vec::new();
@@ -313,8 +317,9 @@ impl LibsvmSource {
             });
         }
         source.feature_names = (1..=p).map(|c| format!("x{c}")).collect();
+        source.counts = (rows, stored);
         source.rewind()?;
-        Ok((source, rows, stored))
+        Ok(source)
     }
 
     /// Reads up to `max_rows` data lines from the current position: their labels into
@@ -419,6 +424,14 @@ impl RowSource for LibsvmSource {
 
     fn sparse(&self) -> bool {
         true
+    }
+
+    fn rows_hint(&self) -> Option<u64> {
+        Some(self.counts.0)
+    }
+
+    fn stored_hint(&self) -> Option<u64> {
+        Some(self.counts.1)
     }
 
     fn next_block(&mut self, block: &mut Block, max_rows: usize) -> Result<bool> {

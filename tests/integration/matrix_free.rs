@@ -12,11 +12,9 @@ use scalemix::{
 
 /// A memory limit below the d × d matrices of the 300 × 60 problems here (8 matrices of 29 KiB,
 /// the partial Gram matrix and the row buffers: 286 KiB, plus a preconditioned copy of X) but
-/// above their O(n + d) vectors and that copy (dense: 144 KiB, as CSR: 290 KiB): it makes their
-/// fits matrix-free.
-fn matrix_free_limit(sparse: bool) -> u64 {
-    if sparse { 448 << 10 } else { 256 << 10 }
-}
+/// above their O(n + d) vectors and that copy (144 KiB: a CSR copy holds only new values): it
+/// makes their fits matrix-free, dense or sparse.
+const MATRIX_FREE_LIMIT: u64 = 256 << 10;
 
 fn is_matrix_free(fit: &Fit) -> bool {
     fit.backend().device.contains("matrix-free")
@@ -99,8 +97,7 @@ fn matrix_free_fits_equal_cholesky_fits() {
             let tolerance = if what.contains("estimate_sigma: true") { 1e-10 } else { 1e-12 };
             assert!(!is_matrix_free(&reference), "{what}: the small fit takes the d × d M-step");
             for x in [dense, sparse.design()] {
-                let limit = matrix_free_limit(x.is_sparse());
-                let fit = glm.clone().max_memory(limit).fit_data(&data(x)).unwrap();
+                let fit = glm.clone().max_memory(MATRIX_FREE_LIMIT).fit_data(&data(x)).unwrap();
                 assert!(is_matrix_free(&fit), "{what}: {}", fit.backend());
                 assert_eq!(fit.termination(), Termination::Converged, "{what}");
                 assert!(
@@ -116,7 +113,7 @@ fn matrix_free_fits_equal_cholesky_fits() {
     let binomial = Glm::binomial().penalty(Penalty::ridge(0.05));
     let data = Data::binomial(dense, &successes, &trials).weights(&weights);
     let reference = binomial.fit_data(&data).unwrap();
-    let fit = binomial.max_memory(matrix_free_limit(false)).fit_data(&data).unwrap();
+    let fit = binomial.max_memory(MATRIX_FREE_LIMIT).fit_data(&data).unwrap();
     assert!(is_matrix_free(&fit));
     assert!(relative(fit.objective(), reference.objective()) <= 1e-12);
 }
