@@ -59,6 +59,9 @@ pub fn read(path: &Path, roles: &Roles) -> Result<Dataset, String> {
     collect(&mut *source)
 }
 
+/// Rows a sparse source's blocks hold while [`collect`] reads them.
+const SPARSE_BLOCK_ROWS: usize = 1024;
+
 /// Reads every row of `source` into memory: X sparse (CSR, memory O(nnz + n)) from a source
 /// whose blocks are sparse, dense otherwise; the extras are the weights, then the trials, where
 /// the source has them. Every value must be finite: the first that is not is named by its row
@@ -82,7 +85,10 @@ pub fn collect(source: &mut dyn RowSource) -> Result<Dataset, String> {
     y.reserve_exact(hint(source.rows_hint()));
     let mut block = Block::default();
     source.rewind().map_err(|e| e.to_string())?;
-    while source.next_block(&mut block, DEFAULT_BLOCK_ROWS).map_err(|e| e.to_string())? {
+    // Sparse blocks are copied into the CSR arrays as they come: small ones keep the transient
+    // buffers (the reader's entries and the block's rows) a fraction of the matrix.
+    let block_rows = if sparse.is_some() { SPARSE_BLOCK_ROWS } else { DEFAULT_BLOCK_ROWS };
+    while source.next_block(&mut block, block_rows).map_err(|e| e.to_string())? {
         let not_finite = |row: usize, column: &str, value: f64| {
             format!(
                 "{name}: row {}, column {column}: {value} is not finite",

@@ -228,6 +228,10 @@ const FEATURES_SMALL: u64 = 1 << 24;
 /// …more only if they store at least 1/this as many values.
 const FEATURES_EXPANSION: u64 = 64;
 
+/// Rows a LIBSVM file's opening scan reads at a time: it only counts them, so a small buffer of
+/// entries (24 bytes each) serves, where a block of the default size could hold the whole file.
+const SCAN_BLOCK_ROWS: usize = 1024;
+
 /// A LIBSVM/svmlight file (`label index:value …`, indices from 1, `qid:` ignored, `#`
 /// comments), plain or gzip. The number of features is the largest index, found by one scan
 /// when the file is opened (or given, for predictions with a model's p).
@@ -287,7 +291,7 @@ impl LibsvmSource {
         let mut labels = Vec::new();
         let (mut rows, mut stored) = (0u64, 0u64);
         loop {
-            source.read_rows(&mut labels, super::DEFAULT_BLOCK_ROWS)?;
+            source.read_rows(&mut labels, SCAN_BLOCK_ROWS)?;
             if labels.is_empty() {
                 break;
             }
@@ -318,6 +322,7 @@ impl LibsvmSource {
         }
         source.feature_names = (1..=p).map(|c| format!("x{c}")).collect();
         source.counts = (rows, stored);
+        source.entries = Vec::new();
         source.rewind()?;
         Ok(source)
     }
