@@ -349,26 +349,10 @@ impl<'a> Design<'a> {
         data
     }
 
-    /// The columns `columns` (increasing) as a CSR copy whatever the storage, of `max(k, 1)`
-    /// columns (an empty selection: one all-zero column). A dense design's values are all stored,
-    /// zeros dropped: coordinate descent on the copy's columns needs them compressed by column.
-    pub(crate) fn columns_copy_csr(&self, columns: &[usize]) -> ScaledCopy {
+    /// The columns `columns` (increasing) of a sparse design as a CSR copy of `max(k, 1)`
+    /// columns (an empty selection: one all-zero column).
+    fn columns_copy_csr(&self, columns: &[usize]) -> ScaledCopy {
         let (n, k) = (self.nrows, columns.len());
-        if !self.is_sparse() {
-            let (mut indptr, mut indices, mut values) = (vec![0], vec![], vec![]);
-            for i in 0..n {
-                for (c, &j) in columns.iter().enumerate() {
-                    let v = self.get(i, j);
-                    if v != 0.0 {
-                        indices.push(c);
-                        values.push(v);
-                    }
-                }
-                indptr.push(values.len());
-            }
-            let arrays = sparse::CsrArrays { indptr, indices, values };
-            return ScaledCopy::Sparse(CsrMatrix::from_checked(n, k.max(1), arrays));
-        }
         let mut position = vec![usize::MAX; self.ncols];
         for (c, &j) in columns.iter().enumerate() {
             position[j] = c;

@@ -461,8 +461,6 @@ impl Model {
         } else if on_columns && !problem.x.is_sparse() {
             // Contiguous columns for the sweeps (n·k values, no indices).
             Some(ScaledCopy::ColumnMajor(problem.x.columns_copy_column_major(active)))
-        } else if on_columns {
-            Some(problem.x.columns_copy_csr(active))
         } else {
             Some(problem.x.columns_copy(active))
         };
@@ -591,7 +589,15 @@ impl Model {
         lambdas[count - 1] = lambda;
         let options =
             PathOptions { lambdas: Some(lambdas), early_stop: false, ..PathOptions::default() };
-        let path = self.path(problem, &options)?;
+        // Coordinate descent is invariant to the columns' scales: a path on the columns runs in
+        // the user's coordinates, where its KKT target is the one checked below (in scaled ones
+        // a rare column's gradient grows by 1/sⱼ, so the path met its target there and could
+        // stall short of it here).
+        let path = if !self.standardizes() && on_columns {
+            self.path_as_given(problem, &options)?
+        } else {
+            self.path(problem, &options)?
+        };
         let Some(last) = path.points.last() else {
             return Err(Error::InvalidOption {
                 name: "lambda",

@@ -20,8 +20,9 @@
 //! outer KKT check over every coordinate brings in the rest as they fail. Sweeps run over the
 //! working set, then over its nonzero coordinates until they settle, Anderson-extrapolated every
 //! five sweeps where that lowers the model, to a tolerance that shrinks with the KKT violation
-//! (as the k × k solver's). A dense design wider than tall is solved here too, on a CSR copy of
-//! its active columns (glmnet's "naive" updates, O(n) per coordinate). The Newton step is
+//! (as the k × k solver's). A dense design wider than tall is solved here too, on a column-major
+//! copy of its active columns (glmnet's "naive" updates, O(n) per coordinate, over contiguous
+//! columns). The Newton step is
 //! then checked by a backtracking line search on F (Armijo with the proximal-Newton decrease
 //! gᵀd + P(θ + d) − P(θ)), the EM step by F not rising. The fit ends on the f64 KKT
 //! conditions, as every fit.
@@ -140,8 +141,8 @@ impl<'a, 'p> ColumnDescent<'a, 'p> {
         terms.exponent == 1.0 && uses_hessian(family).is_some()
     }
 
-    /// Whether the active-set solves of `problem` with penalty `terms` run here, on a CSR copy
-    /// of the active columns: a sparse design, or a dense one wider than tall (p > n, glmnet's
+    /// Whether the active-set solves of `problem` with penalty `terms` run here, on a copy of
+    /// the active columns (CSR, or column-major for a dense design): a sparse design, or a dense one wider than tall (p > n, glmnet's
     /// "naive" regime) whose k × k step would form a Gram of rank at most n at n·k² per
     /// iteration where a sweep here costs n·k; for what [`ColumnDescent::supports`].
     pub(crate) fn runs(problem: &Problem<'_>, terms: &PenaltyTerms) -> bool {
@@ -229,8 +230,11 @@ impl<'a, 'p> ColumnDescent<'a, 'p> {
             trace.push(pass.objective);
             trace_marks.push((iterations, Instant::now()));
         }
-        log::debug!("column descent: {iterations} iterations, {sweeps_total} sweeps");
         let kkt_violation = self.terms.kkt_violation(&theta, &pass.loss_gradient);
+        log::debug!(
+            "column descent: {iterations} iterations, {sweeps_total} sweeps, {termination:?} \
+             (KKT {kkt_violation:e}, target {kkt_target:e})"
+        );
         let trace = (trace, trace_marks);
         f64_solution(
             theta,

@@ -13,6 +13,8 @@ pub fn main_with<P: clap::Parser>(
     name: &'static str,
     run: impl FnOnce(P) -> Result<(), String>,
 ) -> ExitCode {
+    // Diagnostics only where RUST_LOG asks for them (the library logs, never prints).
+    env_logger::Builder::from_default_env().format_timestamp(None).init();
     let parsed = match P::try_parse() {
         Ok(parsed) => parsed,
         Err(e) if !e.use_stderr() => e.exit(),
