@@ -116,3 +116,59 @@ pub fn objective(r: &Reference, beta: &[f64], b0: f64) -> f64 {
         beta.iter().map(|b| r.lambda * (r.alpha * b.abs() + 0.5 * (1.0 - r.alpha) * b * b)).sum();
     loss / r.n as f64 + pen
 }
+
+/// ∇ of the mean logistic loss (1/n) Σᵢ [log(1 + e^ηᵢ) − yᵢηᵢ] at (β, b₀), from its definition,
+/// for a CSR design: (∂/∂β, ∂/∂b₀).
+pub fn logistic_gradient_csr(
+    (indptr, indices, values): (&[usize], &[usize], &[f64]),
+    y: &[f64],
+    beta: &[f64],
+    b0: f64,
+) -> (Vec<f64>, f64) {
+    let n = y.len();
+    let mut gradient = vec![0.0; beta.len()];
+    let mut intercept = 0.0;
+    for i in 0..n {
+        let range = indptr[i]..indptr[i + 1];
+        let eta = b0 + range.clone().map(|k| values[k] * beta[indices[k]]).sum::<f64>();
+        let r = (1.0 / (1.0 + (-eta).exp()) - y[i]) / n as f64;
+        intercept += r;
+        for k in range {
+            gradient[indices[k]] += values[k] * r;
+        }
+    }
+    (gradient, intercept)
+}
+
+/// [`logistic_gradient_csr`] for a dense row-major `n × p` design.
+pub fn logistic_gradient_dense(x: &[f64], y: &[f64], beta: &[f64], b0: f64) -> (Vec<f64>, f64) {
+    let (n, p) = (y.len(), beta.len());
+    let mut gradient = vec![0.0; p];
+    let mut intercept = 0.0;
+    for (i, row) in x.chunks_exact(p).enumerate().take(n) {
+        let eta = b0 + row.iter().zip(beta).map(|(a, b)| a * b).sum::<f64>();
+        let r = (1.0 / (1.0 + (-eta).exp()) - y[i]) / n as f64;
+        intercept += r;
+        gradient.iter_mut().zip(row).for_each(|(g, a)| *g += a * r);
+    }
+    (gradient, intercept)
+}
+
+/// The largest violation of the KKT conditions of loss + ridge/2 ‖β‖² + lasso ‖β‖₁ (intercept
+/// unpenalized) at β, given the loss's gradient there: |∂/∂b₀|, |gⱼ + ridge βⱼ + lasso sign βⱼ|
+/// where βⱼ ≠ 0 and max(0, |gⱼ + ridge βⱼ| − lasso) where βⱼ = 0.
+pub fn kkt_violation(
+    (gradient, intercept): (&[f64], f64),
+    beta: &[f64],
+    ridge: f64,
+    lasso: f64,
+) -> f64 {
+    gradient.iter().zip(beta).fold(intercept.abs(), |worst, (&g, &b)| {
+        let smooth = g + ridge * b;
+        worst.max(if b == 0.0 {
+            (smooth.abs() - lasso).max(0.0)
+        } else {
+            (smooth + lasso * b.signum()).abs()
+        })
+    })
+}

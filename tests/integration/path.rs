@@ -5,7 +5,7 @@ use scalemix::{
     Termination,
 };
 
-use crate::common::reference;
+use crate::common::{kkt_violation, logistic_gradient_dense, reference};
 
 /// Relative gap between a path point and a cold-start fit at the same λ.
 const PATH_GAP: f64 = 1e-9;
@@ -594,25 +594,9 @@ fn wide_lasso_paths_and_fits_run_on_active_sets_and_meet_their_kkt_conditions() 
         assert_eq!(point.termination, Termination::Converged, "λ = {:e}", point.lambda);
         assert!(point.nonzeros <= n, "λ = {:e}: {} nonzeros", point.lambda, point.nonzeros);
         // ∇L of the mean logistic loss, and the lasso's KKT conditions.
-        let residual: Vec<f64> = (0..n)
-            .map(|i| {
-                let eta = point.intercept
-                    + (0..p).map(|j| x[i * p + j] * point.coefficients[j]).sum::<f64>();
-                scalemix::family::sigmoid(eta) - y[i]
-            })
-            .collect();
-        let gradient =
-            |j: usize| (0..n).map(|i| x[i * p + j] * residual[i]).sum::<f64>() / n as f64;
-        let intercept_gradient = residual.iter().sum::<f64>() / n as f64;
-        let mut violation = intercept_gradient.abs();
-        for (j, &b) in point.coefficients.iter().enumerate() {
-            let g = gradient(j);
-            violation = violation.max(if b == 0.0 {
-                (g.abs() - point.lambda).max(0.0)
-            } else {
-                (g + point.lambda * b.signum()).abs()
-            });
-        }
+        let gradient = logistic_gradient_dense(&x, &y, &point.coefficients, point.intercept);
+        let (g, b0) = (gradient.0.as_slice(), gradient.1);
+        let violation = kkt_violation((g, b0), &point.coefficients, 0.0, point.lambda);
         // The path's tolerance: kkt_tol (1e-11) × max(1, ‖∇L‖∞ at the null model) ≤ 1e-11 ×
         // max(1, λ_max), with room for the rounding of these sums over 3000 columns.
         let tolerance = 1e-9 * path.lambda_max.max(1.0);
@@ -669,32 +653,11 @@ fn a_200_by_20000_logistic_lasso_path_meets_its_kkt_conditions_at_every_point() 
     let path = glm.path(design, &y, &options).unwrap();
     assert_eq!(path.points.len(), 40, "the path must not stop early at this λ range");
     assert!(path.points.last().unwrap().nonzeros > 20, "the path must reach the signal");
-    let mut eta = vec![0.0; n];
-    let mut gradient = vec![0.0; p];
     for point in &path.points {
         assert_eq!(point.termination, Termination::Converged, "λ = {:e}", point.lambda);
-        for (i, e) in eta.iter_mut().enumerate() {
-            let row = &x[i * p..(i + 1) * p];
-            *e = point.intercept
-                + row.iter().zip(&point.coefficients).map(|(a, b)| a * b).sum::<f64>();
-        }
-        let residual: Vec<f64> =
-            eta.iter().zip(&y).map(|(&e, &t)| scalemix::family::sigmoid(e) - t).collect();
-        gradient.iter_mut().for_each(|g| *g = 0.0);
-        for (i, r) in residual.iter().enumerate() {
-            let row = &x[i * p..(i + 1) * p];
-            for (g, a) in gradient.iter_mut().zip(row) {
-                *g += a * r / n as f64;
-            }
-        }
-        let mut violation = (residual.iter().sum::<f64>() / n as f64).abs();
-        for (&g, &b) in gradient.iter().zip(&point.coefficients) {
-            violation = violation.max(if b == 0.0 {
-                (g.abs() - point.lambda).max(0.0)
-            } else {
-                (g + point.lambda * b.signum()).abs()
-            });
-        }
+        let gradient = logistic_gradient_dense(&x, &y, &point.coefficients, point.intercept);
+        let (g, b0) = (gradient.0.as_slice(), gradient.1);
+        let violation = kkt_violation((g, b0), &point.coefficients, 0.0, point.lambda);
         // kkt_tol (1e-11) × max(1, ‖∇L‖∞ at the null model), with room for these sums' rounding.
         let tolerance = 1e-9 * path.lambda_max.max(1.0);
         assert!(violation <= tolerance, "λ = {:e}: KKT violation {violation:e}", point.lambda);
