@@ -796,6 +796,19 @@ fn libsvm_files_are_read_sparse_whatever_their_width() {
     let objective = file["objective"].as_f64().unwrap();
     assert!((objective - fit.objective()).abs() <= 1e-12 * fit.objective(), "{objective}");
     assert_eq!(file["coef"].as_array().unwrap().len(), last);
+    // The summary lists the largest coefficients of so wide a model, not 100 000 lines.
+    let printed = scalemix(&["fit", "--data", data, "--lambda", "0.02", "--alpha", "1", "--quiet"]);
+    assert!(printed.status.success(), "{}", String::from_utf8_lossy(&printed.stderr));
+    let summary = String::from_utf8_lossy(&printed.stdout);
+    let nonzeros = fit.coefficients().iter().filter(|b| **b != 0.0).count();
+    assert!(summary.lines().count() <= 53, "{} lines", summary.lines().count());
+    assert!(
+        summary.contains(&format!("of {last} coefficients shown ({nonzeros} nonzero")),
+        "{summary}"
+    );
+    let largest = (0..last)
+        .max_by(|&a, &b| fit.coefficients()[a].abs().total_cmp(&fit.coefficients()[b].abs()));
+    assert!(summary.contains(&format!("  x{} ", largest.unwrap() + 1)), "{summary}");
 
     let predictions = dir.join("predictions.csv");
     let out = scalemix(&[

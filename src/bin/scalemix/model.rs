@@ -11,6 +11,9 @@ use serde::{Deserialize, Serialize};
 
 use scalemix::io::Dataset;
 
+/// Coefficients a model's summary lists one by one; a wider model lists its largest ones.
+const SHOWN_COEFFICIENTS: usize = 50;
+
 /// A fitted model as `fit --output` writes it.
 #[derive(Serialize, Deserialize)]
 pub struct ModelFile {
@@ -142,19 +145,40 @@ impl ModelFile {
             (Some(classes), Some(coefs), Some(intercepts)) => {
                 for (c, label) in classes.iter().enumerate() {
                     let _ = writeln!(s, "class {label}: intercept {:.6}", intercepts[c]);
-                    for (name, b) in self.feature_names.iter().zip(&coefs[c]) {
-                        let _ = writeln!(s, "  {name:<20} {b:>14.6}");
-                    }
+                    self.write_coefficients(&mut s, &coefs[c]);
                 }
             }
             _ => {
                 let _ = writeln!(s, "  {:<20} {:>14.6}", "(intercept)", self.intercept);
-                for (name, b) in self.feature_names.iter().zip(&self.coef) {
-                    let _ = writeln!(s, "  {name:<20} {b:>14.6}");
-                }
+                self.write_coefficients(&mut s, &self.coef);
             }
         }
         s
+    }
+
+    /// One line a coefficient, in feature order; past [`SHOWN_COEFFICIENTS`] features only the
+    /// largest in magnitude, with a line that says how many are left out and where they are.
+    fn write_coefficients(&self, s: &mut String, coef: &[f64]) {
+        let mut shown: Vec<usize> = (0..coef.len()).collect();
+        if coef.len() > SHOWN_COEFFICIENTS {
+            shown.sort_by(|&a, &b| coef[b].abs().total_cmp(&coef[a].abs()));
+            shown.truncate(SHOWN_COEFFICIENTS);
+            shown.retain(|&j| coef[j] != 0.0);
+            shown.sort_unstable();
+        }
+        for &j in &shown {
+            let _ = writeln!(s, "  {:<20} {:>14.6}", self.feature_names[j], coef[j]);
+        }
+        if shown.len() < coef.len() {
+            let nonzeros = coef.iter().filter(|b| **b != 0.0).count();
+            let _ = writeln!(
+                s,
+                "  … {} of {} coefficients shown ({nonzeros} nonzero, the largest here); \
+                 --output writes them all",
+                shown.len(),
+                coef.len()
+            );
+        }
     }
 
     /// The family the file names, with its parameters.
