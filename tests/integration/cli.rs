@@ -12,11 +12,33 @@ fn fixture(file: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests").join("fixtures").join(file)
 }
 
-/// A scratch directory of this test's own.
-fn scratch(name: &str) -> PathBuf {
+/// A scratch directory of this test's own (removed when the returned guard drops).
+fn scratch(name: &str) -> Scratch {
     let dir = std::env::temp_dir().join(format!("scalemix-cli-{}-{name}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    dir
+    Scratch(dir)
+}
+
+/// A test's scratch directory, removed with what it holds when the test ends.
+struct Scratch(PathBuf);
+
+impl std::ops::Deref for Scratch {
+    type Target = std::path::Path;
+    fn deref(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl AsRef<std::path::Path> for Scratch {
+    fn as_ref(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 /// Runs `scalemix ARGS`, or the benchmark binary for `bench SUITE …` (`scalemix-bench SUITE …`).
