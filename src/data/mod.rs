@@ -319,30 +319,20 @@ impl<'a> Design<'a> {
 
     /// The columns `columns` (increasing) of a dense design as a column-major copy of
     /// `max(k, 1)` columns (an empty selection: one all-zero column), for coordinate descent on
-    /// contiguous columns. A sparse design's columns are copied with their zeros.
+    /// contiguous columns (a sparse design's copy stays sparse: [`Design::columns_copy`]).
     pub(crate) fn columns_copy_column_major(&self, columns: &[usize]) -> Vec<f64> {
         let n = self.nrows;
         let mut data = vec![0.0; n * columns.len().max(1)];
-        match self.storage {
-            Storage::Dense { data: x, row_stride, col_stride } => {
-                for (c, &j) in columns.iter().enumerate() {
-                    let column = &mut data[c * n..(c + 1) * n];
+        for (c, &j) in columns.iter().enumerate() {
+            let column = &mut data[c * n..(c + 1) * n];
+            match self.storage {
+                Storage::Dense { data: x, row_stride, col_stride } => {
                     for (i, out) in column.iter_mut().enumerate() {
                         *out = x[i * row_stride + j * col_stride];
                     }
                 }
-            }
-            Storage::Sparse(_) => {
-                let mut position = vec![usize::MAX; self.ncols];
-                for (c, &j) in columns.iter().enumerate() {
-                    position[j] = c;
-                }
-                for i in 0..n {
-                    self.for_row(i, |j, v| {
-                        if position[j] != usize::MAX {
-                            data[position[j] * n + i] = v;
-                        }
-                    });
+                Storage::Sparse(_) => {
+                    column.iter_mut().enumerate().for_each(|(i, out)| *out = self.get(i, j));
                 }
             }
         }

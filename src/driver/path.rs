@@ -432,7 +432,8 @@ impl Model {
         let intercept = self.intercept();
         let k = active.len();
         // The compact copy of the active columns (row-major for the k × k step, column-major for
-        // coordinate descent on columns, CSR for a sparse design) and its matrices. A design needs a column: an empty active set fits a single all-zero one.
+        // coordinate descent on columns, CSR for a sparse design) and its matrices. A design
+        // needs a column: an empty active set fits a single all-zero one.
         let columns = k.max(1);
         let on_columns = ColumnDescent::runs(problem, terms);
         if on_columns {

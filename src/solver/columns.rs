@@ -22,12 +22,11 @@
 //! five sweeps where that lowers the model, to a tolerance that shrinks with the KKT violation
 //! (as the k × k solver's). A dense design wider than tall is solved here too, on a column-major
 //! copy of its active columns (glmnet's "naive" updates, O(n) per coordinate, over contiguous
-//! columns). The Newton step is
-//! then checked by a backtracking line search on F (Armijo with the proximal-Newton decrease
+//! columns); a row-major copy (a tall design's) keeps the k × k step. The Newton step is then
+//! checked by a backtracking line search on F (Armijo with the proximal-Newton decrease
 //! gᵀd + P(θ + d) − P(θ)), the EM step by F not rising. The fit ends on the f64 KKT
 //! conditions, as every fit.
 
-use std::borrow::Cow;
 use std::time::Instant;
 
 use super::conjugate::{ARMIJO, MatrixFree, NoiseGuard, Pass, f64_solution, uses_hessian};
@@ -51,10 +50,10 @@ const INNER_TARGET_FRACTION: f64 = 1e-2;
 enum Columns<'a> {
     /// Compressed (a sparse design): column j's rows `rows[ptr[j]..ptr[j + 1]]` and values.
     Sparse { ptr: Vec<usize>, rows: Vec<usize>, values: Vec<f64> },
-    /// Dense, column-major (a dense design wider than tall): column j is
-    /// `values[j * n..(j + 1) * n]`, read in place where the design is column-major. Its loops
-    /// run over contiguous slices, without the row indices a compressed copy would gather by.
-    Dense { values: Cow<'a, [f64]>, n: usize },
+    /// Dense, column-major (the copy of a wide dense design's active columns): column j is
+    /// `values[j * n..(j + 1) * n]`, read in place. Its loops run over contiguous slices,
+    /// without the row indices a compressed copy would gather by.
+    Dense { values: &'a [f64], n: usize },
 }
 
 impl Columns<'_> {
@@ -150,7 +149,8 @@ impl<'a, 'p> ColumnDescent<'a, 'p> {
             && Self::supports(problem.family, terms)
     }
 
-    /// The solver for `problem` (a CSR design) with penalty `terms` (exponent 1), or `None` for a
+    /// The solver for `problem` (a CSR design, or the column-major copy of a wide dense
+    /// design's active columns) with penalty `terms` (exponent 1), or `None` for a row-major
     /// dense design, a bridge penalty or a family without a smooth quadratic model (hinge and
     /// quantile keep the k × k solver and its f64 finish).
     pub(crate) fn new(
@@ -169,12 +169,9 @@ impl<'a, 'p> ColumnDescent<'a, 'p> {
                 let arrays = compressed.transposed(n, p);
                 Columns::Sparse { ptr: arrays.indptr, rows: arrays.indices, values: arrays.values }
             }
-            (None, Some(values)) => Columns::Dense { values: Cow::Borrowed(values), n },
-            (None, None) if !problem.x.is_sparse() => {
-                let copy = problem.x.columns_copy_column_major(&(0..p).collect::<Vec<_>>());
-                Columns::Dense { values: Cow::Owned(copy), n }
-            }
-            // A CSC design (fits transpose it to CSR first).
+            // The column-major copy of a wide dense design's active columns, read in place.
+            (None, Some(values)) => Columns::Dense { values, n },
+            // A row-major dense copy is the k × k step's (a tall design): not solved here.
             (None, None) => return None,
         };
         let rows = MatrixFree::new(problem, intercept, terms, options)?;

@@ -252,19 +252,14 @@ pub struct LibsvmSource {
 
 impl LibsvmSource {
     /// Opens `path` and scans it once for the number of features (at least the number of
-    /// `roles.features`, when given). Its blocks are [`crate::source::SparseRows`]: memory
+    /// `roles.features`, when given), counting its rows and stored values on the way
+    /// ([`RowSource::rows_hint`], [`RowSource::stored_hint`]). Its blocks are [`crate::source::SparseRows`]: memory
     /// O(stored values) whatever the largest index.
     ///
     /// # Errors
     /// [`Error::Source`] for a file that cannot be read or parsed, one with named roles
     /// (LIBSVM has no column names), or one whose largest index is far beyond its stored values.
     pub fn open(path: &Path, roles: &Roles) -> Result<Self> {
-        Self::scan(path, roles)
-    }
-
-    /// Opens `path` and scans it once: the source (rewound), its rows and stored values
-    /// counted.
-    fn scan(path: &Path, roles: &Roles) -> Result<Self> {
         let name = path.display().to_string();
         if roles.weights.is_some() || roles.trials.is_some() || roles.target.is_some() {
             return Err(Error::Source {
