@@ -285,6 +285,40 @@ pub struct Fit {
     pub(crate) restarts: usize,
     pub(crate) elapsed: Duration,
     pub(crate) backend: BackendInfo,
+    pub(crate) phases: Phases,
+}
+
+/// Where a fit's iterations ran: on its backend's own passes (the f32 kernels of a GPU), then,
+/// where those stopped short of the f64 KKT check, on f64 passes on the CPU (the f64 finish,
+/// docs/sm-em.md §2). On the CPU every iteration is the backend's and none is the finish's.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Phases {
+    /// Iterations on the backend's own passes.
+    pub backend_iterations: usize,
+    /// Iterations of the f64 finish after them (0 where the backend's result passed the f64
+    /// check, and always on the CPU backend).
+    pub finish_iterations: usize,
+    /// F by its f64 definition, in the caller's coordinates, where the backend's iterations
+    /// ended: what the backend reached alone (the fit's objective when no finish followed).
+    pub backend_objective: f64,
+    /// Why the backend's iterations stopped (the fit's termination when no finish followed).
+    pub backend_termination: Termination,
+}
+
+impl Phases {
+    /// A fit whose every iteration ran on its backend.
+    pub(crate) fn backend_only(
+        iterations: usize,
+        objective: f64,
+        termination: Termination,
+    ) -> Self {
+        Self {
+            backend_iterations: iterations,
+            finish_iterations: 0,
+            backend_objective: objective,
+            backend_termination: termination,
+        }
+    }
 }
 
 impl Fit {
@@ -358,6 +392,12 @@ impl Fit {
     /// The backend and device that ran.
     pub fn backend(&self) -> &BackendInfo {
         &self.backend
+    }
+
+    /// How the iterations split between the backend and the f64 finish, and the objective the
+    /// backend reached alone.
+    pub fn phases(&self) -> &Phases {
+        &self.phases
     }
 
     /// The family fitted.

@@ -125,7 +125,7 @@ pub use data::{AsTarget, CsrMatrix, Data, Design, Indices};
 pub use error::{Error, Input, Result};
 pub use execution::{Execution, LinearSolver};
 pub use family::Family;
-pub use glm::{Fit, Glm};
+pub use glm::{Fit, Glm, Phases};
 pub use multiclass::MulticlassFit;
 pub use path::{PathOptions, PathPoint, RegularizationPath};
 pub use penalty::Penalty;

@@ -32,7 +32,7 @@ use crate::backend::{self, Backend, BackendInfo, CpuBackend, Needs, Stats};
 use crate::data::{Problem, ScaledCopy};
 use crate::error::Result;
 use crate::family::Family;
-use crate::glm::Fit;
+use crate::glm::{Fit, Phases};
 use crate::penalty::PenaltyTerms;
 use crate::precondition::Preconditioner;
 use crate::solver::conjugate::MatrixFree;
@@ -166,7 +166,11 @@ impl Model {
             engine.polished = true;
         }
         let (mut kkt, mut target) = self.f64_kkt(engine, run.penalty, &solution)?;
-        if solution.termination == Termination::Converged && kkt > target && !solution.polished {
+        // A device run that stopped at its rounding floor (converged there, or stalled) goes on
+        // in f64 where the f64 check fails.
+        let at_floor =
+            matches!(solution.termination, Termination::Converged | Termination::Stalled);
+        if at_floor && kkt > target && !solution.polished {
             solution = self.continue_in_f64(engine, run, solution)?;
             (kkt, target) = self.f64_kkt(engine, run.penalty, &solution)?;
         }
@@ -241,19 +245,44 @@ impl Model {
         if solution.polished {
             info.device.push_str(FINISHED_IN_F64);
         }
+        // The objective the user reads: in the user's coordinates, unless the model
+        // standardizes (its objective is the standardized problem's own).
+        let user_terms = self.terms(dim)?;
+        let in_user_coordinates = pre.is_some() && !self.standardizes();
+        let user_objective = |rows: &mut dyn Rows, theta: &[f64]| -> Result<f64> {
+            Ok(rows.user_exact_loss(theta)? + user_terms.value(theta))
+        };
+        let handoff = solution.handoff.take();
         if let Some(pre) = pre {
             solution.theta = pre.to_user(&solution.theta);
-            if !self.standardizes() {
-                let user_terms = self.terms(dim)?;
+            if in_user_coordinates {
                 let rows = engine.rows();
                 let stats = rows.user_gradient(&solution.theta)?;
-                solution.objective =
-                    rows.user_exact_loss(&solution.theta)? + user_terms.value(&solution.theta);
+                solution.objective = user_objective(rows, &solution.theta)?;
                 solution.kkt_violation =
                     user_terms.kkt_violation(&solution.theta, stats.gradient.as_slice());
             }
         }
-        Ok(self.fit_of(facts.family, solution, start, info))
+        let phases = match handoff {
+            Some(handoff) => {
+                let objective = match pre {
+                    Some(pre) if in_user_coordinates => {
+                        user_objective(engine.rows(), &pre.to_user(&handoff.theta))?
+                    }
+                    _ => engine.rows().exact_loss(&handoff.theta)? + terms.value(&handoff.theta),
+                };
+                Phases {
+                    backend_iterations: handoff.iterations,
+                    finish_iterations: solution.iterations - handoff.iterations,
+                    backend_objective: objective,
+                    backend_termination: handoff.termination,
+                }
+            }
+            None => {
+                Phases::backend_only(solution.iterations, solution.objective, solution.termination)
+            }
+        };
+        Ok(self.fit_of(facts.family, solution, start, info, phases))
     }
 
     /// Fits a checked problem: from the null model, and for a Student-t model with σ to
@@ -277,9 +306,11 @@ impl Model {
             }
             problem.family = Family::StudentT { nu, sigma: next };
             let start_theta = self.theta_of(&fit.coefficients, fit.intercept);
-            let iterations = fit.iterations;
+            let (iterations, phases) = (fit.iterations, fit.phases);
             fit = self.fit_from(&problem, start, Some(start_theta))?;
             fit.iterations += iterations;
+            fit.phases.backend_iterations += phases.backend_iterations;
+            fit.phases.finish_iterations += phases.finish_iterations;
         }
         Ok(fit)
     }
@@ -410,7 +441,9 @@ impl Model {
             }
         }
         let info = BackendInfo { kind: "cpu", device: format!("cpu f64, matrix-free ({step})") };
-        Ok(self.fit_of(problem.family, solution, start, info))
+        let phases =
+            Phases::backend_only(solution.iterations, solution.objective, solution.termination);
+        Ok(self.fit_of(problem.family, solution, start, info, phases))
     }
 
     /// The fit record of `solution` (θ in the user's coordinates, with the objective and KKT
@@ -421,6 +454,7 @@ impl Model {
         solution: Solution,
         start: Instant,
         backend: BackendInfo,
+        phases: Phases,
     ) -> Fit {
         let (coefficients, intercept) = self.split_theta(solution.theta);
         Fit {
@@ -442,6 +476,7 @@ impl Model {
             restarts: solution.restarts,
             elapsed: start.elapsed(),
             backend,
+            phases,
         }
     }
 }

@@ -26,7 +26,7 @@ use crate::backend::restricted::Restricted;
 use crate::backend::{Backend, BackendInfo, CpuBackend, Needs, Stats};
 use crate::data::{Problem, ScaledCopy};
 use crate::error::{Error, Result};
-use crate::glm::Fit;
+use crate::glm::{Fit, Phases};
 use crate::path::{PathOptions, PathPoint, RegularizationPath};
 use crate::penalty::PenaltyTerms;
 use crate::precondition::Preconditioner;
@@ -625,13 +625,15 @@ impl Model {
                 done
             })
             .unzip();
+        let iterations = path.points.iter().map(|point| point.iterations).sum();
         Ok(Fit {
+            phases: Phases::backend_only(iterations, last.objective, termination),
             family: problem.family,
             penalty: self.penalty(),
             coefficients: last.coefficients.clone(),
             intercept: last.intercept,
             objective: last.objective,
-            iterations: path.points.iter().map(|point| point.iterations).sum(),
+            iterations,
             termination,
             trace: path.points.iter().map(|point| point.objective).collect(),
             trace_iterations,

@@ -686,6 +686,7 @@ pub(crate) fn f64_solution(
         gradient_error: 0.0,
         final_stats: None,
         polished: false,
+        handoff: None,
     }
 }
 

@@ -47,6 +47,12 @@ use crate::penalty::PenaltyTerms;
 /// Roundings of F below which an accelerated step's rise in F is taken as rounding (see
 /// [`Run::safeguard`]).
 const F_ROUNDINGS: f64 = 4.0;
+/// A step that moves no coordinate by more than this many ulps of θ's largest one leaves θ
+/// where it was (the f64 gradient's own rounding moves it that little at an optimum).
+const STILL_ULPS: f64 = 8.0;
+/// Consecutive steps that leave θ where it was after which a run whose F no longer changes and
+/// whose KKT target is unmet stops as [`Termination::Stalled`].
+const STILL_STEPS: usize = 10;
 
 /// Relative objective change per iteration below which the coordinate zero test runs: the slow
 /// tail of ℓ₁ convergence, where the signs of the nonzero coefficients have settled.
@@ -72,6 +78,20 @@ pub(crate) struct Solution {
     pub final_stats: Option<Seed>,
     /// Whether the last iterations ran on the f64 finish ([`crate::backend::PolishBackend`]).
     pub polished: bool,
+    /// Where the device's own iterations ended, when the f64 finish continued from there.
+    pub handoff: Option<Handoff>,
+}
+
+/// The device's part of a run that the f64 finish continued: what a fit reports as
+/// [`crate::Phases`] (the iterations of each part, and how far the device got alone).
+#[derive(Debug, Clone)]
+pub(crate) struct Handoff {
+    /// θ where the device's iterations stopped (the coordinates the run solves in).
+    pub theta: Vec<f64>,
+    /// The device's iterations.
+    pub iterations: usize,
+    /// Why the device's iterations stopped.
+    pub termination: Termination,
 }
 
 impl Solution {
@@ -79,6 +99,11 @@ impl Solution {
     /// `finish`'s result with both runs' iterations, restarts and traces joined, marked
     /// polished.
     pub(crate) fn continued_by(self, mut finish: Solution) -> Solution {
+        finish.handoff = Some(self.handoff.clone().unwrap_or_else(|| Handoff {
+            theta: self.theta.clone(),
+            iterations: self.iterations,
+            termination: self.termination,
+        }));
         finish.iterations += self.iterations;
         finish.restarts += self.restarts;
         finish.trace = [self.trace, finish.trace[1..].to_vec()].concat();
@@ -325,6 +350,8 @@ impl Run<'_> {
         let mut revivals_left = 2 * dim + 10;
         let mut termination = Termination::MaxIterations;
         let mut iterations = 0;
+        // Consecutive steps that left θ where it was.
+        let mut still_steps = 0usize;
 
         while iterations < self.options.max_iter {
             iterations += 1;
@@ -348,6 +375,12 @@ impl Run<'_> {
             kkt = self.penalty.kkt_violation(&it.theta, it.stats.gradient.as_slice());
             it.kkt = kkt;
             it.kkt_target = kkt_target(&it.stats);
+            // Whether the step left θ where it was, to a few ulps of its largest coordinate.
+            let moved =
+                it.theta.iter().zip(&it.prev).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
+            let largest = it.theta.iter().fold(0.0_f64, |m, t| m.max(t.abs()));
+            still_steps =
+                if moved <= STILL_ULPS * f64::EPSILON * largest { still_steps + 1 } else { 0 };
 
             if let Some(bound) = self.separation_bound
                 && it.stats.loss < bound
@@ -365,14 +398,20 @@ impl Run<'_> {
                 if revivals_left > 0 && self.revive(&mut it.theta, &it.stats, kkt_target) {
                     revivals_left -= 1;
                     it.last_change = f64::INFINITY; // the re-activated coordinates must settle first
-                    it.prev.copy_from_slice(&it.theta);
                     scheme.reset();
                     backend.evaluate(&it.theta, theta_needs, &mut it.stats)?;
                     it.stats_at_theta = true;
                     it.f = self.objective(it.stats.loss, &it.theta);
                     it.f_noise = it.stats.loss_error;
+                    it.prev.copy_from_slice(&it.theta);
                     kkt = self.penalty.kkt_violation(&it.theta, it.stats.gradient.as_slice());
                     it.kkt = kkt;
+                } else if still_steps >= STILL_STEPS {
+                    // F no longer changes, the KKT target is unmet and the steps no longer move
+                    // θ: this backend's precision has nothing more to give, and the fit has
+                    // stalled (rather than spend the rest of its budget in place).
+                    termination = Termination::Stalled;
+                    break;
                 }
             }
         }
@@ -391,6 +430,7 @@ impl Run<'_> {
             gradient_error,
             final_stats: stats_at_theta.then_some(Seed { stats: it.stats, needs: theta_needs }),
             polished: false,
+            handoff: None,
         })
     }
 

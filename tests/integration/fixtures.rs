@@ -4,8 +4,25 @@ use scalemix::{Acceleration, Design, Glm, Penalty, Termination};
 
 use crate::common::{Reference, objective, reference};
 
-/// The tolerance the fixtures are held to: (F(fit) − F*) / F*.
+/// The tolerance the smooth fixtures are held to: (F(fit) − F*) / F*.
 const OBJECTIVE_GAP: f64 = 1e-10;
+/// The floor ε on hinge residuals |r| (the loss is Huber-smoothed below it, README): it moves
+/// the optimum's objective by at most ε/4, in absolute terms.
+const HINGE_FLOOR: f64 = 1e-10;
+/// The quantile fixture's, as README states it: the reference's own accuracy (an LP solved to
+/// 1e-11, tests/fixtures/README.md).
+const QUANTILE_GAP: f64 = 1e-11;
+
+/// The relative gap README states for the fixture's family.
+pub fn stated_gap(r: &Reference) -> f64 {
+    match r.family.as_str() {
+        // The smoothing's bound relative to F*: 1.2e-9 on the wine problem, where fits land at
+        // 2.7e-11 (restart) to 6.9e-10 (f32 kernels with the f64 finish).
+        "hinge" => HINGE_FLOOR / 4.0 / r.objective,
+        "quantile" => QUANTILE_GAP,
+        _ => OBJECTIVE_GAP,
+    }
+}
 /// Ridge optima are unique and well conditioned enough to pin coefficients to this relative
 /// error (∞-norm, relative to the largest coefficient).
 const RIDGE_COEF_REL: f64 = 1e-7;
@@ -35,13 +52,13 @@ fn fit_reference(r: &Reference, acceleration: Acceleration) -> scalemix::Fit {
 }
 
 /// The fit reached the reference optimum: converged, objective recomputed from the definition,
-/// relative gap within [`OBJECTIVE_GAP`].
+/// relative gap within what README states for the family ([`stated_gap`]).
 pub fn check_gap(r: &Reference, fit: &scalemix::Fit) {
-    check_gap_within(r, fit, OBJECTIVE_GAP);
+    check_gap_within(r, fit, stated_gap(r));
 }
 
 /// As [`check_gap`] with the given relative gap.
-pub fn check_gap_within(r: &Reference, fit: &scalemix::Fit, tolerance: f64) {
+fn check_gap_within(r: &Reference, fit: &scalemix::Fit, tolerance: f64) {
     assert_eq!(fit.termination(), Termination::Converged, "{}: {:?}", r.name, fit.termination());
     // Recompute F from the definition rather than trusting the solver's own value.
     let f = objective(r, fit.coefficients(), fit.intercept());
@@ -153,6 +170,27 @@ fn newton_curvature_needs_few_iterations_on_ill_conditioned_ridge() {
     assert!(gap.abs() <= 1e-12, "gap {gap:e}");
 }
 
+/// An unreachable KKT tolerance (1e-30, below anything f64 resolves) ends the fit `Stalled`
+/// once F has stopped changing and the violation no longer falls: not `Converged`, and not
+/// after spending the whole iteration budget at the rounding floor.
+#[test]
+fn an_unreachable_tolerance_stalls_at_the_optimum() {
+    let r = reference("breast_cancer_logistic_ridge");
+    for acceleration in [Acceleration::Auto, Acceleration::Restart, Acceleration::None] {
+        let glm = reference_model(&r, acceleration).kkt_tol(1e-30).max_iter(20_000);
+        let fit = fit_with(&r, &glm.backend(scalemix::BackendChoice::Cpu));
+        eprintln!(
+            "{acceleration:?}: {:?} after {} iterations",
+            fit.termination(),
+            fit.iterations()
+        );
+        assert_eq!(fit.termination(), Termination::Stalled, "{acceleration:?}");
+        assert!(fit.iterations() < 5000, "{acceleration:?}: {} iterations", fit.iterations());
+        let f = objective(&r, fit.coefficients(), fit.intercept());
+        assert!((f - r.objective) / r.objective <= OBJECTIVE_GAP, "{acceleration:?}: F = {f}");
+    }
+}
+
 /// Gaussian ridge against its closed form (XᵀX/n + λI) β = Xᵀy/n on centred data.
 #[test]
 fn gaussian_ridge_matches_closed_form() {
@@ -182,7 +220,7 @@ fn gaussian_ridge_matches_closed_form() {
     assert!((fit.intercept() - b0).abs() < 1e-9 * b0.abs(), "{} vs {b0}", fit.intercept());
 }
 
-/// SQUAREM reaches every reference optimum (smooth to 1e-10, hinge and quantile to 1e-7).
+/// SQUAREM reaches every reference optimum, to the precision README states.
 #[test]
 fn squarem_reaches_every_fixture_optimum() {
     for name in [
@@ -194,27 +232,26 @@ fn squarem_reaches_every_fixture_optimum() {
     ] {
         let r = reference(name);
         let fit = fit_reference(&r, Acceleration::Squarem);
-        let tolerance = if r.family == "logistic" { OBJECTIVE_GAP } else { 1e-7 };
-        check_gap_within(&r, &fit, tolerance);
+        check_gap(&r, &fit);
     }
 }
 
 /// The default ([`Acceleration::Auto`]) picks the scheme measured fastest per family and penalty;
-/// these bounds sit about 2× above the counts measured when it was chosen (Newton 10 on the
-/// ridge, SQUAREM 126 on the lasso, restart 109 and 75 on hinge and quantile), so a default that
-/// silently falls back to a slower scheme (plain EM: 883, 931, 1753, 484) fails.
+/// these bounds sit about 2× above today's counts (Newton 10 on the ridge, proximal Newton 8
+/// on the lasso, restart 106 and 75 on hinge and quantile), so a default that silently falls
+/// back to a slower scheme (SQUAREM: 96 on both logistic problems; plain EM: 883, 931, 1780,
+/// 484) fails.
 #[test]
 fn default_acceleration_stays_within_its_measured_iteration_counts() {
     for (name, bound) in [
         ("breast_cancer_logistic_ridge", 20),
-        ("breast_cancer_logistic_lasso", 250),
-        ("wine_hinge_ridge", 220),
+        ("breast_cancer_logistic_lasso", 16),
+        ("wine_hinge_ridge", 212),
         ("diabetes_quantile_median", 150),
     ] {
         let r = reference(name);
         let fit = fit_reference(&r, Acceleration::Auto);
-        let tolerance = if r.family == "logistic" { OBJECTIVE_GAP } else { 1e-7 };
-        check_gap_within(&r, &fit, tolerance);
+        check_gap(&r, &fit);
         assert!(fit.iterations() <= bound, "{name}: {} iterations > {bound}", fit.iterations());
     }
 }

@@ -188,7 +188,18 @@ fn one_vs_rest_hinge_fits_each_class_against_the_rest() {
         let binary: Vec<f64> = y.iter().map(|&v| if v == label { 1.0 } else { -1.0 }).collect();
         let beta: Vec<f64> = fit.coefficients().column(c).iter().copied().collect();
         let (loss, intercept) = (crate::families::subgradient::Loss::Hinge, fit.intercepts()[c]);
-        crate::families::subgradient::check(&loss, &x, &binary, n, p, 1e-2, 0.0, &beta, intercept);
+        crate::families::subgradient::check(
+            &loss,
+            &x,
+            &binary,
+            n,
+            p,
+            1e-2,
+            0.0,
+            &beta,
+            Some(intercept),
+            0.0,
+        );
     }
     let predicted = fit.predict(design).unwrap();
     let accuracy = predicted.iter().zip(&y).filter(|(a, b)| a == b).count() as f64 / n as f64;

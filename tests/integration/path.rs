@@ -208,33 +208,147 @@ fn folds_are_stratified_and_reproducible() {
     }
 }
 
+/// A held-out score by its definition, on rows with linear predictors `eta` and 0/1 labels.
+fn held_out_score(metric: Metric, eta: &[f64], y: &[f64]) -> f64 {
+    let n = y.len() as f64;
+    match metric {
+        // −2 log-likelihood per row, from the probabilities (binary labels: saturated at 0).
+        Metric::Deviance => {
+            let minus_log_likelihood = |(&e, &y): (&f64, &f64)| {
+                let p = 1.0 / (1.0 + (-e).exp());
+                -(if y == 1.0 { p.ln() } else { (1.0 - p).ln() })
+            };
+            2.0 * eta.iter().zip(y).map(minus_log_likelihood).sum::<f64>() / n
+        }
+        // Predicted class 1 where p ≥ ½.
+        Metric::Misclassification => {
+            eta.iter().zip(y).filter(|&(&e, &y)| (e >= 0.0) != (y == 1.0)).count() as f64 / n
+        }
+        // Every (positive, negative) pair: 1 where the positive ranks higher, ½ for a tie.
+        Metric::Auc => {
+            let positives: Vec<f64> =
+                (0..y.len()).filter(|&i| y[i] == 1.0).map(|i| eta[i]).collect();
+            let negatives: Vec<f64> =
+                (0..y.len()).filter(|&i| y[i] == 0.0).map(|i| eta[i]).collect();
+            let mut wins = 0.0;
+            for &positive in &positives {
+                for &negative in &negatives {
+                    wins += match positive.partial_cmp(&negative).unwrap() {
+                        std::cmp::Ordering::Greater => 1.0,
+                        std::cmp::Ordering::Equal => 0.5,
+                        std::cmp::Ordering::Less => 0.0,
+                    };
+                }
+            }
+            wins / (positives.len() * negatives.len()) as f64
+        }
+        other => panic!("no definition here for {other:?}"),
+    }
+}
+
+/// Cross-validation against its definitions: each fold's path refitted here on the fold's
+/// training rows alone (at the CV path's λs), scored on its held-out rows by the metric's
+/// definition (deviance from the probabilities, misclassification at p = ½, AUC over every
+/// positive–negative pair); the mean weighted by fold size, the standard error
+/// √(Σ nₖ (sₖ − m)² / N / (K − 1)) (glmnet's), λ_min the largest λ with the best mean and λ_1se
+/// the largest λ whose mean is within one standard error of it (above it for AUC).
 #[test]
-fn cross_validation_picks_lambda_1se_at_or_above_lambda_min() {
+fn cross_validation_scores_and_rules_follow_their_definitions() {
     let (x, y, n, p) = breast_cancer();
-    let x = Design::row_major(&x, n, p).unwrap();
+    let design = Design::row_major(&x, n, p).unwrap();
+    let k = 4;
+    let glm = Glm::logistic().penalty(Penalty::lasso(1.0)).backend(BackendChoice::Cpu);
+    let mut rule_had_a_choice = false;
     for metric in [Metric::Deviance, Metric::Misclassification, Metric::Auc] {
         let options = CvOptions {
-            folds: 4,
+            folds: k,
             seed: 7,
             metric: Some(metric),
             path: PathOptions { n_lambda: 15, lambda_min_ratio: Some(1e-3), ..Default::default() },
         };
-        let cv = Glm::logistic()
-            .penalty(Penalty::lasso(1.0))
-            .backend(BackendChoice::Cpu)
-            .cv(x, &y, &options)
-            .unwrap();
+        let cv = glm.cv(design, &y, &options).unwrap();
+        assert_eq!(cv.folds, Folds::stratified(&y, k, 7).unwrap());
+        let lambdas = cv.path.lambdas();
+        let mut scores = vec![vec![0.0; lambdas.len()]; k];
+        let mut sizes = vec![0.0; k];
+        for (fold, fold_scores) in scores.iter_mut().enumerate() {
+            let (train, held): (Vec<usize>, Vec<usize>) =
+                (0..n).partition(|&i| cv.folds.assignment()[i] != fold);
+            sizes[fold] = held.len() as f64;
+            let rows = |rows: &[usize]| -> Vec<f64> {
+                rows.iter().flat_map(|&i| x[i * p..(i + 1) * p].to_vec()).collect()
+            };
+            let x_train = rows(&train);
+            let y_train: Vec<f64> = train.iter().map(|&i| y[i]).collect();
+            let fold_options = PathOptions {
+                lambdas: Some(lambdas.clone()),
+                early_stop: false,
+                ..Default::default()
+            };
+            let path = glm
+                .path(Design::row_major(&x_train, train.len(), p).unwrap(), &y_train, &fold_options)
+                .unwrap();
+            let y_held: Vec<f64> = held.iter().map(|&i| y[i]).collect();
+            for (l, point) in path.points.iter().enumerate() {
+                let eta: Vec<f64> = held
+                    .iter()
+                    .map(|&i| {
+                        point.intercept
+                            + (0..p).map(|j| x[i * p + j] * point.coefficients[j]).sum::<f64>()
+                    })
+                    .collect();
+                fold_scores[l] = held_out_score(metric, &eta, &y_held);
+            }
+        }
+        let total: f64 = sizes.iter().sum();
+        for (l, (&reported_mean, &reported_se)) in
+            cv.mean.iter().zip(&cv.standard_error).enumerate()
+        {
+            let fold_score = |f: usize| scores[f][l];
+            let mean = (0..k).map(|f| sizes[f] * fold_score(f)).sum::<f64>() / total;
+            let variance =
+                (0..k).map(|f| sizes[f] * (fold_score(f) - mean).powi(2)).sum::<f64>() / total;
+            let se = (variance / (k as f64 - 1.0)).sqrt();
+            // The folds' fits meet the same KKT tolerance as the test's, so the deviance agrees to
+            // the optima's accuracy; a count-based score only if no held-out η sits within that
+            // accuracy of a threshold or of another η, which holds on these data.
+            assert!(
+                (reported_mean - mean).abs() <= 1e-7 * mean.abs().max(1.0),
+                "{metric:?} at λ #{l}: mean {reported_mean} vs {mean} by definition"
+            );
+            assert!(
+                (reported_se - se).abs() <= 1e-6 * se.max(1e-3),
+                "{metric:?} at λ #{l}: standard error {reported_se} vs {se} by definition"
+            );
+        }
+        // The rules on the reported means (λ decreases along the path, so the first index is the
+        // largest λ).
+        let larger_is_better = metric == Metric::Auc;
+        let best_mean = if larger_is_better {
+            cv.mean.iter().cloned().fold(f64::NEG_INFINITY, f64::max)
+        } else {
+            cv.mean.iter().cloned().fold(f64::INFINITY, f64::min)
+        };
+        let best = cv.mean.iter().position(|&m| m == best_mean).unwrap();
+        let bound = if larger_is_better {
+            best_mean - cv.standard_error[best]
+        } else {
+            best_mean + cv.standard_error[best]
+        };
+        let within = |m: f64| if larger_is_better { m >= bound } else { m <= bound };
+        let one_se = cv.mean.iter().position(|&m| within(m)).unwrap();
         eprintln!(
-            "{metric:?}: λ_min {:.3e}, λ_1se {:.3e}, best {:.4}",
-            cv.lambda_min,
-            cv.lambda_1se,
-            cv.mean.iter().cloned().fold(f64::NAN, f64::min)
+            "{metric:?}: λ_min #{best} {:.3e}, λ_1se #{one_se} {:.3e}, best {best_mean:.4}",
+            lambdas[best], lambdas[one_se]
         );
-        assert!(cv.lambda_1se >= cv.lambda_min);
-        assert_eq!(cv.mean.len(), cv.path.points.len());
-        assert!(cv.standard_error.iter().all(|s| s.is_finite() && *s >= 0.0));
-        assert_eq!(cv.folds, Folds::stratified(&y, 4, 7).unwrap());
+        assert_eq!(cv.lambda_min, lambdas[best], "{metric:?}: λ_min");
+        assert_eq!(cv.lambda_1se, lambdas[one_se], "{metric:?}: λ_1se");
+        // Checks that only mean something where the rule has a choice to make.
+        rule_had_a_choice |= one_se < best;
     }
+    // The one-standard-error rule had a choice to make (λ_1se ≠ λ_min) for at least one metric
+    // (deviance and AUC here), or a wrong rule could pass.
+    assert!(rule_had_a_choice, "λ_1se = λ_min for every metric: the rule went untested");
 }
 
 #[test]
@@ -349,87 +463,6 @@ fn binomial_cross_validation_scores_the_deviance_from_the_saturated_model() {
         .cv_with_folds(&Data::binomial(design, &successes, &trials), &cv.folds, &options)
         .unwrap();
     assert_eq!(again.mean, cv.mean);
-}
-
-/// The cross-validation scores against an independent computation: each fold's path fitted on
-/// a copy of its training rows alone (not weights), its held-out deviance and AUC computed
-/// here from the definitions (AUC by comparing every positive with every negative), averaged
-/// with the folds' sizes as weights, with the standard error of that mean.
-#[test]
-fn cross_validation_scores_match_folds_fitted_and_scored_independently() {
-    let (x, y, n, p) = breast_cancer();
-    let design = Design::row_major(&x, n, p).unwrap();
-    let folds = Folds::new(n, 4, 11).unwrap();
-    let glm = Glm::logistic().penalty(Penalty::lasso(1.0)).backend(BackendChoice::Cpu);
-    let lambdas = vec![0.1, 0.03, 0.01, 0.003];
-    for metric in [Metric::Deviance, Metric::Auc] {
-        let options = CvOptions {
-            folds: 4,
-            seed: 11,
-            metric: Some(metric),
-            path: PathOptions { lambdas: Some(lambdas.clone()), ..Default::default() },
-        };
-        let cv = glm.cv_with_folds(&Data::new(design, &y), &folds, &options).unwrap();
-        let mut scores = vec![vec![0.0; lambdas.len()]; 4];
-        let mut sizes = [0.0; 4];
-        for (fold, fold_scores) in scores.iter_mut().enumerate() {
-            let held: Vec<usize> = (0..n).filter(|&i| folds.assignment()[i] == fold).collect();
-            let kept: Vec<usize> = (0..n).filter(|&i| folds.assignment()[i] != fold).collect();
-            let train_x: Vec<f64> =
-                kept.iter().flat_map(|&i| x[i * p..(i + 1) * p].to_vec()).collect();
-            let train_y: Vec<f64> = kept.iter().map(|&i| y[i]).collect();
-            let train = Design::row_major(&train_x, kept.len(), p).unwrap();
-            let path = glm.path(train, &train_y, &options.path).unwrap();
-            sizes[fold] = held.len() as f64;
-            for (l, point) in path.points.iter().enumerate() {
-                let eta = |i: usize| {
-                    point.intercept
-                        + (0..p).map(|j| x[i * p + j] * point.coefficients[j]).sum::<f64>()
-                };
-                fold_scores[l] = match metric {
-                    Metric::Deviance => {
-                        let loss = |i: usize| {
-                            let e = eta(i);
-                            (1.0 + e.exp()).ln() - y[i] * e
-                        };
-                        2.0 * held.iter().map(|&i| loss(i)).sum::<f64>() / held.len() as f64
-                    }
-                    _ => {
-                        let (mut wins, mut pairs) = (0.0, 0.0);
-                        for &a in held.iter().filter(|&&i| y[i] == 1.0) {
-                            for &b in held.iter().filter(|&&i| y[i] == 0.0) {
-                                pairs += 1.0;
-                                wins += match eta(a).partial_cmp(&eta(b)).unwrap() {
-                                    std::cmp::Ordering::Greater => 1.0,
-                                    std::cmp::Ordering::Equal => 0.5,
-                                    std::cmp::Ordering::Less => 0.0,
-                                };
-                            }
-                        }
-                        wins / pairs
-                    }
-                };
-            }
-        }
-        let total: f64 = sizes.iter().sum();
-        for l in 0..lambdas.len() {
-            let mean = (0..4).map(|f| sizes[f] * scores[f][l]).sum::<f64>() / total;
-            let var = (0..4).map(|f| sizes[f] * (scores[f][l] - mean).powi(2)).sum::<f64>() / total;
-            let se = (var / 3.0).sqrt();
-            assert!(
-                (cv.mean[l] - mean).abs() <= 1e-6 * mean.abs(),
-                "{metric:?} λ = {}: {} vs {mean}",
-                lambdas[l],
-                cv.mean[l]
-            );
-            assert!(
-                (cv.standard_error[l] - se).abs() <= 1e-5 * se.max(1e-3),
-                "{metric:?} λ = {}: se {} vs {se}",
-                lambdas[l],
-                cv.standard_error[l]
-            );
-        }
-    }
 }
 
 /// `x` with column j multiplied by `scale[j]` and shifted by `shift[j]`.

@@ -1,10 +1,11 @@
-//! EM's guarantees on small random problems: plain EM, restart-Nesterov, Newton, SQUAREM and
-//! the exact ℓ₁ M-steps (proximal EM, safeguarded proximal Newton) never increase F, and
-//! the point a fit converges to satisfies the KKT conditions, checked with a gradient computed
-//! here from the definition.
+//! EM's guarantees on small random problems of every family: plain EM, restart-Nesterov,
+//! Newton, SQUAREM and the exact ℓ₁ M-steps (proximal EM, safeguarded proximal Newton) never
+//! increase F, and the point a fit converges to satisfies the KKT conditions, checked from the
+//! definitions here: the gradient of the smooth losses (logistic, gaussian, Student-t), the
+//! subgradient conditions of hinge and quantile ([`crate::families::subgradient`]).
 
 use proptest::prelude::*;
-use scalemix::{Acceleration, Design, Family, Fit, Glm, Penalty};
+use scalemix::{Acceleration, Design, Family, Fit, Glm, Penalty, Termination};
 
 /// Allowed increase of F between iterations: round-off in a sum of n loss terms of size O(1)
 /// (n ≤ 40 here), relative to F.
@@ -49,20 +50,37 @@ fn case() -> impl Strategy<Value = Case> {
     })
 }
 
-fn family_of(logistic: bool) -> Family {
-    if logistic { Family::Logistic } else { Family::Gaussian }
+/// The families the properties are checked on (a case picks one by index): the smooth ones
+/// with a gradient, the non-smooth ones with a subgradient, Student-t non-convex.
+const FAMILIES: usize = 5;
+
+fn family_of(index: usize, q: f64) -> Family {
+    match index {
+        0 => Family::Logistic,
+        1 => Family::Gaussian,
+        2 => Family::Hinge,
+        3 => Family::Quantile { q },
+        _ => Family::StudentT { nu: 3.0, sigma: 1.0 },
+    }
 }
 
 fn target(family: Family, c: &Case) -> Vec<f64> {
     match family {
         Family::Logistic => c.labels.iter().map(|&b| f64::from(b)).collect(),
+        Family::Hinge => c.labels.iter().map(|&b| if b { 1.0 } else { -1.0 }).collect(),
         _ => c.response.clone(),
     }
 }
 
+/// The case's λ for `family`: hinge and quantile converge linearly (their EM weights are
+/// unbounded at the kink), so they take λ ≥ 1e-2 where a smooth family takes 1e-4.
+fn lambda_for(family: Family, c: &Case) -> f64 {
+    if family.has_unbounded_weight() { c.lambda.sqrt() } else { c.lambda }
+}
+
 fn fit_case(family: Family, c: &Case, acceleration: Acceleration, max_iter: usize) -> Fit {
     Glm::new(family)
-        .penalty(Penalty::elastic_net(c.lambda, c.alpha))
+        .penalty(Penalty::elastic_net(lambda_for(family, c), c.alpha))
         .fit_intercept(c.intercept)
         .acceleration(acceleration)
         .max_iter(max_iter)
@@ -70,10 +88,36 @@ fn fit_case(family: Family, c: &Case, acceleration: Acceleration, max_iter: usiz
         .unwrap()
 }
 
-fn assert_monotone(trace: &[f64]) -> Result<(), TestCaseError> {
+/// The rise F may take when a step sets ℓ₁ coefficients to exact zeros: the schemes with EM's
+/// ℓ₁ weights reach zero only in the limit, so a coefficient whose contribution to η is below
+/// `zero_tol` (1e-9) × the response scale is snapped to zero (docs/sm-em.md §3), which moves
+/// each row's loss by at most that contribution × |ℓ'|. The exact ℓ₁ M-steps reach zeros
+/// exactly and snap nothing; neither does a penalty without an ℓ₁ part.
+fn snap_allowance(family: Family, c: &Case, acceleration: Acceleration) -> f64 {
+    let exact_l1 = matches!(
+        acceleration,
+        Acceleration::Auto | Acceleration::ProximalNewton | Acceleration::ProximalEm
+    ) && !family.has_unbounded_weight();
+    if c.alpha == 0.0 || exact_l1 {
+        return 0.0;
+    }
+    let y = target(family, c);
+    let mean = y.iter().sum::<f64>() / c.n as f64;
+    let response_scale = y.iter().fold(1.0_f64, |m, v| m.max((v - mean).abs()));
+    // |ℓ'| at any iterate: 1 for logistic, hinge and quantile, (ν + 1)/(2√ν σ) for Student-t;
+    // for gaussian |r|, where F ≤ F(start) ≤ Σ y²/(2n) bounds every r² by Σ y².
+    let derivative = match family {
+        Family::Gaussian => y.iter().map(|v| v * v).sum::<f64>().sqrt(),
+        Family::StudentT { nu, sigma } => (nu + 1.0) / (2.0 * nu.sqrt() * sigma),
+        _ => 1.0,
+    };
+    1e-9 * response_scale * derivative * c.p as f64
+}
+
+fn assert_monotone(trace: &[f64], snap: f64) -> Result<(), TestCaseError> {
     for (k, w) in trace.windows(2).enumerate() {
         prop_assert!(
-            w[1] <= w[0] + MONOTONE_SLACK * w[0].abs().max(1e-300),
+            w[1] <= w[0] + MONOTONE_SLACK * w[0].abs().max(1e-300) + snap,
             "F went up at iteration {}: {} -> {}",
             k + 1,
             w[0],
@@ -83,23 +127,31 @@ fn assert_monotone(trace: &[f64]) -> Result<(), TestCaseError> {
     Ok(())
 }
 
-/// max over coordinates of the minimum-norm subgradient of F, from the definition.
+/// max over coordinates of the minimum-norm subgradient of F, from the definition (smooth
+/// losses).
 fn kkt_violation(family: Family, c: &Case, y: &[f64], beta: &[f64], b0: f64) -> f64 {
     let mut g = vec![0.0; c.p];
     let mut g0 = 0.0;
     for (row, &yi) in c.x.chunks(c.p).zip(y) {
         let eta = b0 + row.iter().zip(beta).map(|(a, b)| a * b).sum::<f64>();
+        // dℓ/dη.
         let d = match family {
             Family::Logistic => 1.0 / (1.0 + (-eta).exp()) - yi,
-            _ => eta - yi,
+            Family::Gaussian => eta - yi,
+            Family::StudentT { nu, sigma } => {
+                let r = yi - eta;
+                -(nu + 1.0) * r / (nu * sigma * sigma + r * r)
+            }
+            other => panic!("{other:?} has no gradient"),
         };
         for (gj, xj) in g.iter_mut().zip(row) {
             *gj += xj * d / c.n as f64;
         }
         g0 += d / c.n as f64;
     }
-    let ridge = c.lambda * (1.0 - c.alpha);
-    let lasso = c.lambda * c.alpha;
+    let lambda = lambda_for(family, c);
+    let ridge = lambda * (1.0 - c.alpha);
+    let lasso = lambda * c.alpha;
     let mut worst: f64 = if c.intercept { g0.abs() } else { 0.0 };
     for j in 0..c.p {
         let smooth = g[j] + ridge * beta[j];
@@ -113,12 +165,48 @@ fn kkt_violation(family: Family, c: &Case, y: &[f64], beta: &[f64], b0: f64) -> 
     worst
 }
 
+/// The fit's optimality from the definitions: the KKT violation for a smooth loss, the
+/// subgradient conditions (which panic with the failing row or coordinate) for hinge and
+/// quantile.
+fn check_optimality(family: Family, c: &Case, fit: &Fit) -> Result<(), TestCaseError> {
+    use crate::families::subgradient::{Loss, check};
+    let y = target(family, c);
+    let loss = match family {
+        Family::Hinge => Loss::Hinge,
+        Family::Quantile { q } => Loss::Quantile(q),
+        _ => {
+            let v = kkt_violation(family, c, &y, fit.coefficients(), fit.intercept());
+            prop_assert!(v <= KKT_TOLERANCE, "KKT violation {v:e}");
+            return Ok(());
+        }
+    };
+    let b0 = c.intercept.then_some(fit.intercept());
+    let lambda = lambda_for(family, c);
+    // A converged hinge or quantile fit has met its KKT target floored at the f64 gradient's
+    // rounding, which the jumps of ℓ' at rows near their kink make large on a few rows
+    // (README): the subgradient conditions must hold to what it reports. A stalled fit
+    // reports its smoothed gradient's violation instead, so it is held to the definitions'
+    // own tolerance.
+    let reported = if fit.converged() { fit.kkt_violation() } else { 0.0 };
+    check(&loss, &c.x, &y, c.n, c.p, lambda, c.alpha, fit.coefficients(), b0, reported);
+    Ok(())
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
 
     #[test]
-    fn monotone_variants_never_increase_the_objective(c in case(), logistic in any::<bool>()) {
-        let family = family_of(logistic);
+    fn monotone_variants_never_increase_the_objective(
+        c in case(),
+        family in 0..FAMILIES,
+        q in 0.1..0.9f64,
+    ) {
+        let family = family_of(family, q);
+        // Hinge and quantile with an ℓ₁ part run EM's ℓ₁ weights, whose zeros absorb; a zero
+        // whose KKT condition fails is revived by a step of the smoothed model, which can raise
+        // F where kink rows pin the other coordinates (docs/sm-em.md §3): the one step that is
+        // not monotone, so their traces are checked with ridge penalties.
+        let c = if family.has_unbounded_weight() { Case { alpha: 0.0, ..c } } else { c };
         // Plain EM is slow on some cases; 300 iterations show its trace without a long wait.
         for (acceleration, max_iter) in [
             (Acceleration::None, 300),
@@ -130,18 +218,21 @@ proptest! {
             (Acceleration::Auto, 20_000),
         ] {
             let fit = fit_case(family, &c, acceleration, max_iter);
-            assert_monotone(fit.objective_trace())
-                .map_err(|e| TestCaseError::fail(format!("{acceleration:?}: {e}")))?;
+            assert_monotone(fit.objective_trace(), snap_allowance(family, &c, acceleration))
+                .map_err(|e| TestCaseError::fail(format!("{family:?} {acceleration:?}: {e}")))?;
         }
     }
 
     #[test]
-    fn converged_fits_satisfy_kkt(c in case(), logistic in any::<bool>()) {
-        let family = family_of(logistic);
-        let y = target(family, &c);
+    fn converged_fits_satisfy_kkt(c in case(), family in 0..FAMILIES, q in 0.1..0.9f64) {
+        let family = family_of(family, q);
         // With a single class the unpenalized intercept has no finite optimum
         // (OptimumAtInfinity, tested in params.rs); KKT is only defined at a finite one.
-        prop_assume!(!logistic || (c.labels.contains(&true) && c.labels.contains(&false)));
+        let classification = family.is_classification();
+        prop_assume!(
+            !(classification && c.intercept)
+                || (c.labels.contains(&true) && c.labels.contains(&false))
+        );
         // The un-extrapolated MM step (ProximalEm) contracts linearly at the ratio of the
         // loss's curvature to the EM weights' at the optimum: for a nearly separable logistic
         // lasso at λ = 1e-4 (|η| ≈ 9 there) about 2e-3 a step, so it needs some 23 000 steps
@@ -154,15 +245,27 @@ proptest! {
             (Acceleration::ProximalEm, 200_000),
             (Acceleration::Auto, 20_000),
         ] {
+            // SQUAREM, like plain EM, crawls on hinge and quantile (their EM weights pin the kink
+            // rows): measured 200 000 iterations short of a 4-row quantile elastic net that
+            // restart (their default) solves in 3 022. Their other schemes run restart.
+            if family.has_unbounded_weight() && acceleration == Acceleration::Squarem {
+                continue;
+            }
             let fit = fit_case(family, &c, acceleration, max_iter);
+            // Hinge and quantile judge convergence on their smoothed gradient, which cannot
+            // pick the kink rows' subgradients: at an optimum held by kink rows it stays above
+            // the target, and the fit stops `Stalled` (where its steps no longer move θ). The
+            // subgradient conditions below then decide whether it is an optimum all the same.
+            let nonsmooth_stall =
+                family.has_unbounded_weight() && fit.termination() == Termination::Stalled;
             prop_assert!(
-                fit.converged(),
-                "{acceleration:?}: {:?} after {} iterations",
+                fit.converged() || nonsmooth_stall,
+                "{family:?} {acceleration:?}: {:?} after {} iterations",
                 fit.termination(),
                 fit.iterations()
             );
-            let v = kkt_violation(family, &c, &y, fit.coefficients(), fit.intercept());
-            prop_assert!(v <= KKT_TOLERANCE, "{acceleration:?}: KKT violation {v:e}");
+            check_optimality(family, &c, &fit)
+                .map_err(|e| TestCaseError::fail(format!("{family:?} {acceleration:?}: {e}")))?;
         }
     }
 }

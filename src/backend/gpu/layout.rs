@@ -29,10 +29,13 @@ macro_rules! shared_structs {
             $("    ", stringify!($field), ": ", stringify!($ty), ",\n",)*
             "}\n\n",
         )*);
-        /// The shared structs' names and Rust sizes, for the layout test.
+        /// The shared structs' names, Rust sizes and field offsets, for the layout test.
         #[cfg(test)]
-        pub(super) const SIZES: &[(&str, usize)] =
-            &[$((stringify!($name), std::mem::size_of::<$name>()),)*];
+        pub(super) const LAYOUTS: &[(&str, usize, &[(&str, usize)])] = &[$((
+            stringify!($name),
+            std::mem::size_of::<$name>(),
+            &[$((stringify!($field), std::mem::offset_of!($name, $field)),)*],
+        ),)*];
     };
 }
 
@@ -157,19 +160,31 @@ mod tests {
     use super::super::shaders::{Kernel, Variant};
 
     /// naga's layout of every generated struct (WGSL's alignment rules) is byte for byte the
-    /// Rust `#[repr(C)]` layout the host uploads.
+    /// Rust `#[repr(C)]` layout the host uploads: the same size, and every field at the same
+    /// offset (a size check alone would pass two fields swapped or a field moved past padding).
     #[test]
-    fn every_shared_struct_has_the_same_size_in_wgsl_and_rust() {
+    fn every_shared_struct_has_the_same_layout_in_wgsl_and_rust() {
         let source = Kernel::Estep.source(Variant::F32);
         let module = naga::front::wgsl::parse_str(&source)
             .unwrap_or_else(|e| panic!("{}", e.emit_to_string(&source)));
-        for &(name, rust_size) in super::SIZES {
+        for &(name, rust_size, fields) in super::LAYOUTS {
             let (_, ty) = module
                 .types
                 .iter()
                 .find(|(_, ty)| ty.name.as_deref() == Some(name))
                 .unwrap_or_else(|| panic!("no struct {name} in the prelude"));
             assert_eq!(ty.inner.size(module.to_ctx()) as usize, rust_size, "{name}");
+            let naga::TypeInner::Struct { members, .. } = &ty.inner else {
+                panic!("{name} is not a struct in WGSL")
+            };
+            assert_eq!(members.len(), fields.len(), "{name}: field count");
+            for &(field, rust_offset) in fields {
+                let member = members
+                    .iter()
+                    .find(|m| m.name.as_deref() == Some(field))
+                    .unwrap_or_else(|| panic!("{name}.{field} missing in WGSL"));
+                assert_eq!(member.offset as usize, rust_offset, "{name}.{field}: offset");
+            }
         }
     }
 }
