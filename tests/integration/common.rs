@@ -172,3 +172,40 @@ pub fn kkt_violation(
         })
     })
 }
+
+/// The KKT violation of a smooth family's fit from the definitions: the ∞-norm of the
+/// minimum-norm subgradient of F = (1/n) Σ ℓ(yᵢ, ηᵢ) + λ((1−α)/2 ‖β‖² + α‖β‖₁) over the
+/// coefficients, and the intercept's gradient where there is one (`b0`).
+#[allow(clippy::too_many_arguments)]
+pub fn smooth_kkt_violation(
+    family: scalemix::Family,
+    x: &[f64],
+    y: &[f64],
+    p: usize,
+    lambda: f64,
+    alpha: f64,
+    beta: &[f64],
+    b0: Option<f64>,
+) -> f64 {
+    use scalemix::Family;
+    let n = y.len();
+    let mut gradient = vec![0.0; p];
+    let mut intercept = 0.0;
+    for (row, &yi) in x.chunks_exact(p).zip(y) {
+        let eta = b0.unwrap_or(0.0) + row.iter().zip(beta).map(|(a, b)| a * b).sum::<f64>();
+        // dℓ/dη.
+        let d = match family {
+            Family::Logistic => 1.0 / (1.0 + (-eta).exp()) - yi,
+            Family::Gaussian => eta - yi,
+            Family::StudentT { nu, sigma } => {
+                let r = yi - eta;
+                -(nu + 1.0) * r / (nu * sigma * sigma + r * r)
+            }
+            other => panic!("{other:?} has no gradient"),
+        } / n as f64;
+        intercept += d;
+        gradient.iter_mut().zip(row).for_each(|(g, a)| *g += a * d);
+    }
+    let intercept = if b0.is_some() { intercept } else { 0.0 };
+    kkt_violation((&gradient, intercept), beta, lambda * (1.0 - alpha), lambda * alpha)
+}

@@ -7,6 +7,8 @@
 use proptest::prelude::*;
 use scalemix::{Acceleration, Design, Family, Fit, Glm, Penalty, Termination};
 
+use crate::common::smooth_kkt_violation;
+
 /// Allowed increase of F between iterations: round-off in a sum of n loss terms of size O(1)
 /// (n ≤ 40 here), relative to F.
 const MONOTONE_SLACK: f64 = 1e-13;
@@ -127,44 +129,6 @@ fn assert_monotone(trace: &[f64], snap: f64) -> Result<(), TestCaseError> {
     Ok(())
 }
 
-/// max over coordinates of the minimum-norm subgradient of F, from the definition (smooth
-/// losses).
-fn kkt_violation(family: Family, c: &Case, y: &[f64], beta: &[f64], b0: f64) -> f64 {
-    let mut g = vec![0.0; c.p];
-    let mut g0 = 0.0;
-    for (row, &yi) in c.x.chunks(c.p).zip(y) {
-        let eta = b0 + row.iter().zip(beta).map(|(a, b)| a * b).sum::<f64>();
-        // dℓ/dη.
-        let d = match family {
-            Family::Logistic => 1.0 / (1.0 + (-eta).exp()) - yi,
-            Family::Gaussian => eta - yi,
-            Family::StudentT { nu, sigma } => {
-                let r = yi - eta;
-                -(nu + 1.0) * r / (nu * sigma * sigma + r * r)
-            }
-            other => panic!("{other:?} has no gradient"),
-        };
-        for (gj, xj) in g.iter_mut().zip(row) {
-            *gj += xj * d / c.n as f64;
-        }
-        g0 += d / c.n as f64;
-    }
-    let lambda = lambda_for(family, c);
-    let ridge = lambda * (1.0 - c.alpha);
-    let lasso = lambda * c.alpha;
-    let mut worst: f64 = if c.intercept { g0.abs() } else { 0.0 };
-    for j in 0..c.p {
-        let smooth = g[j] + ridge * beta[j];
-        let v = if beta[j] != 0.0 {
-            (smooth + lasso * beta[j].signum()).abs()
-        } else {
-            (smooth.abs() - lasso).max(0.0)
-        };
-        worst = worst.max(v);
-    }
-    worst
-}
-
 /// The fit's optimality from the definitions: the KKT violation for a smooth loss, the
 /// subgradient conditions (which panic with the failing row or coordinate) for hinge and
 /// quantile.
@@ -175,7 +139,9 @@ fn check_optimality(family: Family, c: &Case, fit: &Fit) -> Result<(), TestCaseE
         Family::Hinge => Loss::Hinge,
         Family::Quantile { q } => Loss::Quantile(q),
         _ => {
-            let v = kkt_violation(family, c, &y, fit.coefficients(), fit.intercept());
+            let b0 = c.intercept.then_some(fit.intercept());
+            let (lambda, beta) = (lambda_for(family, c), fit.coefficients());
+            let v = smooth_kkt_violation(family, &c.x, &y, c.p, lambda, c.alpha, beta, b0);
             prop_assert!(v <= KKT_TOLERANCE, "KKT violation {v:e}");
             return Ok(());
         }

@@ -358,6 +358,69 @@ fn every_file_format_streams_to_the_in_memory_fit() {
     }
 }
 
+/// Randomized problems of every family and penalty, written to CSV and Parquet and fitted in
+/// blocks from the files: each fit meets its optimality conditions computed here from the
+/// definitions (the gradient for the smooth losses, the subgradient conditions for hinge and
+/// quantile), not against another scalemix fit.
+#[test]
+fn streamed_fits_from_files_meet_their_optimality_conditions() {
+    use crate::families::subgradient::{Loss, check};
+    let dir = tempfile::tempdir().unwrap();
+    let (n, p) = (600, 5);
+    let penalties = [(0.02, 0.0), (0.02, 1.0), (0.03, 0.5)];
+    let families = [
+        Family::Logistic,
+        Family::Gaussian,
+        Family::StudentT { nu: 3.0, sigma: 1.5 },
+        Family::Hinge,
+        Family::Quantile { q: 0.3 },
+    ];
+    for (seed, family) in families.into_iter().enumerate() {
+        let (x, eta) = design(n, p, 100 + seed as u64);
+        let y: Vec<f64> = match family {
+            Family::Logistic => eta.iter().map(|&e| f64::from(u8::from(e > 0.2))).collect(),
+            Family::Hinge => eta.iter().map(|&e| if e > 0.2 { 1.0 } else { -1.0 }).collect(),
+            _ => eta
+                .iter()
+                .enumerate()
+                .map(|(i, e)| e + ((i * 7919) % 13) as f64 / 13.0 - 0.5)
+                .collect(),
+        };
+        let files = write_files(dir.path(), &x, &y, n, p);
+        for &(lambda, alpha) in &penalties {
+            for file in
+                files.iter().filter(|f| f.extension().is_some_and(|e| e == "csv" || e == "parquet"))
+            {
+                let glm = Glm::new(family)
+                    .penalty(Penalty::elastic_net(lambda, alpha))
+                    .backend(scalemix::BackendChoice::Cpu)
+                    .max_iter(20_000);
+                let mut source = open_file(file, &Roles::target(None)).unwrap();
+                let fit = streaming(glm, 61).fit_source(&mut *source).unwrap();
+                let name = format!("{family:?} λ={lambda} α={alpha} from {}", file.display());
+                assert_eq!(fit.termination(), Termination::Converged, "{name}");
+                let (beta, b0) = (fit.coefficients(), Some(fit.intercept()));
+                match family {
+                    Family::Hinge | Family::Quantile { .. } => {
+                        let loss = match family {
+                            Family::Hinge => Loss::Hinge,
+                            _ => Loss::Quantile(0.3),
+                        };
+                        let reported = fit.kkt_violation();
+                        check(&loss, &x, &y, n, p, lambda, alpha, beta, b0, reported);
+                    }
+                    _ => {
+                        let kkt = crate::common::smooth_kkt_violation(
+                            family, &x, &y, p, lambda, alpha, beta, b0,
+                        );
+                        assert!(kkt <= 1e-9, "{name}: KKT violation {kkt:e}");
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// A message that names `row` and `column` (and nothing else is checked).
 fn names(error: &Error, row: u64, column: &str) -> bool {
     matches!(error, Error::Source { row: Some(r), column: Some(c), .. } if *r == row && c == column)
