@@ -224,11 +224,12 @@ pub(crate) fn gpu_for(
             None => default_gpu().map(Some),
         },
         BackendChoice::Auto => {
-            if work < AUTO_GPU_MIN_WORK {
+            // Work below the threshold never opens a device: no adapter would take it.
+            if !auto_takes(work, false) {
                 return Ok(None);
             }
             match context.cloned().map(Ok).unwrap_or_else(default_gpu) {
-                Ok(context) if !context.is_software() => Ok(Some(context)),
+                Ok(context) if auto_takes(work, context.is_software()) => Ok(Some(context)),
                 Ok(context) => {
                     log::info!("auto: {} is a software adapter; using the CPU", context.describe());
                     Ok(None)
@@ -240,6 +241,12 @@ pub(crate) fn gpu_for(
             }
         }
     }
+}
+
+/// Whether `auto` sends work of n · d² = `work` multiply-adds to an adapter (`software`:
+/// lavapipe, llvmpipe, WARP…): a hardware GPU, for work of at least [`AUTO_GPU_MIN_WORK`].
+fn auto_takes(work: f64, software: bool) -> bool {
+    work >= AUTO_GPU_MIN_WORK && !software
 }
 
 /// How a [`GpuContext`] is set up.
@@ -346,7 +353,18 @@ pub fn available_memory() -> Option<u64> {
 
 #[cfg(test)]
 mod tests {
-    use super::BackendChoice;
+    use super::{AUTO_GPU_MIN_WORK, BackendChoice, auto_takes};
+
+    /// `auto`'s rule on its own (the machines the tests run on have only a software adapter,
+    /// which `auto` never takes, so no fit there can show the size threshold): a hardware GPU
+    /// from the threshold up, the CPU below it, never a software adapter.
+    #[test]
+    fn auto_takes_a_hardware_gpu_for_work_from_its_threshold_up() {
+        assert!(auto_takes(AUTO_GPU_MIN_WORK, false));
+        assert!(auto_takes(10.0 * AUTO_GPU_MIN_WORK, false));
+        assert!(!auto_takes(0.99 * AUTO_GPU_MIN_WORK, false));
+        assert!(!auto_takes(10.0 * AUTO_GPU_MIN_WORK, true));
+    }
 
     /// The command line offers `NAMES`: each must parse, and print back as itself.
     #[test]
