@@ -98,7 +98,10 @@ impl Glm {
         let model = self.model_for(problem.ncols())?;
         let model = match entry {
             Entry::Fit => model.on_active_sets(problem.ncols()).on_matrix_free(problem.ncols()),
-            Entry::Path | Entry::Cv => model.on_active_sets(problem.ncols()),
+            // A ridge path may run its points matrix-free (Model::paths_matrix_free).
+            Entry::Path | Entry::Cv => {
+                model.on_active_sets(problem.ncols()).on_matrix_free(problem.ncols())
+            }
             _ => model,
         };
         model.check_linear_solver(entry == Entry::Fit)?;

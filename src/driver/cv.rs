@@ -18,6 +18,9 @@ impl Model {
         folds: &Folds,
         options: &CvOptions,
     ) -> Result<CvResult> {
+        if self.paths_matrix_free(problem) {
+            return self.cv_matrix_free(problem, folds, options);
+        }
         let Some(preconditioned) = self.preconditioned(problem)? else {
             return self.cv_as_given(problem, folds, options);
         };
@@ -27,26 +30,50 @@ impl Model {
         Ok(result)
     }
 
-    /// Cross-validation on the design as given.
-    fn cv_as_given(
+    /// Cross-validation of a ridge path whose points are matrix-free fits
+    /// ([`Model::path_matrix_free`]): the path on all rows, then each fold's on its training
+    /// rows (the held-out ones weighted 0), at the same λs.
+    fn cv_matrix_free(
         &self,
         problem: &Problem<'_>,
         folds: &Folds,
         options: &CvOptions,
     ) -> Result<CvResult> {
+        let metric = self.cv_metric(problem, folds, options)?;
+        let (null, lambdas, early) = self.matrix_free_path_setup(problem, &options.path)?;
+        let path = self.path_matrix_free(problem, &lambdas, early, &null)?;
+        let lambdas = path.lambdas();
+        let (scores, sizes) = self.fold_scores(problem, folds, &lambdas, metric, |training| {
+            let (null, _, _) = self.matrix_free_path_setup(training, &options.path)?;
+            self.path_matrix_free(training, &lambdas, false, &null)
+        })?;
+        Ok(summarize(path, &scores, &sizes, metric, folds.clone()))
+    }
+
+    /// The metric of `options` for `problem`'s family, checked, with the folds' length.
+    fn cv_metric(
+        &self,
+        problem: &Problem<'_>,
+        folds: &Folds,
+        options: &CvOptions,
+    ) -> Result<crate::cv::Metric> {
         let family = problem.family;
         let metric = options.metric.unwrap_or(family.default_metric());
         metric.check(family)?;
         crate::data::check_len(crate::Input::Folds, problem.nrows(), folds.assignment().len())?;
-        let null = self.null_model(problem)?;
-        let lambdas = self.lambda_sequence(problem, &options.path, null.lambda_max)?;
-        let early = options.path.early_stop && options.path.lambdas.is_none();
-        // One backend for the whole data and every fold: folds only change the weights.
-        let mut backend = self.open_for_path(problem, &options.path)?;
-        let path =
-            self.path_on(problem, &lambdas, early, &options.path, &mut *backend, Some(null))?;
-        let lambdas = path.lambdas();
+        Ok(metric)
+    }
 
+    /// Each fold's held-out scores at every λ of `lambdas` (`fold_path` fits a fold's path on
+    /// its training rows: the held-out ones weighted 0) and its held-out weight.
+    fn fold_scores(
+        &self,
+        problem: &Problem<'_>,
+        folds: &Folds,
+        lambdas: &[f64],
+        metric: crate::cv::Metric,
+        mut fold_path: impl FnMut(&Problem<'_>) -> Result<crate::path::RegularizationPath>,
+    ) -> Result<(Vec<Vec<f64>>, Vec<f64>)> {
         let (n, k) = (problem.nrows(), folds.k());
         let mut scores = vec![vec![0.0; lambdas.len()]; k];
         let mut sizes = vec![0.0; k];
@@ -56,16 +83,37 @@ impl Model {
                 .map(|i| if folds.assignment()[i] == fold { 0.0 } else { problem.weights[i] })
                 .collect();
             let training =
-                Problem::new(problem.x, Cow::Borrowed(&problem.y), Some(&weights), family)?;
-            backend.set_rows(&training)?;
-            let fold_path =
-                self.path_on(&training, &lambdas, false, &options.path, &mut *backend, None)?;
+                Problem::new(problem.x, Cow::Borrowed(&problem.y), Some(&weights), problem.family)?;
+            let path = fold_path(&training)?;
             sizes[fold] = held_out.iter().map(|&i| problem.weights[i]).sum();
-            for (l, point) in fold_path.points.iter().enumerate() {
+            for (l, point) in path.points.iter().enumerate() {
                 fold_scores[l] =
                     score(problem, &held_out, &point.coefficients, point.intercept, metric);
             }
         }
+        Ok((scores, sizes))
+    }
+
+    /// Cross-validation on the design as given.
+    fn cv_as_given(
+        &self,
+        problem: &Problem<'_>,
+        folds: &Folds,
+        options: &CvOptions,
+    ) -> Result<CvResult> {
+        let metric = self.cv_metric(problem, folds, options)?;
+        let null = self.null_model(problem)?;
+        let lambdas = self.lambda_sequence(problem, &options.path, null.lambda_max)?;
+        let early = options.path.early_stop && options.path.lambdas.is_none();
+        // One backend for the whole data and every fold: folds only change the weights.
+        let mut backend = self.open_for_path(problem, &options.path)?;
+        let path =
+            self.path_on(problem, &lambdas, early, &options.path, &mut *backend, Some(null))?;
+        let lambdas = path.lambdas();
+        let (scores, sizes) = self.fold_scores(problem, folds, &lambdas, metric, |training| {
+            backend.set_rows(training)?;
+            self.path_on(training, &lambdas, false, &options.path, &mut *backend, None)
+        })?;
         Ok(summarize(path, &scores, &sizes, metric, folds.clone()))
     }
 }

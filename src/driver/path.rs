@@ -21,14 +21,14 @@
 use std::borrow::Cow;
 use std::time::{Duration, Instant};
 
-use super::{Engine, MemoryRows, Model, Point, Rows, exact_mean_loss};
+use super::{Engine, MemoryRows, Model, Point, RowFacts, Rows, exact_mean_loss};
 use crate::backend::restricted::Restricted;
 use crate::backend::{Backend, BackendInfo, CpuBackend, Needs, Stats};
 use crate::data::{Problem, ScaledCopy};
 use crate::error::{Error, Result};
 use crate::glm::{Fit, Phases};
 use crate::path::{PathOptions, PathPoint, RegularizationPath};
-use crate::penalty::PenaltyTerms;
+use crate::penalty::{Penalty, PenaltyTerms};
 use crate::precondition::Preconditioner;
 use crate::solver::Termination;
 use crate::solver::columns::ColumnDescent;
@@ -50,6 +50,10 @@ impl Model {
         problem: &Problem<'_>,
         options: &PathOptions,
     ) -> Result<RegularizationPath> {
+        if self.paths_matrix_free(problem) {
+            let (null, lambdas, early) = self.matrix_free_path_setup(problem, options)?;
+            return self.path_matrix_free(problem, &lambdas, early, &null);
+        }
         let Some(preconditioned) = self.preconditioned(problem)? else {
             return self.path_as_given(problem, options);
         };
@@ -92,6 +96,78 @@ impl Model {
             (point.coefficients, point.intercept) = self.split_theta(theta);
         }
         Ok(())
+    }
+
+    /// Whether `problem`'s path runs its points matrix-free: a ridge penalty (no ℓ₁ part) on a
+    /// loss with a matrix-free M-step, where a single fit would take that step (the d × d
+    /// matrices do not fit, or cost more: [`Model::prefers_matrix_free`]).
+    pub(crate) fn paths_matrix_free(&self, problem: &Problem<'_>) -> bool {
+        let unit = Penalty { lambda: 1.0, ..self.penalty() };
+        self.with_penalty(unit)
+            .is_ok_and(|model| model.on_matrix_free(problem.ncols()).prefers_matrix_free(problem))
+    }
+
+    /// The null model (in the user's coordinates), the λs and the early stop of a matrix-free
+    /// path: λ_max from the null model in the coordinates the points are fitted in (the
+    /// standardized ones where the model standardizes).
+    pub(crate) fn matrix_free_path_setup(
+        &self,
+        problem: &Problem<'_>,
+        options: &PathOptions,
+    ) -> Result<(NullModel, Vec<f64>, bool)> {
+        let null = match self.preconditioned(problem)? {
+            Some(preconditioned) if self.standardizes() => {
+                let internal = preconditioned.problem(problem)?;
+                let mut null = preconditioned.model.null_model(&internal)?;
+                null.theta = preconditioned.pre.to_user(&null.theta);
+                null
+            }
+            _ => self.null_model(problem)?,
+        };
+        let lambdas = self.lambda_sequence(problem, options, null.lambda_max)?;
+        let early = options.early_stop && options.lambdas.is_none();
+        Ok((null, lambdas, early))
+    }
+
+    /// A ridge path whose points are matrix-free fits ([`Model::fit_matrix_free`]: conjugate
+    /// gradients or the n × n dual, never a d × d matrix), each warm-started from the last, in
+    /// the user's coordinates; `null` is the problem's null model in them.
+    pub(crate) fn path_matrix_free(
+        &self,
+        problem: &Problem<'_>,
+        lambdas: &[f64],
+        early_stop: bool,
+        null: &NullModel,
+    ) -> Result<RegularizationPath> {
+        let start = Instant::now();
+        let p = problem.ncols();
+        let saturated = RowFacts::of(problem).saturated_mean_loss;
+        let mut book = PathBook::new(null.loss, saturated, early_stop, lambdas.len());
+        let mut theta = null.theta.clone();
+        let mut backend = None;
+        for &lambda in lambdas {
+            let point_start = Instant::now();
+            let model = self.with_penalty(Penalty { lambda, ..self.penalty() })?.on_matrix_free(p);
+            let fit = model.fit_matrix_free(problem, point_start, Some(theta))?;
+            theta = model.theta_of(&fit.coefficients, fit.intercept);
+            let loss = exact_mean_loss(problem, &theta, self.intercept());
+            let mut point = PathPoint::new(
+                lambda,
+                fit.coefficients,
+                fit.intercept,
+                fit.objective,
+                fit.iterations,
+                fit.termination,
+            );
+            point.elapsed = point_start.elapsed();
+            backend = Some(fit.backend);
+            if book.record(point, loss) {
+                break;
+            }
+        }
+        let backend = backend
+            .unwrap_or_else(|| BackendInfo { kind: "cpu", device: "cpu f64, matrix-free".into() });
+        Ok(book.finish(null.lambda_max, backend, start))
     }
 
     /// The path on the design as given: the null model once, for λ_max and for the path.

