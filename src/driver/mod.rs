@@ -35,7 +35,7 @@ use crate::family::Family;
 use crate::glm::{Fit, Phases};
 use crate::penalty::PenaltyTerms;
 use crate::precondition::Preconditioner;
-use crate::solver::conjugate::MatrixFree;
+use crate::solver::conjugate::{Dual, MatrixFree};
 use crate::solver::{Run, Seed, Solution, SolverOptions, Termination};
 
 /// What the driver appends to the device's description when the last iterations ran on the
@@ -361,7 +361,7 @@ impl Model {
         theta0: Option<Vec<f64>>,
     ) -> Result<Fit> {
         if self.prefers_matrix_free(problem) {
-            return self.fit_matrix_free(problem, start, theta0);
+            return self.fit_matrix_free(problem, start, theta0, &mut None);
         }
         if self.may_solve_matrix_free() {
             // A ridge fit that could have gone matrix-free takes the d × d step (the cost model
@@ -395,11 +395,16 @@ impl Model {
     /// where the design needs them (a sparse design scaled, never centred), from `theta0` (the
     /// user's coordinates) or the null model; the objective and KKT violation reported from
     /// the definitions in the user's coordinates.
+    ///
+    /// `kept_dual` carries the n × n dual's kernel from one fit of the same design to the next
+    /// (a ridge path's points, whose ridges are proportional): each takes it rescaled instead
+    /// of a pass over X.
     fn fit_matrix_free(
         &self,
         problem: &Problem<'_>,
         start: Instant,
         theta0: Option<Vec<f64>>,
+        kept_dual: &mut Option<Dual>,
     ) -> Result<Fit> {
         let dim = problem.ncols() + usize::from(self.intercept());
         let preconditioned = self.preconditioned(problem)?;
@@ -419,7 +424,8 @@ impl Model {
                 reason: "its M-step needs the d × d system",
             },
         )?;
-        let solver = if self.prefers_dual(problem) { solver.with_dual() } else { solver };
+        let solver =
+            if self.prefers_dual(problem) { solver.with_dual_kept(kept_dual) } else { solver };
         let step =
             if solver.uses_dual() { "dual n × n M-step" } else { "conjugate-gradient M-step" };
         let mut solution = solver.solve(theta0);

@@ -145,10 +145,13 @@ impl Model {
         let mut book = PathBook::new(null.loss, saturated, early_stop, lambdas.len());
         let mut theta = null.theta.clone();
         let mut backend = None;
+        // The dual's kernel K = XΛ⁻¹Xᵀ, built at the first point that takes the dual and
+        // rescaled for the others (Λ is λ times the same factors along a ridge path).
+        let mut kept_dual = None;
         for &lambda in lambdas {
             let point_start = Instant::now();
             let model = self.with_penalty(Penalty { lambda, ..self.penalty() })?.on_matrix_free(p);
-            let fit = model.fit_matrix_free(problem, point_start, Some(theta))?;
+            let fit = model.fit_matrix_free(problem, point_start, Some(theta), &mut kept_dual)?;
             theta = model.theta_of(&fit.coefficients, fit.intercept);
             let loss = exact_mean_loss(problem, &theta, self.intercept());
             let mut point = PathPoint::new(

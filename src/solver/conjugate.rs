@@ -87,7 +87,7 @@ pub(crate) struct MatrixFree<'a, 'p> {
     /// is negative in the tails), so the EM weights stand by.
     em_fallback: bool,
     /// The quadratic model's exact dual solver, where the driver chose it
-    /// ([`MatrixFree::with_dual`]).
+    /// ([`MatrixFree::with_dual_kept`]).
     dual: Option<Dual>,
 }
 
@@ -101,6 +101,7 @@ pub(crate) struct MatrixFree<'a, 'p> {
 /// and the intercept, which has no ridge, by the Schur complement of its row. Each solve is
 /// refined once against the model's own product, so the cancellation in Λ⁻¹(v − …) for a small
 /// ridge costs no accuracy the step needs.
+#[derive(Clone)]
 pub(crate) struct Dual {
     /// K = XΛ⁻¹Xᵀ.
     kernel: DMatrix<f64>,
@@ -161,6 +162,21 @@ impl Dual {
             }
         }
         Self { kernel, inverse_ridge }
+    }
+
+    /// The dual of the same X for the ridge `ridge`, where it is c × the ridge this one was
+    /// built for (a ridge path's points): K/c, no pass over X. `None` where it is not.
+    fn rescaled(&self, ridge: &[f64]) -> Option<Dual> {
+        let p = self.inverse_ridge.len();
+        let c = ridge[0] * self.inverse_ridge[0];
+        let proportional = ridge[..p]
+            .iter()
+            .zip(&self.inverse_ridge)
+            .all(|(r, inverse)| (r * inverse - c).abs() <= 1e-12 * c);
+        (c.is_finite() && c > 0.0 && proportional).then(|| Dual {
+            kernel: &self.kernel / c,
+            inverse_ridge: self.inverse_ridge.iter().map(|v| v / c).collect(),
+        })
     }
 
     /// W·S + DKD factored for row weights `weights` (D = diag(√|c|), S = diag(sign c)); `None`
@@ -243,12 +259,20 @@ impl<'a, 'p> MatrixFree<'a, 'p> {
     }
 
     /// The same solver taking its steps through the n × n dual ([`Dual`]), where every feature
-    /// has a ridge (Λ > 0); unchanged otherwise.
-    pub(crate) fn with_dual(mut self) -> Self {
+    /// has a ridge (Λ > 0; unchanged otherwise): K taken from `kept` (a dual of the same X
+    /// built for a proportional ridge: a ridge path's earlier point) where it can, else built,
+    /// and left there for the next solve.
+    pub(crate) fn with_dual_kept(mut self, kept: &mut Option<Dual>) -> Self {
         let p = self.problem.ncols();
-        if self.terms.ridge[..p].iter().all(|&r| r > 0.0 && r.is_finite()) {
-            self.dual = Some(Dual::new(self.problem, &self.terms.ridge));
+        if !self.terms.ridge[..p].iter().all(|&r| r > 0.0 && r.is_finite()) {
+            return self;
         }
+        let dual = kept
+            .as_ref()
+            .and_then(|dual| dual.rescaled(&self.terms.ridge))
+            .unwrap_or_else(|| Dual::new(self.problem, &self.terms.ridge));
+        *kept = Some(dual.clone());
+        self.dual = Some(dual);
         self
     }
 
@@ -753,7 +777,7 @@ mod tests {
                 let terms = Penalty::ridge(0.3).terms(&factors, dim).unwrap();
                 let solver = MatrixFree::new(&problem, intercept, &terms, SolverOptions::default())
                     .unwrap()
-                    .with_dual();
+                    .with_dual_kept(&mut None);
                 assert!(solver.uses_dual());
                 let rhs: Vec<f64> = (0..dim).map(|j| (j as f64 * 0.7).sin()).collect();
                 let delta = solver.dual_solve(weights, &rhs).expect("a dual solve");
