@@ -7,6 +7,7 @@ use super::Model;
 use crate::cv::{CvOptions, CvResult, Folds, score, summarize};
 use crate::data::Problem;
 use crate::error::Result;
+use crate::path::RegularizationPath;
 
 impl Model {
     /// Cross-validation on a checked problem, on its preconditioned form where the model has one
@@ -31,49 +32,71 @@ impl Model {
     }
 
     /// Cross-validation of a ridge path whose points are matrix-free fits
-    /// ([`Model::path_matrix_free`]): the path on all rows, then each fold's on its training
-    /// rows (the held-out ones weighted 0), at the same λs.
+    /// ([`Model::path_matrix_free`]), the folds' included.
     fn cv_matrix_free(
         &self,
         problem: &Problem<'_>,
         folds: &Folds,
         options: &CvOptions,
     ) -> Result<CvResult> {
-        let metric = self.cv_metric(problem, folds, options)?;
-        let (null, lambdas, early) = self.matrix_free_path_setup(problem, &options.path)?;
-        let path = self.path_matrix_free(problem, &lambdas, early, &null)?;
-        let lambdas = path.lambdas();
-        let (scores, sizes) = self.fold_scores(problem, folds, &lambdas, metric, |training| {
-            let (null, _, _) = self.matrix_free_path_setup(training, &options.path)?;
-            self.path_matrix_free(training, &lambdas, false, &null)
-        })?;
-        Ok(summarize(path, &scores, &sizes, metric, folds.clone()))
+        self.cross_validate(problem, folds, options, |rows, lambdas| match lambdas {
+            None => {
+                let (null, lambdas, early) = self.matrix_free_path_setup(rows, &options.path)?;
+                self.path_matrix_free(rows, &lambdas, early, &null)
+            }
+            Some(lambdas) => {
+                let (null, _, _) = self.matrix_free_path_setup(rows, &options.path)?;
+                self.path_matrix_free(rows, lambdas, false, &null)
+            }
+        })
     }
 
-    /// The metric of `options` for `problem`'s family, checked, with the folds' length.
-    fn cv_metric(
+    /// Cross-validation on the design as given, on one backend for the whole data and every
+    /// fold (folds only change the weights).
+    fn cv_as_given(
         &self,
         problem: &Problem<'_>,
         folds: &Folds,
         options: &CvOptions,
-    ) -> Result<crate::cv::Metric> {
+    ) -> Result<CvResult> {
+        // Opened by the all-data path (after the settings are checked), kept for the folds.
+        let mut opened = None;
+        self.cross_validate(problem, folds, options, |rows, lambdas| {
+            let backend = match &mut opened {
+                Some(backend) => backend,
+                None => opened.insert(self.open_for_path(problem, &options.path)?),
+            };
+            match lambdas {
+                None => {
+                    let null = self.null_model(rows)?;
+                    let lambdas = self.lambda_sequence(rows, &options.path, null.lambda_max)?;
+                    let early = options.path.early_stop && options.path.lambdas.is_none();
+                    self.path_on(rows, &lambdas, early, &options.path, &mut **backend, Some(null))
+                }
+                Some(lambdas) => {
+                    backend.set_rows(rows)?;
+                    self.path_on(rows, lambdas, false, &options.path, &mut **backend, None)
+                }
+            }
+        })
+    }
+
+    /// k-fold cross-validation: `path(rows, None)` fits the path on all rows (its own λs and
+    /// early stop), then `path(training, Some(λs))` each fold's at those λs on its training
+    /// rows (the held-out ones weighted 0); the held-out scores by the metric, averaged.
+    fn cross_validate(
+        &self,
+        problem: &Problem<'_>,
+        folds: &Folds,
+        options: &CvOptions,
+        mut path: impl FnMut(&Problem<'_>, Option<&[f64]>) -> Result<RegularizationPath>,
+    ) -> Result<CvResult> {
         let family = problem.family;
         let metric = options.metric.unwrap_or(family.default_metric());
         metric.check(family)?;
         crate::data::check_len(crate::Input::Folds, problem.nrows(), folds.assignment().len())?;
-        Ok(metric)
-    }
-
-    /// Each fold's held-out scores at every λ of `lambdas` (`fold_path` fits a fold's path on
-    /// its training rows: the held-out ones weighted 0) and its held-out weight.
-    fn fold_scores(
-        &self,
-        problem: &Problem<'_>,
-        folds: &Folds,
-        lambdas: &[f64],
-        metric: crate::cv::Metric,
-        mut fold_path: impl FnMut(&Problem<'_>) -> Result<crate::path::RegularizationPath>,
-    ) -> Result<(Vec<Vec<f64>>, Vec<f64>)> {
+        let all = path(problem, None)?;
+        let lambdas = all.lambdas();
         let (n, k) = (problem.nrows(), folds.k());
         let mut scores = vec![vec![0.0; lambdas.len()]; k];
         let mut sizes = vec![0.0; k];
@@ -83,37 +106,14 @@ impl Model {
                 .map(|i| if folds.assignment()[i] == fold { 0.0 } else { problem.weights[i] })
                 .collect();
             let training =
-                Problem::new(problem.x, Cow::Borrowed(&problem.y), Some(&weights), problem.family)?;
-            let path = fold_path(&training)?;
+                Problem::new(problem.x, Cow::Borrowed(&problem.y), Some(&weights), family)?;
+            let fold_path = path(&training, Some(&lambdas))?;
             sizes[fold] = held_out.iter().map(|&i| problem.weights[i]).sum();
-            for (l, point) in path.points.iter().enumerate() {
+            for (l, point) in fold_path.points.iter().enumerate() {
                 fold_scores[l] =
                     score(problem, &held_out, &point.coefficients, point.intercept, metric);
             }
         }
-        Ok((scores, sizes))
-    }
-
-    /// Cross-validation on the design as given.
-    fn cv_as_given(
-        &self,
-        problem: &Problem<'_>,
-        folds: &Folds,
-        options: &CvOptions,
-    ) -> Result<CvResult> {
-        let metric = self.cv_metric(problem, folds, options)?;
-        let null = self.null_model(problem)?;
-        let lambdas = self.lambda_sequence(problem, &options.path, null.lambda_max)?;
-        let early = options.path.early_stop && options.path.lambdas.is_none();
-        // One backend for the whole data and every fold: folds only change the weights.
-        let mut backend = self.open_for_path(problem, &options.path)?;
-        let path =
-            self.path_on(problem, &lambdas, early, &options.path, &mut *backend, Some(null))?;
-        let lambdas = path.lambdas();
-        let (scores, sizes) = self.fold_scores(problem, folds, &lambdas, metric, |training| {
-            backend.set_rows(training)?;
-            self.path_on(training, &lambdas, false, &options.path, &mut *backend, None)
-        })?;
-        Ok(summarize(path, &scores, &sizes, metric, folds.clone()))
+        Ok(summarize(all, &scores, &sizes, metric, folds.clone()))
     }
 }

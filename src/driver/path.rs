@@ -153,7 +153,14 @@ impl Model {
             let model = self.with_penalty(Penalty { lambda, ..self.penalty() })?.on_matrix_free(p);
             let fit = model.fit_matrix_free(problem, point_start, Some(theta), &mut kept_dual)?;
             theta = model.theta_of(&fit.coefficients, fit.intercept);
-            let loss = exact_mean_loss(problem, &theta, self.intercept());
+            // The fit's objective is the loss plus the user's penalty, both from the definitions;
+            // a standardizing model's penalty is the standardized coefficients', so its loss takes
+            // a pass of its own.
+            let loss = if self.standardizes() {
+                exact_mean_loss(problem, &theta, self.intercept())
+            } else {
+                fit.objective - model.terms(theta.len())?.value(&theta)
+            };
             let mut point = PathPoint::new(
                 lambda,
                 fit.coefficients,

@@ -142,12 +142,34 @@ pub fn logistic_gradient_csr(
 
 /// [`logistic_gradient_csr`] for a dense row-major `n × p` design.
 pub fn logistic_gradient_dense(x: &[f64], y: &[f64], beta: &[f64], b0: f64) -> (Vec<f64>, f64) {
+    gradient_dense(scalemix::Family::Logistic, x, y, beta, b0)
+}
+
+/// ∇ of a smooth family's mean loss (1/n) Σᵢ ℓ(yᵢ, ηᵢ) at (β, b₀), from dℓ/dη by its
+/// definition, for a dense row-major design: (∂/∂β, ∂/∂b₀).
+pub fn gradient_dense(
+    family: scalemix::Family,
+    x: &[f64],
+    y: &[f64],
+    beta: &[f64],
+    b0: f64,
+) -> (Vec<f64>, f64) {
+    use scalemix::Family;
     let (n, p) = (y.len(), beta.len());
     let mut gradient = vec![0.0; p];
     let mut intercept = 0.0;
-    for (i, row) in x.chunks_exact(p).enumerate().take(n) {
+    for (row, &yi) in x.chunks_exact(p).zip(y) {
         let eta = b0 + row.iter().zip(beta).map(|(a, b)| a * b).sum::<f64>();
-        let r = (1.0 / (1.0 + (-eta).exp()) - y[i]) / n as f64;
+        let derivative = match family {
+            Family::Logistic => 1.0 / (1.0 + (-eta).exp()) - yi,
+            Family::Gaussian => eta - yi,
+            Family::StudentT { nu, sigma } => {
+                let r = yi - eta;
+                -(nu + 1.0) * r / (nu * sigma * sigma + r * r)
+            }
+            other => panic!("{other:?} has no gradient"),
+        };
+        let r = derivative / n as f64;
         intercept += r;
         gradient.iter_mut().zip(row).for_each(|(g, a)| *g += a * r);
     }
@@ -187,25 +209,7 @@ pub fn smooth_kkt_violation(
     beta: &[f64],
     b0: Option<f64>,
 ) -> f64 {
-    use scalemix::Family;
-    let n = y.len();
-    let mut gradient = vec![0.0; p];
-    let mut intercept = 0.0;
-    for (row, &yi) in x.chunks_exact(p).zip(y) {
-        let eta = b0.unwrap_or(0.0) + row.iter().zip(beta).map(|(a, b)| a * b).sum::<f64>();
-        // dℓ/dη.
-        let d = match family {
-            Family::Logistic => 1.0 / (1.0 + (-eta).exp()) - yi,
-            Family::Gaussian => eta - yi,
-            Family::StudentT { nu, sigma } => {
-                let r = yi - eta;
-                -(nu + 1.0) * r / (nu * sigma * sigma + r * r)
-            }
-            other => panic!("{other:?} has no gradient"),
-        } / n as f64;
-        intercept += d;
-        gradient.iter_mut().zip(row).for_each(|(g, a)| *g += a * d);
-    }
+    let (gradient, intercept) = gradient_dense(family, x, y, &beta[..p], b0.unwrap_or(0.0));
     let intercept = if b0.is_some() { intercept } else { 0.0 };
     kkt_violation((&gradient, intercept), beta, lambda * (1.0 - alpha), lambda * alpha)
 }

@@ -96,10 +96,16 @@ fn fit_case(family: Family, c: &Case, acceleration: Acceleration, max_iter: usiz
 /// each row's loss by at most that contribution × |ℓ'|. The exact ℓ₁ M-steps reach zeros
 /// exactly and snap nothing; neither does a penalty without an ℓ₁ part.
 fn snap_allowance(family: Family, c: &Case, acceleration: Acceleration) -> f64 {
+    let lambda = lambda_for(family, c);
+    let terms = scalemix::penalty::PenaltyTerms {
+        ridge: vec![lambda * (1.0 - c.alpha); c.p],
+        lasso: vec![lambda * c.alpha; c.p],
+        exponent: 1.0,
+    };
     let exact_l1 = matches!(
-        acceleration,
-        Acceleration::Auto | Acceleration::ProximalNewton | Acceleration::ProximalEm
-    ) && !family.has_unbounded_weight();
+        acceleration.resolve(family, &terms),
+        Acceleration::ProximalNewton | Acceleration::ProximalEm
+    );
     if c.alpha == 0.0 || exact_l1 {
         return 0.0;
     }
