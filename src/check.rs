@@ -97,14 +97,14 @@ impl Glm {
         };
         let model = self.model_for(problem.ncols())?;
         let model = match entry {
-            Entry::Fit => model.on_active_sets(problem.ncols()).on_matrix_free(problem.ncols()),
-            // A ridge path may run its points matrix-free (Model::paths_matrix_free).
-            Entry::Path | Entry::Cv => {
+            // A ridge path may run its points matrix-free (Model::paths_matrix_free), and a
+            // multinomial fit its classes (Model::multinomial_without_gram).
+            Entry::Fit | Entry::Path | Entry::Cv | Entry::Multiclass => {
                 model.on_active_sets(problem.ncols()).on_matrix_free(problem.ncols())
             }
             _ => model,
         };
-        model.check_linear_solver(entry == Entry::Fit)?;
+        model.check_linear_solver(matches!(entry, Entry::Fit | Entry::Multiclass))?;
         model.check_memory(&problem, 0)?;
         Ok((model, problem))
     }

@@ -152,9 +152,10 @@ impl Glm {
         self
     }
 
-    /// How a single ridge fit solves its M-step's linear system (default
-    /// [`crate::LinearSolver::Auto`], the cost model's choice). Asking for conjugate gradients or
-    /// the dual where they do not apply (ℓ₁ penalties, hinge and quantile, paths) is an error.
+    /// How a single ridge fit, or each class of a multinomial ridge fit, solves its M-step's
+    /// linear system (default [`crate::LinearSolver::Auto`], the cost model's choice). Asking for
+    /// conjugate gradients or the dual where they do not apply (ℓ₁ penalties, hinge and
+    /// quantile, paths) is an error.
     pub fn linear_solver(mut self, solver: crate::LinearSolver) -> Self {
         self.execution.linear_solver = solver;
         self

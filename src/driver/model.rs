@@ -11,6 +11,7 @@ use crate::family::Family;
 use crate::glm::Glm;
 use crate::penalty::{Penalty, PenaltyTerms};
 use crate::solver::SolverOptions;
+use crate::solver::columns::ColumnDescent;
 
 /// Below this many coordinates a fit that fits in memory always takes the d × d M-step (its
 /// Newton steps converge in fewer passes than truncated ones).
@@ -206,7 +207,8 @@ impl Model {
     }
 
     /// Refuses a [`LinearSolver`] the fit cannot take: conjugate gradients and the dual solve
-    /// single (`single_fit`) ridge fits of the families with a matrix-free M-step, and the dual
+    /// single (`single_fit`: one model, binary or multinomial) ridge fits of the families with a
+    /// matrix-free M-step, and the dual
     /// needs a ridge on every feature.
     ///
     /// # Errors
@@ -222,7 +224,8 @@ impl Model {
         if !single_fit || !self.matrix_free {
             return refuse(
                 "conjugate gradients and the dual solve single ridge fits (λ > 0, no ℓ1 part) of \
-                 logistic, binomial, gaussian and Student-t; use auto or cholesky",
+                 logistic (binary or multinomial), binomial, gaussian and Student-t; use auto or \
+                 cholesky",
             );
         }
         let p = self.factors.len();
@@ -286,6 +289,26 @@ impl Model {
     /// columns (docs/sm-em.md §9).
     pub(crate) fn prefers_active_sets(&self, problem: &Problem<'_>) -> bool {
         self.active_sets && problem.ncols() + usize::from(self.intercept) >= ACTIVE_SET_MIN_DIM
+    }
+
+    /// Whether a multinomial fit of `problem` steps its classes without a d × d matrix, where a
+    /// binary fit at this penalty would (docs/sm-em.md §9): a ridge matrix-free, an ℓ₁ or
+    /// elastic-net penalty by coordinate descent on the columns of a sparse or wide design.
+    /// `Some(dual)`, `dual` saying whether ridge steps go through the n × n dual.
+    pub(crate) fn multinomial_without_gram(&self, problem: &Problem<'_>) -> Option<bool> {
+        let dim = problem.ncols() + usize::from(self.intercept);
+        let terms = self.terms(dim).ok()?;
+        if self.penalty.lambda <= 0.0 || !ColumnDescent::supports(problem.family, &terms) {
+            return None;
+        }
+        let without_gram = if terms.has_lasso() {
+            self.active_sets
+                && ColumnDescent::runs(problem, &terms)
+                && (!self.full_matrices_fit(problem) || self.prefers_active_sets(problem))
+        } else {
+            self.prefers_matrix_free(problem)
+        };
+        without_gram.then(|| !terms.has_lasso() && self.prefers_dual(problem))
     }
 
     /// Whether this model may solve matrix-free (see [`Model::on_matrix_free`]).

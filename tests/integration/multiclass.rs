@@ -1,7 +1,7 @@
 //! Multi-class fits: multinomial logistic regression and one-vs-rest SVMs.
 
 use nalgebra::DMatrix;
-use scalemix::{BackendChoice, Design, Error, Glm, Penalty};
+use scalemix::{BackendChoice, Design, Error, Glm, LinearSolver, Penalty};
 
 /// Seeded K-class data: correlated features, labels drawn from a softmax model, label values
 /// deliberately not 0..K.
@@ -355,6 +355,68 @@ fn symmetric_multinomial_with_a_weak_ridge_converges_in_few_sweeps() {
             // Σ_c of the classes' KKT residuals along feature j is λ Σ_c β_cj (the loss's
             // gradients sum to zero there).
             assert!((lambda * sum).abs() <= 1e-10, "λ = {lambda}, feature {j}: Σ β = {sum}");
+        }
+    }
+}
+
+/// On designs whose d × d matrices do not fit (`max_memory`), wider than tall or sparse, the
+/// classes step without them (a ridge by the n × n dual or conjugate gradients, ℓ1 and the
+/// elastic net by coordinate descent on the columns): the optimum of the d × d steps, checked
+/// by the KKT conditions from the definitions, in both parameterizations.
+#[test]
+fn wide_and_sparse_multinomial_fits_step_without_the_gram() {
+    // 60 rows, 300 columns (one empty, one 40× the others' scale), a third of the entries stored.
+    let m = crate::sparse::random_sparse(60, 300, 0.3, 11);
+    let (n, p) = (m.n, m.p);
+    let labels = [3.0, -2.0, 8.0];
+    let y: Vec<f64> = (0..n)
+        .map(|i| {
+            let row = &m.dense[i * p..(i + 1) * p];
+            let score = |c: usize| -> f64 { row.iter().skip(c).step_by(7).sum() };
+            labels[(0..3).fold(0, |b, c| if score(c) > score(b) { c } else { b })]
+        })
+        .collect();
+    for symmetric in [false, true] {
+        for (lambda, alpha) in [(1e-2, 0.0), (1e-2, 1.0), (1e-2, 0.5)] {
+            let glm = Glm::logistic()
+                .penalty(Penalty::elastic_net(lambda, alpha))
+                .symmetric_multinomial(symmetric)
+                .backend(BackendChoice::Cpu);
+            // The reference: SM-EM steps on the d × d system (which the cost model would not
+            // take for this ridge: the dual is cheaper at n = 60).
+            let full =
+                glm.clone().linear_solver(LinearSolver::Cholesky).fit_multiclass(m.dense(), &y);
+            let full = full.unwrap();
+            assert!(!full.backend().device.contains("matrix-free"), "{}", full.backend().device);
+            assert!(full.converged());
+            // The cost model's choice where the d × d matrices do not fit, and a ridge's
+            // conjugate gradients asked for.
+            let mut wide_models = vec![("no room", glm.clone().max_memory(2 << 20))];
+            if alpha == 0.0 {
+                wide_models
+                    .push(("CG", glm.clone().linear_solver(LinearSolver::ConjugateGradient)));
+            }
+            let cases = wide_models.iter().flat_map(|(how, glm)| {
+                [("dense", m.dense()), ("CSR", m.csr())].map(|(form, x)| (*how, glm, form, x))
+            });
+            for (how, glm, form, x) in cases {
+                let what =
+                    format!("{form}, {how}: λ = {lambda} α = {alpha} symmetric = {symmetric}");
+                let wide = glm.fit_multiclass(x, &y).unwrap();
+                eprintln!(
+                    "{what}: {} sweeps ({}) against {} with the d × d steps",
+                    wide.iterations(),
+                    wide.backend().device,
+                    full.iterations()
+                );
+                assert!(wide.backend().device.contains("matrix-free"), "{what}");
+                assert!(wide.converged(), "{what}: {:?}", wide.termination());
+                let first = usize::from(!symmetric);
+                let violation = kkt(&m.dense, &y, n, p, &wide, lambda, alpha, first);
+                assert!(violation <= 1e-8, "{what}: KKT violated by {violation:e}");
+                let gap = (wide.objective() - full.objective()) / full.objective();
+                assert!(gap.abs() <= 1e-10, "{what}: objective {gap:e} from the d × d fit's");
+            }
         }
     }
 }

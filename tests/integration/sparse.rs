@@ -11,15 +11,15 @@ use scalemix::{
 
 /// A random `n × p` matrix with about `density` of its entries stored, some columns empty and
 /// one row empty, in three forms: dense row-major, CSR and CSC (both with `usize` indices).
-struct Sparse {
-    n: usize,
-    p: usize,
-    dense: Vec<f64>,
+pub(crate) struct Sparse {
+    pub(crate) n: usize,
+    pub(crate) p: usize,
+    pub(crate) dense: Vec<f64>,
     csr: (Vec<i32>, Vec<i32>, Vec<f64>),
     csc: (Vec<i64>, Vec<i64>, Vec<f64>),
 }
 
-fn random_sparse(n: usize, p: usize, density: f64, seed: u64) -> Sparse {
+pub(crate) fn random_sparse(n: usize, p: usize, density: f64, seed: u64) -> Sparse {
     let mut rng = StdRng::seed_from_u64(seed);
     let mut dense = vec![0.0; n * p];
     for i in 0..n {
@@ -59,10 +59,10 @@ fn random_sparse(n: usize, p: usize, density: f64, seed: u64) -> Sparse {
 }
 
 impl Sparse {
-    fn dense(&self) -> Design<'_> {
+    pub(crate) fn dense(&self) -> Design<'_> {
         Design::row_major(&self.dense, self.n, self.p).unwrap()
     }
-    fn csr(&self) -> Design<'_> {
+    pub(crate) fn csr(&self) -> Design<'_> {
         Design::csr(self.n, self.p, &self.csr.0, &self.csr.1, &self.csr.2).unwrap()
     }
     fn csc(&self) -> Design<'_> {
