@@ -7,6 +7,8 @@
 //! binomial, labels or values otherwise), and returns a [`Model`] with a [`Problem`]: values
 //! whose fields nothing outside the crate can change, so everything after the check trusts them.
 
+use std::borrow::Cow;
+
 use crate::backend::BackendChoice;
 use crate::data::{Data, Problem, Response};
 use crate::driver::Model;
@@ -94,6 +96,18 @@ impl Glm {
             Response::Counts { successes, trials } => {
                 Problem::binomial(x, successes, trials, weights)?
             }
+        };
+        let problem = match data.offset {
+            None => problem,
+            Some(_) if entry == Entry::Multiclass => {
+                return Err(Error::Unsupported {
+                    operation: entry.with_values(),
+                    family: family.name(),
+                    reason: "an offset would shift every class's η alike (it cancels in the \
+                             softmax); fit the classes as binary models to use one",
+                });
+            }
+            Some(offset) => problem.with_offset(Cow::Borrowed(offset))?,
         };
         let model = self.model_for(problem.ncols())?;
         let model = match entry {

@@ -372,7 +372,7 @@ pub(crate) fn score(
     metric: Metric,
 ) -> f64 {
     let p = problem.ncols();
-    let eta = |i: usize| b0 + problem.x.row_dot(i, &beta[..p]);
+    let eta = |i: usize| b0 + problem.offset_at(i) + problem.x.row_dot(i, &beta[..p]);
     if metric == Metric::Auc {
         let scored: Vec<(f64, bool, f64)> =
             rows.iter().map(|&i| (eta(i), problem.y[i] > 0.0, problem.weights[i])).collect();

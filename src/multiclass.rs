@@ -224,14 +224,14 @@ impl Glm {
                 // The checked base problem (labels of class 1 as placeholders; each class step
                 // sets its own).
                 let labels = indicator(&class_of, 1);
-                let data = Data { x, response: Response::Values(Cow::Owned(labels)), weights };
+                let data = Data { response: Response::Values(Cow::Owned(labels)), ..data.clone() };
                 let (model, base) = self.check(Entry::Multiclass, &data)?;
                 model.multinomial(&base, classes, &class_of, start)
             }
             Family::Hinge => {
                 // Every setting checked once up front (each class's fit checks its own labels).
                 let labels = indicator(&class_of, 1);
-                let data = Data { x, response: Response::Values(Cow::Owned(labels)), weights };
+                let data = Data { response: Response::Values(Cow::Owned(labels)), ..data.clone() };
                 self.check(Entry::Multiclass, &data)?;
                 self.one_vs_rest(x, classes, &class_of, weights, start)
             }

@@ -6,7 +6,7 @@
 use nalgebra::DMatrix;
 
 use crate::data::Design;
-use crate::error::{Error, Result};
+use crate::error::{Error, Input, Result};
 use crate::family::Family;
 
 /// A single-response linear model: family, β and b₀.
@@ -82,6 +82,49 @@ impl LinearModel {
     /// As [`LinearModel::decision_function`].
     pub fn predict<'a>(&self, x: impl Into<Design<'a>>) -> Result<Vec<f64>> {
         predictions(self.family, &self.coefficients, self.intercept, x.into())
+    }
+
+    /// η = o + Xβ + b₀ per row, for a model fitted with an offset ([`crate::Data::offset`]):
+    /// `offset` holds the new rows' oᵢ.
+    ///
+    /// # Errors
+    /// As [`LinearModel::decision_function`], and [`Error::LengthMismatch`] or
+    /// [`Error::NonFiniteValue`] naming the offset.
+    pub fn decision_function_with_offset<'a>(
+        &self,
+        x: impl Into<Design<'a>>,
+        offset: &[f64],
+    ) -> Result<Vec<f64>> {
+        linear_predictor_with_offset(&self.coefficients, self.intercept, x.into(), Some(offset))
+    }
+
+    /// [`LinearModel::predict`] with the new rows' offsets (see
+    /// [`LinearModel::decision_function_with_offset`]).
+    ///
+    /// # Errors
+    /// As [`LinearModel::decision_function_with_offset`].
+    pub fn predict_with_offset<'a>(
+        &self,
+        x: impl Into<Design<'a>>,
+        offset: &[f64],
+    ) -> Result<Vec<f64>> {
+        let eta = self.decision_function_with_offset(x, offset)?;
+        Ok(eta.into_iter().map(|e| self.family.predict(e)).collect())
+    }
+
+    /// [`LinearModel::predict_proba`] with the new rows' offsets (see
+    /// [`LinearModel::decision_function_with_offset`]).
+    ///
+    /// # Errors
+    /// As [`LinearModel::predict_proba`] and [`LinearModel::decision_function_with_offset`].
+    pub fn predict_proba_with_offset<'a>(
+        &self,
+        x: impl Into<Design<'a>>,
+        offset: &[f64],
+    ) -> Result<Vec<f64>> {
+        require_probabilities(self.family)?;
+        let eta = self.decision_function_with_offset(x, offset)?;
+        Ok(eta.into_iter().filter_map(|e| self.family.probability(e)).collect())
     }
 }
 
@@ -203,11 +246,27 @@ fn check_finite_parameters(values: &[f64], what: &str) -> Result<()> {
 
 /// η = Xβ + b₀ per row.
 pub(crate) fn linear_predictor(beta: &[f64], b0: f64, x: Design<'_>) -> Result<Vec<f64>> {
+    linear_predictor_with_offset(beta, b0, x, None)
+}
+
+/// η = o + Xβ + b₀ per row, `offset` o checked (one finite value per row).
+pub(crate) fn linear_predictor_with_offset(
+    beta: &[f64],
+    b0: f64,
+    x: Design<'_>,
+    offset: Option<&[f64]>,
+) -> Result<Vec<f64>> {
     if x.ncols() != beta.len() {
         return Err(Error::FeatureMismatch { expected: beta.len(), found: x.ncols() });
     }
     x.check_finite()?;
-    Ok(x.times(b0, beta))
+    let mut eta = x.times(b0, beta);
+    if let Some(offset) = offset {
+        crate::data::check_len(Input::Offset, x.nrows(), offset.len())?;
+        crate::data::check_finite(Input::Offset, offset)?;
+        eta.iter_mut().zip(offset).for_each(|(e, o)| *e += o);
+    }
+    Ok(eta)
 }
 
 /// P(y = 1 | x) per row.
@@ -217,15 +276,21 @@ pub(crate) fn probabilities(
     b0: f64,
     x: Design<'_>,
 ) -> Result<Vec<f64>> {
-    if !family.has_probabilities() {
-        return Err(Error::Unsupported {
-            operation: "predict_proba",
-            family: family.name(),
-            reason: "its η is not a log-odds (predict or decision_function give the response)",
-        });
-    }
+    require_probabilities(family)?;
     let eta = linear_predictor(beta, b0, x)?;
     Ok(eta.into_iter().filter_map(|e| family.probability(e)).collect())
+}
+
+/// Refuses `predict_proba` for a family whose η is not a log-odds.
+fn require_probabilities(family: Family) -> Result<()> {
+    if family.has_probabilities() {
+        return Ok(());
+    }
+    Err(Error::Unsupported {
+        operation: "predict_proba",
+        family: family.name(),
+        reason: "its η is not a log-odds (predict or decision_function give the response)",
+    })
 }
 
 /// [`Family::predict`] per row.

@@ -575,6 +575,7 @@ pub struct Data<'a> {
     pub(crate) x: Design<'a>,
     pub(crate) response: Response<'a>,
     pub(crate) weights: Option<&'a [f64]>,
+    pub(crate) offset: Option<&'a [f64]>,
 }
 
 /// The response of a fit.
@@ -590,13 +591,18 @@ impl<'a> Data<'a> {
     /// X with one label or value per row (`y`: `&[f64]`, `&[bool]`, `&Vec<_>` or
     /// `&DVector<f64>`), unit weights.
     pub fn new<Y: AsTarget + ?Sized>(x: impl Into<Design<'a>>, y: &'a Y) -> Self {
-        Self { x: x.into(), response: Response::Values(y.as_target()), weights: None }
+        Self { x: x.into(), response: Response::Values(y.as_target()), weights: None, offset: None }
     }
 
     /// X with binomial counts: `successes[i]` out of `trials[i]` ≥ 0 in row i (for
     /// [`crate::Glm::binomial`]).
     pub fn binomial(x: impl Into<Design<'a>>, successes: &'a [f64], trials: &'a [f64]) -> Self {
-        Self { x: x.into(), response: Response::Counts { successes, trials }, weights: None }
+        Self {
+            x: x.into(),
+            response: Response::Counts { successes, trials },
+            weights: None,
+            offset: None,
+        }
     }
 
     /// The same data with sample weights wᵢ ≥ 0 (not all zero), one per row.
@@ -610,6 +616,23 @@ impl<'a> Data<'a> {
     #[must_use]
     pub fn maybe_weights(mut self, weights: Option<&'a [f64]>) -> Self {
         self.weights = weights;
+        self
+    }
+
+    /// The same data with an offset oᵢ per row, added to the linear predictor with coefficient
+    /// fixed at 1: ηᵢ = oᵢ + xᵢᵀβ + b₀ (glmnet's `offset`, R's `offset()`; e.g. the log of an
+    /// exposure). Every value must be finite. Predictions of the fitted model take the new
+    /// rows' offsets ([`crate::LinearModel::decision_function_with_offset`]).
+    #[must_use]
+    pub fn offset(mut self, offset: &'a [f64]) -> Self {
+        self.offset = Some(offset);
+        self
+    }
+
+    /// The same data with the offset `offset` gives (`None`: no offset).
+    #[must_use]
+    pub fn maybe_offset(mut self, offset: Option<&'a [f64]>) -> Self {
+        self.offset = offset;
         self
     }
 

@@ -107,6 +107,10 @@ impl Model {
                 .collect();
             let training =
                 Problem::new(problem.x, Cow::Borrowed(&problem.y), Some(&weights), family)?;
+            let training = match problem.offset() {
+                Some(offset) => training.with_offset(Cow::Borrowed(offset))?,
+                None => training,
+            };
             let fold_path = path(&training, Some(&lambdas))?;
             sizes[fold] = held_out.iter().map(|&i| problem.weights[i]).sum();
             for (l, point) in fold_path.points.iter().enumerate() {

@@ -533,7 +533,8 @@ fn student_t_sigma(problem: &Problem<'_>, fit: &Fit, nu: f64, sigma: f64) -> f64
     let (n, p) = (problem.nrows(), problem.ncols());
     let r2: Vec<f64> = (0..n)
         .map(|i| {
-            let eta: f64 = fit.intercept + problem.x.row_dot(i, &fit.coefficients[..p]);
+            let eta =
+                fit.intercept + problem.offset_at(i) + problem.x.row_dot(i, &fit.coefficients[..p]);
             (problem.y[i] - eta).powi(2)
         })
         .collect();

@@ -46,7 +46,9 @@ impl RowFacts {
             family: problem.family,
             weight_sum: problem.weight_sum,
             min_positive_weight: problem.min_positive_weight,
-            null_intercept: problem.family.link(mean),
+            // With an offset, the link of the mean less the offset's weighted mean: a start
+            // near the null model's intercept (which the null fit then solves for).
+            null_intercept: problem.family.link(mean) - offset_mean(problem),
             response_variance: variance,
             column_scales: problem.column_scales(),
             saturated_mean_loss: saturated_mean_loss(problem),
@@ -80,6 +82,14 @@ impl RowFacts {
         }
         theta
     }
+}
+
+/// The weighted mean of the problem's offset (0 without one).
+fn offset_mean(problem: &Problem<'_>) -> f64 {
+    problem.offset().map_or(0.0, |offset| {
+        let total: f64 = offset.iter().zip(problem.weights.iter()).map(|(o, w)| o * w).sum();
+        total / problem.weights.iter().sum::<f64>()
+    })
 }
 
 /// The passes one fit needs of its rows. Each method is one pass over every row (in memory a

@@ -154,12 +154,25 @@ pub fn gradient_dense(
     beta: &[f64],
     b0: f64,
 ) -> (Vec<f64>, f64) {
+    gradient_dense_with_offset(family, x, y, None, beta, b0)
+}
+
+/// [`gradient_dense`] with ηᵢ = oᵢ + xᵢᵀβ + b₀ where an offset o is given.
+pub fn gradient_dense_with_offset(
+    family: scalemix::Family,
+    x: &[f64],
+    y: &[f64],
+    offset: Option<&[f64]>,
+    beta: &[f64],
+    b0: f64,
+) -> (Vec<f64>, f64) {
     use scalemix::Family;
     let (n, p) = (y.len(), beta.len());
     let mut gradient = vec![0.0; p];
     let mut intercept = 0.0;
-    for (row, &yi) in x.chunks_exact(p).zip(y) {
-        let eta = b0 + row.iter().zip(beta).map(|(a, b)| a * b).sum::<f64>();
+    for (i, (row, &yi)) in x.chunks_exact(p).zip(y).enumerate() {
+        let o = offset.map_or(0.0, |o| o[i]);
+        let eta = o + b0 + row.iter().zip(beta).map(|(a, b)| a * b).sum::<f64>();
         let derivative = match family {
             Family::Logistic => 1.0 / (1.0 + (-eta).exp()) - yi,
             Family::Gaussian => eta - yi,

@@ -22,6 +22,7 @@ mod gpu {
 mod lasso;
 mod matrix_free;
 mod multiclass;
+mod offset;
 mod params;
 mod path;
 mod properties;
