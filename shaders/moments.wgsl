@@ -7,7 +7,7 @@
 //
 // Families (`params.family`, parameters `a`, `b`): 0 logistic (y ∈ [0, 1]: binomial problems
 // arrive as success fractions), 1 gaussian, 2 hinge (y ∈ {−1, 1}), 3 quantile (q = a),
-// 4 Student-t (ν = a, σ = b). A new family is one more function returning `Moments` and one more
+// 4 Student-t (ν = a, σ = b), 5 Poisson, 6 negative binomial (θ = a, log θ = b). A new family is one more function returning `Moments` and one more
 // `case` in `moments_of` (an unknown code gives NaN, which the host reports as an error). Hinge
 // and quantile floor |r| at `params.floor` (relative to the residual's scale) exactly as the CPU
 // path does, so no weight is infinite. For them ℓ' jumps across r = 0, so an error in η moves
@@ -119,6 +119,22 @@ fn student_t_moments(eta: f32, y: f32) -> Moments {
     return Moments(loss, -weight * r, weight, curvature, UNBOUNDED);
 }
 
+// ℓ = e^η − yη (Poisson, log link). No majorizing weight exists: ω̂ is the curvature μ itself
+// (the host takes Newton steps with a line search). η beyond f32's exp range gives ∞, which the
+// host reads as a step that raised F.
+fn poisson_moments(eta: f32, y: f32) -> Moments {
+    let mu = exp(eta);
+    return Moments(mu - y * eta, mu - y, mu, mu, UNBOUNDED);
+}
+
+// Negative binomial (θ = a, log θ = b): the logistic moments at ψ = η − log θ with y successes
+// out of y + θ, scaled by y + θ; ω̂ is the Pólya–Gamma mean, as for logistic.
+fn negative_binomial_moments(eta: f32, y: f32) -> Moments {
+    let trials = y + params.a;
+    let m = logistic_moments(eta - params.b, y / trials);
+    return Moments(trials * m.loss, trials * m.derivative, trials * m.weight, trials * m.curvature, UNBOUNDED);
+}
+
 // An unknown family code (a family added on the host without its case here) gives NaN
 // moments: every sum is then NaN and the host reports a failed evaluation, never a fit of
 // another family.
@@ -138,6 +154,12 @@ fn moments_of(family: u32, eta: f32, y: f32) -> Moments {
         }
         case FAMILY_STUDENT_T: {
             return student_t_moments(eta, y);
+        }
+        case FAMILY_POISSON: {
+            return poisson_moments(eta, y);
+        }
+        case FAMILY_NEGATIVE_BINOMIAL: {
+            return negative_binomial_moments(eta, y);
         }
         default: {
             let nan = bitcast<f32>(0x7fc00000u);

@@ -69,7 +69,7 @@ impl Glm {
         let binomial = family == Family::Binomial;
         let problem = match data.response.clone() {
             Response::Values(_)
-                if binomial || (entry == Entry::Baseline && self.estimate_sigma) =>
+                if binomial || (entry == Entry::Baseline && self.estimate_parameter) =>
             {
                 return Err(Error::Unsupported {
                     operation: entry.with_values(),
@@ -134,6 +134,7 @@ impl Glm {
     pub(crate) fn model_for(&self, p: usize) -> Result<Model> {
         check_options(&self.options)?;
         self.family.check()?;
+        self.options.acceleration.check_for(self.family)?;
         let factors = match &self.penalty_factors {
             Some(f) => {
                 check_factors(f, p)?;

@@ -339,8 +339,9 @@ impl Scorer {
             // strictly between 0 and 1 have a positive minimal loss).
             Metric::Deviance => 2.0 * (self.family.loss(y, eta) - self.family.saturated_loss(y)),
             Metric::Misclassification => f64::from(u8::from((eta >= 0.0) != (y > 0.0))),
-            Metric::Mse => (y - eta).powi(2),
-            Metric::Mae => (y - eta).abs(),
+            // On the response scale (the mean count e^η for Poisson and the negative binomial).
+            Metric::Mse => (y - self.family.inverse_link(eta)).powi(2),
+            Metric::Mae => (y - self.family.inverse_link(eta)).abs(),
             Metric::CheckLoss => self.family.loss(y, eta),
             Metric::Auc => f64::NAN,
         }

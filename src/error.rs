@@ -135,6 +135,16 @@ pub enum Error {
     /// Every sample weight is zero, so the mean loss is undefined.
     #[error("every sample weight is zero: there is nothing to fit")]
     AllZeroWeights,
+    /// Every count of a Poisson or negative binomial fit (with positive weight) is zero: the
+    /// intercept's optimum is at −∞.
+    #[error(
+        "every {family} count with positive weight is 0: the intercept's optimum is at −∞ \
+         (there is no finite fit)"
+    )]
+    AllZeroCounts {
+        /// The family's name.
+        family: &'static str,
+    },
     /// The penalty strength is negative or not finite.
     #[error("lambda must be finite and ≥ 0, got {0}")]
     InvalidLambda(f64),

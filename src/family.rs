@@ -25,14 +25,22 @@ pub(crate) const FAMILY_QUANTILE: u32 = 3;
 /// See [`FAMILY_LOGISTIC`].
 #[cfg_attr(not(feature = "gpu"), allow(dead_code))] // read by the GPU kernels only
 pub(crate) const FAMILY_STUDENT_T: u32 = 4;
+/// See [`FAMILY_LOGISTIC`].
+#[cfg_attr(not(feature = "gpu"), allow(dead_code))] // read by the GPU kernels only
+pub(crate) const FAMILY_POISSON: u32 = 5;
+/// See [`FAMILY_LOGISTIC`].
+#[cfg_attr(not(feature = "gpu"), allow(dead_code))] // read by the GPU kernels only
+pub(crate) const FAMILY_NEGATIVE_BINOMIAL: u32 = 6;
 /// Every family code with its WGSL name, for the kernels' prelude.
 #[cfg_attr(not(feature = "gpu"), allow(dead_code))] // read by the GPU kernels only
-pub(crate) const GPU_FAMILY_CODES: [(&str, u32); 5] = [
+pub(crate) const GPU_FAMILY_CODES: [(&str, u32); 7] = [
     ("FAMILY_LOGISTIC", FAMILY_LOGISTIC),
     ("FAMILY_GAUSSIAN", FAMILY_GAUSSIAN),
     ("FAMILY_HINGE", FAMILY_HINGE),
     ("FAMILY_QUANTILE", FAMILY_QUANTILE),
     ("FAMILY_STUDENT_T", FAMILY_STUDENT_T),
+    ("FAMILY_POISSON", FAMILY_POISSON),
+    ("FAMILY_NEGATIVE_BINOMIAL", FAMILY_NEGATIVE_BINOMIAL),
 ];
 
 /// Residual floor of the non-smooth losses (hinge, quantile), relative to the residual's scale
@@ -78,6 +86,20 @@ pub enum Family {
         /// Scale σ > 0 ([`crate::Glm::student_t`] can estimate it).
         sigma: f64,
     },
+    /// Poisson counts with the log link: ℓ = e^η − yη (the negative log-likelihood less
+    /// log y!), y ≥ 0 (non-integer y allowed: rates, quasi-Poisson). No scale mixture of normals
+    /// gives e^η (its curvature is unbounded), so its steps are Newton's, each checked on F and
+    /// backtracked where F would rise (docs/sm-em.md §10).
+    Poisson,
+    /// Negative binomial counts (NB2: Var y = μ + μ²/θ) with the log link and dispersion θ:
+    /// ℓ = (y + θ) log(1 + e^ψ) − yψ with ψ = η − log θ (the negative log-likelihood less the
+    /// terms without η), y ≥ 0. A Pólya–Gamma scale mixture like logistic's (Polson, Scott &
+    /// Windle 2013): ω̂ = (y + θ) tanh(ψ/2)/(2ψ), exact EM. [`crate::Glm::negative_binomial`]
+    /// can estimate θ by maximum likelihood as R's `MASS::glm.nb` does.
+    NegativeBinomial {
+        /// The dispersion θ > 0 (θ → ∞: Poisson).
+        theta: f64,
+    },
 }
 
 /// One observation's E-step: the loss, its derivative in η and the latent precision.
@@ -99,17 +121,37 @@ pub struct Estep {
 impl Family {
     /// Every family name [`Family`] parses, in the order the command line lists them (the
     /// Python package spells Student-t `student_t`, which parses too).
-    pub const NAMES: [&'static str; 6] =
-        ["logistic", "gaussian", "binomial", "hinge", "quantile", "student-t"];
+    pub const NAMES: [&'static str; 8] = [
+        "logistic",
+        "gaussian",
+        "binomial",
+        "hinge",
+        "quantile",
+        "student-t",
+        "poisson",
+        "negative-binomial",
+    ];
 
     /// This family with the parameters given replaced: `q` for quantile, `nu` and `sigma` for
-    /// Student-t (the others have none and ignore them).
+    /// Student-t (the others have none and ignore them; see [`Family::with_theta`] for the
+    /// negative binomial's θ).
     #[must_use]
     pub fn with_parameters(self, q: Option<f64>, nu: Option<f64>, sigma: Option<f64>) -> Self {
         match self {
             Family::Quantile { q: given } => Family::Quantile { q: q.unwrap_or(given) },
             Family::StudentT { nu: n, sigma: s } => {
                 Family::StudentT { nu: nu.unwrap_or(n), sigma: sigma.unwrap_or(s) }
+            }
+            other => other,
+        }
+    }
+
+    /// This family with θ replaced where it is the negative binomial (others ignore it).
+    #[must_use]
+    pub fn with_theta(self, theta: Option<f64>) -> Self {
+        match self {
+            Family::NegativeBinomial { theta: given } => {
+                Family::NegativeBinomial { theta: theta.unwrap_or(given) }
             }
             other => other,
         }
@@ -131,6 +173,8 @@ impl Family {
             Family::Hinge => "hinge",
             Family::Quantile { .. } => "quantile",
             Family::StudentT { .. } => "student-t",
+            Family::Poisson => "poisson",
+            Family::NegativeBinomial { .. } => "negative-binomial",
         }
     }
 
@@ -150,6 +194,9 @@ impl Family {
             Family::StudentT { sigma, .. } if !(sigma > 0.0 && sigma.is_finite()) => {
                 bad("sigma", sigma, "must be finite and > 0")
             }
+            Family::NegativeBinomial { theta } if !(theta > 0.0 && theta.is_finite()) => {
+                bad("theta", theta, "must be finite and > 0")
+            }
             _ => Ok(()),
         }
     }
@@ -167,6 +214,10 @@ impl Family {
             // Fractions y/m, checked against the trials by `Problem::binomial`.
             Family::Binomial if !(0.0..=1.0).contains(&value) => {
                 "success counts between 0 and the row's number of trials"
+            }
+            Family::Poisson if value < 0.0 => "counts ≥ 0 (non-integer rates are allowed)",
+            Family::NegativeBinomial { .. } if value < 0.0 || value.fract() != 0.0 => {
+                "counts: integers ≥ 0"
             }
             _ => return Ok(()),
         };
@@ -244,6 +295,23 @@ impl Family {
                     curvature: (weight * (s2 - r * r) / (s2 + r * r)).max(0.0),
                 }
             }
+            Family::Poisson => {
+                // No majorizing weight: ω̂ is the curvature itself (the IRLS weight μ).
+                let mu = eta.exp();
+                Estep { loss: mu - y * eta, derivative: mu - y, weight: mu, curvature: mu }
+            }
+            Family::NegativeBinomial { theta } => {
+                // A logistic loss in ψ = η − log θ with y successes out of y + θ "trials".
+                let (trials, psi) = (y + theta, eta - theta.ln());
+                let fraction = y / trials;
+                Estep {
+                    loss: trials * logistic_loss(fraction, psi),
+                    derivative: trials
+                        * ((1.0 - fraction) * sigmoid(psi) - fraction * sigmoid(-psi)),
+                    weight: trials * polya_gamma_mean(psi),
+                    curvature: trials * logistic_curvature(psi),
+                }
+            }
         }
     }
 
@@ -283,15 +351,18 @@ impl Family {
             }
             Family::Hinge => mean.signum(),
             Family::Gaussian | Family::Quantile { .. } | Family::StudentT { .. } => mean,
+            // An all-zero response has no finite optimum (Problem::new refuses it).
+            Family::Poisson | Family::NegativeBinomial { .. } => mean.max(1e-10).ln(),
         }
     }
 
-    /// The inverse link: η to the response scale (a probability for logistic and binomial, η
-    /// itself for the others).
+    /// The inverse link: η to the response scale (a probability for logistic and binomial, the
+    /// mean count e^η for Poisson and the negative binomial, η itself for the others).
     #[inline]
     pub fn inverse_link(self, eta: f64) -> f64 {
         match self {
             Family::Logistic | Family::Binomial => sigmoid(eta),
+            Family::Poisson | Family::NegativeBinomial { .. } => eta.exp(),
             _ => eta,
         }
     }
@@ -300,18 +371,39 @@ impl Family {
     /// fractions strictly between 0 and 1 have a positive minimal loss), 0 for the others. The
     /// saturated model's loss, from which deviances are measured.
     pub fn saturated_loss(self, y: f64) -> f64 {
-        if self != Family::Binomial {
-            return 0.0;
-        }
         let term = |v: f64| if v > 0.0 { -v * v.ln() } else { 0.0 };
-        term(y) + term(1.0 - y)
+        match self {
+            Family::Binomial => term(y) + term(1.0 - y),
+            // At η = log y: y − y log y (0 at y = 0).
+            Family::Poisson => y + term(y),
+            // At ψ = log(y/θ): (y + θ) times the entropy of y/(y + θ).
+            Family::NegativeBinomial { theta } => {
+                let fraction = y / (y + theta);
+                (y + theta) * (term(fraction) + term(1.0 - fraction))
+            }
+            _ => 0.0,
+        }
     }
 
     /// Whether the loss's Hessian is positive semidefinite everywhere, so it can be the
     /// curvature of a proximal Newton step (logistic, binomial, gaussian; Student-t's is not,
     /// hinge and quantile have none).
     pub fn has_safe_hessian(self) -> bool {
-        matches!(self, Family::Logistic | Family::Binomial | Family::Gaussian)
+        matches!(
+            self,
+            Family::Logistic
+                | Family::Binomial
+                | Family::Gaussian
+                | Family::Poisson
+                | Family::NegativeBinomial { .. }
+        )
+    }
+
+    /// Whether ω̂ majorizes the loss's curvature everywhere, so that the SM-EM step never raises
+    /// F: every family but Poisson, whose e^η has no such bound (its steps are Newton's, with a
+    /// line search on F).
+    pub fn weight_majorizes(self) -> bool {
+        self != Family::Poisson
     }
 
     /// Whether S = Xᵀ diag(w ω̂) X / W does not depend on θ (gaussian: ω̂ = ℓ'' = 1), so a
@@ -343,6 +435,7 @@ impl Family {
                 }
             }
             Family::Gaussian | Family::Quantile { .. } | Family::StudentT { .. } => eta,
+            Family::Poisson | Family::NegativeBinomial { .. } => eta.exp(),
         }
     }
 
@@ -353,14 +446,17 @@ impl Family {
     }
 
     /// The cross-validation metric used when none is given: deviance for logistic and
-    /// binomial, misclassification for hinge, MSE for gaussian and Student-t, check loss for
-    /// quantile.
+    /// binomial, Poisson and the negative binomial, misclassification for hinge, MSE for
+    /// gaussian and Student-t, check loss for quantile.
     pub fn default_metric(self) -> Metric {
         match self {
             Family::Hinge => Metric::Misclassification,
             Family::Gaussian | Family::StudentT { .. } => Metric::Mse,
             Family::Quantile { .. } => Metric::CheckLoss,
-            Family::Logistic | Family::Binomial => Metric::Deviance,
+            Family::Logistic
+            | Family::Binomial
+            | Family::Poisson
+            | Family::NegativeBinomial { .. } => Metric::Deviance,
         }
     }
 
@@ -369,7 +465,12 @@ impl Family {
     /// y is constant) for the regression families.
     pub(crate) fn response_scale(self, variance: f64) -> f64 {
         match self {
-            Family::Logistic | Family::Binomial | Family::Hinge => 1.0,
+            // η on the logit, margin or log scale.
+            Family::Logistic
+            | Family::Binomial
+            | Family::Hinge
+            | Family::Poisson
+            | Family::NegativeBinomial { .. } => 1.0,
             Family::Gaussian | Family::Quantile { .. } | Family::StudentT { .. } => {
                 if variance > 0.0 { variance.sqrt() } else { 1.0 }
             }
@@ -386,6 +487,9 @@ impl Family {
             Family::Hinge => (FAMILY_HINGE, 0.0, 0.0),
             Family::Quantile { q } => (FAMILY_QUANTILE, q, 0.0),
             Family::StudentT { nu, sigma } => (FAMILY_STUDENT_T, nu, sigma),
+            Family::Poisson => (FAMILY_POISSON, 0.0, 0.0),
+            // log θ computed in f64 (the kernel's f32 log would add its own error to every ψ).
+            Family::NegativeBinomial { theta } => (FAMILY_NEGATIVE_BINOMIAL, theta, theta.ln()),
         }
     }
 
@@ -470,10 +574,13 @@ impl std::str::FromStr for Family {
             "hinge" => Ok(Family::Hinge),
             "quantile" => Ok(Family::Quantile { q: 0.5 }),
             "student-t" => Ok(Family::StudentT { nu: 4.0, sigma: 1.0 }),
+            "poisson" => Ok(Family::Poisson),
+            "negative-binomial" => Ok(Family::NegativeBinomial { theta: 1.0 }),
             _ => Err(Error::InvalidOption {
                 name: "family",
                 value: s.to_owned(),
-                reason: "must be one of logistic, gaussian, binomial, hinge, quantile, student-t",
+                reason: "must be one of logistic, gaussian, binomial, hinge, quantile, \
+                         student-t, poisson, negative-binomial",
             }),
         }
     }
@@ -498,8 +605,9 @@ mod tests {
             assert_eq!(family.to_string(), name);
         }
         assert_eq!("student_t".parse::<Family>().unwrap().name(), "student-t");
-        let error = "poisson".parse::<Family>().unwrap_err().to_string();
-        assert!(error.contains("poisson") && error.contains("family"), "{error}");
+        assert_eq!("negative_binomial".parse::<Family>().unwrap().name(), "negative-binomial");
+        let error = "gamma".parse::<Family>().unwrap_err().to_string();
+        assert!(error.contains("gamma") && error.contains("family"), "{error}");
     }
 
     #[test]

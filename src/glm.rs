@@ -33,8 +33,9 @@ pub struct Glm {
     pub(crate) penalty_factors: Option<Vec<f64>>,
     pub(crate) fit_intercept: bool,
     pub(crate) options: SolverOptions,
-    /// Student-t only: estimate σ (see [`Glm::student_t`]).
-    pub(crate) estimate_sigma: bool,
+    /// Estimate the family's own parameter along with β: Student-t's σ ([`Glm::student_t`]) or
+    /// the negative binomial's θ ([`Glm::negative_binomial`]).
+    pub(crate) estimate_parameter: bool,
     /// Penalize the coefficients of the standardized columns (glmnet's `standardize`).
     pub(crate) standardize: bool,
     /// Multinomial fits penalize every class's coefficients, none fixed at zero
@@ -53,7 +54,7 @@ impl Glm {
             penalty_factors: None,
             fit_intercept: true,
             options: SolverOptions::default(),
-            estimate_sigma: false,
+            estimate_parameter: false,
             standardize: false,
             symmetric: false,
             execution: Execution::default(),
@@ -93,8 +94,24 @@ impl Glm {
     /// σ used.
     pub fn student_t(nu: f64, sigma: Option<f64>) -> Self {
         let mut glm = Self::new(Family::StudentT { nu, sigma: sigma.unwrap_or(1.0) });
-        glm.estimate_sigma = sigma.is_none();
+        glm.estimate_parameter = sigma.is_none();
         glm
+    }
+
+    /// Negative binomial counts (NB2, log link) with dispersion θ: `Some(θ)` keeps θ fixed;
+    /// `None` estimates it by maximum likelihood as R's `MASS::glm.nb` does: a Poisson-like
+    /// start, then fits at fixed θ alternating with θ's own maximum likelihood at fixed μ
+    /// (Newton on log θ) until θ changes by less than 1e-10 relative. [`Fit::family`] reports
+    /// the θ used; [`Glm::inference`] its standard error.
+    pub fn negative_binomial(theta: Option<f64>) -> Self {
+        let mut glm = Self::new(Family::NegativeBinomial { theta: theta.unwrap_or(1.0) });
+        glm.estimate_parameter = theta.is_none();
+        glm
+    }
+
+    /// Poisson counts with the log link (see [`Family::Poisson`]).
+    pub fn poisson() -> Self {
+        Self::new(Family::Poisson)
     }
 
     /// The penalty (default: none).

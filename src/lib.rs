@@ -94,6 +94,7 @@
 pub mod backend;
 pub mod baselines;
 mod check;
+mod counts;
 mod cv;
 mod data;
 mod driver;
@@ -101,6 +102,7 @@ mod error;
 mod execution;
 pub mod family;
 mod glm;
+mod inference;
 #[cfg(feature = "cli")]
 pub mod io;
 mod mstep;
@@ -126,6 +128,7 @@ pub use error::{Error, Input, Result};
 pub use execution::{Execution, LinearSolver};
 pub use family::Family;
 pub use glm::{Fit, Glm, Phases};
+pub use inference::{Coefficient, Dispersion, Inference};
 pub use multiclass::MulticlassFit;
 pub use path::{PathOptions, PathPoint, RegularizationPath};
 pub use penalty::Penalty;

@@ -722,7 +722,8 @@ impl<'a> Problem<'a> {
     /// # Errors
     /// [`Error::EmptyData`], [`Error::NoFeatures`], [`Error::LengthMismatch`],
     /// [`Error::NonFiniteDesign`], [`Error::NonFiniteValue`], [`Error::InvalidLabel`],
-    /// [`Error::NegativeValue`] or [`Error::AllZeroWeights`], naming the first offending entry.
+    /// [`Error::NegativeValue`], [`Error::AllZeroWeights`] or [`Error::AllZeroCounts`], naming
+    /// the first offending entry.
     pub fn new(
         x: Design<'a>,
         y: Cow<'a, [f64]>,
@@ -763,6 +764,10 @@ impl<'a> Problem<'a> {
         }
         let min_positive_weight =
             weights.iter().copied().filter(|&w| w > 0.0).fold(f64::INFINITY, f64::min);
+        let counts = matches!(family, Family::Poisson | Family::NegativeBinomial { .. });
+        if counts && y.iter().zip(weights.iter()).all(|(&y, &w)| y == 0.0 || w == 0.0) {
+            return Err(Error::AllZeroCounts { family: family.name() });
+        }
         Ok(Self { x, y, weights, weight_sum, min_positive_weight, family, offset: None })
     }
 

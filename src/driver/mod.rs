@@ -288,12 +288,14 @@ impl Model {
     /// Fits a checked problem: from the null model, and for a Student-t model with σ to
     /// estimate, alternating with σ's own EM until σ settles.
     pub(crate) fn fit(&self, mut problem: Problem<'_>, start: Instant) -> Result<Fit> {
-        let Family::StudentT { nu, .. } = self.family() else {
-            return self.fit_from(&problem, start, None);
-        };
-        if !self.estimates_sigma() {
+        if !self.estimates_parameter() {
             return self.fit_from(&problem, start, None);
         }
+        let nu = match self.family() {
+            Family::StudentT { nu, .. } => nu,
+            Family::NegativeBinomial { .. } => return self.fit_negative_binomial(problem, start),
+            _ => return self.fit_from(&problem, start, None),
+        };
         problem.family = Family::StudentT { nu, sigma: initial_sigma(&problem) };
         let mut fit = self.fit_from(&problem, start, None)?;
         // Block coordinate descent on the joint negative log-likelihood: σ at fixed β (its own
@@ -305,6 +307,35 @@ impl Model {
                 break;
             }
             problem.family = Family::StudentT { nu, sigma: next };
+            let start_theta = self.theta_of(&fit.coefficients, fit.intercept);
+            let (iterations, phases) = (fit.iterations, fit.phases);
+            fit = self.fit_from(&problem, start, Some(start_theta))?;
+            fit.iterations += iterations;
+            fit.phases.backend_iterations += phases.backend_iterations;
+            fit.phases.finish_iterations += phases.finish_iterations;
+        }
+        Ok(fit)
+    }
+
+    /// A negative binomial fit with θ estimated (R's `MASS::glm.nb`): θ from the moments of the
+    /// counts around their mean, then fits at fixed θ (each from the last coefficients)
+    /// alternating with θ's maximum likelihood at the fitted means
+    /// ([`crate::counts::theta_ml`]) until θ changes by less than [`SIGMA_TOL`] relative: block
+    /// coordinate ascent of the joint likelihood (the penalty on β only).
+    fn fit_negative_binomial(&self, mut problem: Problem<'_>, start: Instant) -> Result<Fit> {
+        let (y, w) = (problem.y.to_vec(), problem.weights.to_vec());
+        let mean_count = y.iter().zip(&w).map(|(y, w)| y * w).sum::<f64>() / problem.weight_sum;
+        let mut theta = crate::counts::theta_start(&y, &vec![mean_count; y.len()], &w);
+        problem.family = Family::NegativeBinomial { theta };
+        let mut fit = self.fit_from(&problem, start, None)?;
+        for _ in 0..MAX_SIGMA_ROUNDS {
+            let mu = fitted_means(&problem, &fit);
+            let (next, _) = crate::counts::theta_ml(&y, &mu, &w, theta);
+            if (next - theta).abs() <= SIGMA_TOL * theta {
+                break;
+            }
+            theta = next;
+            problem.family = Family::NegativeBinomial { theta };
             let start_theta = self.theta_of(&fit.coefficients, fit.intercept);
             let (iterations, phases) = (fit.iterations, fit.phases);
             fit = self.fit_from(&problem, start, Some(start_theta))?;
@@ -525,6 +556,12 @@ fn initial_sigma(problem: &Problem<'_>) -> f64 {
     let mad = median(&mut dev);
     let scale = problem.y.iter().fold(0.0_f64, |a, v| a.max(v.abs())).max(1.0);
     (1.4826 * mad).max(1e-6 * scale)
+}
+
+/// μᵢ = e^ηᵢ at the fit, ηᵢ = oᵢ + xᵢᵀβ + b₀ (the count families' means).
+pub(crate) fn fitted_means(problem: &Problem<'_>, fit: &Fit) -> Vec<f64> {
+    let eta = problem.x.times(fit.intercept, &fit.coefficients);
+    eta.iter().enumerate().map(|(i, e)| (e + problem.offset_at(i)).exp()).collect()
 }
 
 /// σ minimizing the Student-t negative log-likelihood at the fit's residuals, by EM on σ²:

@@ -52,7 +52,7 @@ pub(crate) struct Model {
     options: SolverOptions,
     /// Where the fit runs, its backend resolved (`SCALEMIX_BACKEND` read once, here).
     execution: Execution,
-    estimate_sigma: bool,
+    estimate_parameter: bool,
     /// Multinomial: every class penalized, none the reference (`Glm::symmetric_multinomial`).
     symmetric: bool,
     /// glmnet's `standardize` (`Glm::standardize`).
@@ -85,7 +85,7 @@ impl Model {
             intercept: glm.fit_intercept,
             options: glm.options,
             execution,
-            estimate_sigma: glm.estimate_sigma,
+            estimate_parameter: glm.estimate_parameter,
             symmetric: glm.symmetric,
             standardize: glm.standardize,
             active_sets: false,
@@ -123,9 +123,10 @@ impl Model {
         usize::from(!self.symmetric)
     }
 
-    /// Whether a Student-t σ is estimated along with β.
-    pub(crate) fn estimates_sigma(&self) -> bool {
-        self.estimate_sigma
+    /// Whether the family's own parameter (Student-t σ, negative binomial θ) is estimated along
+    /// with β.
+    pub(crate) fn estimates_parameter(&self) -> bool {
+        self.estimate_parameter
     }
 
     /// Refuses a fit whose p × p matrices and row buffers would not fit in the memory limit

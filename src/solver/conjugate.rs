@@ -64,7 +64,11 @@ pub(crate) fn supports(family: Family) -> bool {
 
 fn curvature(family: Family) -> Option<Curvature> {
     match family {
-        Family::Logistic | Family::Binomial | Family::Gaussian => Some(Curvature::Hessian),
+        Family::Logistic
+        | Family::Binomial
+        | Family::Gaussian
+        | Family::Poisson
+        | Family::NegativeBinomial { .. } => Some(Curvature::Hessian),
         Family::StudentT { .. } => Some(Curvature::Em),
         _ => None,
     }

@@ -47,6 +47,9 @@ use crate::penalty::PenaltyTerms;
 /// Roundings of F below which an accelerated step's rise in F is taken as rounding (see
 /// [`Run::safeguard`]).
 const F_ROUNDINGS: f64 = 4.0;
+/// Halvings of a step that raised F, for a family without a majorizing ω̂ (2⁻⁴⁰: below that the
+/// step is lost in θ's rounding).
+const MAX_BACKTRACKS: usize = 40;
 /// A step that moves no coordinate by more than this many ulps of θ's largest one leaves θ
 /// where it was (the f64 gradient's own rounding moves it that little at an optimum).
 const STILL_ULPS: f64 = 8.0;
@@ -138,6 +141,10 @@ pub(crate) struct Run<'p> {
     /// Mean loss below which, with a vanishing penalty, the optimum is at infinity
     /// ([`crate::Family::separation_bound`]); `None` when no such certificate exists.
     pub separation_bound: Option<f64>,
+    /// Whether the family's ω̂ majorizes its loss ([`crate::Family::weight_majorizes`]): the
+    /// EM step is then the safeguard of a rejected step; otherwise (Poisson) a rejected step is
+    /// backtracked along, and an objective that overflows is a rise, not an error.
+    pub majorizes: bool,
 }
 
 /// One step scheme: how θₖ₊₁ is produced from the current [`Iterate`].
@@ -248,6 +255,7 @@ impl<'p> Run<'p> {
             kkt_scale,
             zero_threshold,
             separation_bound,
+            majorizes: family.weight_majorizes(),
         }
     }
 }
@@ -458,6 +466,10 @@ impl Run<'_> {
     ) -> Result<(f64, f64)> {
         backend.evaluate(&it.next, needs, &mut it.probe)?;
         let f = self.objective(it.probe.loss, &it.next);
+        if !f.is_finite() && !self.majorizes {
+            // e^η overflowed at the candidate: a rise, which the safeguard backtracks from.
+            return Ok((f64::INFINITY, 0.0));
+        }
         check_finite(f, it.iteration, "objective")?;
         Ok((f, it.probe.loss_error))
     }
@@ -482,12 +494,44 @@ impl Run<'_> {
         if f_candidate <= it.f + it.f_noise + noise_candidate + resolution {
             return Ok((f_candidate, noise_candidate, false));
         }
+        if !self.majorizes {
+            let (f, noise) = self.backtrack(backend, it, theta_needs)?;
+            return Ok((f, noise, true));
+        }
         if !it.stats_at_theta || theta_needs != Needs::GradientAndGram {
             backend.evaluate(&it.theta, Needs::GradientAndGram, &mut it.stats)?;
         }
         self.em_step(&mut it.mstep, &it.theta, &it.stats, &mut it.next, it.iteration)?;
         let (f, noise) = self.probe(backend, it, theta_needs)?;
         Ok((f, noise, true))
+    }
+
+    /// For a family without a majorizing ω̂: θₖ + t(θ⁺ − θₖ) for the first t = ½, ¼, … whose F
+    /// does not rise (the loss is convex and θ⁺ − θₖ a Newton direction, so a short enough step
+    /// lowers F unless θₖ is optimal to F's rounding), evaluated with `needs` into `it.probe`;
+    /// θₖ itself (F unchanged) where none does. Returns F and its noise there.
+    pub(super) fn backtrack(
+        &self,
+        backend: &mut dyn Backend,
+        it: &mut Iterate,
+        needs: Needs,
+    ) -> Result<(f64, f64)> {
+        let resolution = F_ROUNDINGS * f64::EPSILON * it.f.abs();
+        let direction: Vec<f64> = it.next.iter().zip(&it.theta).map(|(n, t)| n - t).collect();
+        let mut t = 1.0;
+        for _ in 0..MAX_BACKTRACKS {
+            t *= 0.5;
+            for ((next, theta), d) in it.next.iter_mut().zip(&it.theta).zip(&direction) {
+                *next = theta + t * d;
+            }
+            let f = backend.loss(&it.next)? + self.penalty.value(&it.next);
+            if f.is_finite() && f <= it.f + it.f_noise + resolution {
+                return self.probe(backend, it, needs);
+            }
+        }
+        log::debug!("iteration {}: no step along the Newton direction lowers F", it.iteration);
+        it.next.copy_from_slice(&it.theta);
+        self.probe(backend, it, needs)
     }
 
     /// Sets to zero every ℓ₁ coordinate that EM is shrinking and whose one-dimensional

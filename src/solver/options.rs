@@ -89,6 +89,15 @@ impl Acceleration {
         let proximal =
             if family.has_safe_hessian() { Scheme::ProximalNewton } else { Scheme::ProximalEm };
         match self {
+            // No majorizing weight (Poisson): only Newton's steps, checked on F (the other
+            // schemes are refused by `Acceleration::check_for`).
+            _ if !family.weight_majorizes() => {
+                if exact_l1 {
+                    Scheme::ProximalNewton
+                } else {
+                    Scheme::Newton
+                }
+            }
             Acceleration::Auto | Acceleration::ProximalNewton | Acceleration::ProximalEm
                 if family.has_unbounded_weight() =>
             {
@@ -107,6 +116,29 @@ impl Acceleration {
             Acceleration::ProximalEm if exact_l1 => Scheme::ProximalEm,
             Acceleration::ProximalEm => Scheme::Em,
         }
+    }
+}
+
+impl Acceleration {
+    /// Refuses a scheme `family` cannot run: a family whose ω̂ does not majorize its loss
+    /// (Poisson) takes Newton's steps only (`auto`, `newton`, `prox-newton`).
+    ///
+    /// # Errors
+    /// [`crate::Error::InvalidOption`] naming the scheme and the family.
+    pub(crate) fn check_for(self, family: Family) -> crate::Result<()> {
+        let newton = matches!(
+            self,
+            Acceleration::Auto | Acceleration::Newton | Acceleration::ProximalNewton
+        );
+        if family.weight_majorizes() || newton {
+            return Ok(());
+        }
+        Err(crate::Error::InvalidOption {
+            name: "acceleration",
+            value: self.to_string(),
+            reason: "this family has no scale mixture of normals (its curvature is unbounded): \
+                     its steps are Newton's (auto, newton or prox-newton)",
+        })
     }
 }
 

@@ -123,6 +123,14 @@ impl StepScheme for Proximal {
                 return Ok(step(f, noise, 1));
             }
         }
+        if !run.majorizes {
+            // No MM step to fall back on (Poisson): a shorter step still, or none.
+            it.next.copy_from_slice(
+                &(0..direction.len()).map(|j| it.theta[j] + t * direction[j]).collect::<Vec<_>>(),
+            );
+            let (f, noise) = run.backtrack(backend, it, Needs::Gradient)?;
+            return Ok(step(f, noise, 1));
+        }
         // The MM step with S never raises F.
         log::debug!("iteration {}: proximal Newton step replaced by the MM step", it.iteration);
         backend.evaluate(&it.theta, Needs::GradientAndGram, &mut it.stats)?;

@@ -195,12 +195,12 @@ impl Glm {
     pub fn fit_statistics(&self, rows: &mut dyn ExternalRows, summary: &RowSummary) -> Result<Fit> {
         let start = Instant::now();
         let family = self.family;
-        if self.estimate_sigma || self.standardize {
+        if self.estimate_parameter || self.standardize {
             return Err(Error::Unsupported {
                 operation: "fit_statistics",
                 family: family.name(),
-                reason: "fits on rows held elsewhere take σ given and the design as given \
-                         (no standardize)",
+                reason: "fits on rows held elsewhere take σ or θ given and the design as \
+                         given (no standardize)",
             });
         }
         let p = summary.column_mean.len();

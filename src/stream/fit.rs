@@ -194,11 +194,12 @@ impl Glm {
         source: &'s mut dyn RowSource,
         operation: &'static str,
     ) -> Result<(Model, Reader<'s>)> {
-        if self.estimate_sigma {
+        if self.estimate_parameter {
             return Err(Error::Unsupported {
                 operation,
-                family: "Student-t with σ to estimate",
-                reason: "σ is estimated between fits of data in memory; give σ to stream",
+                family: "Student-t or negative binomial with σ or θ to estimate",
+                reason: "σ and θ are estimated between fits of data in memory; give them to \
+                         stream",
             });
         }
         let model = self.model_for(source.ncols())?;

@@ -180,6 +180,13 @@ pub fn gradient_dense_with_offset(
                 let r = yi - eta;
                 -(nu + 1.0) * r / (nu * sigma * sigma + r * r)
             }
+            // d/dη (e^η − yη).
+            Family::Poisson => eta.exp() - yi,
+            // d/dη of −log NB(y; μ = e^η, θ): (μ − y) θ / (μ + θ).
+            Family::NegativeBinomial { theta } => {
+                let mu = eta.exp();
+                (mu - yi) * theta / (mu + theta)
+            }
             other => panic!("{other:?} has no gradient"),
         };
         let r = derivative / n as f64;

@@ -6,6 +6,7 @@ mod baselines;
 #[cfg(feature = "cli")]
 mod cli;
 mod common;
+mod counts;
 mod families;
 mod fixtures;
 #[cfg(feature = "gpu")]

@@ -95,7 +95,7 @@ fn matrix_free_fits_equal_cholesky_fits() {
             let reference = glm.fit_data(&data(dense)).unwrap();
             // An estimated σ stops at a relative change of 1e-10: the objectives of two fits
             // agree to about that (both solvers reach their β to 1e-12 at the σ they end on).
-            let tolerance = if what.contains("estimate_sigma: true") { 1e-10 } else { 1e-12 };
+            let tolerance = if what.contains("estimate_parameter: true") { 1e-10 } else { 1e-12 };
             assert!(!is_matrix_free(&reference), "{what}: the small fit takes the d × d M-step");
             for x in [dense, sparse.design()] {
                 let fit = glm.clone().max_memory(MATRIX_FREE_LIMIT).fit_data(&data(x)).unwrap();
