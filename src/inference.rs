@@ -389,13 +389,18 @@ impl Inference {
             if self.t_statistics { ("t value", "Pr(>|t|)") } else { ("z value", "Pr(>|z|)") };
         let mut out = String::from("Coefficients:\n");
         out += &format!(
-            "{:width$}  {:>12}  {:>12}  {:>8}  {:>10}  {:>12}  {:>12}\n",
+            "{:width$}  {:>13}  {:>13}  {:>8}  {:>10}  {:>13}  {:>13}\n",
             "", "Estimate", "Std. Error", stat, p, "2.5 %", "97.5 %"
         );
         for (n, c) in &rows {
             out += &format!(
-                "{n:width$}  {:>12.6e}  {:>12.6e}  {:>8.3}  {:>10.3e}  {:>12.6e}  {:>12.6e}\n",
-                c.estimate, c.standard_error, c.statistic, c.p_value, c.lower, c.upper
+                "{n:width$}  {:>13}  {:>13}  {:>8.3}  {:>10}  {:>13}  {:>13}\n",
+                scientific(c.estimate, 6),
+                scientific(c.standard_error, 6),
+                c.statistic,
+                scientific(c.p_value, 3),
+                scientific(c.lower, 6),
+                scientific(c.upper, 6)
             );
         }
         let family = self.family.name();
@@ -419,6 +424,21 @@ impl Inference {
         }
         out += &format!(" 2 x log-likelihood:  {:.6}\n", 2.0 * self.log_likelihood);
         out
+    }
+}
+
+/// `value` as C's `%.{digits}e` prints it (R's style): a signed two-digit exponent, 2.611017e-04.
+fn scientific(value: f64, digits: usize) -> String {
+    let text = format!("{value:.digits$e}");
+    match text.split_once('e') {
+        Some((mantissa, exponent)) => {
+            let (sign, magnitude) = match exponent.strip_prefix('-') {
+                Some(m) => ('-', m),
+                None => ('+', exponent),
+            };
+            format!("{mantissa}e{sign}{magnitude:0>2}")
+        }
+        None => text, // inf, NaN
     }
 }
 

@@ -20,8 +20,12 @@ pub struct Dataset {
     pub p: usize,
     /// The target column (empty when the file has none and none was required).
     pub y: Vec<f64>,
-    /// The sample weights, then the binomial trials, where the roles name them.
-    pub extras: Vec<Vec<f64>>,
+    /// The sample weights, where the roles name a column of them.
+    pub weights: Option<Vec<f64>>,
+    /// The binomial trials, where the roles name a column of them.
+    pub trials: Option<Vec<f64>>,
+    /// The offsets, where the roles name a column of them.
+    pub offset: Option<Vec<f64>>,
     /// The feature columns' names (x1, x2, … for LIBSVM).
     pub feature_names: Vec<String>,
 }
@@ -63,8 +67,8 @@ pub fn read(path: &Path, roles: &Roles) -> Result<Dataset, String> {
 const SPARSE_BLOCK_ROWS: usize = 1024;
 
 /// Reads every row of `source` into memory: X sparse (CSR, memory O(nnz + n)) from a source
-/// whose blocks are sparse, dense otherwise; the extras are the weights, then the trials, where
-/// the source has them. Every value must be finite: the first that is not is named by its row
+/// whose blocks are sparse, dense otherwise; the weights, trials and offsets where the source
+/// has them. Every value must be finite: the first that is not is named by its row
 /// and column.
 ///
 /// # Errors
@@ -72,7 +76,8 @@ const SPARSE_BLOCK_ROWS: usize = 1024;
 pub fn collect(source: &mut dyn RowSource) -> Result<Dataset, String> {
     let p = source.ncols();
     let name = source.name().to_owned();
-    let (mut x, mut y, mut weights, mut trials) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut x, mut y) = (Vec::new(), Vec::new());
+    let (mut weights, mut trials, mut offset) = (Vec::new(), Vec::new(), Vec::new());
     let mut sparse = source.sparse().then(SparseRows::default);
     // Arrays reserved at their final size where the source knows it: grown by doubling, they
     // would hold up to twice the stored values, and three times while one is copied.
@@ -98,9 +103,12 @@ pub fn collect(source: &mut dyn RowSource) -> Result<Dataset, String> {
         if let Some((i, j, value)) = block.first_non_finite(p) {
             return Err(not_finite(i, &source.feature_names()[j], value));
         }
-        for (values, role) in
-            [(&block.y, "response"), (&block.weights, "weights"), (&block.trials, "trials")]
-        {
+        for (values, role) in [
+            (&block.y, "response"),
+            (&block.weights, "weights"),
+            (&block.trials, "trials"),
+            (&block.offset, "offset"),
+        ] {
             if let Some(i) = values.iter().position(|v| !v.is_finite()) {
                 return Err(not_finite(i, role, values[i]));
             }
@@ -121,6 +129,7 @@ pub fn collect(source: &mut dyn RowSource) -> Result<Dataset, String> {
         y.extend_from_slice(&block.y);
         weights.extend_from_slice(&block.weights);
         trials.extend_from_slice(&block.trials);
+        offset.extend_from_slice(&block.offset);
     }
     let n = match &sparse {
         Some(all) => all.indptr.len() - 1,
@@ -136,7 +145,10 @@ pub fn collect(source: &mut dyn RowSource) -> Result<Dataset, String> {
         ),
         None => Matrix::Dense(x),
     };
-    let extras = [weights, trials].into_iter().filter(|v| !v.is_empty()).collect();
+    let role = |values: Vec<f64>, present: bool| present.then_some(values);
+    let (weights, trials) =
+        (role(weights, source.has_weights()), role(trials, source.has_trials()));
+    let offset = role(offset, source.has_offset());
     let feature_names = source.feature_names().to_vec();
-    Ok(Dataset { x, n, p, y, extras, feature_names })
+    Ok(Dataset { x, n, p, y, weights, trials, offset, feature_names })
 }

@@ -24,6 +24,7 @@ struct Selection {
     target: Option<String>,
     weights: Option<String>,
     trials: Option<String>,
+    offset: Option<String>,
 }
 
 impl Selection {
@@ -36,6 +37,7 @@ impl Selection {
             target: resolved.target.map(|c| columns[c].clone()),
             weights: resolved.weights.map(|c| columns[c].clone()),
             trials: resolved.trials.map(|c| columns[c].clone()),
+            offset: resolved.offset.map(|c| columns[c].clone()),
         };
         for column in selection.names() {
             let field = schema.field_with_name(column).map_err(|e| Error::Source {
@@ -61,7 +63,12 @@ impl Selection {
 
     /// Every selected column's name.
     fn names(&self) -> impl Iterator<Item = &String> {
-        self.features.iter().chain(&self.target).chain(&self.weights).chain(&self.trials)
+        self.features
+            .iter()
+            .chain(&self.target)
+            .chain(&self.weights)
+            .chain(&self.trials)
+            .chain(&self.offset)
     }
 
     /// Indices of the selected columns in `schema`, sorted (the readers' projections).
@@ -206,6 +213,7 @@ impl Pending {
             (&selection.target, &mut block.y),
             (&selection.weights, &mut block.weights),
             (&selection.trials, &mut block.trials),
+            (&selection.offset, &mut block.offset),
         ];
         for (name, out) in extras {
             if let Some(name) = name {
@@ -316,6 +324,10 @@ impl RowSource for ParquetSource {
         self.selection.trials.is_some()
     }
 
+    fn has_offset(&self) -> bool {
+        self.selection.offset.is_some()
+    }
+
     fn fingerprint(&self) -> Result<Option<Fingerprint>> {
         Fingerprint::of_file(&self.path).map(Some)
     }
@@ -404,6 +416,10 @@ impl RowSource for ArrowIpcSource {
 
     fn has_trials(&self) -> bool {
         self.selection.trials.is_some()
+    }
+
+    fn has_offset(&self) -> bool {
+        self.selection.offset.is_some()
     }
 
     fn fingerprint(&self) -> Result<Option<Fingerprint>> {

@@ -13,6 +13,7 @@ pub struct MemorySource<'a> {
     y: &'a [f64],
     weights: Option<&'a [f64]>,
     trials: Option<&'a [f64]>,
+    offset: Option<&'a [f64]>,
     names: Vec<String>,
     next_row: usize,
 }
@@ -27,7 +28,7 @@ impl<'a> MemorySource<'a> {
             check_len(Input::Target, x.nrows(), y.len())?;
         }
         let names = (1..=x.ncols()).map(|j| format!("x{j}")).collect();
-        Ok(Self { x, y, weights: None, trials: None, names, next_row: 0 })
+        Ok(Self { x, y, weights: None, trials: None, offset: None, names, next_row: 0 })
     }
 
     /// The same with sample weights.
@@ -37,6 +38,16 @@ impl<'a> MemorySource<'a> {
     pub fn with_weights(mut self, weights: &'a [f64]) -> Result<Self> {
         check_len(Input::Weights, self.x.nrows(), weights.len())?;
         self.weights = Some(weights);
+        Ok(self)
+    }
+
+    /// The same with offsets (see [`crate::Data::offset`]).
+    ///
+    /// # Errors
+    /// [`crate::Error::LengthMismatch`] when `offset` does not have one value per row.
+    pub fn with_offset(mut self, offset: &'a [f64]) -> Result<Self> {
+        check_len(Input::Offset, self.x.nrows(), offset.len())?;
+        self.offset = Some(offset);
         Ok(self)
     }
 
@@ -74,6 +85,10 @@ impl RowSource for MemorySource<'_> {
 
     fn has_trials(&self) -> bool {
         self.trials.is_some()
+    }
+
+    fn has_offset(&self) -> bool {
+        self.offset.is_some()
     }
 
     fn sparse(&self) -> bool {
@@ -122,6 +137,9 @@ impl RowSource for MemorySource<'_> {
         }
         if let Some(w) = self.weights {
             block.weights.extend_from_slice(&w[range.clone()]);
+        }
+        if let Some(o) = self.offset {
+            block.offset.extend_from_slice(&o[range.clone()]);
         }
         if let Some(t) = self.trials {
             block.trials.extend_from_slice(&t[range]);

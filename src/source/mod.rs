@@ -59,6 +59,8 @@ pub struct Block {
     pub weights: Vec<f64>,
     /// Binomial trials, one per row; empty when the source has none.
     pub trials: Vec<f64>,
+    /// Offsets, one per row; empty when the source has none.
+    pub offset: Vec<f64>,
 }
 
 impl Block {
@@ -74,6 +76,7 @@ impl Block {
         self.y.clear();
         self.weights.clear();
         self.trials.clear();
+        self.offset.clear();
     }
 
     /// Column j of a dense block's X (empty for a sparse block).
@@ -103,8 +106,17 @@ impl Block {
         self.design(p).ok()?.first_non_finite()
     }
 
-    /// η = Xβ + b₀, one value per row, into `eta` (β has one value per column of X).
+    /// η = o + Xβ + b₀, one value per row, into `eta` (β has one value per column of X; o the
+    /// block's offsets where the source has them).
     pub fn linear_predictor(&self, beta: &[f64], b0: f64, eta: &mut Vec<f64>) {
+        self.linear_predictor_without_offset(beta, b0, eta);
+        if !self.offset.is_empty() {
+            eta.iter_mut().zip(&self.offset).for_each(|(e, o)| *e += o);
+        }
+    }
+
+    /// xᵢᵀβ + b₀ per row, the block's offsets left out.
+    fn linear_predictor_without_offset(&self, beta: &[f64], b0: f64, eta: &mut Vec<f64>) {
         eta.clear();
         eta.resize(self.rows, b0);
         match &self.sparse {
@@ -215,6 +227,8 @@ pub struct Roles {
     pub weights: Option<String>,
     /// A column of binomial trials (the response then holds success counts).
     pub trials: Option<String>,
+    /// A column of offsets (added to each row's linear predictor, [`crate::Data::offset`]).
+    pub offset: Option<String>,
     /// The feature columns, in order; `None`: every column not named above.
     pub features: Option<Vec<String>>,
 }
@@ -225,8 +239,8 @@ impl Roles {
         Self { target: target.map(str::to_owned), target_required: true, ..Self::default() }
     }
 
-    /// Resolves the roles against a file's column names: (features, target, weights, trials)
-    /// as column indices.
+    /// Resolves the roles against a file's column names: (features, target, weights, trials,
+    /// offset) as column indices.
     ///
     /// # Errors
     /// [`crate::Error::Source`] naming a column that is missing, or a file with no features.
@@ -260,11 +274,11 @@ impl Roles {
         }
         let weights = self.weights.as_deref().map(find).transpose()?;
         let trials = self.trials.as_deref().map(find).transpose()?;
+        let offset = self.offset.as_deref().map(find).transpose()?;
+        let roles = [target, weights, trials, offset];
         let features: Vec<usize> = match &self.features {
             Some(names) => names.iter().map(|f| find(f)).collect::<Result<_>>()?,
-            None => (0..columns.len())
-                .filter(|&c| Some(c) != target && Some(c) != weights && Some(c) != trials)
-                .collect(),
+            None => (0..columns.len()).filter(|&c| !roles.contains(&Some(c))).collect(),
         };
         if features.is_empty() {
             return Err(crate::Error::Source {
@@ -274,7 +288,7 @@ impl Roles {
                 reason: "no feature columns besides the response".into(),
             });
         }
-        Ok(Resolved { features, target, weights, trials })
+        Ok(Resolved { features, target, weights, trials, offset })
     }
 }
 
@@ -286,6 +300,7 @@ pub(crate) struct Resolved {
     pub target: Option<usize>,
     pub weights: Option<usize>,
     pub trials: Option<usize>,
+    pub offset: Option<usize>,
 }
 
 /// Data that can be read again and again as row blocks, always in the same order.
@@ -326,6 +341,11 @@ pub trait RowSource: Send {
 
     /// Whether blocks carry binomial trials (none by default).
     fn has_trials(&self) -> bool {
+        false
+    }
+
+    /// Whether blocks carry offsets (none by default).
+    fn has_offset(&self) -> bool {
         false
     }
 

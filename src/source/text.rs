@@ -150,6 +150,10 @@ impl RowSource for CsvSource {
         self.columns.trials.is_some()
     }
 
+    fn has_offset(&self) -> bool {
+        self.columns.offset.is_some()
+    }
+
     fn fingerprint(&self) -> Result<Option<Fingerprint>> {
         Fingerprint::of_file(&self.path).map(Some)
     }
@@ -209,6 +213,9 @@ impl RowSource for CsvSource {
             if let Some(m) = self.columns.trials {
                 block.trials.push(self.cell(row, m)?);
             }
+            if let Some(o) = self.columns.offset {
+                block.offset.push(self.cell(row, o)?);
+            }
             rows += 1;
         }
         block.rows = rows;
@@ -261,14 +268,19 @@ impl LibsvmSource {
     /// (LIBSVM has no column names), or one whose largest index is far beyond its stored values.
     pub fn open(path: &Path, roles: &Roles) -> Result<Self> {
         let name = path.display().to_string();
-        if roles.weights.is_some() || roles.trials.is_some() || roles.target.is_some() {
+        if roles.weights.is_some()
+            || roles.trials.is_some()
+            || roles.offset.is_some()
+            || roles.target.is_some()
+        {
             return Err(Error::Source {
                 source_name: name,
                 row: None,
                 column: None,
-                reason: "LIBSVM files have no named columns (weights, trials or a named response \
-                         need a CSV, Parquet or Arrow file)"
-                    .into(),
+                reason:
+                    "LIBSVM files have no named columns (weights, trials, an offset or a named \
+                         response need a CSV, Parquet or Arrow file)"
+                        .into(),
             });
         }
         let mut source = Self {

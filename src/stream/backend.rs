@@ -301,6 +301,8 @@ struct Padded {
     x: Vec<f64>,
     y: Vec<f64>,
     weights: Vec<f64>,
+    /// Empty where the source has no offsets.
+    offset: Vec<f64>,
     rows: usize,
 }
 
@@ -317,7 +319,11 @@ impl Padded {
         y.resize(rows, label);
         let mut weights = buf.weights.clone();
         weights.resize(rows, 0.0);
-        Self { x, y, weights, rows }
+        let mut offset = b.offset.clone();
+        if !offset.is_empty() {
+            offset.resize(rows, 0.0);
+        }
+        Self { x, y, weights, offset, rows }
     }
 
     fn problem(&self, buf: &Prepared, family: Family) -> Result<Problem<'_>> {
@@ -330,7 +336,7 @@ impl Padded {
             weight_sum: template.weight_sum,
             min_positive_weight: template.min_positive_weight,
             family,
-            offset: None,
+            offset: (!self.offset.is_empty()).then(|| Cow::Borrowed(&self.offset[..])),
         })
     }
 }

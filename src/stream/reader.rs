@@ -54,7 +54,7 @@ impl Prepared {
             weight_sum: self.weight_sum,
             min_positive_weight,
             family,
-            offset: None,
+            offset: (!b.offset.is_empty()).then(|| Cow::Borrowed(&b.offset[..])),
         })
     }
 }

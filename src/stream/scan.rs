@@ -197,6 +197,10 @@ pub(crate) fn scan(
     if all.weight_sum <= 0.0 || all.min_positive_weight == f64::INFINITY {
         return Err(Error::AllZeroWeights);
     }
+    // Counts are ≥ 0 (checked per row): a zero weighted mean means every count is 0.
+    if matches!(family, Family::Poisson | Family::NegativeBinomial { .. }) && all.y.mean <= 0.0 {
+        return Err(Error::AllZeroCounts { family: family.name() });
+    }
     let constant = columns.iter().filter(|m| m.m2 == 0.0).count();
     if constant > 0 {
         log::info!("{name}: {constant} constant column(s)");
@@ -322,6 +326,10 @@ impl Tally {
         if let Some(i) = b.weights.iter().position(|w| !(w.is_finite() && *w >= 0.0)) {
             let reason = format!("weight {} is not finite and ≥ 0", b.weights[i]);
             return Err(bad(name, row(i), "weights", reason));
+        }
+        if let Some(i) = b.offset.iter().position(|o| !o.is_finite()) {
+            let reason = format!("{} is not finite", b.offset[i]);
+            return Err(bad(name, row(i), "offset", reason));
         }
         self.weights.clear();
         self.weights.extend_from_slice(&buf.weights);

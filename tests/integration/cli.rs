@@ -945,3 +945,102 @@ fn libsvm_files_stream_as_sparse_blocks() {
         }
     }
 }
+
+/// Count data from the command line: `--family poisson --offset COLUMN` on the executions data
+/// with an exposure of 100 per state (R's coefficients, deviance and AIC in the JSON's
+/// inference table, the table printed as R's summary.glm), `predict` reading the offset column
+/// the model names (R's fitted means × 100), the same fit streamed, and
+/// `--family negative-binomial` with θ estimated.
+#[test]
+fn count_models_with_an_offset_and_their_inference_table() {
+    let dir = scratch("counts");
+    let (x, y, n, p) = crate::common::read_csv("counts/cpunish.csv");
+    let header = "INCOME,PERPOVERTY,PERBLACK,LN_VC100k96,SOUTH,DEGREE,y,exposure";
+    let mut text = format!("{header}\n");
+    for i in 0..n {
+        let row: Vec<String> = x[i * p..(i + 1) * p].iter().map(|v| format!("{v:?}")).collect();
+        text += &format!("{},{:?},{:?}\n", row.join(","), y[i], 100f64.ln());
+    }
+    let data = dir.join("cpunish.csv");
+    std::fs::write(&data, text).unwrap();
+    let (model, streamed) = (dir.join("model.json"), dir.join("streamed.json"));
+    let base =
+        ["fit", "--data", data.to_str().unwrap(), "--family", "poisson", "--offset", "exposure"];
+    let out = scalemix(&[&base[..], &["--output", model.to_str().unwrap()]].concat());
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let file = json(&model);
+    assert_eq!(file["offset_column"], "exposure");
+    let table = &file["inference"];
+    assert!((table["deviance"].as_f64().unwrap() - 18.591641759528944).abs() <= 1e-9);
+    assert!((table["aic"].as_f64().unwrap() - 77.8546573896503).abs() <= 1e-9);
+    assert_eq!(table["coefficients"][0]["name"], "(Intercept)");
+    assert_eq!(table["coefficients"][1]["name"], "INCOME");
+    let income = table["coefficients"][1]["estimate"].as_f64().unwrap();
+    assert!((income / 2.611017e-04 - 1.0).abs() <= 1e-6, "{income}");
+    // The printed summary is R's table.
+    let printed = scalemix(&base);
+    let printed = String::from_utf8_lossy(&printed.stdout);
+    for line in ["Pr(>|z|)", "Null deviance: 136.572817  on 16 degrees", "AIC: 77.854657"] {
+        assert!(printed.contains(line), "{line} missing from\n{printed}");
+    }
+    // Predictions read the model's offset column: on the same rows R's fitted means; with an
+    // exposure of 200 instead of 100, twice them.
+    let doubled = dir.join("doubled.csv");
+    let exposure = format!(",{:?}\n", 100f64.ln());
+    let twice = format!(",{:?}\n", 200f64.ln());
+    std::fs::write(&doubled, std::fs::read_to_string(&data).unwrap().replace(&exposure, &twice))
+        .unwrap();
+    for (file, factor) in [(&data, 1.0), (&doubled, 2.0)] {
+        let out = scalemix(&[
+            "predict",
+            "--model",
+            model.to_str().unwrap(),
+            "--data",
+            file.to_str().unwrap(),
+        ]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let predictions: Vec<f64> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .skip(1)
+            .map(|l| l.parse().unwrap())
+            .collect();
+        for (ours, r) in predictions.iter().zip([35.2263655, 8.1965744, 1.3118966]) {
+            assert!((ours / (factor * r) - 1.0).abs() <= 1e-6, "{ours} vs R {r} × {factor}");
+        }
+    }
+    // Streamed: the same fit.
+    let out = scalemix(
+        &[&base[..], &["--stream", "--quiet", "--output", streamed.to_str().unwrap()]].concat(),
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let (a, b) = (
+        json(&model)["objective"].as_f64().unwrap(),
+        json(&streamed)["objective"].as_f64().unwrap(),
+    );
+    assert!((a - b).abs() <= 1e-12 * a.abs(), "in memory {a}, streamed {b}");
+    // The negative binomial with θ estimated writes θ and its standard error.
+    let out = scalemix(&[
+        "fit",
+        "--data",
+        fixture("counts/committee.csv").to_str().unwrap(),
+        "--family",
+        "negative-binomial",
+        "--output",
+        model.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let file = json(&model);
+    assert!(
+        file["theta"].as_f64().unwrap() > 0.0
+            && file["inference"]["theta_std_error"].as_f64().unwrap() > 0.0
+    );
+    // A negative count is named by its row and column.
+    let bad = dir.join("bad.csv");
+    std::fs::write(&bad, "x,y\n1,2\n2,-1\n3,4\n").unwrap();
+    let out = scalemix(&["fit", "--data", bad.to_str().unwrap(), "--family", "poisson"]);
+    let message = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && message.contains("poisson") && message.contains("row 1"),
+        "{message}"
+    );
+}

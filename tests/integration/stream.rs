@@ -1113,3 +1113,43 @@ fn a_multinomial_fit_on_statistics_computed_elsewhere_equals_the_in_memory_fit()
     );
     assert!(matches!(reference_class, Err(Error::Unsupported { .. })));
 }
+
+/// Streamed fits and paths with offsets (a Poisson exposure, a logistic offset) equal the
+/// in-memory ones, and a non-finite offset is named by its row.
+#[test]
+fn streamed_fits_with_offsets_equal_in_memory_fits() {
+    let (n, p) = (500, 6);
+    let s = scalemix::synthetic::correlated_sparse(n, p, 0.3, 3, 1.0, 5).0;
+    let offset: Vec<f64> = (0..n).map(|i| ((i % 9) as f64 + 1.0).ln()).collect();
+    let counts: Vec<f64> = (0..n)
+        .map(|i| {
+            let eta: f64 = s.x[i * p..(i + 1) * p].iter().sum::<f64>() * 0.3 + offset[i] - 1.0;
+            (eta.exp() + 0.5).floor()
+        })
+        .collect();
+    let x = Design::row_major(&s.x, n, p).unwrap();
+    for (name, glm, y) in [
+        ("poisson", Glm::poisson().penalty(Penalty::elastic_net(0.01, 0.5)), &counts),
+        ("logistic", Glm::logistic().penalty(Penalty::ridge(0.01)), &s.y),
+    ] {
+        let glm = glm.backend(scalemix::BackendChoice::Cpu);
+        let in_memory = glm.fit_data(&Data::new(x, y).offset(&offset)).unwrap();
+        let mut source = MemorySource::new(x, y).unwrap().with_offset(&offset).unwrap();
+        let streamed = streaming(glm.clone(), 61).fit_source(&mut source).unwrap();
+        assert!(streamed.converged());
+        let gap = relative(streamed.objective(), in_memory.objective());
+        assert!(gap <= 1e-12, "{name}: streamed {gap:e} from in memory");
+        let options = PathOptions { n_lambda: 8, ..PathOptions::default() };
+        let path = glm.path_data(&Data::new(x, y).offset(&offset), &options).unwrap();
+        let mut source = MemorySource::new(x, y).unwrap().with_offset(&offset).unwrap();
+        let streamed_path = streaming(glm.clone(), 61).path_source(&mut source, &options).unwrap();
+        for (a, b) in path.points.iter().zip(&streamed_path.points) {
+            assert!(relative(a.objective, b.objective) <= 1e-10, "{name} λ = {}", a.lambda);
+        }
+    }
+    let mut bad = offset.clone();
+    bad[123] = f64::NAN;
+    let mut source = MemorySource::new(x, &counts).unwrap().with_offset(&bad).unwrap();
+    let error = streaming(Glm::poisson(), 61).fit_source(&mut source).unwrap_err().to_string();
+    assert!(error.contains("row 123") && error.contains("offset"), "{error}");
+}

@@ -17,7 +17,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use scalemix::{
-    Acceleration, BackendChoice, CvOptions, Data, Family, Glm, Metric, PathOptions, Penalty,
+    Acceleration, BackendChoice, CvOptions, Data, Design, Family, Glm, Metric, PathOptions, Penalty,
 };
 
 use crate::entry::backend_arg;
@@ -98,6 +98,9 @@ enum Command {
         /// available memory).
         #[arg(long)]
         max_memory: Option<u64>,
+        /// The offset column (default: the one the model was fitted with, if any).
+        #[arg(long)]
+        offset: Option<String>,
     },
     /// The main job on an embedded default: an ill-conditioned logistic regression generated
     /// in memory, SM-EM against Adam, with a convergence plot.
@@ -137,6 +140,14 @@ struct FitArgs {
     /// Trials column for --family binomial (the target holds the success counts).
     #[arg(long)]
     trials: Option<String>,
+    /// Dispersion θ for --family negative-binomial (estimated by maximum likelihood when
+    /// absent, as R's MASS::glm.nb).
+    #[arg(long)]
+    theta: Option<f64>,
+    /// Offset column: added to each row's linear predictor with coefficient 1 (e.g. the log of
+    /// an exposure for Poisson counts). `predict` reads the same column again.
+    #[arg(long)]
+    offset: Option<String>,
     /// Penalty strength λ.
     #[arg(long, default_value_t = 0.0)]
     lambda: f64,
@@ -255,8 +266,9 @@ fn run(command: Command) -> Result<(), String> {
         Command::Fit(args) => fit(&args),
         Command::Path { fit, path } => run_path(&fit, &path),
         Command::Cv { fit, path, folds, metric, seed } => run_cv(&fit, &path, folds, metric, seed),
-        Command::Predict { model, data, output, stream, block_rows, max_memory } => {
-            predict(&model, &data, output.as_deref(), stream, block_rows, max_memory)
+        Command::Predict { model, data, output, stream, block_rows, max_memory, offset } => {
+            let files = Files { model: &model, data: &data, destination: output.as_deref() };
+            predict(files, offset, stream, block_rows, max_memory)
         }
         Command::Demo { backend, plot } => demo::run(backend, &plot),
         Command::Devices => devices(),
@@ -291,6 +303,7 @@ fn load(args: &FitArgs) -> Result<Dataset, String> {
         target_required: true,
         weights: args.weights.clone(),
         trials,
+        offset: args.offset.clone(),
         features: None,
     };
     data::read(&args.data, &roles)
@@ -302,6 +315,8 @@ fn glm(args: &FitArgs) -> Glm {
         FamilyArg::Multinomial => Glm::logistic(),
         // σ absent: estimated.
         FamilyArg::One(Family::StudentT { .. }) => Glm::student_t(args.nu, args.sigma),
+        // θ absent: estimated.
+        FamilyArg::One(Family::NegativeBinomial { .. }) => Glm::negative_binomial(args.theta),
         FamilyArg::One(family) => Glm::new(family.with_parameters(Some(args.quantile), None, None)),
     };
     let penalty = match args.bridge_q {
@@ -322,8 +337,14 @@ fn glm(args: &FitArgs) -> Glm {
     }
 }
 
-fn weights(data: &Dataset, args: &FitArgs) -> Option<Vec<f64>> {
-    args.weights.as_ref().map(|_| data.extras[0].clone())
+/// The rows of a fit: the response (binomial: successes out of the trials column), and the
+/// weights and offsets where the command names their columns.
+fn rows<'a>(data: &'a Dataset, x: Design<'a>) -> Data<'a> {
+    let rows = match &data.trials {
+        Some(trials) => Data::binomial(x, &data.y, trials),
+        None => Data::new(x, &data.y),
+    };
+    rows.maybe_weights(data.weights.as_deref()).maybe_offset(data.offset.as_deref())
 }
 
 /// Refuses, before any work, an `--output` or `--plot` that names the data file or each other.
@@ -365,11 +386,8 @@ fn fit(args: &FitArgs) -> Result<(), String> {
     let x = data.design().map_err(|e| e.to_string())?;
     let bar = progress(args.quiet, "fitting");
     let glm = glm(args);
-    let w = weights(&data, args);
     let (file, trace) = if args.family == FamilyArg::Multinomial {
-        let fit = glm
-            .fit_multiclass_data(&Data::new(x, &data.y).maybe_weights(w.as_deref()))
-            .map_err(|e| e.to_string())?;
+        let fit = glm.fit_multiclass_data(&rows(&data, x)).map_err(|e| e.to_string())?;
         let file = ModelFile::multiclass(
             &fit,
             args.lambda,
@@ -379,18 +397,17 @@ fn fit(args: &FitArgs) -> Result<(), String> {
         );
         (file, None)
     } else {
-        let fit = if args.family == FamilyArg::BINOMIAL {
-            let trials = data.extras.last().expect("trials column read");
-            glm.fit_data(&Data::binomial(x, &data.y, trials).maybe_weights(w.as_deref()))
-        } else {
-            match &w {
-                Some(w) => glm.fit_data(&Data::new(x, &data.y).weights(w)),
-                None => glm.fit(x, &data.y),
-            }
-        }
-        .map_err(|e| e.to_string())?;
-        let file =
+        let fit = glm.fit_data(&rows(&data, x)).map_err(|e| e.to_string())?;
+        let mut file =
             ModelFile::single(&fit, args.lambda, args.alpha, args.bridge_q, &data.feature_names);
+        file.offset_column = args.offset.clone();
+        // R's summary.glm table where it is defined (unpenalized or ridge fits of the
+        // likelihood families); nothing for the others.
+        match glm.inference(&fit, &rows(&data, x)) {
+            Ok(table) => file.set_inference(&table),
+            Err(scalemix::Error::Unsupported { .. }) => {}
+            Err(e) => file.inference_note = Some(format!("no inference table: {e}")),
+        }
         (file, Some((fit.objective_trace().to_vec(), fit.objective())))
     };
     bar.finish_and_clear();
@@ -427,18 +444,7 @@ fn run_path(args: &FitArgs, path: &PathArgs) -> Result<(), String> {
     let data = load(args)?;
     let x = data.design().map_err(|e| e.to_string())?;
     let bar = progress(args.quiet, "fitting the path");
-    let w = weights(&data, args);
-    let fitted = match args.family {
-        FamilyArg::One(Family::Binomial) => {
-            let trials = data.extras.last().expect("trials column read");
-            glm(args).path_data(
-                &Data::binomial(x, &data.y, trials).maybe_weights(w.as_deref()),
-                &options,
-            )
-        }
-        _ => glm(args).path_data(&Data::new(x, &data.y).maybe_weights(w.as_deref()), &options),
-    }
-    .map_err(|e| e.to_string())?;
+    let fitted = glm(args).path_data(&rows(&data, x), &options).map_err(|e| e.to_string())?;
     bar.finish_and_clear();
     let file = model::PathFile::new(&fitted, &data.feature_names);
     finish(args, &file, file.summary(), |plot| {
@@ -466,16 +472,13 @@ fn run_cv(
     let options = CvOptions { folds, seed, metric, path: path_options(path) };
     let bar = progress(args.quiet, &format!("cross-validating ({folds} folds)"));
     let glm = glm(args);
-    let result = match weights(&data, args) {
-        w if args.family == FamilyArg::BINOMIAL => {
-            let trials = data.extras.last().expect("trials column read");
-            glm.cv_data(&Data::binomial(x, &data.y, trials).maybe_weights(w.as_deref()), &options)
-        }
-        Some(w) => {
-            let folds = scalemix::Folds::new(data.n, folds, seed).map_err(|e| e.to_string())?;
-            glm.cv_with_folds(&Data::new(x, &data.y).weights(&w), &folds, &options)
-        }
-        None => glm.cv(x, &data.y, &options),
+    // Weighted rows take unstratified folds (as before weights existed here); binomial counts
+    // and unweighted rows the library's default.
+    let result = if data.weights.is_some() && args.family != FamilyArg::BINOMIAL {
+        let folds = scalemix::Folds::new(data.n, folds, seed).map_err(|e| e.to_string())?;
+        glm.cv_with_folds(&rows(&data, x), &folds, &options)
+    } else {
+        glm.cv_data(&rows(&data, x), &options)
     }
     .map_err(|e| e.to_string())?;
     bar.finish_and_clear();
@@ -483,27 +486,38 @@ fn run_cv(
     finish(args, &file, file.summary(), |plot| plot::cv_curve(plot, &result))
 }
 
+/// The files of a `predict`: the model, the data, and where the predictions go (stdout when
+/// `None`).
+struct Files<'a> {
+    model: &'a std::path::Path,
+    data: &'a std::path::Path,
+    destination: Option<&'a std::path::Path>,
+}
+
 fn predict(
-    model_path: &std::path::Path,
-    data_path: &std::path::Path,
-    destination: Option<&std::path::Path>,
+    files: Files<'_>,
+    offset: Option<String>,
     stream: bool,
     block_rows: usize,
     max_memory: Option<u64>,
 ) -> Result<(), String> {
+    let Files { model: model_path, data: data_path, destination } = files;
     output::check_outputs(&[model_path, data_path], &[destination])?;
     let model = model::read_json(model_path)?;
-    if let Some(note) = streamed::should_stream(data_path, stream, max_memory)? {
-        streamed::predict(&model, data_path, destination, block_rows)?;
-        streamed::tell(note, false);
-        return Ok(());
-    }
+    // The column the model was fitted with unless another is named.
+    let offset = offset.or_else(|| model.offset_column.clone());
     let roles = Roles {
         target: None,
         target_required: false,
         features: Some(model.feature_names.clone()),
+        offset,
         ..Roles::default()
     };
+    if let Some(note) = streamed::should_stream(data_path, stream, max_memory)? {
+        streamed::predict(&model, data_path, &roles, destination, block_rows)?;
+        streamed::tell(note, false);
+        return Ok(());
+    }
     let data = data::read(data_path, &roles)?;
     if data.p != model.feature_names.len() {
         return Err(format!(

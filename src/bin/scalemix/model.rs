@@ -5,7 +5,8 @@ use std::path::Path as FilePath;
 
 use nalgebra::DMatrix;
 use scalemix::{
-    CvResult, Family, Fit, LinearModel, MulticlassFit, MulticlassModel, RegularizationPath,
+    CvResult, Family, Fit, Inference, LinearModel, MulticlassFit, MulticlassModel,
+    RegularizationPath,
 };
 use serde::{Deserialize, Serialize};
 
@@ -24,6 +25,12 @@ pub struct ModelFile {
     pub nu: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub sigma: Option<f64>,
+    /// The negative binomial's θ (given or estimated).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub theta: Option<f64>,
+    /// The offset column the model was fitted with: `predict` reads it again by default.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub offset_column: Option<String>,
     pub lambda: f64,
     pub alpha: f64,
     #[serde(skip_serializing_if = "Option::is_none", default)]
@@ -50,6 +57,47 @@ pub struct ModelFile {
     pub coefs: Option<Vec<Vec<f64>>>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub intercepts: Option<Vec<f64>>,
+    /// R's summary.glm table, where it is defined (unpenalized or ridge fits of logistic,
+    /// binomial, gaussian, Poisson and negative binomial models).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub inference: Option<InferenceFile>,
+    /// Why a fit that could have one has no table (e.g. collinear columns).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub inference_note: Option<String>,
+}
+
+/// One coefficient's row of the inference table.
+#[derive(Serialize, Deserialize)]
+pub struct CoefficientRow {
+    pub name: String,
+    pub estimate: f64,
+    pub std_error: f64,
+    /// z, or t for gaussian (see `InferenceFile::statistic`).
+    pub statistic: f64,
+    pub p_value: f64,
+    /// The 95% Wald interval.
+    pub lower: f64,
+    pub upper: f64,
+}
+
+/// The inference table in the model file.
+#[derive(Serialize, Deserialize)]
+pub struct InferenceFile {
+    /// "z" or "t".
+    pub statistic: String,
+    /// The intercept first (where fitted), then the features.
+    pub coefficients: Vec<CoefficientRow>,
+    pub dispersion: f64,
+    pub deviance: f64,
+    pub null_deviance: f64,
+    pub df_residual: f64,
+    pub df_null: f64,
+    pub log_likelihood: f64,
+    pub aic: f64,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub theta_std_error: Option<f64>,
+    /// The table as R prints it.
+    pub table: String,
 }
 
 impl ModelFile {
@@ -65,11 +113,17 @@ impl ModelFile {
             Family::StudentT { nu, sigma } => (None, Some(nu), Some(sigma)),
             _ => (None, None, None),
         };
+        let theta = match fit.family() {
+            Family::NegativeBinomial { theta } => Some(theta),
+            _ => None,
+        };
         Self {
             family: fit.family().name().to_string(),
             quantile,
             nu,
             sigma,
+            theta,
+            offset_column: None,
             lambda,
             alpha: if bridge_q.is_some() { 1.0 } else { alpha },
             bridge_q,
@@ -87,7 +141,40 @@ impl ModelFile {
             classes: None,
             coefs: None,
             intercepts: None,
+            inference: None,
+            inference_note: None,
         }
+    }
+
+    /// Records the fit's inference table (rows named after the features).
+    pub fn set_inference(&mut self, table: &Inference) {
+        let row = |name: String, c: &scalemix::Coefficient| CoefficientRow {
+            name,
+            estimate: c.estimate,
+            std_error: c.standard_error,
+            statistic: c.statistic,
+            p_value: c.p_value,
+            lower: c.lower,
+            upper: c.upper,
+        };
+        let mut coefficients: Vec<CoefficientRow> =
+            table.intercept.iter().map(|c| row("(Intercept)".into(), c)).collect();
+        coefficients.extend(
+            table.coefficients.iter().zip(&self.feature_names).map(|(c, n)| row(n.clone(), c)),
+        );
+        self.inference = Some(InferenceFile {
+            statistic: if table.t_statistics { "t" } else { "z" }.into(),
+            coefficients,
+            dispersion: table.dispersion,
+            deviance: table.deviance,
+            null_deviance: table.null_deviance,
+            df_residual: table.df_residual,
+            df_null: table.df_null,
+            log_likelihood: table.log_likelihood,
+            aic: table.aic,
+            theta_std_error: table.theta.map(|t| t.standard_error),
+            table: table.table(Some(&self.feature_names)),
+        });
     }
 
     pub fn multiclass(
@@ -105,6 +192,8 @@ impl ModelFile {
             quantile: None,
             nu: None,
             sigma: None,
+            theta: None,
+            offset_column: None,
             lambda,
             alpha: if bridge_q.is_some() { 1.0 } else { alpha },
             bridge_q,
@@ -122,6 +211,8 @@ impl ModelFile {
             classes: Some(fit.classes().to_vec()),
             coefs: Some(coefs),
             intercepts: Some(fit.intercepts().to_vec()),
+            inference: None,
+            inference_note: None,
         }
     }
 
@@ -148,10 +239,22 @@ impl ModelFile {
                     self.write_coefficients(&mut s, &coefs[c]);
                 }
             }
-            _ => {
-                let _ = writeln!(s, "  {:<20} {:>14.6}", "(intercept)", self.intercept);
-                self.write_coefficients(&mut s, &self.coef);
-            }
+            _ => match &self.inference {
+                // The coefficients with their standard errors, as R prints them.
+                Some(inference) if self.coef.len() <= SHOWN_COEFFICIENTS => {
+                    s.push_str(&inference.table);
+                }
+                _ => {
+                    let _ = writeln!(s, "  {:<20} {:>14.6}", "(intercept)", self.intercept);
+                    self.write_coefficients(&mut s, &self.coef);
+                }
+            },
+        }
+        if let Some(theta) = self.theta {
+            let _ = writeln!(s, "θ = {theta}");
+        }
+        if let Some(note) = &self.inference_note {
+            let _ = writeln!(s, "{note}");
         }
         s
     }
@@ -200,6 +303,9 @@ impl ModelFile {
             Family::StudentT { .. } => {
                 Family::StudentT { nu: need(self.nu, "nu")?, sigma: need(self.sigma, "sigma")? }
             }
+            Family::NegativeBinomial { .. } => {
+                Family::NegativeBinomial { theta: need(self.theta, "theta")? }
+            }
             other => other,
         })
     }
@@ -215,6 +321,9 @@ impl ModelFile {
         if let (Some(classes), Some(coefs), Some(intercepts)) =
             (&self.classes, &self.coefs, &self.intercepts)
         {
+            if data.offset.is_some() {
+                return Err("a multi-class model takes no offset".into());
+            }
             let p = data.p;
             if let Some(c) = coefs.iter().position(|column| column.len() != p) {
                 return Err(format!(
@@ -247,7 +356,11 @@ impl ModelFile {
         }
         let model = LinearModel::new(family, self.coef.clone(), self.intercept)
             .map_err(|e| e.to_string())?;
-        let eta = model.decision_function(x).map_err(|e| e.to_string())?;
+        let eta = match &data.offset {
+            Some(offset) => model.decision_function_with_offset(x, offset),
+            None => model.decision_function(x),
+        }
+        .map_err(|e| e.to_string())?;
         out.push_str(prediction_header(family));
         prediction_rows(family, &eta, &mut out);
         Ok(out)

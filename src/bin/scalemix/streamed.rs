@@ -74,6 +74,7 @@ fn roles(args: &FitArgs) -> Result<Roles, String> {
         target_required: true,
         weights: args.weights.clone(),
         trials,
+        offset: args.offset.clone(),
         features: None,
     })
 }
@@ -137,7 +138,8 @@ pub fn fit(args: &FitArgs, glm: Glm) -> Result<(), String> {
     let fit = streaming(glm, args, &bar, "fitting").fit_source(&mut *source).map_err(refusal)?;
     bar.finish_and_clear();
     let names = source.feature_names().to_vec();
-    let file = ModelFile::single(&fit, args.lambda, args.alpha, args.bridge_q, &names);
+    let mut file = ModelFile::single(&fit, args.lambda, args.alpha, args.bridge_q, &names);
+    file.offset_column = args.offset.clone();
     let trace = fit.objective_trace().to_vec();
     finish(args, &file, file.summary(), |path| {
         plot::convergence(path, &[("SM-EM", trace)], fit.objective())
@@ -180,17 +182,13 @@ pub fn cv(
 pub fn predict(
     model: &ModelFile,
     data: &Path,
+    roles: &Roles,
     destination: Option<&Path>,
     block_rows: usize,
 ) -> Result<(), String> {
     let linear = model.linear_model()?;
-    let roles = Roles {
-        target: None,
-        target_required: false,
-        features: Some(model.feature_names.clone()),
-        ..Roles::default()
-    };
-    let mut source = open_file(data, &roles).map_err(|e| e.to_string())?;
+    // Each block's η takes its offsets where the roles name a column of them.
+    let mut source = open_file(data, roles).map_err(|e| e.to_string())?;
     let family = linear.family();
     let failed = |e: &dyn std::fmt::Display| format!("cannot write the predictions: {e}");
     let mut temporary = match destination {
