@@ -97,6 +97,12 @@ impl Glm {
                 Problem::binomial(x, successes, trials, weights)?
             }
         };
+        let counts = matches!(family, Family::Poisson | Family::NegativeBinomial { .. });
+        if counts
+            && problem.y.iter().zip(problem.weights.iter()).all(|(&y, &w)| y == 0.0 || w == 0.0)
+        {
+            return Err(Error::AllZeroCounts { family: family.name() });
+        }
         let problem = match data.offset {
             None => problem,
             Some(_) if entry == Entry::Multiclass => {

@@ -131,6 +131,9 @@ impl Glm {
             ));
         }
         let p = problem.ncols();
+        // The d × d information and its inverse.
+        let dim_bytes = 16 * ((p + 1) as u64).pow(2);
+        model.with_full_matrices().check_memory_for(problem.nrows(), 0, dim_bytes)?;
         if fit.coefficients.len() != p {
             return Err(Error::FeatureMismatch { expected: fit.coefficients.len(), found: p });
         }
@@ -144,6 +147,13 @@ impl Glm {
         let df_residual = rows - dim as f64;
         let deviance = deviance(&problem, &eta);
         let gaussian = problem.family == Family::Gaussian;
+        if gaussian && df_residual < 1.0 {
+            // σ² and the t distribution need residual degrees of freedom (R gives NaN).
+            return Err(refuse(
+                "a gaussian fit with no more rows of positive weight than \
+                               coefficients has no residual degrees of freedom to estimate σ²",
+            ));
+        }
         let dispersion = if gaussian { deviance / df_residual } else { 1.0 };
         let covariance = information * dispersion;
         let row = |j: usize, estimate: f64| {
@@ -364,6 +374,9 @@ fn log_likelihood(
 
 /// The two-sided p-value of t on `df` degrees of freedom, and the 97.5% t quantile.
 fn t_test(t: f64, df: f64) -> (f64, f64) {
+    if !(df > 0.0 && t.is_finite()) {
+        return (f64::NAN, f64::NAN);
+    }
     let (a, b) = (0.5 * df, 0.5);
     let ln_beta = a.ln_beta(b);
     let p_value = (df / (df + t * t)).inc_beta(a, b, ln_beta);

@@ -66,6 +66,22 @@ def _sparse_parts(X):
     return (X.format, data, indices, indptr, (int(X.shape[0]), int(X.shape[1])))
 
 
+def _offset(offset, n):
+    """An offset as the core reads it: one finite float64 per row."""
+    offset = np.ascontiguousarray(offset, dtype=np.float64)
+    if offset.ndim != 1 or offset.shape[0] != n:
+        raise ValueError(f"offset must have one value per row ({n}), got shape {offset.shape}")
+    bad = np.flatnonzero(~np.isfinite(offset))
+    if bad.size:
+        raise ValueError(f"offset[{bad[0]}] is {offset[bad[0]]}, not a finite number")
+    return offset
+
+
+def _wants_inference(setting, p):
+    """Whether a fit computes its inference table: ``None`` up to 2 000 features."""
+    return p <= 2000 if setting is None else bool(setting)
+
+
 def _positive(name, value):
     if not (np.isscalar(value) and np.isfinite(value) and value > 0):
         raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
@@ -112,10 +128,49 @@ class _Linear(BaseEstimator):
         self.termination_ = result["termination"]
         self.backend_ = result.get("backend", "")
 
-    def _eta(self, X):
+    def _eta(self, X, offset=None):
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, dtype=np.float64, accept_sparse=_SPARSE)
-        return X @ self.coef_.T + self.intercept_
+        eta = X @ self.coef_.T + self.intercept_
+        if offset is not None:
+            eta = eta + _offset(offset, X.shape[0])
+        return eta
+
+    def _record_inference(self, result):
+        """R's summary.glm table from the core's result, where it has one: ``bse_``,
+        ``zvalues_`` (t for gaussian), ``pvalues_``, ``conf_int_`` (p × 2, the 95% Wald
+        intervals), the intercept's in ``intercept_bse_`` …, and ``deviance_``,
+        ``null_deviance_``, ``aic_``, ``llf_``; :meth:`summary` prints it."""
+        table = result.get("inference")
+        self.inference_note_ = result.get("inference_note")
+        self._summary = None if table is None else table["table"]
+        if table is None:
+            return
+        first = 1 if table["has_intercept"] else 0
+        self.bse_ = table["bse"][first:]
+        self.zvalues_ = table["statistic"][first:]
+        self.pvalues_ = table["pvalues"][first:]
+        self.conf_int_ = np.column_stack((table["lower"][first:], table["upper"][first:]))
+        if first:
+            self.intercept_bse_ = float(table["bse"][0])
+            self.intercept_pvalue_ = float(table["pvalues"][0])
+        self.deviance_ = float(table["deviance"])
+        self.null_deviance_ = float(table["null_deviance"])
+        self.df_residual_ = float(table["df_residual"])
+        self.aic_ = float(table["aic"])
+        self.llf_ = float(table["log_likelihood"])
+        if "theta_std_error" in table:
+            self.theta_bse_ = float(table["theta_std_error"])
+
+    def summary(self):
+        """R's summary.glm table of the fit (coefficients with standard errors, z or t values,
+        p-values and 95% Wald intervals; deviances, AIC): for unpenalized and ridge fits of the
+        logistic, gaussian, Poisson and negative binomial families."""
+        check_is_fitted(self)
+        if getattr(self, "_summary", None) is None:
+            reason = getattr(self, "inference_note_", None) or "not computed for this estimator"
+            raise ValueError(f"no inference table: {reason}")
+        return self._summary
 
 
 class _Regressor(RegressorMixin, _Linear):
@@ -427,9 +482,16 @@ class GLM(RegressorMixin, _Linear):
     """A glmnet-style model of any scalemix family: ``lam`` and ``alpha`` as in glmnet.
 
     ``family`` is one of "gaussian", "logistic" (labels 0/1), "hinge" (labels -1/+1 or 0/1),
-    "quantile" (at ``quantile``) or "student_t" (``nu``, and ``sigma`` or estimated).
-    :meth:`predict` gives the response scale (the probability for logistic, the linear
-    predictor otherwise); :meth:`linear_predictor` the linear predictor.
+    "quantile" (at ``quantile``), "student_t" (``nu``, and ``sigma`` or estimated), "poisson"
+    (counts, log link) or "negative_binomial" (counts, log link, ``theta`` or estimated by
+    maximum likelihood as R's ``MASS::glm.nb``; the fitted θ in ``theta_``). ``fit`` and
+    ``predict`` take an ``offset`` per row (glum's convention: e.g. the log of an exposure).
+    :meth:`predict` gives the response scale (the probability for logistic, the mean count for
+    Poisson and the negative binomial, the linear predictor otherwise); :meth:`linear_predictor`
+    the linear predictor. An unpenalized or ridge fit of the likelihood families carries R's
+    summary.glm table (:meth:`summary`, ``bse_``, ``pvalues_``, ``conf_int_``, ``aic_`` …):
+    ``inference=None`` (the default) computes it up to 2 000 features (a d × d inverse), True
+    always, False never.
     """
 
     def __init__(
@@ -442,6 +504,8 @@ class GLM(RegressorMixin, _Linear):
         quantile=0.5,
         nu=4.0,
         sigma=None,
+        theta=None,
+        inference=None,
         standardize=False,
         max_iter=1000,
         tol=1e-12,
@@ -454,13 +518,16 @@ class GLM(RegressorMixin, _Linear):
         self.quantile = quantile
         self.nu = nu
         self.sigma = sigma
+        self.theta = theta
+        self.inference = inference
         self.standardize = standardize
         self.max_iter = max_iter
         self.tol = tol
         self.backend = backend
 
-    def fit(self, X, y, sample_weight=None):
-        """Fits the model; ``sample_weight`` multiplies each row's loss."""
+    def fit(self, X, y, sample_weight=None, offset=None):
+        """Fits the model; ``sample_weight`` multiplies each row's loss, ``offset`` is added to
+        each row's linear predictor."""
         self._check_common()
         X, y = validate_data(self, X, y, dtype=np.float64, y_numeric=True, accept_sparse=_SPARSE)
         sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64)
@@ -474,24 +541,90 @@ class GLM(RegressorMixin, _Linear):
             quantile=float(self.quantile),
             nu=float(self.nu),
             sigma=None if self.sigma is None else float(self.sigma),
+            theta=None if self.theta is None else float(self.theta),
+            offset=None if offset is None else _offset(offset, X.shape[0]),
+            inference=_wants_inference(self.inference, X.shape[1]),
             standardize=bool(self.standardize),
             **self._core_options(),
         )
         self.coef_ = result["coef"]
         self.intercept_ = float(result["intercept"])
+        if "theta" in result:
+            self.theta_ = float(result["theta"])
         self._record(result)
+        self._record_inference(result)
         return self
 
-    def linear_predictor(self, X):
-        """The linear predictor X @ coef_ + intercept_."""
-        return self._eta(X)
+    def linear_predictor(self, X, offset=None):
+        """The linear predictor offset + X @ coef_ + intercept_."""
+        return self._eta(X, offset)
 
-    def predict(self, X):
-        """The response scale: P(y = 1) for logistic, the linear predictor otherwise."""
-        eta = self._eta(X)
-        if self.family == "logistic":
+    def predict(self, X, offset=None):
+        """The response scale: P(y = 1) for logistic, the mean count exp(η) for Poisson and the
+        negative binomial, the linear predictor otherwise."""
+        eta = self._eta(X, offset)
+        family = self.family.replace("-", "_")
+        if family == "logistic":
             return 1.0 / (1.0 + np.exp(-eta))
+        if family in ("poisson", "negative_binomial"):
+            return np.exp(eta)
         return eta
+
+
+class PoissonRegressor(RegressorMixin, _Linear):
+    """Poisson regression with the log link and an l2 penalty, as
+    ``sklearn.linear_model.PoissonRegressor``.
+
+    scikit-learn minimizes (1/(2 W)) sum_i w_i deviance_i + (alpha/2) |beta|^2, which is
+    scalemix's objective with the Poisson loss (half the deviance, less a constant), lam = alpha,
+    alpha_mix = 0. ``fit`` and ``predict`` also take an ``offset`` per row (e.g. the log of an
+    exposure). Up to 2 000 features the fit carries R's summary.glm table (:meth:`summary`,
+    ``bse_``, ``pvalues_`` …; for alpha > 0 that of the ridge's penalized information).
+    """
+
+    def __init__(self, *, alpha=1.0, fit_intercept=True, max_iter=1000, tol=1e-12, backend="auto"):
+        self.alpha = alpha
+        self.fit_intercept = fit_intercept
+        self.max_iter = max_iter
+        self.tol = tol
+        self.backend = backend
+
+    def fit(self, X, y, sample_weight=None, offset=None):
+        """Fits the model; ``sample_weight`` multiplies each row's loss, ``offset`` is added to
+        each row's linear predictor."""
+        self._check_common()
+        _nonnegative("alpha", self.alpha)
+        X, y = validate_data(self, X, y, dtype=np.float64, y_numeric=True, accept_sparse=_SPARSE)
+        if np.any(y < 0):
+            i = int(np.flatnonzero(y < 0)[0])
+            raise ValueError(f"PoissonRegressor needs counts y >= 0; y[{i}] = {y[i]}")
+        sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64)
+        result = _core.fit(
+            _in_place(X),
+            np.ascontiguousarray(y, dtype=np.float64),
+            sample_weight,
+            family="poisson",
+            lam=float(self.alpha),
+            alpha=0.0,
+            offset=None if offset is None else _offset(offset, X.shape[0]),
+            inference=_wants_inference(None, X.shape[1]),
+            **self._core_options(),
+        )
+        self.coef_ = result["coef"]
+        self.intercept_ = float(result["intercept"])
+        self._record(result)
+        self._record_inference(result)
+        return self
+
+    def predict(self, X, offset=None):
+        """The mean count exp(offset + X @ coef_ + intercept_)."""
+        return np.exp(self._eta(X, offset))
+
+    def __sklearn_tags__(self):
+        # Counts: scikit-learn's checks then draw y >= 0 (as for its own PoissonRegressor).
+        tags = super().__sklearn_tags__()
+        tags.target_tags.positive_only = True
+        return tags
 
 
 def _arrays(X, y, sample_weight):
@@ -511,13 +644,16 @@ def path(
     sample_weight=None,
     fit_intercept=True,
     quantile=0.5,
+    theta=None,
+    offset=None,
     n_lambda=40,
     lambda_min_ratio=None,
     lambdas=None,
     standardize=False,
     backend="auto",
 ):
-    """A glmnet-style regularization path, λ from λ_max down.
+    """A glmnet-style regularization path, λ from λ_max down (``offset``: one value per row
+    added to the linear predictor; ``theta``: the negative binomial's, estimated when None).
 
     Returns a dict of arrays: ``lambdas`` (n_λ), ``coef`` (n_λ × p), ``intercept`` and
     ``objective`` (n_λ), and ``lambda_max``.
@@ -531,6 +667,8 @@ def path(
         alpha=float(alpha),
         fit_intercept=bool(fit_intercept),
         quantile=float(quantile),
+        theta=None if theta is None else float(theta),
+        offset=None if offset is None else _offset(offset, y.shape[0]),
         n_lambda=int(n_lambda),
         lambda_min_ratio=lambda_min_ratio,
         lambdas=None if lambdas is None else [float(v) for v in lambdas],
@@ -548,6 +686,8 @@ def cv(
     sample_weight=None,
     fit_intercept=True,
     quantile=0.5,
+    theta=None,
+    offset=None,
     n_lambda=40,
     lambda_min_ratio=None,
     folds=5,
@@ -560,7 +700,8 @@ def cv(
 
     Returns :func:`path`'s arrays plus ``mean`` and ``standard_error`` of the held-out score
     per λ, ``lambda_min`` and ``lambda_1se``. ``metric``: "deviance", "misclassification",
-    "auc", "mse", "mae" or "check" (default: the family's).
+    "auc", "mse", "mae" or "check" (default: the family's; the deviance for counts). ``offset``
+    and ``theta`` as for :func:`path`.
     """
     X, y, sample_weight = _arrays(X, y, sample_weight)
     return _core.cv(
@@ -571,6 +712,8 @@ def cv(
         alpha=float(alpha),
         fit_intercept=bool(fit_intercept),
         quantile=float(quantile),
+        theta=None if theta is None else float(theta),
+        offset=None if offset is None else _offset(offset, y.shape[0]),
         n_lambda=int(n_lambda),
         lambda_min_ratio=lambda_min_ratio,
         folds=int(folds),

@@ -64,12 +64,13 @@ def _first(mask):
 _LABELS = {"logistic": (0.0, 1.0), "hinge": (-1.0, 0.0, 1.0)}
 
 
-def _chunk_summary(x, y, w, index, offset, classify, family=None):
+def _chunk_summary(x, y, w, o, index, offset, classify, family=None):
     """One chunk's checks and sums (runs on a worker): errors name the chunk and the row.
 
-    ``classify``: the response holds labels; the chunk's distinct labels and the weight of
-    each are gathered instead of the response's moments. ``family``: a GLM family whose
-    response must be one of its labels (`_LABELS`).
+    ``o``: the chunk's offsets (None without). ``classify``: the response holds labels; the
+    chunk's distinct labels and the weight of each are gathered instead of the response's
+    moments. ``family``: a GLM family whose response must be one of its labels (`_LABELS`),
+    or counts (≥ 0; integers for the negative binomial).
     """
     x = _chunk_matrix(x)
     y = np.asarray(y).ravel()
@@ -82,6 +83,8 @@ def _chunk_summary(x, y, w, index, offset, classify, family=None):
             f"{value} is not finite"
         )
     checked = [("sample_weight", w)]
+    if o is not None:
+        checked.append(("offset", np.asarray(o, dtype=np.float64).ravel()))
     if not classify or y.dtype.kind == "f":
         checked.insert(0, ("y", y.astype(np.float64)))
     for name, values in checked:
@@ -97,6 +100,10 @@ def _chunk_summary(x, y, w, index, offset, classify, family=None):
             f"chunk {index}, row {offset + i}: label {y[i]} is not one of {_LABELS[family]} "
             f"({family})"
         )
+    counts = family in ("poisson", "negative_binomial", "negative-binomial")
+    if counts and ((y < 0) | ((y != np.round(y)) & (family != "poisson"))).any():
+        i = _first((y < 0) | ((y != np.round(y)) & (family != "poisson")))
+        raise ValueError(f"chunk {index}, row {offset + i}: {y[i]} is not a count ({family})")
     weight = w.sum()
     positive = w[w > 0]
 
@@ -216,12 +223,20 @@ def _first_non_finite(x):
     return i, j, x[i, j]
 
 
-def _chunk_statistics(x, y, w, theta, needs, backend, target, options):
+def _chunk_statistics(x, y, w, o, theta, needs, backend, target, options):
     """One chunk's statistics as sums, a ``_core.Statistics`` (runs on a worker, in the Rust
-    core)."""
+    core); ``o``: the chunk's offsets, or None."""
     y = _targets(np.ravel(y), *target)
+    offset = None if o is None else _ready(np.ravel(o))
     return _core.chunk_statistics(
-        _ready(x), _ready(y), _ready(np.ravel(w)), _ready(theta), needs=needs, backend=backend, **options
+        _ready(x),
+        _ready(y),
+        _ready(np.ravel(w)),
+        _ready(theta),
+        needs=needs,
+        backend=backend,
+        offset=offset,
+        **options,
     )
 
 
@@ -313,15 +328,16 @@ def _tree(parts, combine):
 
 
 class _Chunks:
-    """The rows of a fit: X, y and the weights persisted on the workers, chunk by chunk."""
+    """The rows of a fit: X, y, the weights and any offsets persisted on the workers, chunk by
+    chunk."""
 
-    def __init__(self, X, y, sample_weight):
+    def __init__(self, X, y, sample_weight, offset=None):
         import dask.array as da
 
         # Dask DataFrames and Series: their partitions become the chunks (with known lengths).
-        X, y, sample_weight = (
+        X, y, sample_weight, offset = (
             v.to_dask_array(lengths=True) if hasattr(v, "to_dask_array") else v
-            for v in (X, y, sample_weight)
+            for v in (X, y, sample_weight, offset)
         )
         X = da.asarray(X)
         if X.ndim != 2:
@@ -333,6 +349,8 @@ class _Chunks:
             sample_weight = da.ones(X.shape[0], chunks=(X.chunks[0],))
         w = da.asarray(sample_weight).rechunk((X.chunks[0],))
         self._graphs = (X, y, w)
+        if offset is not None:
+            self._graphs += (da.asarray(offset, dtype=np.float64).rechunk((X.chunks[0],)),)
         self._persist()
         self.offsets = np.concatenate([[0], np.cumsum(X.chunks[0])[:-1]])
         self.n_features = X.shape[1]
@@ -345,10 +363,10 @@ class _Chunks:
         # Held here: the persisted collections own the futures that keep the chunks on the
         # workers (the delayed blocks alone do not).
         self._persisted = dask.persist(*self._graphs)
-        X, y, w = self._persisted
-        self.blocks = list(
-            zip(X.to_delayed().ravel(), y.to_delayed().ravel(), w.to_delayed().ravel())
-        )
+        columns = [a.to_delayed().ravel() for a in self._persisted]
+        if len(columns) == 3:  # no offsets
+            columns.append([None] * len(columns[0]))
+        self.blocks = list(zip(*columns))
 
     def _compute(self, build):
         """`build(blocks).compute()`; where a worker was lost with chunks it held, the chunks
@@ -372,8 +390,8 @@ class _Chunks:
 
         def build(blocks):
             parts = [
-                summary(x, y, w, k, int(offset), classify, family)
-                for k, ((x, y, w), offset) in enumerate(zip(blocks, self.offsets))
+                summary(x, y, w, o, k, int(offset), classify, family)
+                for k, ((x, y, w, o), offset) in enumerate(zip(blocks, self.offsets))
             ]
             return _tree(parts, _merge_summaries)
 
@@ -415,8 +433,8 @@ class _Chunks:
 
             def build(blocks):
                 parts = [
-                    statistics(x, y, w, theta, needs, device, target, options)
-                    for x, y, w in blocks
+                    statistics(x, y, w, o, theta, needs, device, target, options)
+                    for x, y, w, o in blocks
                 ]
                 return _tree(parts, _add_statistics)
 
@@ -441,7 +459,7 @@ class _Chunks:
             def build(blocks):
                 parts = [
                     statistics(x, y, w, theta, c, needs, backend, classes, options)
-                    for x, y, w in blocks
+                    for x, y, w, _ in blocks
                 ]
                 return _tree(parts, _add_statistics)
 
@@ -451,7 +469,9 @@ class _Chunks:
             theta = np.array(theta, dtype=np.float64)
 
             def build(blocks):
-                parts = [multinomial(x, y, w, theta, classes, fit_intercept) for x, y, w in blocks]
+                parts = [
+                    multinomial(x, y, w, theta, classes, fit_intercept) for x, y, w, _ in blocks
+                ]
                 return _tree(parts, _add_pairs)
 
             loss, gradient = self._compute(build)
@@ -489,9 +509,11 @@ class _DaskFit:
             **options,
         )
 
-    def _fit_regression(self, X, y, sample_weight, family, lam_alpha):
-        chunks = _Chunks(X, y, sample_weight)
+    def _fit_regression(self, X, y, sample_weight, family, lam_alpha, offset=None):
+        chunks = _Chunks(X, y, sample_weight, offset)
         summary = chunks.summary(family=family)
+        if family in ("poisson", "negative_binomial") and summary["response_mean"] <= 0:
+            raise ValueError(f"every {family} count with positive weight is 0: no finite fit")
         lam, alpha = lam_alpha(summary["weight_sum"])
         result = self._fit_rows(chunks, summary, family, lam, alpha)
         self.n_features_in_ = chunks.n_features
@@ -500,8 +522,14 @@ class _DaskFit:
         self._record(result)
         return self
 
-    def _linear(self, X):
-        return _lazy(X).dot(self.coef_) + self.intercept_
+    def _linear(self, X, offset=None):
+        eta = _lazy(X).dot(self.coef_) + self.intercept_
+        if offset is not None:
+            import dask.array as da
+
+            offset = offset.to_dask_array(lengths=True) if hasattr(offset, "to_dask_array") else offset
+            eta = eta + da.asarray(offset, dtype=np.float64).rechunk(eta.chunks)
+        return eta
 
 
 class _DaskClassifier(_DaskFit):
@@ -658,7 +686,9 @@ class QuantileRegressor(_DaskRegressor, _mem.QuantileRegressor):
 
 class GLM(_DaskFit, _mem.GLM):
     """:class:`scalemix.GLM` on Dask arrays: every family but binomial, Student-t with its σ
-    given; ``standardize`` is not offered (the design is fitted as given)."""
+    and the negative binomial with its θ given; an ``offset`` per row (a Dask array chunked
+    like y, or in memory); ``standardize`` is not offered (the design is fitted as given), nor
+    is the inference table."""
 
     # The core's table of family names; binomial rows need trials, which Dask fits do not read.
     _FAMILIES = tuple(f for f in _core.families() if f != "binomial")
@@ -668,10 +698,12 @@ class GLM(_DaskFit, _mem.GLM):
             "quantile": float(self.quantile),
             "nu": float(self.nu),
             "sigma": None if self.sigma is None else float(self.sigma),
+            "nb_theta": None if self.theta is None else float(self.theta),
         }
 
-    def fit(self, X, y, sample_weight=None):
-        """Fits on Dask arrays (or anything ``dask.array.asarray`` takes), chunked by rows."""
+    def fit(self, X, y, sample_weight=None, offset=None):
+        """Fits on Dask arrays (or anything ``dask.array.asarray`` takes), chunked by rows;
+        ``offset`` is added to each row's linear predictor."""
         self._check_common()
         if self.family.replace("-", "_") not in self._FAMILIES:
             raise ValueError(
@@ -680,16 +712,30 @@ class GLM(_DaskFit, _mem.GLM):
             )
         if self.family.replace("-", "_") == "student_t" and self.sigma is None:
             raise ValueError("distributed student_t fits need sigma (it is not estimated)")
+        if self.family.replace("-", "_") == "negative_binomial" and self.theta is None:
+            raise ValueError("distributed negative_binomial fits need theta (it is not estimated)")
         if self.standardize:
             raise ValueError("distributed fits take the design as given: standardize=False")
+        family = self.family.replace("-", "_")
         return self._fit_regression(
-            X, y, sample_weight, self.family, lambda _w: (float(self.lam), float(self.alpha))
+            X, y, sample_weight, family, lambda _w: (float(self.lam), float(self.alpha)), offset
         )
 
     @_like_input
-    def predict(self, X):
-        """The response scale (lazily for Dask input)."""
+    def linear_predictor(self, X, offset=None):
+        """offset + X @ coef_ + intercept_ (lazily for Dask input)."""
+        return self._linear(X, offset)
+
+    @_like_input
+    def predict(self, X, offset=None):
+        """The response scale: P(y = 1) for logistic, the mean count for Poisson and the
+        negative binomial, η otherwise (lazily for Dask input)."""
         import dask.array as da
 
-        eta = self._linear(X)
-        return 1.0 / (1.0 + da.exp(-eta)) if self.family == "logistic" else eta
+        eta = self._linear(X, offset)
+        family = self.family.replace("-", "_")
+        if family == "logistic":
+            return 1.0 / (1.0 + da.exp(-eta))
+        if family in ("poisson", "negative_binomial"):
+            return da.exp(eta)
+        return eta

@@ -159,14 +159,27 @@ impl Statistics {
 }
 
 /// The family a distributed fit's chunks compute, from its name and parameters.
-fn chunk_family(family: &str, quantile: f64, nu: f64, sigma: Option<f64>) -> PyResult<Family> {
+fn chunk_family(
+    family: &str,
+    quantile: f64,
+    nu: f64,
+    sigma: Option<f64>,
+    nb_theta: Option<f64>,
+) -> PyResult<Family> {
     Ok(match family.parse::<Family>().map_err(to_py)? {
         Family::Binomial => {
             return Err(PyValueError::new_err(format!(
-                "distributed fits take the logistic, gaussian, hinge, quantile and student_t \
-                 families; got {family:?}"
+                "distributed fits take the logistic, gaussian, hinge, quantile, student_t, \
+                 poisson and negative_binomial families; got {family:?}"
             )));
         }
+        Family::NegativeBinomial { .. } => Family::NegativeBinomial {
+            theta: nb_theta.ok_or_else(|| {
+                PyValueError::new_err(
+                    "distributed negative_binomial fits need theta (it is not estimated)",
+                )
+            })?,
+        },
         Family::StudentT { .. } => Family::StudentT {
             nu,
             sigma: sigma.ok_or_else(|| {
@@ -184,7 +197,8 @@ fn chunk_family(family: &str, quantile: f64, nu: f64, sigma: Option<f64>) -> PyR
 /// nothing but these d × d results leaves it.
 #[pyfunction]
 #[pyo3(signature = (x, y, sample_weight, theta, *, family="logistic", quantile=0.5,
-    fit_intercept=true, needs="gradient", backend="cpu", nu=4.0, sigma=None, offset=None))]
+    fit_intercept=true, needs="gradient", backend="cpu", nu=4.0, sigma=None, nb_theta=None,
+    offset=None))]
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn chunk_statistics<'py>(
     py: Python<'py>,
@@ -199,9 +213,10 @@ pub(crate) fn chunk_statistics<'py>(
     backend: &str,
     nu: f64,
     sigma: Option<f64>,
+    nb_theta: Option<f64>,
     offset: Option<PyReadonlyArray1<'py, f64>>,
 ) -> PyResult<Statistics> {
-    let family = chunk_family(family, quantile, nu, sigma)?;
+    let family = chunk_family(family, quantile, nu, sigma, nb_theta)?;
     let needs = match needs {
         "loss" => None,
         "gradient" => Some(Needs::Gradient),
@@ -375,7 +390,8 @@ impl ExternalRows for CallbackRows<'_> {
 /// over rows `summary` describes (a dict of `RowSummary`'s fields); the solver runs here.
 #[pyfunction]
 #[pyo3(signature = (evaluate, summary, *, family="logistic", lam=0.0, alpha=0.0,
-    fit_intercept=true, quantile=0.5, nu=4.0, sigma=None, max_iter=1000, tol=1e-12))]
+    fit_intercept=true, quantile=0.5, nu=4.0, sigma=None, nb_theta=None, max_iter=1000,
+    tol=1e-12))]
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn fit_statistics<'py>(
     py: Python<'py>,
@@ -388,12 +404,25 @@ pub(crate) fn fit_statistics<'py>(
     quantile: f64,
     nu: f64,
     sigma: Option<f64>,
+    nb_theta: Option<f64>,
     max_iter: usize,
     tol: f64,
 ) -> PyResult<Bound<'py, PyDict>> {
-    chunk_family(family, quantile, nu, sigma)?;
-    let glm =
-        model(family, lam, alpha, fit_intercept, quantile, nu, sigma, max_iter, tol, "cpu", false)?;
+    chunk_family(family, quantile, nu, sigma, nb_theta)?;
+    let glm = model(
+        family,
+        lam,
+        alpha,
+        fit_intercept,
+        quantile,
+        nu,
+        sigma,
+        nb_theta,
+        max_iter,
+        tol,
+        "cpu",
+        false,
+    )?;
     let summary = row_summary(&summary)?;
     let dim = summary.column_mean.len() + usize::from(fit_intercept);
     let mut rows = CallbackRows { evaluate, dim, devices: Vec::new(), error: None };
@@ -496,9 +525,21 @@ pub(crate) fn fit_multinomial_statistics<'py>(
     max_iter: usize,
     tol: f64,
 ) -> PyResult<Bound<'py, PyDict>> {
-    let glm =
-        model("logistic", lam, alpha, fit_intercept, 0.5, 4.0, None, max_iter, tol, "cpu", false)?
-            .symmetric_multinomial(true);
+    let glm = model(
+        "logistic",
+        lam,
+        alpha,
+        fit_intercept,
+        0.5,
+        4.0,
+        None,
+        None,
+        max_iter,
+        tol,
+        "cpu",
+        false,
+    )?
+    .symmetric_multinomial(true);
     let summary = row_summary(&summary)?;
     let dim = summary.column_mean.len() + usize::from(fit_intercept);
     let mut rows =

@@ -18,8 +18,8 @@ use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
 use scalemix::{
-    BackendChoice, CvOptions, Data, Design, Error, Family, Fit, Folds, Glm, Indices, Metric,
-    MulticlassFit, PathOptions, Penalty,
+    BackendChoice, CvOptions, Data, Design, Error, Family, Fit, Folds, Glm, Indices, Inference,
+    Metric, MulticlassFit, PathOptions, Penalty,
 };
 
 /// The core's error as a Python exception.
@@ -144,6 +144,7 @@ pub(crate) fn model(
     quantile: f64,
     nu: f64,
     sigma: Option<f64>,
+    theta: Option<f64>,
     max_iter: usize,
     tol: f64,
     backend: &str,
@@ -152,6 +153,8 @@ pub(crate) fn model(
     // The core's table of names (`student_t` and `student-t` alike).
     let glm = match family.parse::<Family>().map_err(to_py)? {
         Family::StudentT { .. } => Glm::student_t(nu, sigma),
+        // θ absent: estimated by maximum likelihood.
+        Family::NegativeBinomial { .. } => Glm::negative_binomial(theta),
         family => Glm::new(family.with_parameters(Some(quantile), None, None)),
     };
     let backend: BackendChoice = backend.parse().map_err(to_py)?;
@@ -164,12 +167,13 @@ pub(crate) fn model(
         .backend(backend))
 }
 
-/// One fit: a dict with coef, intercept, objective, n_iter, kkt_violation, termination and
-/// backend.
+/// One fit: a dict with coef, intercept, objective, n_iter, kkt_violation, termination,
+/// backend, theta (the negative binomial's) and, with `inference`, R's summary.glm table
+/// (`inference`, or `inference_note` saying why there is none).
 #[pyfunction]
 #[pyo3(signature = (x, y, sample_weight=None, *, family="logistic", lam=0.0, alpha=0.0,
-    fit_intercept=true, quantile=0.5, nu=4.0, sigma=None, max_iter=1000, tol=1e-12,
-    backend="auto", standardize=false))]
+    fit_intercept=true, quantile=0.5, nu=4.0, sigma=None, theta=None, offset=None,
+    inference=false, max_iter=1000, tol=1e-12, backend="auto", standardize=false))]
 #[allow(clippy::too_many_arguments)]
 fn fit<'py>(
     py: Python<'py>,
@@ -183,6 +187,9 @@ fn fit<'py>(
     quantile: f64,
     nu: f64,
     sigma: Option<f64>,
+    theta: Option<f64>,
+    offset: Option<PyReadonlyArray1<'py, f64>>,
+    inference: bool,
     max_iter: usize,
     tol: f64,
     backend: &str,
@@ -196,6 +203,7 @@ fn fit<'py>(
         quantile,
         nu,
         sigma,
+        theta,
         max_iter,
         tol,
         backend,
@@ -205,13 +213,50 @@ fn fit<'py>(
     let x = x.design()?;
     let y = y.as_slice()?;
     let w = sample_weight.as_ref().map(|w| w.as_slice()).transpose()?;
-    let fit = py
-        .detach(|| match w {
-            Some(w) => glm.fit_data(&Data::new(x, y).weights(w)),
-            None => glm.fit(x, y),
+    let o = offset.as_ref().map(|o| o.as_slice()).transpose()?;
+    let data = Data::new(x, y).maybe_weights(w).maybe_offset(o);
+    let (fit, table) = py
+        .detach(|| {
+            let fit = glm.fit_data(&data)?;
+            let table = inference.then(|| glm.inference(&fit, &data));
+            Ok::<_, Error>((fit, table))
         })
         .map_err(to_py)?;
-    fit_dict(py, &fit)
+    let out = fit_dict(py, &fit)?;
+    match table {
+        Some(Ok(table)) => out.set_item("inference", inference_dict(py, &table)?)?,
+        Some(Err(e)) => out.set_item("inference_note", e.to_string())?,
+        None => {}
+    }
+    Ok(out)
+}
+
+/// R's summary.glm table as arrays: the intercept first (where fitted), then the features.
+fn inference_dict<'py>(py: Python<'py>, table: &Inference) -> PyResult<Bound<'py, PyDict>> {
+    let rows: Vec<&scalemix::Coefficient> =
+        table.intercept.iter().chain(&table.coefficients).collect();
+    let column =
+        |f: fn(&scalemix::Coefficient) -> f64| -> Vec<f64> { rows.iter().map(|c| f(c)).collect() };
+    let out = PyDict::new(py);
+    out.set_item("has_intercept", table.intercept.is_some())?;
+    out.set_item("bse", column(|c| c.standard_error).into_pyarray(py))?;
+    out.set_item("statistic", column(|c| c.statistic).into_pyarray(py))?;
+    out.set_item("pvalues", column(|c| c.p_value).into_pyarray(py))?;
+    out.set_item("lower", column(|c| c.lower).into_pyarray(py))?;
+    out.set_item("upper", column(|c| c.upper).into_pyarray(py))?;
+    out.set_item("statistic_name", if table.t_statistics { "t" } else { "z" })?;
+    out.set_item("dispersion", table.dispersion)?;
+    out.set_item("deviance", table.deviance)?;
+    out.set_item("null_deviance", table.null_deviance)?;
+    out.set_item("df_residual", table.df_residual)?;
+    out.set_item("df_null", table.df_null)?;
+    out.set_item("log_likelihood", table.log_likelihood)?;
+    out.set_item("aic", table.aic)?;
+    if let Some(theta) = table.theta {
+        out.set_item("theta_std_error", theta.standard_error)?;
+    }
+    out.set_item("table", table.table(None))?;
+    Ok(out)
 }
 
 /// One fit's record: coef, intercept, objective, n_iter, kkt_violation, termination, backend and
@@ -227,6 +272,9 @@ pub(crate) fn fit_dict<'py>(py: Python<'py>, fit: &Fit) -> PyResult<Bound<'py, P
     out.set_item("termination", format!("{:?}", fit.termination()))?;
     out.set_item("backend", fit.backend().to_string())?;
     out.set_item("elapsed", fit.elapsed().as_secs_f64())?;
+    if let Family::NegativeBinomial { theta } = fit.family() {
+        out.set_item("theta", theta)?;
+    }
     Ok(out)
 }
 
@@ -250,9 +298,21 @@ fn fit_multiclass<'py>(
     backend: &str,
     symmetric: bool,
 ) -> PyResult<Bound<'py, PyDict>> {
-    let glm =
-        model(family, lam, alpha, fit_intercept, 0.5, 4.0, None, max_iter, tol, backend, false)?
-            .symmetric_multinomial(symmetric);
+    let glm = model(
+        family,
+        lam,
+        alpha,
+        fit_intercept,
+        0.5,
+        4.0,
+        None,
+        None,
+        max_iter,
+        tol,
+        backend,
+        false,
+    )?
+    .symmetric_multinomial(symmetric);
     let x = XArrays::new(&x)?;
     let x = x.design()?;
     let y = y.as_slice()?;
@@ -295,8 +355,9 @@ fn path_options(
 /// A regularization path: lambdas, coef (n_λ × p), intercept, objective, lambda_max.
 #[pyfunction]
 #[pyo3(signature = (x, y, sample_weight=None, *, family="logistic", alpha=1.0,
-    fit_intercept=true, quantile=0.5, n_lambda=40, lambda_min_ratio=None, lambdas=None,
-    max_iter=1000, tol=1e-12, backend="auto", standardize=false))]
+    fit_intercept=true, quantile=0.5, theta=None, offset=None, n_lambda=40,
+    lambda_min_ratio=None, lambdas=None, max_iter=1000, tol=1e-12, backend="auto",
+    standardize=false))]
 #[allow(clippy::too_many_arguments)]
 fn path<'py>(
     py: Python<'py>,
@@ -307,6 +368,8 @@ fn path<'py>(
     alpha: f64,
     fit_intercept: bool,
     quantile: f64,
+    theta: Option<f64>,
+    offset: Option<PyReadonlyArray1<'py, f64>>,
     n_lambda: usize,
     lambda_min_ratio: Option<f64>,
     lambdas: Option<Vec<f64>>,
@@ -323,6 +386,7 @@ fn path<'py>(
         quantile,
         4.0,
         None,
+        theta,
         max_iter,
         tol,
         backend,
@@ -332,9 +396,10 @@ fn path<'py>(
     let x = x.design()?;
     let y = y.as_slice()?;
     let w = sample_weight.as_ref().map(|w| w.as_slice()).transpose()?;
+    let o = offset.as_ref().map(|o| o.as_slice()).transpose()?;
     let options = path_options(n_lambda, lambda_min_ratio, lambdas);
-    let path =
-        py.detach(|| glm.path_data(&Data::new(x, y).maybe_weights(w), &options)).map_err(to_py)?;
+    let data = Data::new(x, y).maybe_weights(w).maybe_offset(o);
+    let path = py.detach(|| glm.path_data(&data, &options)).map_err(to_py)?;
     path_dict(py, &path)
 }
 
@@ -360,8 +425,9 @@ fn path_dict<'py>(
 /// k-fold cross-validation: the path's arrays plus mean, standard_error, lambda_min, lambda_1se.
 #[pyfunction]
 #[pyo3(signature = (x, y, sample_weight=None, *, family="logistic", alpha=1.0,
-    fit_intercept=true, quantile=0.5, n_lambda=40, lambda_min_ratio=None, folds=5, seed=0,
-    metric=None, max_iter=1000, tol=1e-12, backend="auto", standardize=false))]
+    fit_intercept=true, quantile=0.5, theta=None, offset=None, n_lambda=40,
+    lambda_min_ratio=None, folds=5, seed=0, metric=None, max_iter=1000, tol=1e-12,
+    backend="auto", standardize=false))]
 #[allow(clippy::too_many_arguments)]
 fn cv<'py>(
     py: Python<'py>,
@@ -372,6 +438,8 @@ fn cv<'py>(
     alpha: f64,
     fit_intercept: bool,
     quantile: f64,
+    theta: Option<f64>,
+    offset: Option<PyReadonlyArray1<'py, f64>>,
     n_lambda: usize,
     lambda_min_ratio: Option<f64>,
     folds: usize,
@@ -390,6 +458,7 @@ fn cv<'py>(
         quantile,
         4.0,
         None,
+        theta,
         max_iter,
         tol,
         backend,
@@ -400,12 +469,14 @@ fn cv<'py>(
     let x = x.design()?;
     let y = y.as_slice()?;
     let w = sample_weight.as_ref().map(|w| w.as_slice()).transpose()?;
+    let o = offset.as_ref().map(|o| o.as_slice()).transpose()?;
     let options =
         CvOptions { folds, seed, metric, path: path_options(n_lambda, lambda_min_ratio, None) };
     let result = py
         .detach(|| {
             let assignment = Folds::new(x.nrows(), folds, seed)?;
-            glm.cv_with_folds(&Data::new(x, y).maybe_weights(w), &assignment, &options)
+            let data = Data::new(x, y).maybe_weights(w).maybe_offset(o);
+            glm.cv_with_folds(&data, &assignment, &options)
         })
         .map_err(to_py)?;
     let out = path_dict(py, &result.path)?;

@@ -89,6 +89,37 @@ def test_every_family_fits_as_in_memory(client):
         )
 
 
+def test_count_models_with_an_offset_fit_as_in_memory(client):
+    X, _, _, w = problem(n=1600, p=5, seed=3)
+    rng = np.random.default_rng(3)
+    offset = np.log(rng.uniform(0.5, 4.0, size=len(X)))
+    mu = np.exp(offset + X @ [0.3, -0.2, 0.0, 0.1, 0.0] - 0.5)
+    counts = {
+        "poisson": rng.poisson(mu).astype(float),
+        "negative_binomial": rng.poisson(rng.gamma(2.0, mu / 2.0)).astype(float),
+    }
+    Xd = da.from_array(X, chunks=(400, X.shape[1]))  # 4 chunks
+    wd, od = da.from_array(w, chunks=400), da.from_array(offset, chunks=400)
+    for family, theta in (("poisson", None), ("negative_binomial", 2.0)):
+        y = counts[family]
+        distributed = sd.GLM(family, lam=0.01, alpha=0.5, theta=theta)
+        distributed.fit(Xd, da.from_array(y, chunks=400), sample_weight=wd, offset=od)
+        memory = scalemix.GLM(**dict(distributed.get_params(), backend="cpu"))
+        memory.fit(X, y, sample_weight=w, offset=offset)
+        assert distributed.termination_ == "Converged", family
+        assert relative(distributed.objective_, memory.objective_) <= 1e-10, family
+        np.testing.assert_allclose(
+            distributed.predict(Xd, offset=od).compute(), memory.predict(X, offset=offset),
+            rtol=1e-6,
+        )
+    with pytest.raises(ValueError, match="theta"):
+        sd.GLM("negative_binomial").fit(Xd, da.from_array(counts["poisson"], chunks=400))
+    negative = counts["poisson"].copy()
+    negative[1203] = -1.0
+    with pytest.raises(ValueError, match="chunk 3, row 1203"):
+        sd.GLM("poisson").fit(Xd, da.from_array(negative, chunks=400))
+
+
 def three_classes(X, seed):
     """Labels 0, 10, 20 from a noisy linear score (not separable)."""
     noise = np.random.default_rng(seed).logistic(size=len(X))

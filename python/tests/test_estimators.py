@@ -159,6 +159,7 @@ ESTIMATORS = [
     scalemix.Ridge(backend="cpu"),
     scalemix.QuantileRegressor(alpha=0.01, backend="cpu"),
     scalemix.GLM(lam=0.01, backend="cpu"),
+    scalemix.PoissonRegressor(alpha=0.01, backend="cpu"),
 ]
 
 
@@ -226,7 +227,7 @@ def test_bad_input_is_a_value_error_naming_the_problem():
     with pytest.raises(ValueError, match="weight"):
         scalemix.Lasso(backend="cpu").fit(X, y, sample_weight=np.zeros(len(y)))
     with pytest.raises(ValueError, match="family"):
-        scalemix.GLM(family="poisson").fit(X, y)
+        scalemix.GLM(family="gamma").fit(X, y)
 
 
 def test_path_and_cv_return_arrays():

@@ -722,8 +722,9 @@ impl<'a> Problem<'a> {
     /// # Errors
     /// [`Error::EmptyData`], [`Error::NoFeatures`], [`Error::LengthMismatch`],
     /// [`Error::NonFiniteDesign`], [`Error::NonFiniteValue`], [`Error::InvalidLabel`],
-    /// [`Error::NegativeValue`], [`Error::AllZeroWeights`] or [`Error::AllZeroCounts`], naming
-    /// the first offending entry.
+    /// [`Error::NegativeValue`] or [`Error::AllZeroWeights`], naming the first offending entry.
+    /// (A part of the rows, e.g. a chunk of a distributed fit, may hold only zero counts:
+    /// [`Error::AllZeroCounts`] is the whole fit's check.)
     pub fn new(
         x: Design<'a>,
         y: Cow<'a, [f64]>,
@@ -764,10 +765,6 @@ impl<'a> Problem<'a> {
         }
         let min_positive_weight =
             weights.iter().copied().filter(|&w| w > 0.0).fold(f64::INFINITY, f64::min);
-        let counts = matches!(family, Family::Poisson | Family::NegativeBinomial { .. });
-        if counts && y.iter().zip(weights.iter()).all(|(&y, &w)| y == 0.0 || w == 0.0) {
-            return Err(Error::AllZeroCounts { family: family.name() });
-        }
         Ok(Self { x, y, weights, weight_sum, min_positive_weight, family, offset: None })
     }
 

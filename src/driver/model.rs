@@ -293,8 +293,9 @@ impl Model {
     }
 
     /// Whether a multinomial fit of `problem` steps its classes without a d × d matrix, where a
-    /// binary fit at this penalty would (docs/sm-em.md §9): a ridge matrix-free, an ℓ₁ or
-    /// elastic-net penalty by coordinate descent on the columns of a sparse or wide design.
+    /// binary fit at this penalty would and the design is large (from [`ACTIVE_SET_MIN_DIM`]
+    /// coordinates, or matrices that do not fit; docs/sm-em.md §9): a ridge matrix-free, an ℓ₁
+    /// or elastic-net penalty by coordinate descent on the columns of a sparse or wide design.
     /// `Some(dual)`, `dual` saying whether ridge steps go through the n × n dual.
     pub(crate) fn multinomial_without_gram(&self, problem: &Problem<'_>) -> Option<bool> {
         let dim = problem.ncols() + usize::from(self.intercept);
@@ -302,12 +303,20 @@ impl Model {
         if self.penalty.lambda <= 0.0 || !ColumnDescent::supports(problem.family, &terms) {
             return None;
         }
+        // Below ACTIVE_SET_MIN_DIM coordinates the d × d sweeps are cheap (and end with a
+        // smaller KKT violation than one Newton step a class per sweep): the cost model's
+        // choice applies from there, or where the matrices do not fit or a solver was asked for.
+        let large = dim >= ACTIVE_SET_MIN_DIM || !self.full_matrices_fit(problem);
+        let asked = matches!(
+            self.execution.linear_solver,
+            LinearSolver::ConjugateGradient | LinearSolver::Dual
+        );
         let without_gram = if terms.has_lasso() {
             self.active_sets
                 && ColumnDescent::runs(problem, &terms)
                 && (!self.full_matrices_fit(problem) || self.prefers_active_sets(problem))
         } else {
-            self.prefers_matrix_free(problem)
+            self.prefers_matrix_free(problem) && (large || asked)
         };
         without_gram.then(|| !terms.has_lasso() && self.prefers_dual(problem))
     }

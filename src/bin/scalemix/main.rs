@@ -275,6 +275,10 @@ fn run(command: Command) -> Result<(), String> {
     }
 }
 
+/// The most features a fit's inference table is computed for (a d × d inverse; a table no one
+/// reads line by line beyond that).
+const INFERENCE_MAX_FEATURES: usize = 2000;
+
 /// A spinner on stderr for work that may take more than a second (hidden with --quiet and when
 /// stderr is not a terminal).
 fn progress(quiet: bool, message: &str) -> ProgressBar {
@@ -402,11 +406,14 @@ fn fit(args: &FitArgs) -> Result<(), String> {
             ModelFile::single(&fit, args.lambda, args.alpha, args.bridge_q, &data.feature_names);
         file.offset_column = args.offset.clone();
         // R's summary.glm table where it is defined (unpenalized or ridge fits of the
-        // likelihood families); nothing for the others.
-        match glm.inference(&fit, &rows(&data, x)) {
-            Ok(table) => file.set_inference(&table),
-            Err(scalemix::Error::Unsupported { .. }) => {}
-            Err(e) => file.inference_note = Some(format!("no inference table: {e}")),
+        // likelihood families) and readable (its d × d information inverted in d³/3); nothing
+        // for the others.
+        if data.p <= INFERENCE_MAX_FEATURES {
+            match glm.inference(&fit, &rows(&data, x)) {
+                Ok(table) => file.set_inference(&table),
+                Err(scalemix::Error::Unsupported { .. }) => {}
+                Err(e) => file.inference_note = Some(format!("no inference table: {e}")),
+            }
         }
         (file, Some((fit.objective_trace().to_vec(), fit.objective())))
     };
