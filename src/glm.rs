@@ -102,7 +102,9 @@ impl Glm {
     /// `None` estimates it by maximum likelihood as R's `MASS::glm.nb` does: a Poisson-like
     /// start, then fits at fixed θ alternating with θ's own maximum likelihood at fixed μ
     /// (Newton on log θ) until θ changes by less than 1e-10 relative. [`Fit::family`] reports
-    /// the θ used; [`Glm::inference`] its standard error.
+    /// the θ used; [`Glm::inference`] its standard error. Counts without overdispersion drive
+    /// the likelihood towards the Poisson limit θ → ∞: θ then stops at 1e10 (the fit is
+    /// Poisson's to 1e-10) and its standard error is infinite.
     pub fn negative_binomial(theta: Option<f64>) -> Self {
         let mut glm = Self::new(Family::NegativeBinomial { theta: theta.unwrap_or(1.0) });
         glm.estimate_parameter = theta.is_none();

@@ -162,6 +162,33 @@ class _Linear(BaseEstimator):
         if "theta_std_error" in table:
             self.theta_bse_ = float(table["theta_std_error"])
 
+    def _fit_core(self, X, y, sample_weight, offset, lam_alpha, inference=False, **family):
+        """Validates X, y, the weights and the offset, fits through the core with the family's
+        keyword arguments `family` at (lam, alpha) = `lam_alpha(weight_sum)`, and records the
+        coefficients, the record and the inference table where `inference` asks for it (see
+        `_wants_inference`). Returns the validated (X, y)."""
+        X, y = validate_data(self, X, y, dtype=np.float64, y_numeric=True, accept_sparse=_SPARSE)
+        sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64)
+        lam, alpha = lam_alpha(float(sample_weight.sum()))
+        result = _core.fit(
+            _in_place(X),
+            np.ascontiguousarray(y, dtype=np.float64),
+            sample_weight,
+            lam=lam,
+            alpha=alpha,
+            offset=None if offset is None else _offset(offset, X.shape[0]),
+            inference=_wants_inference(inference, X.shape[1]),
+            **family,
+            **self._core_options(),
+        )
+        self.coef_ = result["coef"]
+        self.intercept_ = float(result["intercept"])
+        if "theta" in result:
+            self.theta_ = float(result["theta"])
+        self._record(result)
+        self._record_inference(result)
+        return X, y
+
     def summary(self):
         """R's summary.glm table of the fit (coefficients with standard errors, z or t values,
         p-values and 95% Wald intervals; deviances, AIC): for unpenalized and ridge fits of the
@@ -184,22 +211,8 @@ class _Regressor(RegressorMixin, _Linear):
     def fit(self, X, y, sample_weight=None):
         """Fits the model; ``sample_weight`` multiplies each row's loss."""
         self._check_common()
-        X, y = validate_data(self, X, y, dtype=np.float64, y_numeric=True, accept_sparse=_SPARSE)
-        sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64)
-        lam, alpha = self._lam_alpha(float(sample_weight.sum()))
-        result = _core.fit(
-            _in_place(X),
-            np.ascontiguousarray(y, dtype=np.float64),
-            sample_weight,
-            family=self._family,
-            lam=lam,
-            alpha=alpha,
-            **self._family_options(),
-            **self._core_options(),
-        )
-        self.coef_ = result["coef"]
-        self.intercept_ = float(result["intercept"])
-        self._record(result)
+        family = dict(family=self._family, **self._family_options())
+        self._fit_core(X, y, sample_weight, None, self._lam_alpha, **family)
         return self
 
     def predict(self, X):
@@ -529,30 +542,20 @@ class GLM(RegressorMixin, _Linear):
         """Fits the model; ``sample_weight`` multiplies each row's loss, ``offset`` is added to
         each row's linear predictor."""
         self._check_common()
-        X, y = validate_data(self, X, y, dtype=np.float64, y_numeric=True, accept_sparse=_SPARSE)
-        sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64)
-        result = _core.fit(
-            _in_place(X),
-            np.ascontiguousarray(y, dtype=np.float64),
+        self._fit_core(
+            X,
+            y,
             sample_weight,
+            offset,
+            lambda _weight_sum: (float(self.lam), float(self.alpha)),
+            inference=self.inference,
             family=self.family,
-            lam=float(self.lam),
-            alpha=float(self.alpha),
             quantile=float(self.quantile),
             nu=float(self.nu),
             sigma=None if self.sigma is None else float(self.sigma),
             theta=None if self.theta is None else float(self.theta),
-            offset=None if offset is None else _offset(offset, X.shape[0]),
-            inference=_wants_inference(self.inference, X.shape[1]),
             standardize=bool(self.standardize),
-            **self._core_options(),
         )
-        self.coef_ = result["coef"]
-        self.intercept_ = float(result["intercept"])
-        if "theta" in result:
-            self.theta_ = float(result["theta"])
-        self._record(result)
-        self._record_inference(result)
         return self
 
     def linear_predictor(self, X, offset=None):
@@ -594,26 +597,15 @@ class PoissonRegressor(RegressorMixin, _Linear):
         each row's linear predictor."""
         self._check_common()
         _nonnegative("alpha", self.alpha)
-        X, y = validate_data(self, X, y, dtype=np.float64, y_numeric=True, accept_sparse=_SPARSE)
-        if np.any(y < 0):
-            i = int(np.flatnonzero(y < 0)[0])
-            raise ValueError(f"PoissonRegressor needs counts y >= 0; y[{i}] = {y[i]}")
-        sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64)
-        result = _core.fit(
-            _in_place(X),
-            np.ascontiguousarray(y, dtype=np.float64),
+        self._fit_core(
+            X,
+            y,
             sample_weight,
+            offset,
+            lambda _weight_sum: (float(self.alpha), 0.0),
+            inference=None,
             family="poisson",
-            lam=float(self.alpha),
-            alpha=0.0,
-            offset=None if offset is None else _offset(offset, X.shape[0]),
-            inference=_wants_inference(None, X.shape[1]),
-            **self._core_options(),
         )
-        self.coef_ = result["coef"]
-        self.intercept_ = float(result["intercept"])
-        self._record(result)
-        self._record_inference(result)
         return self
 
     def predict(self, X, offset=None):

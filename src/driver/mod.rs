@@ -307,13 +307,20 @@ impl Model {
                 break;
             }
             problem.family = Family::StudentT { nu, sigma: next };
-            let start_theta = self.theta_of(&fit.coefficients, fit.intercept);
-            let (iterations, phases) = (fit.iterations, fit.phases);
-            fit = self.fit_from(&problem, start, Some(start_theta))?;
-            fit.iterations += iterations;
-            fit.phases.backend_iterations += phases.backend_iterations;
-            fit.phases.finish_iterations += phases.finish_iterations;
+            fit = self.refit(&problem, start, &fit)?;
         }
+        Ok(fit)
+    }
+
+    /// A fit of `problem` (its family's parameter just moved) from `previous`'s coefficients,
+    /// its iterations counted on top of `previous`'s: one round of the alternations that
+    /// estimate a family's parameter along with β.
+    fn refit(&self, problem: &Problem<'_>, start: Instant, previous: &Fit) -> Result<Fit> {
+        let start_theta = self.theta_of(&previous.coefficients, previous.intercept);
+        let mut fit = self.fit_from(problem, start, Some(start_theta))?;
+        fit.iterations += previous.iterations;
+        fit.phases.backend_iterations += previous.phases.backend_iterations;
+        fit.phases.finish_iterations += previous.phases.finish_iterations;
         Ok(fit)
     }
 
@@ -336,12 +343,7 @@ impl Model {
             }
             theta = next;
             problem.family = Family::NegativeBinomial { theta };
-            let start_theta = self.theta_of(&fit.coefficients, fit.intercept);
-            let (iterations, phases) = (fit.iterations, fit.phases);
-            fit = self.fit_from(&problem, start, Some(start_theta))?;
-            fit.iterations += iterations;
-            fit.phases.backend_iterations += phases.backend_iterations;
-            fit.phases.finish_iterations += phases.finish_iterations;
+            fit = self.refit(&problem, start, &fit)?;
         }
         Ok(fit)
     }

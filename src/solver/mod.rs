@@ -495,7 +495,10 @@ impl Run<'_> {
             return Ok((f_candidate, noise_candidate, false));
         }
         if !self.majorizes {
-            let (f, noise) = self.backtrack(backend, it, theta_needs)?;
+            let (f, noise) = match self.backtrack(backend, it, theta_needs, MAX_BACKTRACKS)? {
+                Some(accepted) => accepted,
+                None => self.stay(backend, it, theta_needs)?,
+            };
             return Ok((f, noise, true));
         }
         if !it.stats_at_theta || theta_needs != Needs::GradientAndGram {
@@ -506,29 +509,42 @@ impl Run<'_> {
         Ok((f, noise, true))
     }
 
-    /// For a family without a majorizing ω̂: θₖ + t(θ⁺ − θₖ) for the first t = ½, ¼, … whose F
-    /// does not rise (the loss is convex and θ⁺ − θₖ a Newton direction, so a short enough step
-    /// lowers F unless θₖ is optimal to F's rounding), evaluated with `needs` into `it.probe`;
-    /// θₖ itself (F unchanged) where none does. Returns F and its noise there.
+    /// Backtracking along a step that raised F: θₖ + t(θ⁺ − θₖ) for the first of `halvings`
+    /// values t = ½, ¼, … whose F does not rise (the loss convex and θ⁺ − θₖ a (proximal) Newton
+    /// direction, a short enough step lowers F unless θₖ is optimal to F's rounding), evaluated
+    /// with `needs` into `it.probe`: F and its noise there, or `None` (`it.next` at the shortest
+    /// step tried).
     pub(super) fn backtrack(
         &self,
         backend: &mut dyn Backend,
         it: &mut Iterate,
         needs: Needs,
-    ) -> Result<(f64, f64)> {
+        halvings: usize,
+    ) -> Result<Option<(f64, f64)>> {
         let resolution = F_ROUNDINGS * f64::EPSILON * it.f.abs();
         let direction: Vec<f64> = it.next.iter().zip(&it.theta).map(|(n, t)| n - t).collect();
         let mut t = 1.0;
-        for _ in 0..MAX_BACKTRACKS {
+        for _ in 0..halvings {
             t *= 0.5;
             for ((next, theta), d) in it.next.iter_mut().zip(&it.theta).zip(&direction) {
                 *next = theta + t * d;
             }
             let f = backend.loss(&it.next)? + self.penalty.value(&it.next);
             if f.is_finite() && f <= it.f + it.f_noise + resolution {
-                return self.probe(backend, it, needs);
+                return self.probe(backend, it, needs).map(Some);
             }
         }
+        Ok(None)
+    }
+
+    /// No step: θₖ₊₁ = θₖ (F unchanged), evaluated with `needs` into `it.probe`. For a family
+    /// without a majorizing ω̂ where no step along the Newton direction lowers F.
+    pub(super) fn stay(
+        &self,
+        backend: &mut dyn Backend,
+        it: &mut Iterate,
+        needs: Needs,
+    ) -> Result<(f64, f64)> {
         log::debug!("iteration {}: no step along the Newton direction lowers F", it.iteration);
         it.next.copy_from_slice(&it.theta);
         self.probe(backend, it, needs)

@@ -109,26 +109,14 @@ impl StepScheme for Proximal {
         if self.curvature == Curvature::Em || accept(it, f, noise) {
             return Ok(step(f, noise, 0));
         }
-        // Proximal Newton raised F: backtrack along the step.
-        let direction: Vec<f64> = it.next.iter().zip(&it.theta).map(|(n, t)| n - t).collect();
-        let mut t = 1.0;
-        for _ in 0..MAX_HALVINGS {
-            t *= 0.5;
-            for ((next, theta), d) in it.next.iter_mut().zip(&it.theta).zip(&direction) {
-                *next = theta + t * d;
-            }
-            let f = backend.loss(&it.next)? + run.penalty.value(&it.next);
-            if accept(it, f, it.f_noise) {
-                let (f, noise) = run.probe(backend, it, Needs::Gradient)?;
-                return Ok(step(f, noise, 1));
-            }
+        // Proximal Newton raised F: backtrack along the step (with no MM step to fall back on,
+        // as for Poisson, as far as θ's rounding, and no step where none lowers F).
+        let halvings = if run.majorizes { MAX_HALVINGS } else { super::MAX_BACKTRACKS };
+        if let Some((f, noise)) = run.backtrack(backend, it, Needs::Gradient, halvings)? {
+            return Ok(step(f, noise, 1));
         }
         if !run.majorizes {
-            // No MM step to fall back on (Poisson): a shorter step still, or none.
-            it.next.copy_from_slice(
-                &(0..direction.len()).map(|j| it.theta[j] + t * direction[j]).collect::<Vec<_>>(),
-            );
-            let (f, noise) = run.backtrack(backend, it, Needs::Gradient)?;
+            let (f, noise) = run.stay(backend, it, Needs::Gradient)?;
             return Ok(step(f, noise, 1));
         }
         // The MM step with S never raises F.
