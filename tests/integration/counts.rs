@@ -426,3 +426,67 @@ fn a_poisson_step_that_overshoots_is_backtracked() {
         assert!((slope - 1e6_f64.ln()).abs() <= 1e-9, "{where_}: β = {slope}");
     }
 }
+
+/// The inference table of the other likelihood families against R: ordinary least squares on
+/// Longley's data (the dispersion RSS/(n − d), t statistics on 9 degrees of freedom; R's AIC
+/// counts σ) and a binomial logit of success counts on the STAR 1998 data (the log-likelihood
+/// with each row's ln C(m, s)).
+#[test]
+fn gaussian_and_binomial_inference_tables_equal_r() {
+    let r = Published::load("longley_gaussian");
+    let data = Data::new(r.design(), &r.y);
+    let glm = Glm::gaussian().backend(BackendChoice::Cpu);
+    let fit = glm.fit_data(&data).unwrap();
+    let table = glm.inference(&fit, &data).unwrap();
+    let mut ours: Vec<f64> = fit.coefficients().to_vec();
+    ours.push(fit.intercept());
+    let mut theirs = r.numbers("coef");
+    theirs.push(r.number("intercept"));
+    eprintln!("longley: coefficients {:.1e} from R's", worst(&ours, &theirs));
+    assert!(worst(&ours, &theirs) <= 1e-6);
+    let mut se: Vec<f64> = table.coefficients.iter().map(|c| c.standard_error).collect();
+    se.push(table.intercept.unwrap().standard_error);
+    let mut r_se = r.numbers("se");
+    r_se.push(r.number("intercept_se"));
+    eprintln!("longley: standard errors {:.1e} from R's", worst(&se, &r_se));
+    assert!(worst(&se, &r_se) <= 1e-6);
+    assert!(table.t_statistics && table.df_residual == r.number("df_residual"));
+    for (ours, key) in [
+        (table.deviance, "deviance"),
+        (table.dispersion, "dispersion"),
+        (table.aic, "aic"),
+        (table.log_likelihood, "loglik"),
+    ] {
+        assert!(relative(ours, r.number(key)) <= 1e-9, "{key}: {ours} vs R {}", r.number(key));
+    }
+
+    let r = Published::load("star98_binomial");
+    // The last feature column holds the trials.
+    let p = r.p - 1;
+    let x: Vec<f64> = r.x.chunks_exact(r.p).flat_map(|row| row[..p].to_vec()).collect();
+    let trials: Vec<f64> = r.x.chunks_exact(r.p).map(|row| row[p]).collect();
+    let design = Design::row_major(&x, r.n, p).unwrap();
+    let data = Data::binomial(design, &r.y, &trials);
+    let glm = Glm::binomial().backend(BackendChoice::Cpu);
+    let fit = glm.fit_data(&data).unwrap();
+    assert!(fit.converged());
+    let coefficients = worst(fit.coefficients(), &r.numbers("coef"));
+    eprintln!("star98: coefficients {coefficients:.1e} from R's");
+    assert!(coefficients <= 1e-6);
+    let table = glm.inference(&fit, &data).unwrap();
+    let se: Vec<f64> = table.coefficients.iter().map(|c| c.standard_error).collect();
+    eprintln!(
+        "star98: standard errors {:.1e} from R's 7 printed digits",
+        worst(&se, &r.numbers("se"))
+    );
+    assert!(worst(&se, &r.numbers("se")) <= 1e-6);
+    for (ours, key) in [
+        (table.deviance, "deviance"),
+        (table.null_deviance, "null_deviance"),
+        (table.aic, "aic"),
+        (table.log_likelihood, "loglik"),
+    ] {
+        assert!(relative(ours, r.number(key)) <= 1e-9, "{key}: {ours} vs R {}", r.number(key));
+    }
+    assert!(!table.t_statistics && table.dispersion == 1.0);
+}
