@@ -305,6 +305,31 @@ def _chunk_multinomial(x, y, w, theta, classes, fit_intercept):
     return loss, gradient
 
 
+def _chunk_theta_terms(x, y, w, o, coef, intercept, theta):
+    """One chunk's share of the negative binomial log-likelihood in θ at the means of
+    (coef, intercept) and its first two derivatives (runs on a worker): sums of
+    w [ln Γ(y+θ) − ln Γ(θ) − ln Γ(y+1) + θ ln θ + y ln μ − (θ+y) ln(θ+μ)] and of its derivatives,
+    as the in-memory θ estimate (src/counts.rs) computes them."""
+    from scipy.special import digamma, gammaln, polygamma
+
+    x = _chunk_matrix(x)
+    y = np.asarray(y, dtype=np.float64).ravel()
+    w = np.asarray(w, dtype=np.float64).ravel()
+    eta = np.asarray(x @ coef).ravel() + intercept
+    if o is not None:
+        eta = eta + np.asarray(o, dtype=np.float64).ravel()
+    mu = np.exp(eta)
+    total = theta + mu
+    with np.errstate(divide="ignore", invalid="ignore"):
+        y_term = np.where(y > 0, y * np.log(mu / total), 0.0)
+    value = w @ (gammaln(y + theta) - gammaln(theta) - gammaln(y + 1) + theta * np.log(theta / total) + y_term)
+    score = w @ (digamma(y + theta) - digamma(theta) + np.log(theta) + 1 - np.log(total) - (y + theta) / total)
+    second = w @ (
+        polygamma(1, y + theta) - polygamma(1, theta) + 1 / theta - 2 / total + (y + theta) / total**2
+    )
+    return np.array([value, score, second])
+
+
 def _add_pairs(a, b):
     return a[0] + b[0], a[1] + b[1]
 
@@ -442,6 +467,19 @@ class _Chunks:
 
         return evaluate
 
+    def theta_terms(self, coef, intercept, theta):
+        """ℓ(θ), ℓ'(θ), ℓ''(θ) of the negative binomial at the means of (coef, intercept): one
+        map over the chunks and a tree sum."""
+        import dask
+
+        terms = dask.delayed(_chunk_theta_terms, pure=True)
+
+        def build(blocks):
+            parts = [terms(x, y, w, o, coef, intercept, theta) for x, y, w, o in blocks]
+            return _tree(parts, _add_statistics)
+
+        return self._compute(build)
+
     def class_evaluators(self, backend, classes, fit_intercept):
         """The two callables of the core's distributed multinomial fit (see
         ``_core.fit_multinomial_statistics``): a class's pass, and the f64 multinomial loss
@@ -530,6 +568,34 @@ class _DaskFit:
             offset = offset.to_dask_array(lengths=True) if hasattr(offset, "to_dask_array") else offset
             eta = eta + da.asarray(offset, dtype=np.float64).rechunk(eta.chunks)
         return eta
+
+
+def _theta_ml(chunks, coef, intercept, theta):
+    """θ maximizing the negative binomial likelihood at the means of (coef, intercept), from
+    `theta`: Newton's method on ln θ with step halving, each step one pass over the chunks
+    (the in-memory estimate's iteration, src/counts.rs)."""
+    value, score, second = chunks.theta_terms(coef, intercept, theta)
+    for _ in range(200):
+        first_t, second_t = theta * score, theta * score + theta * theta * second
+        step = -first_t / second_t if second_t < 0 else np.sign(first_t)
+        step = float(np.clip(step, -2.0, 2.0))
+        for _ in range(60):
+            candidate = min(theta * np.exp(step), _THETA_MAX)
+            terms = chunks.theta_terms(coef, intercept, candidate)
+            if terms[0] >= value:
+                break
+            step *= 0.5
+        else:
+            return theta
+        change = abs(candidate - theta) / theta
+        theta, (value, score, second) = candidate, terms
+        if change <= 1e-13 or theta >= _THETA_MAX:
+            break
+    return theta
+
+
+# As the in-memory estimate: beyond this θ the counts show no overdispersion to resolve.
+_THETA_MAX = 1e10
 
 
 class _DaskClassifier(_DaskFit):
@@ -686,7 +752,8 @@ class QuantileRegressor(_DaskRegressor, _mem.QuantileRegressor):
 
 class GLM(_DaskFit, _mem.GLM):
     """:class:`scalemix.GLM` on Dask arrays: every family but binomial, Student-t with its σ
-    and the negative binomial with its θ given; an ``offset`` per row (a Dask array chunked
+    given, the negative binomial with θ given or estimated (between fits, each θ step one pass
+    over the chunks); an ``offset`` per row (a Dask array chunked
     like y, or in memory); ``standardize`` is not offered (the design is fitted as given), nor
     is the inference table."""
 
@@ -712,14 +779,43 @@ class GLM(_DaskFit, _mem.GLM):
             )
         if self.family.replace("-", "_") == "student_t" and self.sigma is None:
             raise ValueError("distributed student_t fits need sigma (it is not estimated)")
-        if self.family.replace("-", "_") == "negative_binomial" and self.theta is None:
-            raise ValueError("distributed negative_binomial fits need theta (it is not estimated)")
+
         if self.standardize:
             raise ValueError("distributed fits take the design as given: standardize=False")
         family = self.family.replace("-", "_")
-        return self._fit_regression(
-            X, y, sample_weight, family, lambda _w: (float(self.lam), float(self.alpha)), offset
-        )
+        lam_alpha = lambda _w: (float(self.lam), float(self.alpha))  # noqa: E731
+        if family == "negative_binomial" and self.theta is None:
+            return self._fit_negative_binomial(X, y, sample_weight, offset, lam_alpha)
+        return self._fit_regression(X, y, sample_weight, family, lam_alpha, offset)
+
+    def _fit_negative_binomial(self, X, y, sample_weight, offset, lam_alpha):
+        """θ estimated as in memory (R's MASS::glm.nb): fits at fixed θ alternating with θ's
+        maximum likelihood at the fitted means, until θ moves by less than 1e-10 relative."""
+        chunks = _Chunks(X, y, sample_weight, offset)
+        summary = chunks.summary(family="negative_binomial")
+        if summary["response_mean"] <= 0:
+            raise ValueError("every negative_binomial count with positive weight is 0: no finite fit")
+        lam, alpha = lam_alpha(summary["weight_sum"])
+        # MASS's start at the mean: n / Σ w (y/μ − 1)² = W μ² / Σ w (y − μ)².
+        mean, spread = summary["response_mean"], summary["response_m2"]
+        theta = float(np.clip(summary["weight_sum"] * mean**2 / max(spread, 1e-300), 1e-4, 1e6))
+        rounds = 0
+        while True:
+            self.theta = theta
+            result = self._fit_rows(chunks, summary, "negative_binomial", lam, alpha)
+            rounds += 1
+            coef, intercept = np.asarray(result["coef"]), float(result["intercept"])
+            following = _theta_ml(chunks, coef, intercept if self.fit_intercept else 0.0, theta)
+            if abs(following - theta) <= 1e-10 * theta or rounds >= 200:
+                break
+            theta = following
+        self.theta = None  # the parameter as given; the estimate is theta_
+        self.theta_ = theta
+        self.n_features_in_ = chunks.n_features
+        self.coef_ = coef
+        self.intercept_ = intercept
+        self._record(result)
+        return self
 
     @_like_input
     def linear_predictor(self, X, offset=None):
