@@ -97,6 +97,15 @@ impl Glm {
                 Problem::binomial(x, successes, trials, weights)?
             }
         };
+        if self.estimate_parameter && matches!(entry, Entry::Path | Entry::Cv) {
+            // Every point of a path is a fit of one model: the parameter must be the same.
+            return Err(Error::Unsupported {
+                operation: entry.with_values(),
+                family: family.name(),
+                reason: "a path needs the family's σ or θ given (estimate it with one fit at a \
+                         λ of interest, then pass the fitted value)",
+            });
+        }
         let counts = matches!(family, Family::Poisson | Family::NegativeBinomial { .. });
         if counts
             && problem.y.iter().zip(problem.weights.iter()).all(|(&y, &w)| y == 0.0 || w == 0.0)

@@ -91,7 +91,7 @@ impl Glm {
     /// fixed; `None` estimates it jointly with the coefficients by maximum likelihood (EM on
     /// σ² alternating with the coefficient fit until σ changes by less than 1e-10 relative),
     /// starting from 1.4826 × the median absolute deviation of y. [`Fit::family`] reports the
-    /// σ used.
+    /// σ used. Paths and cross-validation need σ given (every point fits the same model).
     pub fn student_t(nu: f64, sigma: Option<f64>) -> Self {
         let mut glm = Self::new(Family::StudentT { nu, sigma: sigma.unwrap_or(1.0) });
         glm.estimate_parameter = sigma.is_none();
@@ -104,7 +104,8 @@ impl Glm {
     /// (Newton on log θ) until θ changes by less than 1e-10 relative. [`Fit::family`] reports
     /// the θ used; [`Glm::inference`] its standard error. Counts without overdispersion drive
     /// the likelihood towards the Poisson limit θ → ∞: θ then stops at 1e10 (the fit is
-    /// Poisson's to 1e-10) and its standard error is infinite.
+    /// Poisson's to 1e-10) and its standard error is infinite. Paths and cross-validation need
+    /// θ given (every point fits the same model).
     pub fn negative_binomial(theta: Option<f64>) -> Self {
         let mut glm = Self::new(Family::NegativeBinomial { theta: theta.unwrap_or(1.0) });
         glm.estimate_parameter = theta.is_none();

@@ -636,6 +636,8 @@ def path(
     sample_weight=None,
     fit_intercept=True,
     quantile=0.5,
+    nu=4.0,
+    sigma=None,
     theta=None,
     offset=None,
     n_lambda=40,
@@ -645,7 +647,8 @@ def path(
     backend="auto",
 ):
     """A glmnet-style regularization path, λ from λ_max down (``offset``: one value per row
-    added to the linear predictor; ``theta``: the negative binomial's, estimated when None).
+    added to the linear predictor; ``nu`` and ``sigma`` Student-t's, ``theta`` the negative
+    binomial's: a path needs σ and θ given).
 
     Returns a dict of arrays: ``lambdas`` (n_λ), ``coef`` (n_λ × p), ``intercept`` and
     ``objective`` (n_λ), and ``lambda_max``.
@@ -659,6 +662,8 @@ def path(
         alpha=float(alpha),
         fit_intercept=bool(fit_intercept),
         quantile=float(quantile),
+        nu=float(nu),
+        sigma=None if sigma is None else float(sigma),
         theta=None if theta is None else float(theta),
         offset=None if offset is None else _offset(offset, y.shape[0]),
         n_lambda=int(n_lambda),
@@ -678,6 +683,8 @@ def cv(
     sample_weight=None,
     fit_intercept=True,
     quantile=0.5,
+    nu=4.0,
+    sigma=None,
     theta=None,
     offset=None,
     n_lambda=40,
@@ -704,6 +711,8 @@ def cv(
         alpha=float(alpha),
         fit_intercept=bool(fit_intercept),
         quantile=float(quantile),
+        nu=float(nu),
+        sigma=None if sigma is None else float(sigma),
         theta=None if theta is None else float(theta),
         offset=None if offset is None else _offset(offset, y.shape[0]),
         n_lambda=int(n_lambda),

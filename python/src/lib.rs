@@ -355,7 +355,7 @@ fn path_options(
 /// A regularization path: lambdas, coef (n_λ × p), intercept, objective, lambda_max.
 #[pyfunction]
 #[pyo3(signature = (x, y, sample_weight=None, *, family="logistic", alpha=1.0,
-    fit_intercept=true, quantile=0.5, theta=None, offset=None, n_lambda=40,
+    fit_intercept=true, quantile=0.5, nu=4.0, sigma=None, theta=None, offset=None, n_lambda=40,
     lambda_min_ratio=None, lambdas=None, max_iter=1000, tol=1e-12, backend="auto",
     standardize=false))]
 #[allow(clippy::too_many_arguments)]
@@ -368,6 +368,8 @@ fn path<'py>(
     alpha: f64,
     fit_intercept: bool,
     quantile: f64,
+    nu: f64,
+    sigma: Option<f64>,
     theta: Option<f64>,
     offset: Option<PyReadonlyArray1<'py, f64>>,
     n_lambda: usize,
@@ -384,8 +386,8 @@ fn path<'py>(
         alpha,
         fit_intercept,
         quantile,
-        4.0,
-        None,
+        nu,
+        sigma,
         theta,
         max_iter,
         tol,
@@ -425,7 +427,7 @@ fn path_dict<'py>(
 /// k-fold cross-validation: the path's arrays plus mean, standard_error, lambda_min, lambda_1se.
 #[pyfunction]
 #[pyo3(signature = (x, y, sample_weight=None, *, family="logistic", alpha=1.0,
-    fit_intercept=true, quantile=0.5, theta=None, offset=None, n_lambda=40,
+    fit_intercept=true, quantile=0.5, nu=4.0, sigma=None, theta=None, offset=None, n_lambda=40,
     lambda_min_ratio=None, folds=5, seed=0, metric=None, max_iter=1000, tol=1e-12,
     backend="auto", standardize=false))]
 #[allow(clippy::too_many_arguments)]
@@ -438,6 +440,8 @@ fn cv<'py>(
     alpha: f64,
     fit_intercept: bool,
     quantile: f64,
+    nu: f64,
+    sigma: Option<f64>,
     theta: Option<f64>,
     offset: Option<PyReadonlyArray1<'py, f64>>,
     n_lambda: usize,
@@ -456,8 +460,8 @@ fn cv<'py>(
         alpha,
         fit_intercept,
         quantile,
-        4.0,
-        None,
+        nu,
+        sigma,
         theta,
         max_iter,
         tol,

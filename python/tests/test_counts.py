@@ -100,3 +100,17 @@ def test_bad_offsets_and_counts_are_value_errors():
         scalemix.GLM("negative_binomial", theta=-1.0).fit(X, y)
     with pytest.raises(ValueError, match="every poisson count"):
         scalemix.GLM("poisson").fit(X, np.zeros(6))
+
+
+def test_paths_take_the_family_parameter_given():
+    rng = np.random.default_rng(2)
+    X = rng.standard_normal((200, 3))
+    y = rng.poisson(np.exp(0.3 + X @ [0.4, 0.0, -0.3])).astype(float)
+    with pytest.raises(ValueError, match="a path needs the family"):
+        scalemix.path(X, y, family="negative_binomial")
+    with pytest.raises(ValueError, match="a path needs the family"):
+        scalemix.cv(X, y, family="student_t", folds=3)
+    result = scalemix.path(X, y, family="negative_binomial", theta=2.0, n_lambda=5)
+    assert len(result["lambdas"]) == 5 and np.all(np.isfinite(result["objective"]))
+    result = scalemix.path(X, y, family="student_t", nu=3.0, sigma=1.0, n_lambda=5)
+    assert len(result["lambdas"]) == 5

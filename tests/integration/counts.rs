@@ -391,6 +391,15 @@ fn bad_counts_and_settings_are_refused_by_name() {
     let fit = hinge.fit(design, &labels[..]).unwrap();
     let error = hinge.inference(&fit, &Data::new(design, &labels[..])).unwrap_err();
     assert!(matches!(error, Error::Unsupported { family: "hinge", .. }), "{error}");
+    // A path or a cross-validation of a model whose θ (or Student-t σ) is to be estimated is
+    // refused: every point must fit the same model.
+    let options = PathOptions { n_lambda: 3, ..PathOptions::default() };
+    for glm in [Glm::negative_binomial(None), Glm::student_t(4.0, None)] {
+        let error = glm.clone().penalty(Penalty::lasso(1.0)).path(design, &y[..], &options);
+        assert!(matches!(error, Err(Error::Unsupported { operation: "path", .. })), "{error:?}");
+        let cv = glm.penalty(Penalty::lasso(1.0)).cv(design, &y[..], &CvOptions::default());
+        assert!(matches!(cv, Err(Error::Unsupported { operation: "cv", .. })), "{cv:?}");
+    }
     let mut offset = [0.0; 6];
     offset[4] = f64::INFINITY;
     let error = Glm::poisson().fit_data(&Data::new(design, &y[..]).offset(&offset)).unwrap_err();
