@@ -80,35 +80,60 @@ pub(crate) fn theta_start(y: &[f64], mu: &[f64], w: &[f64]) -> f64 {
 /// θ maximizing ℓ(θ) at means `mu`, from `start`, and −ℓ''(θ̂) (the observed information of θ;
 /// 0 where θ stopped at [`THETA_MAX`]).
 pub(crate) fn theta_ml(y: &[f64], mu: &[f64], w: &[f64], start: f64) -> (f64, f64) {
+    let terms = |theta: f64| -> Result<(f64, f64, f64), std::convert::Infallible> {
+        Ok(theta_terms(y, mu, w, theta))
+    };
+    match theta_ml_with(terms, start) {
+        Ok(found) => found,
+        Err(never) => match never {},
+    }
+}
+
+/// (ℓ(θ), ℓ'(θ), ℓ''(θ)) at means `mu`: sums over the rows, so a part of the rows (a block of a
+/// streamed source) gives its share.
+pub(crate) fn theta_terms(y: &[f64], mu: &[f64], w: &[f64], theta: f64) -> (f64, f64, f64) {
+    let (score, second) = theta_derivatives(y, mu, w, theta);
+    (negative_binomial_log_likelihood(y, mu, w, theta), score, second)
+}
+
+/// [`theta_ml`] over any rows: `terms(θ)` gives (ℓ, ℓ', ℓ'') at θ (one pass over rows held
+/// elsewhere). Newton's method on t = ln θ with step halving, every step raising ℓ.
+///
+/// # Errors
+/// Whatever `terms` reports.
+pub(crate) fn theta_ml_with<E>(
+    mut terms: impl FnMut(f64) -> Result<(f64, f64, f64), E>,
+    start: f64,
+) -> Result<(f64, f64), E> {
     let mut theta = start.clamp(1e-8, THETA_MAX);
-    let mut value = negative_binomial_log_likelihood(y, mu, w, theta);
+    let (mut value, mut score, mut second) = terms(theta)?;
     for _ in 0..MAX_NEWTON {
-        let (score, second) = theta_derivatives(y, mu, w, theta);
         // In t = ln θ: dℓ/dt = θℓ', d²ℓ/dt² = θℓ' + θ²ℓ''. Where that is not negative (far from
         // the maximum) a step of one unit of t in the score's direction.
         let (first_t, second_t) = (theta * score, theta * score + theta * theta * second);
         let mut step = if second_t < 0.0 { -first_t / second_t } else { first_t.signum() };
         step = step.clamp(-2.0, 2.0);
         let mut next = (theta * step.exp()).min(THETA_MAX);
-        let mut next_value = negative_binomial_log_likelihood(y, mu, w, next);
+        let mut next_terms = terms(next)?;
         let mut halvings = 0;
-        while (next_value.is_nan() || next_value < value) && halvings < 60 {
+        while (next_terms.0.is_nan() || next_terms.0 < value) && halvings < 60 {
             step *= 0.5;
             next = (theta * step.exp()).min(THETA_MAX);
-            next_value = negative_binomial_log_likelihood(y, mu, w, next);
+            next_terms = terms(next)?;
             halvings += 1;
         }
-        if next_value.is_nan() || next_value < value {
+        if next_terms.0.is_nan() || next_terms.0 < value {
             break; // no step raises ℓ: θ is its maximizer to ℓ's rounding
         }
         let change = (next - theta).abs() / theta;
-        (theta, value) = (next, next_value);
+        theta = next;
+        (value, score, second) = next_terms;
         if change <= NEWTON_TOL || theta >= THETA_MAX {
             break;
         }
     }
-    let information = if theta >= THETA_MAX { 0.0 } else { -theta_derivatives(y, mu, w, theta).1 };
-    (theta, information)
+    let information = if theta >= THETA_MAX { 0.0 } else { -second };
+    Ok((theta, information))
 }
 
 #[cfg(test)]

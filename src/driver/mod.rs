@@ -300,10 +300,10 @@ impl Model {
         let mut fit = self.fit_from(&problem, start, None)?;
         // Block coordinate descent on the joint negative log-likelihood: σ at fixed β (its own
         // EM to convergence), then β at fixed σ from the previous β.
-        for _ in 0..MAX_SIGMA_ROUNDS {
+        for _ in 0..MAX_PARAMETER_ROUNDS {
             let Family::StudentT { sigma, .. } = fit.family else { break };
             let next = student_t_sigma(&problem, &fit, nu, sigma);
-            if (next - sigma).abs() <= SIGMA_TOL * sigma {
+            if (next - sigma).abs() <= PARAMETER_TOL * sigma {
                 break;
             }
             problem.family = Family::StudentT { nu, sigma: next };
@@ -327,7 +327,7 @@ impl Model {
     /// A negative binomial fit with θ estimated (R's `MASS::glm.nb`): θ from the moments of the
     /// counts around their mean, then fits at fixed θ (each from the last coefficients)
     /// alternating with θ's maximum likelihood at the fitted means
-    /// ([`crate::counts::theta_ml`]) until θ changes by less than [`SIGMA_TOL`] relative: block
+    /// ([`crate::counts::theta_ml`]) until θ changes by less than [`PARAMETER_TOL`] relative: block
     /// coordinate ascent of the joint likelihood (the penalty on β only).
     fn fit_negative_binomial(&self, mut problem: Problem<'_>, start: Instant) -> Result<Fit> {
         let (y, w) = (problem.y.to_vec(), problem.weights.to_vec());
@@ -335,10 +335,10 @@ impl Model {
         let mut theta = crate::counts::theta_start(&y, &vec![mean_count; y.len()], &w);
         problem.family = Family::NegativeBinomial { theta };
         let mut fit = self.fit_from(&problem, start, None)?;
-        for _ in 0..MAX_SIGMA_ROUNDS {
+        for _ in 0..MAX_PARAMETER_ROUNDS {
             let mu = fitted_means(&problem, &fit);
             let (next, _) = crate::counts::theta_ml(&y, &mu, &w, theta);
-            if (next - theta).abs() <= SIGMA_TOL * theta {
+            if (next - theta).abs() <= PARAMETER_TOL * theta {
                 break;
             }
             theta = next;
@@ -539,10 +539,10 @@ impl Preconditioned {
     }
 }
 
-/// Most σ updates of a Student-t fit with estimated scale.
-const MAX_SIGMA_ROUNDS: usize = 200;
-/// Relative change of σ below which its estimate is final.
-const SIGMA_TOL: f64 = 1e-10;
+/// Most rounds of a family parameter's estimate (Student-t σ, negative binomial θ).
+pub(crate) const MAX_PARAMETER_ROUNDS: usize = 200;
+/// The relative change of the parameter below which its estimate is final.
+pub(crate) const PARAMETER_TOL: f64 = 1e-10;
 
 /// 1.4826 × the weighted median absolute deviation of y from its median: a robust start for σ
 /// (σ of a normal sample), floored so constant data still give a positive scale.

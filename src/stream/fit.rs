@@ -47,12 +47,72 @@ impl Glm {
     /// As [`Glm::fit`]; [`Error::Source`] for data the source cannot deliver or the family
     /// cannot take; [`Error::Unsupported`] for a Student-t σ to estimate (give σ).
     pub fn fit_source(&self, source: &mut dyn RowSource) -> Result<Fit> {
+        if self.estimate_parameter && matches!(self.family, crate::Family::NegativeBinomial { .. })
+        {
+            return self.fit_source_negative_binomial(source);
+        }
         let start = Instant::now();
         let (model, mut reader) = self.open_source(source, "fit_source")?;
         let summary = scan(&mut reader, model.family(), None)?;
         check_memory(&model, &reader, &summary)?;
         let fit = Streamed::new(&model, &summary.all, &summary)?;
         fit.fit(&mut reader, &self.execution.stream, start)
+    }
+
+    /// [`Glm::fit_source`] of a negative binomial with θ to estimate, as in memory (R's
+    /// `MASS::glm.nb`): streamed fits at fixed θ, each from the last coefficients, alternating
+    /// with θ's maximum likelihood at the fitted means, every Newton step on log θ one pass over
+    /// the source, until θ moves by less than 1e-10 relative.
+    fn fit_source_negative_binomial(&self, source: &mut dyn RowSource) -> Result<Fit> {
+        let start = Instant::now();
+        let at = |theta: f64| Glm {
+            family: crate::Family::NegativeBinomial { theta },
+            estimate_parameter: false,
+            ..self.clone()
+        };
+        let (model, mut reader) = at(1.0).open_source(source, "fit_source")?;
+        let summary = scan(&mut reader, model.family(), None)?;
+        check_memory(&model, &reader, &summary)?;
+        // MASS's start at the mean count: W μ² / Σ w (y − μ)².
+        let y = summary.all.y;
+        let mut theta = (y.weight * y.mean * y.mean / y.m2.max(f64::MIN_POSITIVE)).clamp(1e-4, 1e6);
+        let mut previous: Option<Fit> = None;
+        for _ in 0..crate::driver::MAX_PARAMETER_ROUNDS {
+            let model = at(theta).model_for(reader.source.ncols())?;
+            let streamed = Streamed::new(&model, &summary.all, &summary)?;
+            let start_theta =
+                previous.as_ref().map(|f| model.theta_of(&f.coefficients, f.intercept));
+            let mut fit =
+                streamed.fit_from(&mut reader, &self.execution.stream, start, start_theta)?;
+            if let Some(previous) = &previous {
+                fit.iterations += previous.iterations;
+                fit.phases.backend_iterations += previous.phases.backend_iterations;
+                fit.phases.finish_iterations += previous.phases.finish_iterations;
+            }
+            let prepare =
+                Prepare { family: fit.family, pre: None, held_out: None, needs_target: true };
+            let (coefficients, intercept) = (fit.coefficients.clone(), fit.intercept);
+            let mut eta = Vec::new();
+            let terms = |t: f64| -> Result<(f64, f64, f64)> {
+                let mut sums = (0.0, 0.0, 0.0);
+                reader.pass(&prepare, |buf| {
+                    buf.block.linear_predictor(&coefficients, intercept, &mut eta);
+                    let mu: Vec<f64> = eta.iter().map(|e| e.exp()).collect();
+                    let part = crate::counts::theta_terms(&buf.block.y, &mu, &buf.weights, t);
+                    sums = (sums.0 + part.0, sums.1 + part.1, sums.2 + part.2);
+                    Ok(())
+                })?;
+                Ok(sums)
+            };
+            let (next, _) = crate::counts::theta_ml_with(terms, theta)?;
+            let settled = (next - theta).abs() <= crate::driver::PARAMETER_TOL * theta;
+            previous = Some(fit);
+            if settled {
+                break;
+            }
+            theta = next;
+        }
+        previous.ok_or(Error::EmptyData)
     }
 
     /// [`Glm::path`] on the rows of `source` (see [`Glm::fit_source`]): warm-started fits from
@@ -198,8 +258,8 @@ impl Glm {
             return Err(Error::Unsupported {
                 operation,
                 family: "Student-t or negative binomial with σ or θ to estimate",
-                reason: "σ and θ are estimated between fits of data in memory; give them to \
-                         stream",
+                reason: "a streamed Student-t fit, and any streamed path or cross-validation, \
+                         needs σ or θ given (a streamed negative binomial fit estimates θ)",
             });
         }
         let model = self.model_for(source.ncols())?;
@@ -328,8 +388,19 @@ impl<'m> Streamed<'m> {
 
     /// One fit at the model's λ.
     fn fit(&self, reader: &mut Reader<'_>, stream: &StreamOptions, start: Instant) -> Result<Fit> {
+        self.fit_from(reader, stream, start, None)
+    }
+
+    /// One fit at the model's λ from `theta0` (the user's coordinates) or the null model.
+    fn fit_from(
+        &self,
+        reader: &mut Reader<'_>,
+        stream: &StreamOptions,
+        start: Instant,
+        theta0: Option<Vec<f64>>,
+    ) -> Result<Fit> {
         let mut rows = self.rows(reader, stream, None, self.device()?);
-        self.model.fit_rows(&self.inner, self.pre.as_deref(), &mut rows, None, start)
+        self.model.fit_rows(&self.inner, self.pre.as_deref(), &mut rows, theta0, start)
     }
 
     /// Where a single streamed fit computes its blocks: as [`crate::BackendChoice`] says (the

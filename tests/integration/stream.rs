@@ -1153,3 +1153,52 @@ fn streamed_fits_with_offsets_equal_in_memory_fits() {
     let error = streaming(Glm::poisson(), 61).fit_source(&mut source).unwrap_err().to_string();
     assert!(error.contains("row 123") && error.contains("offset"), "{error}");
 }
+
+/// A streamed negative binomial fit with θ to estimate alternates streamed fits with θ's
+/// maximum likelihood (one pass a Newton step) and ends where the in-memory estimate does.
+#[test]
+fn a_streamed_negative_binomial_estimates_theta_as_in_memory() {
+    let (n, p) = (600, 4);
+    let s = scalemix::synthetic::correlated_sparse(n, p, 0.3, 2, 1.0, 8).0;
+    let offset: Vec<f64> = (0..n).map(|i| ((i % 5) as f64 + 1.0).ln()).collect();
+    // Overdispersed counts: a Poisson draw (by inversion) around a mean scaled by a Gamma(2)
+    // variable of mean 1, −ln(u₁u₂)/2, from a fixed sequence.
+    let mut state = 12345u64;
+    let mut uniform = move || {
+        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        ((state >> 11) as f64 + 0.5) / ((1u64 << 53) as f64)
+    };
+    let counts: Vec<f64> = (0..n)
+        .map(|i| {
+            let eta: f64 = s.x[i * p..(i + 1) * p].iter().sum::<f64>() * 0.3 + offset[i] - 0.5;
+            let gamma = -(uniform() * uniform()).ln() / 2.0;
+            let mean = eta.exp() * gamma;
+            let (mut k, mut total) = (0.0, 0.0);
+            loop {
+                total += -uniform().ln() / mean;
+                if total > 1.0 {
+                    break k;
+                }
+                k += 1.0;
+            }
+        })
+        .collect();
+    let x = Design::row_major(&s.x, n, p).unwrap();
+    let glm = Glm::negative_binomial(None).backend(scalemix::BackendChoice::Cpu);
+    let in_memory = glm.fit_data(&Data::new(x, &counts).offset(&offset)).unwrap();
+    let mut source = MemorySource::new(x, &counts).unwrap().with_offset(&offset).unwrap();
+    let streamed = streaming(glm, 97).fit_source(&mut source).unwrap();
+    let (Family::NegativeBinomial { theta: a }, Family::NegativeBinomial { theta: b }) =
+        (in_memory.family(), streamed.family())
+    else {
+        panic!("{:?} {:?}", in_memory.family(), streamed.family());
+    };
+    eprintln!(
+        "θ in memory {a}, streamed {b}; objectives {} and {}",
+        in_memory.objective(),
+        streamed.objective()
+    );
+    assert!(streamed.converged());
+    assert!(relative(a, b) <= 1e-8, "θ {a} in memory, {b} streamed");
+    assert!(relative(in_memory.objective(), streamed.objective()) <= 1e-8);
+}
