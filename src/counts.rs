@@ -68,13 +68,12 @@ fn theta_derivatives(y: &[f64], mu: &[f64], w: &[f64], theta: f64) -> (f64, f64)
     (score, second)
 }
 
-/// MASS's starting value: n / Σ wᵢ (yᵢ/μᵢ − 1)² (the method of moments at the means),
-/// clamped to a range Newton can start from.
-pub(crate) fn theta_start(y: &[f64], mu: &[f64], w: &[f64]) -> f64 {
-    let total: f64 = w.iter().sum();
-    let spread: f64 =
-        y.iter().zip(mu).zip(w).map(|((&y, &mu), &w)| w * (y / mu - 1.0).powi(2)).sum();
-    (total / spread).clamp(1e-4, 1e6)
+/// MASS's starting value n / Σ wᵢ (yᵢ/μᵢ − 1)² (the method of moments) at every μᵢ the counts'
+/// weighted mean: W·mean² / Σ wᵢ (yᵢ − mean)² for counts of total weight `weight`, mean `mean`
+/// and spread `m2` = Σ wᵢ (yᵢ − mean)², clamped to a range Newton can start from. In memory and
+/// streamed alike (the Dask layer computes the same from its summary).
+pub(crate) fn theta_start(weight: f64, mean: f64, m2: f64) -> f64 {
+    (weight * mean * mean / m2.max(f64::MIN_POSITIVE)).clamp(1e-4, 1e6)
 }
 
 /// θ maximizing ℓ(θ) at means `mu`, from `start`, and −ℓ''(θ̂) (the observed information of θ;
@@ -163,7 +162,7 @@ mod tests {
         let y = [0.0, 3.0, 1.0, 7.0, 0.0, 12.0, 2.0, 5.0];
         let mu = [2.0, 2.5, 1.5, 4.0, 1.0, 6.0, 3.0, 3.5];
         let w = [1.0; 8];
-        let (theta, information) = theta_ml(&y, &mu, &w, theta_start(&y, &mu, &w));
+        let (theta, information) = theta_ml(&y, &mu, &w, 1.0);
         let (score, second) = theta_derivatives(&y, &mu, &w, theta);
         assert!(score.abs() < 1e-10, "score {score:e} at θ = {theta}");
         assert!((information + second).abs() < 1e-12 && information > 0.0);

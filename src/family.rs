@@ -133,25 +133,14 @@ impl Family {
     ];
 
     /// This family with the parameters given replaced: `q` for quantile, `nu` and `sigma` for
-    /// Student-t (the others have none and ignore them; see [`Family::with_theta`] for the
-    /// negative binomial's θ).
+    /// Student-t (the others have none and ignore them; the negative binomial's θ is set by
+    /// [`crate::Glm::negative_binomial`]).
     #[must_use]
     pub fn with_parameters(self, q: Option<f64>, nu: Option<f64>, sigma: Option<f64>) -> Self {
         match self {
             Family::Quantile { q: given } => Family::Quantile { q: q.unwrap_or(given) },
             Family::StudentT { nu: n, sigma: s } => {
                 Family::StudentT { nu: nu.unwrap_or(n), sigma: sigma.unwrap_or(s) }
-            }
-            other => other,
-        }
-    }
-
-    /// This family with θ replaced where it is the negative binomial (others ignore it).
-    #[must_use]
-    pub fn with_theta(self, theta: Option<f64>) -> Self {
-        match self {
-            Family::NegativeBinomial { theta: given } => {
-                Family::NegativeBinomial { theta: theta.unwrap_or(given) }
             }
             other => other,
         }
@@ -351,7 +340,7 @@ impl Family {
             }
             Family::Hinge => mean.signum(),
             Family::Gaussian | Family::Quantile { .. } | Family::StudentT { .. } => mean,
-            // An all-zero response has no finite optimum (Problem::new refuses it).
+            // An all-zero response has no finite optimum (`Glm`'s checks refuse it).
             Family::Poisson | Family::NegativeBinomial { .. } => mean.max(1e-10).ln(),
         }
     }

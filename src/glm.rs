@@ -436,6 +436,14 @@ impl Fit {
         LinearModel::from_fit(self.family, self.coefficients.clone(), self.intercept)
     }
 
+    /// Counts `previous`'s iterations (and their phases) into this fit's: the rounds of an
+    /// alternation that estimates a family's parameter report their work in all.
+    pub(crate) fn count_after(&mut self, previous: &Fit) {
+        self.iterations += previous.iterations;
+        self.phases.backend_iterations += previous.phases.backend_iterations;
+        self.phases.finish_iterations += previous.phases.finish_iterations;
+    }
+
     /// The linear predictor η = Xβ + b₀ for new rows.
     ///
     /// # Errors

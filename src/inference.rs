@@ -113,30 +113,30 @@ impl Glm {
                 | Family::NegativeBinomial { .. }
         ) {
             return Err(refuse(
-                "standard errors are defined here for logistic, binomial, \
-                               gaussian, Poisson and negative binomial fits",
+                "standard errors are defined here for logistic, binomial, gaussian, Poisson and \
+                 negative binomial fits",
             ));
         }
         let penalty = self.penalty;
         if penalty.lambda > 0.0 && penalty.alpha > 0.0 {
             return Err(refuse(
-                "an ℓ1 or bridge penalty has exact zeros, which have no \
-                               standard error (refit the selected features without it)",
+                "an ℓ1 or bridge penalty has exact zeros, which have no standard error (refit \
+                 the selected features without it)",
             ));
         }
         if penalty.lambda > 0.0 && self.standardize {
             return Err(refuse(
-                "the ridge of a standardized fit penalizes other coordinates; \
-                               fit without standardize for its standard errors",
+                "the ridge of a standardized fit penalizes other coordinates; fit without \
+                 standardize for its standard errors",
             ));
         }
         let p = problem.ncols();
-        // The d × d information and its inverse.
-        let dim_bytes = 16 * ((p + 1) as u64).pow(2);
-        model.with_full_matrices().check_memory_for(problem.nrows(), 0, dim_bytes)?;
         if fit.coefficients.len() != p {
             return Err(Error::FeatureMismatch { expected: fit.coefficients.len(), found: p });
         }
+        // The d × d information and its inverse.
+        let dim_bytes = 16 * ((p + 1) as u64).pow(2);
+        model.with_full_matrices().check_memory_for(problem.nrows(), 0, dim_bytes)?;
         // The family as fitted (θ of an estimated negative binomial).
         problem.family = fit.family;
         let intercept = self.fit_intercept;
@@ -286,11 +286,8 @@ fn null_deviance(problem: &Problem<'_>, intercept: bool) -> f64 {
             .map(|i| problem.weights[i] * family.loss(problem.y[i], problem.offset_at(i) + b))
             .sum()
     };
-    let mean = problem.y.iter().zip(problem.weights.iter()).map(|(y, w)| y * w).sum::<f64>()
-        / problem.weight_sum;
-    let offset_mean =
-        (0..n).map(|i| problem.weights[i] * problem.offset_at(i)).sum::<f64>() / problem.weight_sum;
-    let mut b = family.link(mean) - offset_mean;
+    let (mean, total) = crate::driver::response_mean(problem);
+    let mut b = crate::driver::null_intercept(problem, mean, total);
     let mut value = loss(b);
     for _ in 0..200 {
         let (mut gradient, mut curvature) = (0.0, 0.0);

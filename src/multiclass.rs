@@ -38,7 +38,8 @@ use crate::solver::{Run, SolverOptions, Termination};
 const STEPS_PER_CLASS: usize = 3;
 /// Newton steps per class per sweep where the classes step without the d × d system: each
 /// costs several passes over X, and one a class (glmnet's scheme) gave the fewest passes in all
-/// (a 3-class ridge of 200 × 20 000: 12 sweeps in 1.4 s at one step, 10 in 2.3 s at three).
+/// (a 3-class ridge of 200 × 20 000 by conjugate gradients: 12 sweeps in 1.4 s at one step, 10
+/// in 2.3 s at three; through the dual 1.8 s and 2.3 s).
 const WIDE_STEPS_PER_CLASS: usize = 1;
 
 /// A fitted K-class model.
@@ -433,16 +434,10 @@ pub(crate) trait ClassRows {
     /// Class c's coefficients moved to `theta[c]`.
     fn class_moved(&mut self, theta: &[Vec<f64>], c: usize);
 
-    /// Class c's step from `theta` (at most `run`'s iterations of SM-EM on the class backend),
-    /// moving `theta[c]`; returns the backend's rounding error of the class gradient.
-    fn step_class(
-        &mut self,
-        run: &Run<'_>,
-        _terms: &PenaltyTerms,
-        _options: SolverOptions,
-        theta: &mut [Vec<f64>],
-        c: usize,
-    ) -> Result<f64> {
+    /// Class c's step from `theta` at `run`'s penalty (at most `run`'s iterations of SM-EM on
+    /// the class backend), moving `theta[c]`; returns the backend's rounding error of the class
+    /// gradient.
+    fn step_class(&mut self, run: &Run<'_>, theta: &mut [Vec<f64>], c: usize) -> Result<f64> {
         backend_step(self, run, theta, c)
     }
 
@@ -532,11 +527,10 @@ pub(crate) fn sweeps(
     let (mut sweeps, mut termination, mut kkt) = (0, Termination::MaxIterations, f64::MAX);
     for (stage_terms, options) in &schedule {
         termination = Termination::MaxIterations;
-        let step_options = SolverOptions { max_iter: STEPS_PER_CLASS, ..*options };
         let run = Run::new(
             Family::Logistic,
             stage_terms,
-            step_options,
+            SolverOptions { max_iter: STEPS_PER_CLASS, ..*options },
             Some(scale),
             zero_threshold,
             None,
@@ -546,7 +540,7 @@ pub(crate) fn sweeps(
             // The device's rounding error of the class gradients: the KKT floor, as in Glm::fit.
             let mut noise = 0.0_f64;
             for c in first..k {
-                let error = rows.step_class(&run, stage_terms, step_options, &mut theta, c)?;
+                let error = rows.step_class(&run, &mut theta, c)?;
                 noise = noise.max(error);
             }
             if first == 0 {
@@ -641,22 +635,22 @@ struct WideClasses<'s> {
     kept_dual: Option<Dual>,
 }
 
-impl InMemory<'_, '_, '_> {
-    /// Class c's binary problem on `x`: labels 1[yᵢ = c], offsets from the other classes' η.
-    fn class_problem<'a>(&self, x: Design<'a>, c: usize) -> Result<Problem<'a>>
+impl<'s> Multinomial<'s> {
+    /// Class c's binary problem on `x` (the design, or a copy of it): labels 1[yᵢ = c], offsets
+    /// from the other classes' η (`eta`).
+    fn class_problem<'a>(&self, eta: &[f64], x: Design<'a>, c: usize) -> Result<Problem<'a>>
     where
-        Self: 'a,
+        's: 'a,
     {
-        let base = self.state.base;
-        let offset = self.state.offsets(&self.eta, c);
-        Problem { x, y: Cow::Owned(indicator(self.state.class_of, c)), ..base.clone() }
+        let offset = self.offsets(eta, c);
+        Problem { x, y: Cow::Owned(indicator(self.class_of, c)), ..self.base.clone() }
             .with_offset(Cow::Owned(offset))
     }
 }
 
 impl ClassRows for InMemory<'_, '_, '_> {
     fn class_backend(&mut self, _theta: &[Vec<f64>], c: usize) -> Result<&mut dyn Backend> {
-        let problem = self.class_problem(self.state.base.x, c)?;
+        let problem = self.state.class_problem(&self.eta, self.state.base.x, c)?;
         let backend = self.backend.as_deref_mut().ok_or(Error::Numerical {
             iteration: 0,
             reason: "a multinomial fit without a backend asked for one".into(),
@@ -665,18 +659,11 @@ impl ClassRows for InMemory<'_, '_, '_> {
         Ok(backend)
     }
 
-    fn step_class(
-        &mut self,
-        run: &Run<'_>,
-        terms: &PenaltyTerms,
-        options: SolverOptions,
-        theta: &mut [Vec<f64>],
-        c: usize,
-    ) -> Result<f64> {
-        let Some(wide) = self.wide.take() else {
+    fn step_class(&mut self, run: &Run<'_>, theta: &mut [Vec<f64>], c: usize) -> Result<f64> {
+        let Some(wide) = &mut self.wide else {
             return backend_step(self, run, theta, c);
         };
-        let intercept = self.state.intercept;
+        let (terms, intercept) = (run.penalty, self.state.intercept);
         let unsupported = || Error::Unsupported {
             operation: "fit_multiclass",
             family: "logistic",
@@ -684,10 +671,9 @@ impl ClassRows for InMemory<'_, '_, '_> {
         };
         let lasso = terms.has_lasso();
         let x = if lasso { wide.columns.unwrap_or(self.state.base.x) } else { self.state.base.x };
-        let problem = self.class_problem(x, c)?;
-        let options = SolverOptions { max_iter: WIDE_STEPS_PER_CLASS, ..options };
+        let problem = self.state.class_problem(&self.eta, x, c)?;
+        let options = SolverOptions { max_iter: WIDE_STEPS_PER_CLASS, ..run.options };
         let start = std::mem::take(&mut theta[c]);
-        let mut wide = wide;
         let solution = if lasso {
             ColumnDescent::new(&problem, intercept, terms, options)
                 .ok_or_else(unsupported)?
@@ -699,7 +685,6 @@ impl ClassRows for InMemory<'_, '_, '_> {
                 if wide.dual { solver.with_dual_kept(&mut wide.kept_dual) } else { solver };
             solver.solve(start)
         };
-        self.wide = Some(wide);
         theta[c] = solution.theta;
         self.class_moved(theta, c);
         Ok(0.0)

@@ -24,7 +24,7 @@ mod rows;
 
 pub(crate) use model::Model;
 
-pub(crate) use rows::{MemoryRows, RowFacts, Rows, exact_mean_loss};
+pub(crate) use rows::{MemoryRows, RowFacts, Rows, exact_mean_loss, null_intercept, response_mean};
 
 use std::time::Instant;
 
@@ -318,9 +318,7 @@ impl Model {
     fn refit(&self, problem: &Problem<'_>, start: Instant, previous: &Fit) -> Result<Fit> {
         let start_theta = self.theta_of(&previous.coefficients, previous.intercept);
         let mut fit = self.fit_from(problem, start, Some(start_theta))?;
-        fit.iterations += previous.iterations;
-        fit.phases.backend_iterations += previous.phases.backend_iterations;
-        fit.phases.finish_iterations += previous.phases.finish_iterations;
+        fit.count_after(previous);
         Ok(fit)
     }
 
@@ -331,8 +329,9 @@ impl Model {
     /// coordinate ascent of the joint likelihood (the penalty on β only).
     fn fit_negative_binomial(&self, mut problem: Problem<'_>, start: Instant) -> Result<Fit> {
         let (y, w) = (problem.y.to_vec(), problem.weights.to_vec());
-        let mean_count = y.iter().zip(&w).map(|(y, w)| y * w).sum::<f64>() / problem.weight_sum;
-        let mut theta = crate::counts::theta_start(&y, &vec![mean_count; y.len()], &w);
+        let (mean, total) = rows::response_mean(&problem);
+        let m2 = y.iter().zip(&w).map(|(y, w)| w * (y - mean) * (y - mean)).sum();
+        let mut theta = crate::counts::theta_start(total, mean, m2);
         problem.family = Family::NegativeBinomial { theta };
         let mut fit = self.fit_from(&problem, start, None)?;
         for _ in 0..MAX_PARAMETER_ROUNDS {

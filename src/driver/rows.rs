@@ -46,9 +46,7 @@ impl RowFacts {
             family: problem.family,
             weight_sum: problem.weight_sum,
             min_positive_weight: problem.min_positive_weight,
-            // With an offset, the link of the mean less the offset's weighted mean: a start
-            // near the null model's intercept (which the null fit then solves for).
-            null_intercept: problem.family.link(mean) - offset_mean(problem),
+            null_intercept: null_intercept(problem, mean, total),
             response_variance: variance,
             column_scales: problem.column_scales(),
             saturated_mean_loss: saturated_mean_loss(problem),
@@ -84,12 +82,14 @@ impl RowFacts {
     }
 }
 
-/// The weighted mean of the problem's offset (0 without one).
-fn offset_mean(problem: &Problem<'_>) -> f64 {
-    problem.offset().map_or(0.0, |offset| {
-        let total: f64 = offset.iter().zip(problem.weights.iter()).map(|(o, w)| o * w).sum();
-        total / problem.weights.iter().sum::<f64>()
-    })
+/// The null model's starting intercept: the link of the response's weighted mean `mean` (of
+/// total weight `total`, [`response_mean`]), less the offset's weighted mean where there is one:
+/// a start near the intercept the null fit then solves for.
+pub(crate) fn null_intercept(problem: &Problem<'_>, mean: f64, total: f64) -> f64 {
+    let offset_mean = problem.offset().map_or(0.0, |offset| {
+        offset.iter().zip(problem.weights.iter()).map(|(o, w)| o * w).sum::<f64>() / total
+    });
+    problem.family.link(mean) - offset_mean
 }
 
 /// The passes one fit needs of its rows. Each method is one pass over every row (in memory a
@@ -216,8 +216,8 @@ pub(crate) fn response_mean(problem: &Problem<'_>) -> (f64, f64) {
     (mean, total)
 }
 
-/// (1/W) Σ wᵢ min_η ℓ(yᵢ, η): 0 for every family but binomial (success fractions strictly
-/// between 0 and 1), whose saturated loss is the entropy of the fraction per trial.
+/// (1/W) Σ wᵢ min_η ℓ(yᵢ, η) ([`Family::saturated_loss`]): 0 for the families whose loss
+/// reaches 0 at every y, the minimum at η = link(y) for binomial fractions and counts.
 fn saturated_mean_loss(problem: &Problem<'_>) -> f64 {
     problem
         .y

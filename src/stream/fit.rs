@@ -73,9 +73,8 @@ impl Glm {
         let (model, mut reader) = at(1.0).open_source(source, "fit_source")?;
         let summary = scan(&mut reader, model.family(), None)?;
         check_memory(&model, &reader, &summary)?;
-        // MASS's start at the mean count: W μ² / Σ w (y − μ)².
         let y = summary.all.y;
-        let mut theta = (y.weight * y.mean * y.mean / y.m2.max(f64::MIN_POSITIVE)).clamp(1e-4, 1e6);
+        let mut theta = crate::counts::theta_start(y.weight, y.mean, y.m2);
         let mut previous: Option<Fit> = None;
         for _ in 0..crate::driver::MAX_PARAMETER_ROUNDS {
             let model = at(theta).model_for(reader.source.ncols())?;
@@ -85,9 +84,7 @@ impl Glm {
             let mut fit =
                 streamed.fit_from(&mut reader, &self.execution.stream, start, start_theta)?;
             if let Some(previous) = &previous {
-                fit.iterations += previous.iterations;
-                fit.phases.backend_iterations += previous.phases.backend_iterations;
-                fit.phases.finish_iterations += previous.phases.finish_iterations;
+                fit.count_after(previous);
             }
             let prepare =
                 Prepare { family: fit.family, pre: None, held_out: None, needs_target: true };

@@ -65,8 +65,9 @@ enum Command {
         /// Number of folds.
         #[arg(long, default_value_t = 5)]
         folds: usize,
-        /// Held-out score (default: deviance for logistic, misclassification for hinge,
-        /// check-loss for quantile, mse otherwise).
+        /// Held-out score (default: deviance for logistic, binomial, poisson and
+        /// negative-binomial, misclassification for hinge, check-loss for quantile, mse
+        /// otherwise).
         #[arg(long, value_parser = metric_arg())]
         metric: Option<Metric>,
         /// Seed of the fold assignment.
@@ -134,14 +135,14 @@ struct FitArgs {
     /// Degrees of freedom for --family student-t.
     #[arg(long, default_value_t = 4.0)]
     nu: f64,
-    /// Scale for --family student-t (estimated when absent).
+    /// Scale for --family student-t (estimated by `fit` when absent; `path` and `cv` need it).
     #[arg(long)]
     sigma: Option<f64>,
     /// Trials column for --family binomial (the target holds the success counts).
     #[arg(long)]
     trials: Option<String>,
-    /// Dispersion θ for --family negative-binomial (estimated by maximum likelihood when
-    /// absent, as R's MASS::glm.nb).
+    /// Dispersion θ for --family negative-binomial (estimated by `fit` by maximum likelihood
+    /// when absent, as R's MASS::glm.nb; `path` and `cv` need it).
     #[arg(long)]
     theta: Option<f64>,
     /// Offset column: added to each row's linear predictor with coefficient 1 (e.g. the log of
