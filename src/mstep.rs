@@ -39,12 +39,10 @@ pub(crate) struct MStep {
 }
 
 impl MStep {
+    /// Buffers for `dim` coordinates; the d × d matrix is allocated at the first update (a run
+    /// whose M-step works from the row weights never makes one).
     pub(crate) fn new(dim: usize) -> Self {
-        Self {
-            matrix: DMatrix::zeros(dim, dim),
-            rhs: DVector::zeros(dim),
-            scale: DVector::zeros(dim),
-        }
+        Self { matrix: DMatrix::zeros(0, 0), rhs: DVector::zeros(dim), scale: DVector::zeros(dim) }
     }
 
     /// Computes the EM update θ⁺ from θ, given ∇L(θ) and S(θ), into `next`.
@@ -60,6 +58,9 @@ impl MStep {
         next: &mut [f64],
     ) -> bool {
         let dim = theta.len();
+        if self.matrix.nrows() != dim {
+            self.matrix = DMatrix::zeros(dim, dim);
+        }
         for j in 0..dim {
             let t = theta[j];
             self.scale[j] = penalty.power_scale(j, t);

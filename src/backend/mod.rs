@@ -105,6 +105,11 @@ impl Stats {
         }
     }
 
+    /// Zeroed statistics for `dim` coordinates, with room for S where `with_gram`.
+    pub fn sized(dim: usize, with_gram: bool) -> Self {
+        if with_gram { Self::new(dim) } else { Self::gradient_only(dim) }
+    }
+
     /// Zeroed statistics for `dim` coordinates.
     pub fn new(dim: usize) -> Self {
         Self {

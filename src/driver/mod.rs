@@ -36,7 +36,7 @@ use crate::glm::{Fit, Phases};
 use crate::penalty::PenaltyTerms;
 use crate::precondition::Preconditioner;
 use crate::solver::conjugate::{Dual, MatrixFree};
-use crate::solver::{Run, Seed, Solution, SolverOptions, Termination};
+use crate::solver::{RowWeightedStep, Run, Seed, Solution, SolverOptions, Termination};
 
 /// What the driver appends to the device's description when the last iterations ran on the
 /// f64 passes ([`Rows::reference`]).
@@ -51,6 +51,8 @@ pub(crate) struct Point<'a> {
     /// Start an ℓ₁ fit from the ridge fit at the same λ where the scheme needs it (a fit from
     /// the null model); a path's points start from the previous point instead.
     pub ridge_start: bool,
+    /// The M-step from the row weights where S is not formed ([`Run::row_step`]).
+    pub row_step: Option<&'a dyn RowWeightedStep>,
 }
 
 /// The rows one problem's solves run on, and whether the f64 finish has taken over (after the
@@ -93,14 +95,15 @@ impl Model {
     /// The run for `point` with `options` (budget and tolerances), its acceleration resolved
     /// for the model's family and the point's penalty.
     pub(crate) fn run<'a>(&self, point: &Point<'a>, options: SolverOptions) -> Run<'a> {
-        Run::new(
+        let run = Run::new(
             self.family(),
             point.terms,
             options,
             point.kkt_scale,
             point.zero_threshold,
             point.separation_bound,
-        )
+        );
+        Run { row_step: point.row_step, ..run }
     }
 
     /// Solves one penalized problem from `theta0` on `engine`'s rows: for an ℓ₁ penalty under a
@@ -204,7 +207,7 @@ impl Model {
         terms: &PenaltyTerms,
         solution: &Solution,
     ) -> Result<(f64, f64)> {
-        let mut stats = Stats::new(solution.theta.len());
+        let mut stats = Stats::gradient_only(solution.theta.len());
         engine.rows.reference()?.evaluate(&solution.theta, Needs::Gradient, &mut stats)?;
         let kkt = terms.kkt_violation(&solution.theta, stats.gradient.as_slice());
         let target = (self.options().kkt_tol * solution.kkt_scale).max(stats.gradient_error.amax());
@@ -216,6 +219,7 @@ impl Model {
     /// (the user's coordinates) or the null model. A preconditioned fit is mapped back and, unless
     /// the model standardizes (whose objective is the standardized problem's own), its objective
     /// and KKT violation recomputed from the definitions in the user's coordinates.
+    /// `row_step` is the M-step where S is not formed ([`Point::row_step`]).
     pub(crate) fn fit_rows(
         &self,
         inner: &Model,
@@ -223,6 +227,7 @@ impl Model {
         rows: &mut dyn Rows,
         theta0: Option<Vec<f64>>,
         start: Instant,
+        row_step: Option<&dyn RowWeightedStep>,
     ) -> Result<Fit> {
         let facts = rows.facts();
         let dim = facts.column_scales.len() + usize::from(self.intercept());
@@ -238,6 +243,7 @@ impl Model {
             separation_bound: facts.separation_bound(),
             kkt_scale: None,
             ridge_start: true,
+            row_step,
         };
         let mut engine = Engine::new(rows);
         let mut solution = inner.solve(&point, &mut engine, theta0, None)?;
@@ -413,14 +419,14 @@ impl Model {
         let Some(preconditioned) = self.preconditioned(problem)? else {
             let mut backend = self.open(problem)?;
             let mut rows = MemoryRows::new(problem, self.intercept(), &mut *backend);
-            return self.fit_rows(self, None, &mut rows, theta0, start);
+            return self.fit_rows(self, None, &mut rows, theta0, start, None);
         };
         let internal = preconditioned.problem(problem)?;
         let inner = &preconditioned.model;
         let mut backend = inner.open(&internal)?;
         let mut rows = MemoryRows::new(&internal, self.intercept(), &mut *backend)
             .in_user_coordinates(problem);
-        self.fit_rows(inner, Some(&preconditioned.pre), &mut rows, theta0, start)
+        self.fit_rows(inner, Some(&preconditioned.pre), &mut rows, theta0, start, None)
     }
 
     /// Fits a ridge problem matrix-free ([`MatrixFree`]): in its preconditioned coordinates
@@ -445,6 +451,22 @@ impl Model {
             None => (problem.clone(), self, None),
         };
         let terms = inner.terms(dim)?;
+        if self.family().has_unbounded_weight() {
+            // Hinge and quantile: SM-EM's own run (its acceleration, smoothed stopping rules
+            // and f64 checks) with each EM update solved from the row weights, on the host.
+            let solver = MatrixFree::em_model(&internal, self.intercept(), &terms, self.options());
+            let solver =
+                if self.prefers_dual(problem) { solver.with_dual_kept(kept_dual) } else { solver };
+            let mut backend = CpuBackend::new(&internal, self.intercept());
+            let mut rows = MemoryRows::new(&internal, self.intercept(), &mut backend);
+            if pre.is_some() {
+                rows = rows.in_user_coordinates(problem);
+            }
+            let mut fit = self.fit_rows(inner, pre, &mut rows, theta0, start, Some(&solver))?;
+            let step = if solver.uses_dual() { "dual n × n" } else { "conjugate-gradient" };
+            fit.backend.device = format!("cpu f64, EM with the {step} M-step");
+            return Ok(fit);
+        }
         let theta0 = match theta0 {
             Some(theta) => pre.map_or(theta.clone(), |pre| pre.to_internal(&theta)),
             None => self.null_start(&internal),

@@ -169,14 +169,17 @@ impl Model {
     }
 
     /// The same model for a fit that may solve matrix-free: a ridge penalty with λ > 0 (no ℓ₁
-    /// part: that runs on active sets) on a loss with a matrix-free M-step.
+    /// part: that runs on active sets) on a loss with a matrix-free M-step, or hinge and
+    /// quantile (SM-EM's run with each EM update solved from the row weights).
     pub(crate) fn on_matrix_free(mut self, p: usize) -> Self {
         let dim = p + usize::from(self.intercept);
         let ridge_only =
             self.terms_at(1.0, dim).is_ok_and(|unit| unit.lasso.iter().all(|&l| l == 0.0));
+        // Hinge and quantile keep SM-EM's run with the EM update solved from the row weights.
+        let family = self.family;
         self.matrix_free = ridge_only
             && self.penalty.lambda > 0.0
-            && crate::solver::conjugate::supports(self.family);
+            && (crate::solver::conjugate::supports(family) || family.has_unbounded_weight());
         self
     }
 
@@ -225,8 +228,8 @@ impl Model {
         if !single_fit || !self.matrix_free {
             return refuse(
                 "conjugate gradients and the dual solve single ridge fits (λ > 0, no ℓ1 part) of \
-                 logistic (binary or multinomial), binomial, gaussian and Student-t; use auto or \
-                 cholesky",
+                 logistic (binary or multinomial), binomial, gaussian, Student-t, the count \
+                 families, hinge and quantile; use auto or cholesky",
             );
         }
         let p = self.factors.len();

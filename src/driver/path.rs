@@ -439,6 +439,7 @@ impl Model {
                 separation_bound,
                 kkt_scale: Some(null.gradient_scale),
                 ridge_start: false,
+                row_step: None,
             };
             if strong {
                 // Sequential strong rule: keep j if unpenalized, nonzero, or |gⱼ| ≥ α vⱼ (2λ − λ₋₁).
@@ -844,6 +845,7 @@ fn null_point<'a>(infinite: &'a PenaltyTerms, zeros: &'a [f64]) -> Point<'a> {
         separation_bound: None,
         kkt_scale: None,
         ridge_start: false,
+        row_step: None,
     }
 }
 

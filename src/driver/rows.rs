@@ -184,7 +184,7 @@ impl Rows for MemoryRows<'_, '_> {
 
     fn user_gradient(&mut self, theta: &[f64]) -> Result<Stats> {
         let problem = self.user.unwrap_or(self.problem);
-        let mut stats = Stats::new(theta.len());
+        let mut stats = Stats::gradient_only(theta.len());
         CpuBackend::new(problem, self.intercept).evaluate(theta, Needs::Gradient, &mut stats)?;
         Ok(stats)
     }

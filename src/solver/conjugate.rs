@@ -25,6 +25,12 @@
 //! driver's cost model): by Woodbury's identity an n × n system replaces the d × d one, and
 //! K = XΛ⁻¹Xᵀ (Λ the ridge) is formed once per fit, so each step costs one n × n Cholesky and a
 //! few passes over X.
+//!
+//! Hinge and quantile (whose ω̂ is unbounded at the kink, so the fit runs on their smoothed
+//! losses under SM-EM's own schemes and stopping rules) take only the solve: a
+//! [`crate::solver::Run`] asks its backend for the loss and ∇L alone and hands each EM update
+//! to [`MatrixFree::em_model`] ([`RowWeightedStep`]), which computes the weights wᵢ ω̂ᵢ and
+//! solves the same EM model by the dual or by conjugate gradients.
 
 use std::time::Instant;
 
@@ -33,7 +39,7 @@ use nalgebra::DMatrix;
 use crate::data::Problem;
 use crate::family::Family;
 use crate::penalty::PenaltyTerms;
-use crate::solver::{Solution, SolverOptions, Termination};
+use crate::solver::{RowWeightedStep, Solution, SolverOptions, Termination};
 
 /// CG iterations per outer iteration at most (the quadratic model's dimension caps them too).
 const MAX_CG_ITERATIONS: usize = 500;
@@ -56,8 +62,8 @@ enum Curvature {
     Em,
 }
 
-/// Whether `family` has a matrix-free M-step (smooth losses: not hinge or quantile, whose
-/// smoothed iterations need the f64 finish on the d × d system).
+/// Whether `family` has a matrix-free Newton or EM loop of its own (smooth losses: hinge and
+/// quantile take SM-EM's run with the EM update from [`MatrixFree::em_model`] instead).
 pub(crate) fn supports(family: Family) -> bool {
     curvature(family).is_some()
 }
@@ -102,9 +108,10 @@ pub(crate) struct MatrixFree<'a, 'p> {
 /// A⁻¹v = Λ⁻¹v − Λ⁻¹XᵀD (W·S + DKD)⁻¹ DXΛ⁻¹v,   K = XΛ⁻¹Xᵀ (n × n, formed once per fit)
 /// ```
 ///
-/// and the intercept, which has no ridge, by the Schur complement of its row. Each solve is
-/// refined once against the model's own product, so the cancellation in Λ⁻¹(v − …) for a small
-/// ridge costs no accuracy the step needs.
+/// solved as (W·C⁻¹ + K)⁻¹ = D(W·S + DKD)⁻¹D over the n rows ([`Dual::factor`]), with the
+/// intercept bordering that system ([`MatrixFree::dual_step`]). Each solve is refined once
+/// against the model's own product, so the cancellation in Λ⁻¹(v − …) for a small ridge costs
+/// no accuracy the step needs.
 #[derive(Clone)]
 pub(crate) struct Dual {
     /// K = XΛ⁻¹Xᵀ.
@@ -113,15 +120,15 @@ pub(crate) struct Dual {
     inverse_ridge: Vec<f64>,
 }
 
-/// The n × n system of one set of row weights, factored.
+/// The n × n system of one set of row weights, factored ([`Dual::factor`]).
 struct DualFactor {
     system: Factored,
-    /// √|cᵢ|.
+    /// D's diagonal: the row scaling on both sides of the system.
     root: Vec<f64>,
 }
 
-/// W·S + DKD factored: by Cholesky where every weight is ≥ 0 (S = I: positive definite), by LU
-/// where some are negative (a Hessian with negative curvature in some rows; S = sign(c)).
+/// The dual system factored: by Cholesky where every weight is ≥ 0 (positive definite), by LU
+/// where some are negative (a Hessian with negative curvature in some rows).
 enum Factored {
     Cholesky(nalgebra::Cholesky<f64, nalgebra::Dyn>),
     Lu(nalgebra::LU<f64, nalgebra::Dyn, nalgebra::Dyn>),
@@ -183,53 +190,81 @@ impl Dual {
         })
     }
 
-    /// W·S + DKD factored for row weights `weights` (D = diag(√|c|), S = diag(sign c)); `None`
-    /// where a weight is not finite or the system is singular (the caller then solves by
-    /// conjugate gradients).
+    /// The n × n system of row weights `weights`, factored; `None` where a weight is not
+    /// finite or the system is singular (the caller then solves by conjugate gradients).
+    ///
+    /// With every cᵢ ≥ 0 it is D(W·C⁻¹ + K)D with D the indicator of cᵢ > 0: K plus the
+    /// diagonal W/cᵢ, whose conditioning does not degrade as weights grow (hinge and quantile
+    /// weights reach 1/(2·floor) ≈ 5e9 at their optimum's support rows, where W + DKD with
+    /// D = √C lost digits in every step), and rows with cᵢ = 0 (or W/cᵢ beyond f64) drop out.
+    /// Some cᵢ < 0 (a Student-t Hessian): W·S + DKD with D = diag(√|c|), S = diag(sign c), by LU.
     fn factor(&self, weights: &[f64], weight_sum: f64) -> Option<DualFactor> {
         if weights.iter().any(|c| !c.is_finite()) {
             return None;
         }
+        let n = weights.len();
+        if weights.iter().all(|&c| c >= 0.0) {
+            let inverse: Vec<f64> = weights.iter().map(|&c| weight_sum / c).collect();
+            let root: Vec<f64> =
+                inverse.iter().map(|v| if v.is_finite() { 1.0 } else { 0.0 }).collect();
+            let mut system = DMatrix::from_fn(n, n, |i, k| root[i] * self.kernel[(i, k)] * root[k]);
+            for (i, v) in inverse.iter().enumerate() {
+                system[(i, i)] += if v.is_finite() { *v } else { 1.0 };
+            }
+            return Some(DualFactor { system: Factored::Cholesky(system.cholesky()?), root });
+        }
         let root: Vec<f64> = weights.iter().map(|c| c.abs().sqrt()).collect();
-        let n = root.len();
         let mut system = DMatrix::from_fn(n, n, |i, k| root[i] * self.kernel[(i, k)] * root[k]);
         for (i, c) in weights.iter().enumerate() {
             system[(i, i)] += if *c < 0.0 { -weight_sum } else { weight_sum };
         }
-        let system = if weights.iter().all(|&c| c >= 0.0) {
-            Factored::Cholesky(system.cholesky()?)
-        } else {
-            let lu = system.lu();
-            if !lu.is_invertible() {
-                return None;
-            }
-            Factored::Lu(lu)
-        };
-        Some(DualFactor { system, root })
+        let lu = system.lu();
+        if !lu.is_invertible() {
+            return None;
+        }
+        Some(DualFactor { system: Factored::Lu(lu), root })
     }
 }
 
 impl DualFactor {
-    /// A⁻¹v over the features (see [`Dual`]).
-    fn feature_solve(&self, dual: &Dual, x: &crate::data::Design<'_>, v: &[f64]) -> Vec<f64> {
-        let scaled: Vec<f64> = v.iter().zip(&dual.inverse_ridge).map(|(a, r)| a * r).collect();
-        let mut rows = x.times(0.0, &scaled);
-        rows.iter_mut().zip(&self.root).for_each(|(t, d)| *t *= d);
-        let mut rows = nalgebra::DVector::from_vec(rows);
+    /// (W·C⁻¹ + K)⁻¹y over the rows, as D·system⁻¹·D·y (rows with cᵢ = 0 give 0).
+    fn apply_inverse(&self, y: &[f64]) -> Vec<f64> {
+        let scaled = y.iter().zip(&self.root).map(|(t, d)| t * d).collect();
+        let mut rows = nalgebra::DVector::from_vec(scaled);
         match &self.system {
             Factored::Cholesky(cholesky) => cholesky.solve_mut(&mut rows),
             Factored::Lu(lu) => {
                 lu.solve_mut(&mut rows);
             }
         }
-        rows.iter_mut().zip(&self.root).for_each(|(t, d)| *t *= d);
-        let mut back = vec![0.0; v.len()];
-        for (i, &u) in rows.iter().enumerate() {
-            if u != 0.0 {
-                x.for_row(i, |j, value| back[j] += value * u);
-            }
+        rows.iter().zip(&self.root).map(|(t, d)| t * d).collect()
+    }
+}
+
+/// The relative CG residual of an EM step solved by conjugate gradients for a [`crate::solver::Run`]'s
+/// scheme: any CG iterate lowers the majorizer (a generalized EM step), and a tight solve keeps
+/// the accelerated schemes' map close to EM's.
+const EM_STEP_FORCING: f64 = 1e-6;
+
+impl RowWeightedStep for MatrixFree<'_, '_> {
+    fn em_update(&self, from: &[f64], gradient: &[f64], next: &mut [f64]) -> bool {
+        let problem = self.problem;
+        let eta = self.linear_predictor(from);
+        let weights: Vec<f64> = eta
+            .iter()
+            .enumerate()
+            .map(|(i, &e)| problem.weights[i] * problem.family.estep(problem.y[i], e).weight)
+            .collect();
+        if weights.iter().any(|c| !c.is_finite()) {
+            return false;
         }
-        v.iter().zip(&back).zip(&dual.inverse_ridge).map(|((a, b), r)| (a - b) * r).collect()
+        let rhs: Vec<f64> =
+            (0..from.len()).map(|j| -(gradient[j] + self.terms.ridge[j] * from[j])).collect();
+        let (delta, _) = self.solve_model(&weights, &rhs, EM_STEP_FORCING);
+        for ((n, t), d) in next.iter_mut().zip(from).zip(&delta) {
+            *n = t + d;
+        }
+        true
     }
 }
 
@@ -260,6 +295,20 @@ impl<'a, 'p> MatrixFree<'a, 'p> {
         let em_fallback = matches!(problem.family, Family::StudentT { .. });
         let curvature = if em_fallback { Curvature::Hessian } else { curvature(problem.family)? };
         Some(Self { problem, intercept, terms, options, curvature, em_fallback, dual: None })
+    }
+
+    /// The EM model's solver for `problem`, any family whose ω̂ majorizes its loss: the M-step
+    /// of a [`crate::solver::Run`] that never forms S ([`RowWeightedStep`]; hinge and
+    /// quantile ridges on wide or sparse designs, whose weights are unbounded and whose
+    /// smoothed iterations need the run's acceleration and f64 stopping rules).
+    pub(crate) fn em_model(
+        problem: &'a Problem<'p>,
+        intercept: bool,
+        terms: &'a PenaltyTerms,
+        options: SolverOptions,
+    ) -> Self {
+        let curvature = Curvature::Em;
+        Self { problem, intercept, terms, options, curvature, em_fallback: false, dual: None }
     }
 
     /// The same solver taking its steps through the n × n dual ([`Dual`]), where every feature
@@ -300,50 +349,50 @@ impl<'a, 'p> MatrixFree<'a, 'p> {
     fn dual_solve(&self, weights: &[f64], rhs: &[f64]) -> Option<Vec<f64>> {
         let dual = self.dual.as_ref()?;
         let factor = dual.factor(weights, self.problem.weight_sum)?;
-        let mut delta = self.dual_step(dual, &factor, weights, rhs)?;
+        let mut delta = self.dual_step(dual, &factor, rhs)?;
         let mut product = vec![0.0; rhs.len()];
         let mut rows = vec![0.0; weights.len()];
         self.model_times(weights, &delta, &mut rows, &mut product);
         let residual: Vec<f64> = rhs.iter().zip(&product).map(|(r, q)| r - q).collect();
-        let correction = self.dual_step(dual, &factor, weights, &residual)?;
+        let correction = self.dual_step(dual, &factor, &residual)?;
         delta.iter_mut().zip(&correction).for_each(|(d, c)| *d += c);
         Some(delta)
     }
 
-    /// One dual solve: A⁻¹ on the features, and the intercept by the Schur complement of its
-    /// row (s₀ − aᵀA⁻¹a with a = XᵀC1/W, s₀ = Σc/W + its ridge); `None` where that pivot is
-    /// not positive.
-    fn dual_step(
-        &self,
-        dual: &Dual,
-        factor: &DualFactor,
-        weights: &[f64],
-        rhs: &[f64],
-    ) -> Option<Vec<f64>> {
+    /// One dual solve of the model with u = C(Xδ_β + 1δ₀)/W as the n dual unknowns: δ_β =
+    /// Λ⁻¹(r_β − Xᵀu), (K + W·C⁻¹)u = XΛ⁻¹r_β + 1·δ₀, and for the intercept 1ᵀu + ρ₀δ₀ = r₀
+    /// (ρ₀ its ridge). With m = (K + W·C⁻¹)⁻¹1 and u₀ = (K + W·C⁻¹)⁻¹XΛ⁻¹r_β,
+    /// δ₀ = (r₀ − 1ᵀu₀)/(1ᵀm + ρ₀): a pivot that is a sum of positive terms, where the Schur
+    /// complement of the intercept's row in the d × d model (Σc/W − aᵀA⁻¹a) cancelled to
+    /// nothing under the large weights of hinge and quantile. `None` where that pivot is not
+    /// positive (an indefinite Student-t Hessian).
+    fn dual_step(&self, dual: &Dual, factor: &DualFactor, rhs: &[f64]) -> Option<Vec<f64>> {
         let p = self.problem.ncols();
         let x = &self.problem.x;
-        let u = factor.feature_solve(dual, x, &rhs[..p]);
-        if !self.intercept {
-            return Some(u);
-        }
-        let inv_w = 1.0 / self.problem.weight_sum;
-        let mut a = vec![0.0; p];
-        for (i, &c) in weights.iter().enumerate() {
-            if c != 0.0 {
-                x.for_row(i, |j, v| a[j] += c * v * inv_w);
+        let scaled: Vec<f64> =
+            rhs[..p].iter().zip(&dual.inverse_ridge).map(|(a, r)| a * r).collect();
+        let mut u = factor.apply_inverse(&x.times(0.0, &scaled));
+        let intercept_step = if self.intercept {
+            let m = factor.apply_inverse(&vec![1.0; u.len()]);
+            let pivot = m.iter().sum::<f64>() + self.terms.ridge[p];
+            if !(pivot.is_finite() && pivot > 0.0) {
+                return None;
             }
-        }
-        let v = factor.feature_solve(dual, x, &a);
-        let dot = |l: &[f64], r: &[f64]| l.iter().zip(r).map(|(a, b)| a * b).sum::<f64>();
-        let s0 = weights.iter().sum::<f64>() * inv_w + self.terms.ridge[p];
-        let pivot = s0 - dot(&a, &v);
-        // A pivot at or below rounding (or NaN): the model is flat along the intercept.
-        if pivot.is_nan() || pivot <= 1e-12 * s0 {
-            return None;
-        }
-        let b0 = (rhs[p] - dot(&a, &u)) / pivot;
-        let mut delta: Vec<f64> = u.iter().zip(&v).map(|(ui, vi)| ui - vi * b0).collect();
-        delta.push(b0);
+            let b0 = (rhs[p] - u.iter().sum::<f64>()) / pivot;
+            u.iter_mut().zip(&m).for_each(|(t, m)| *t += b0 * m);
+            Some(b0)
+        } else {
+            None
+        };
+        let mut back = vec![0.0; p];
+        x.transpose_times_into(&u, &mut back);
+        let mut delta: Vec<f64> = rhs[..p]
+            .iter()
+            .zip(&back)
+            .zip(&dual.inverse_ridge)
+            .map(|((r, b), inverse)| (r - b) * inverse)
+            .collect();
+        delta.extend(intercept_step);
         Some(delta)
     }
 

@@ -145,6 +145,19 @@ pub(crate) struct Run<'p> {
     /// EM step is then the safeguard of a rejected step; otherwise (Poisson) a rejected step is
     /// backtracked along, and an objective that overflows is a rise, not an error.
     pub majorizes: bool,
+    /// The M-step from the row weights, where the d × d S is not formed (a ridge of hinge or
+    /// quantile on a wide or sparse design, docs/sm-em.md §9): the backend is then asked for
+    /// the loss and ∇L alone, and each EM update is this solve. `None`: Cholesky of S + D.
+    pub row_step: Option<&'p dyn RowWeightedStep>,
+}
+
+/// An EM M-step that solves the quadratic model from the row weights instead of the d × d
+/// matrix S = XᵀCX/W (by the n × n dual or conjugate gradients,
+/// [`conjugate::MatrixFree`]).
+pub(crate) trait RowWeightedStep {
+    /// θ⁺ minimizing the EM model at `from` (whose ∇L is `gradient`) plus the ridge, into
+    /// `next`; `false` where the model could not be solved (non-finite weights).
+    fn em_update(&self, from: &[f64], gradient: &[f64], next: &mut [f64]) -> bool;
 }
 
 /// One step scheme: how θₖ₊₁ is produced from the current [`Iterate`].
@@ -220,14 +233,14 @@ impl Iterate {
 }
 
 impl Scheme {
-    /// A fresh stepper for `dim` coordinates.
-    fn stepper(self, dim: usize) -> Box<dyn StepScheme> {
+    /// A fresh stepper for `dim` coordinates (`with_gram`: its statistics hold S).
+    fn stepper(self, dim: usize, with_gram: bool) -> Box<dyn StepScheme> {
         match self {
             Scheme::Em => Box::new(em::PlainEm),
             Scheme::Nesterov => Box::new(nesterov::Nesterov::new(dim)),
             Scheme::Restart => Box::new(restart::Restart::new(dim)),
             Scheme::Newton => Box::new(newton::Newton),
-            Scheme::Squarem => Box::new(squarem::Squarem::new(dim)),
+            Scheme::Squarem => Box::new(squarem::Squarem::new(dim, with_gram)),
             Scheme::ProximalNewton => {
                 Box::new(proximal::Proximal::new(proximal::Curvature::Hessian, dim))
             }
@@ -256,6 +269,7 @@ impl<'p> Run<'p> {
             zero_threshold,
             separation_bound,
             majorizes: family.weight_majorizes(),
+            row_step: None,
         }
     }
 }
@@ -313,15 +327,24 @@ impl Run<'_> {
         seed: Option<Seed>,
     ) -> Result<Solution> {
         let dim = theta.len();
-        let mut scheme = self.scheme.stepper(dim);
-        let theta_needs = scheme.needs_at_theta();
+        // Without S the backend computes the loss and ∇L alone, whatever a scheme asks for.
+        let mut gradient_only;
+        let backend: &mut dyn Backend = if self.row_step.is_some() {
+            gradient_only = GradientOnly(backend);
+            &mut gradient_only
+        } else {
+            backend
+        };
+        let with_gram = self.row_step.is_none();
+        let mut scheme = self.scheme.stepper(dim, with_gram);
+        let theta_needs = if with_gram { scheme.needs_at_theta() } else { Needs::Gradient };
         let mut it = Iterate {
             prev: theta.clone(),
             next: vec![0.0; dim],
             theta,
-            stats: Stats::new(dim),
+            stats: Stats::sized(dim, with_gram),
             stats_at_theta: true,
-            probe: Stats::new(dim),
+            probe: Stats::sized(dim, with_gram),
             f: 0.0,
             f_noise: 0.0,
             last_change: f64::INFINITY,
@@ -585,7 +608,14 @@ impl Run<'_> {
         next: &mut [f64],
         iteration: usize,
     ) -> Result<()> {
-        if !mstep.update(from, &stats.gradient, &stats.gram, self.penalty, next) {
+        if let Some(step) = self.row_step {
+            if !step.em_update(from, stats.gradient.as_slice(), next) {
+                return Err(Error::Numerical {
+                    iteration,
+                    reason: "the M-step's row weights are not finite".into(),
+                });
+            }
+        } else if !mstep.update(from, &stats.gradient, &stats.gram, self.penalty, next) {
             return Err(Error::Numerical {
                 iteration,
                 reason: "the M-step matrix is not positive definite even after diagonal loading"
@@ -600,6 +630,44 @@ impl Run<'_> {
         }
         self.absorb_zeros(next);
         Ok(())
+    }
+}
+
+/// A backend asked for the loss and ∇L alone whatever the scheme needs: the statistics of a
+/// run whose M-step works from the row weights ([`Run::row_step`]) never hold S.
+struct GradientOnly<'b>(&'b mut dyn Backend);
+
+impl Backend for GradientOnly<'_> {
+    fn dim(&self) -> usize {
+        self.0.dim()
+    }
+
+    fn evaluate(&mut self, theta: &[f64], _needs: Needs, out: &mut Stats) -> Result<()> {
+        self.0.evaluate(theta, Needs::Gradient, out)
+    }
+
+    fn loss(&mut self, theta: &[f64]) -> Result<f64> {
+        self.0.loss(theta)
+    }
+
+    fn info(&self) -> crate::backend::BackendInfo {
+        self.0.info()
+    }
+
+    fn exact(&self) -> bool {
+        self.0.exact()
+    }
+
+    fn set_rows(&mut self, problem: &crate::data::Problem<'_>) -> Result<()> {
+        self.0.set_rows(problem)
+    }
+
+    fn gram_with_weights(
+        &mut self,
+        weights: &[f64],
+        gram: &mut nalgebra::DMatrix<f64>,
+    ) -> Result<()> {
+        self.0.gram_with_weights(weights, gram)
     }
 }
 

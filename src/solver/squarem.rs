@@ -18,14 +18,15 @@ pub(super) struct Squarem {
 }
 
 impl Squarem {
-    pub(super) fn new(dim: usize) -> Self {
+    /// SQUAREM for `dim` coordinates (`with_gram`: its statistics hold S).
+    pub(super) fn new(dim: usize, with_gram: bool) -> Self {
         Self {
             theta1: vec![0.0; dim],
             theta2: vec![0.0; dim],
             extrapolated: vec![0.0; dim],
-            stats1: Stats::new(dim),
-            stats2: Stats::new(dim),
-            stats_extrapolated: Stats::new(dim),
+            stats1: Stats::sized(dim, with_gram),
+            stats2: Stats::sized(dim, with_gram),
+            stats_extrapolated: Stats::sized(dim, with_gram),
         }
     }
 }

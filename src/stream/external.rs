@@ -228,7 +228,7 @@ impl Glm {
         }
         let facts = summary.facts(family);
         let mut remote = RemoteRows { passes: Passes::new(rows, false), facts };
-        model.fit_rows(&model, None, &mut remote, None, start)
+        model.fit_rows(&model, None, &mut remote, None, start, None)
     }
 }
 

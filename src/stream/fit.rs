@@ -397,7 +397,7 @@ impl<'m> Streamed<'m> {
         theta0: Option<Vec<f64>>,
     ) -> Result<Fit> {
         let mut rows = self.rows(reader, stream, None, self.device()?);
-        self.model.fit_rows(&self.inner, self.pre.as_deref(), &mut rows, theta0, start)
+        self.model.fit_rows(&self.inner, self.pre.as_deref(), &mut rows, theta0, start, None)
     }
 
     /// Where a single streamed fit computes its blocks: as [`crate::BackendChoice`] says (the

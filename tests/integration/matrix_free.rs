@@ -4,11 +4,11 @@
 //! here from the definitions.
 
 use crate::common::{kkt_violation, logistic_gradient_csr};
+use crate::families::subgradient;
 use proptest::prelude::*;
 use rand::prelude::*;
 use scalemix::{
-    CsrMatrix, Data, Design, Error, Family, Fit, Glm, LinearSolver, PathOptions, Penalty,
-    Termination,
+    CsrMatrix, Data, Design, Error, Fit, Glm, LinearSolver, PathOptions, Penalty, Termination,
 };
 
 /// A memory limit below the d × d matrices of the 300 × 60 problems here (8 matrices of 29 KiB,
@@ -240,18 +240,142 @@ proptest! {
     }
 }
 
-/// Families without a matrix-free M-step (hinge, quantile) keep the memory refusal, which says
-/// what was needed.
+/// A well-scaled design for the non-smooth losses (whose subgradient check classifies the rows
+/// at the kink by their residual, which a badly scaled column blurs), about a third of its
+/// entries stored and column 2 empty, in dense and CSR form, with ±1 labels and real responses.
+fn kinked_problem(n: usize, p: usize, seed: u64) -> (Vec<f64>, CsrMatrix, Vec<f64>, Vec<f64>) {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let x: Vec<f64> = (0..n * p)
+        .map(|k| {
+            let stored = k % p != 2 && rng.random::<f64>() < 0.35;
+            if stored { rng.random::<f64>() * 2.0 - 1.0 } else { 0.0 }
+        })
+        .collect();
+    let eta: Vec<f64> = (0..n).map(|i| x[i * p] + x[i * p + 1] - x[i * p + 3]).collect();
+    let signs = eta
+        .iter()
+        .map(|&e| if e + 0.3 * (rng.random::<f64>() - 0.5) > 0.0 { 1.0 } else { -1.0 })
+        .collect();
+    let values = eta.iter().map(|&e| e + rng.random::<f64>() - 0.5).collect();
+    let (mut indptr, mut indices, mut stored) = (vec![0usize], vec![], vec![]);
+    for i in 0..n {
+        for j in 0..p {
+            if x[i * p + j] != 0.0 {
+                indices.push(j);
+                stored.push(x[i * p + j]);
+            }
+        }
+        indptr.push(stored.len());
+    }
+    let csr = CsrMatrix::new(n, p, indptr, indices, stored).unwrap();
+    (x, csr, signs, values)
+}
+
+/// Hinge and quantile ridges step without the d × d matrices where they do not fit: SM-EM's
+/// run with each EM update solved by conjugate gradients on products with X, to a point that
+/// meets the losses' subgradient optimality conditions computed here from the definitions.
 #[test]
-fn hinge_ridge_beyond_memory_is_still_refused_with_the_estimate() {
+fn hinge_and_quantile_ridges_beyond_memory_step_without_the_gram() {
     let (n, p) = (50, 40);
-    let (x, labels, _) = problem(n, p, 4);
-    let err = Glm::new(Family::Hinge)
-        .penalty(Penalty::ridge(0.1))
-        .max_memory(64 << 10)
-        .fit(Design::row_major(&x, n, p).unwrap(), &labels)
-        .unwrap_err();
-    assert!(err.to_string().contains("needs about"), "{err}");
+    let (x, _, signs, values) = kinked_problem(n, p, 4);
+    let design = Design::row_major(&x, n, p).unwrap();
+    let lambda = 0.1;
+    for (glm, y, loss) in [
+        (Glm::hinge(), &signs, subgradient::Loss::Hinge),
+        (Glm::quantile(0.3), &values, subgradient::Loss::Quantile(0.3)),
+    ] {
+        let fit = glm.penalty(Penalty::ridge(lambda)).max_memory(64 << 10).fit(design, y).unwrap();
+        let what = format!("{:?}", fit.family());
+        assert!(fit.backend().device.contains("conjugate-gradient"), "{what}: {}", fit.backend());
+        assert_eq!(fit.termination(), Termination::Converged, "{what}");
+        assert!(monotone(fit.objective_trace()), "{what}: {:?}", fit.objective_trace());
+        subgradient::check(
+            &loss,
+            &x,
+            y,
+            n,
+            p,
+            lambda,
+            0.0,
+            fit.coefficients(),
+            Some(fit.intercept()),
+            fit.kkt_violation(),
+        );
+    }
+}
+
+/// Hinge and quantile ridges of wide designs (n < d), dense and CSR, with and without an
+/// intercept: the n × n dual and conjugate gradients reach the d × d fit's objective (the
+/// smoothed losses' optimum, 1e-9) and the subgradient optimality conditions computed here;
+/// without a choice the cost model takes the dual; a ridge path's points are the d × d path's.
+#[test]
+fn hinge_and_quantile_ridges_of_wide_designs_step_without_the_gram() {
+    let (n, p) = (40, 150);
+    let (x, csr, signs, values) = kinked_problem(n, p, 9);
+    let dense = Design::row_major(&x, n, p).unwrap();
+    let lambda = 0.05;
+    for (glm, y, loss) in [
+        (Glm::hinge(), &signs, subgradient::Loss::Hinge),
+        (Glm::quantile(0.3), &values, subgradient::Loss::Quantile(0.3)),
+    ] {
+        for intercept in [true, false] {
+            let glm = glm.clone().penalty(Penalty::ridge(lambda)).fit_intercept(intercept);
+            let what = format!("{:?} intercept={intercept}", glm);
+            let reference =
+                glm.clone().linear_solver(LinearSolver::Cholesky).fit(dense, y).unwrap();
+            assert!(!reference.backend().device.contains("M-step"), "{what}");
+            let auto = glm.clone().fit(dense, y).unwrap();
+            assert!(auto.backend().device.contains("dual"), "{what}: {}", auto.backend());
+            for x_given in [dense, csr.design()] {
+                for (solver, name) in
+                    [(LinearSolver::Dual, "dual"), (LinearSolver::ConjugateGradient, "conjugate")]
+                {
+                    let fit = glm.clone().linear_solver(solver).fit(x_given, y).unwrap();
+                    let what = format!("{what} {name} sparse={}", x_given.is_sparse());
+                    assert!(fit.backend().device.contains(name), "{what}: {}", fit.backend());
+                    assert_eq!(fit.termination(), Termination::Converged, "{what}");
+                    assert!(
+                        relative(fit.objective(), reference.objective()) <= 1e-9,
+                        "{what}: {} vs {}",
+                        fit.objective(),
+                        reference.objective()
+                    );
+                    assert!(monotone(fit.objective_trace()), "{what}: {:?}", fit.objective_trace());
+                    subgradient::check(
+                        &loss,
+                        &x,
+                        y,
+                        n,
+                        p,
+                        lambda,
+                        0.0,
+                        fit.coefficients(),
+                        intercept.then_some(fit.intercept()),
+                        fit.kkt_violation(),
+                    );
+                    if x_given.is_sparse() {
+                        assert_eq!(fit.coefficients()[2], 0.0, "{what}: the empty column");
+                    }
+                }
+            }
+        }
+        // A ridge path: every point through the dual, each equal to the d × d path's.
+        let options = PathOptions { n_lambda: 8, ..PathOptions::default() };
+        let glm = glm.penalty(Penalty::ridge(1.0));
+        let path = glm.clone().path(dense, y, &options).unwrap();
+        let reference = glm.linear_solver(LinearSolver::Cholesky).path(dense, y, &options).unwrap();
+        assert_eq!(path.points.len(), reference.points.len());
+        for (point, expected) in path.points.iter().zip(&reference.points) {
+            assert_eq!(point.termination, Termination::Converged, "λ = {:e}", point.lambda);
+            assert!(
+                relative(point.objective, expected.objective) <= 1e-9,
+                "λ = {:e}: {} vs {}",
+                point.lambda,
+                point.objective,
+                expected.objective
+            );
+        }
+    }
 }
 
 /// A wide design (n < d) in dense and CSR form, with a column 1000× the others' scale (so the
@@ -361,10 +485,10 @@ fn the_cost_model_takes_the_dual_for_wide_fits_and_cholesky_for_tall_ones() {
 }
 
 /// Conjugate gradients and the dual where they do not apply are refused by name: an ℓ1 part,
-/// hinge and quantile, a path, and (the dual) a feature without a ridge.
+/// a path, and (the dual) a feature without a ridge.
 #[test]
 fn linear_solvers_that_do_not_apply_are_refused() {
-    let (x, _, labels, values) = wide_problem(30, 60, 8);
+    let (x, _, labels, _) = wide_problem(30, 60, 8);
     let design = Design::row_major(&x, 30, 60).unwrap();
     let refused = |result: scalemix::Result<Fit>, what: &str| match result {
         Err(Error::InvalidOption { name: "linear solver", reason, .. }) => {
@@ -376,13 +500,6 @@ fn linear_solvers_that_do_not_apply_are_refused() {
         let glm = Glm::logistic().linear_solver(solver);
         refused(glm.clone().penalty(Penalty::lasso(0.01)).fit(design, &labels), "single ridge");
         refused(glm.clone().penalty(Penalty::elastic_net(0.01, 0.5)).fit(design, &labels), "ridge");
-        refused(
-            Glm::quantile(0.5)
-                .penalty(Penalty::ridge(0.1))
-                .linear_solver(solver)
-                .fit(design, &values),
-            "single ridge",
-        );
         let path =
             glm.clone().penalty(Penalty::ridge(0.1)).path(design, &labels, &PathOptions::default());
         match path {

@@ -414,8 +414,8 @@ fn rejects_fits_larger_than_the_memory_limit() {
     let x: Vec<f64> = (0..n * p).map(|i| ((i * 7) % 11) as f64 / 11.0).collect();
     let y = vec![0.0, 1.0, 1.0];
     let design = Design::row_major(&x, n, p).unwrap();
-    // Hinge has no matrix-free M-step: its fit needs the d × d matrices.
-    let hinge = Glm::hinge().penalty(Penalty::ridge(1.0));
+    // A bridge penalty (|β|^q, q < 1) has no M-step without the d × d matrices.
+    let hinge = Glm::hinge().penalty(Penalty::bridge(1.0, 0.5));
     let glm = Glm::logistic().penalty(Penalty::ridge(1.0));
     match hinge.clone().max_memory(1 << 20).fit(design, &y) {
         Err(Error::OutOfMemory {
@@ -431,7 +431,7 @@ fn rejects_fits_larger_than_the_memory_limit() {
         }
         other => panic!("{other:?}"),
     }
-    // A hinge path needs them too, and is refused the same way.
+    // Its path needs them too, and is refused the same way.
     let err = hinge.max_memory(1 << 20).path(design, &y, &Default::default()).unwrap_err();
     assert!(matches!(err, Error::OutOfMemory { cols: 600, .. }), "{err:?}");
     assert!(err.to_string().contains("3 rows × 600 columns"), "{err}");

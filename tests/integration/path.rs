@@ -607,13 +607,11 @@ fn wide_lasso_paths_and_fits_run_on_active_sets_and_meet_their_kkt_conditions() 
         .backend(BackendChoice::Cpu)
         .max_memory(64 << 20);
     // A ridge fit solves its M-step matrix-free instead (tests/integration/matrix_free.rs);
-    // a hinge ridge fit, which has no matrix-free M-step, needs the p × p matrices: refused
-    // with the memory estimate.
+    // a bridge fit (|β|^q, q < 1), which has no M-step without them, needs the p × p matrices:
+    // refused with the memory estimate.
     let ridge = glm.clone().penalty(Penalty::ridge(0.05)).fit(design, &y).unwrap();
     assert!(ridge.backend().device.contains("matrix-free"), "{}", ridge.backend());
-    let hinge: Vec<f64> = y.clone();
-    let refused =
-        Glm::hinge().penalty(Penalty::ridge(0.05)).max_memory(64 << 20).fit(design, &hinge);
+    let refused = glm.clone().penalty(Penalty::bridge(0.05, 0.5)).fit(design, &y);
     assert!(matches!(refused, Err(scalemix::Error::OutOfMemory { .. })), "{refused:?}");
     // So does a lasso fit that cannot run on active sets (standardized: its KKT report is the
     // standardized problem's): the memory limit holds for it as for ridge.
