@@ -436,6 +436,19 @@ impl Fit {
         LinearModel::from_fit(self.family, self.coefficients.clone(), self.intercept)
     }
 
+    /// This fit continuing `previous` (a later stage of the same fit, from its coefficients):
+    /// its iterations counted on top of `previous`'s and its objective trace after
+    /// `previous`'s (the traces' times already count from the same start).
+    pub(crate) fn continue_trace(&mut self, previous: &Fit) {
+        let offset = previous.iterations;
+        let later = self.trace_iterations[1..].iter().map(|k| k + offset);
+        self.trace_iterations = previous.trace_iterations.iter().copied().chain(later).collect();
+        self.trace = [previous.trace.clone(), self.trace[1..].to_vec()].concat();
+        self.trace_seconds =
+            [previous.trace_seconds.clone(), self.trace_seconds[1..].to_vec()].concat();
+        self.count_after(previous);
+    }
+
     /// Counts `previous`'s iterations (and their phases) into this fit's: the rounds of an
     /// alternation that estimates a family's parameter report their work in all.
     pub(crate) fn count_after(&mut self, previous: &Fit) {

@@ -35,7 +35,8 @@ use crate::family::Family;
 use crate::glm::{Fit, Phases};
 use crate::penalty::PenaltyTerms;
 use crate::precondition::Preconditioner;
-use crate::solver::conjugate::{Dual, MatrixFree};
+use crate::solver::conjugate::{Dual, MatrixFree, resolution};
+use crate::solver::kinks;
 use crate::solver::{RowWeightedStep, Run, Seed, Solution, SolverOptions, Termination};
 
 /// What the driver appends to the device's description when the last iterations ran on the
@@ -452,20 +453,11 @@ impl Model {
         };
         let terms = inner.terms(dim)?;
         if self.family().has_unbounded_weight() {
-            // Hinge and quantile: SM-EM's own run (its acceleration, smoothed stopping rules
-            // and f64 checks) with each EM update solved from the row weights, on the host.
             let solver = MatrixFree::em_model(&internal, self.intercept(), &terms, self.options());
             let solver =
                 if self.prefers_dual(problem) { solver.with_dual_kept(kept_dual) } else { solver };
-            let mut backend = CpuBackend::new(&internal, self.intercept());
-            let mut rows = MemoryRows::new(&internal, self.intercept(), &mut backend);
-            if pre.is_some() {
-                rows = rows.in_user_coordinates(problem);
-            }
-            let mut fit = self.fit_rows(inner, pre, &mut rows, theta0, start, Some(&solver))?;
-            let step = if solver.uses_dual() { "dual n × n" } else { "conjugate-gradient" };
-            fit.backend.device = format!("cpu f64, EM with the {step} M-step");
-            return Ok(fit);
+            let stages = Stages { problem, internal: &internal, inner, pre, solver: &solver };
+            return self.fit_kinked(&stages, theta0, start);
         }
         let theta0 = match theta0 {
             Some(theta) => pre.map_or(theta.clone(), |pre| pre.to_internal(&theta)),
@@ -506,6 +498,83 @@ impl Model {
         Ok(self.fit_of(problem.family, solution, start, info, phases))
     }
 
+    /// Fits a hinge or quantile ridge without S (docs/sm-em.md §9): SM-EM's run on the smoothed
+    /// loss, its backend computing the loss and ∇L alone and each EM update solved from the row
+    /// weights (`stages.solver`), in stages of tightening KKT tolerance ([`KINK_STAGES`], then the
+    /// model's), each followed by the exact finish on the rows at the kink
+    /// ([`kinks::exact_optimum`]): the first that settles ends the fit at the exact loss's
+    /// optimum, to rounding. Where none does, the last stage's fit stands.
+    fn fit_kinked(
+        &self,
+        stages: &Stages<'_, '_>,
+        mut theta0: Option<Vec<f64>>,
+        start: Instant,
+    ) -> Result<Fit> {
+        let Stages { problem, internal, inner, pre, solver } = *stages;
+        let intercept = self.intercept();
+        let dim = problem.ncols() + usize::from(intercept);
+        let user_terms = self.terms(dim)?;
+        let last = self.options();
+        let tolerances: Vec<f64> =
+            KINK_STAGES.into_iter().filter(|&t| t > last.kkt_tol).chain([last.kkt_tol]).collect();
+        let step = if solver.uses_dual() { "dual n × n" } else { "conjugate-gradient" };
+        // The dual's K = XΛ⁻¹Xᵀ is the user's where the fit runs on the design as given.
+        let kernel = if pre.is_none() { solver.kernel() } else { None };
+        let mut previous: Option<Fit> = None;
+        for kkt_tol in tolerances {
+            let spent = previous.as_ref().map_or(0, |fit| fit.iterations);
+            let options = SolverOptions {
+                kkt_tol,
+                tol: last.tol.max(kkt_tol * kkt_tol),
+                max_iter: last.max_iter.saturating_sub(spent).max(1),
+                ..last
+            };
+            let mut backend = CpuBackend::new(internal, intercept);
+            let mut rows = MemoryRows::new(internal, intercept, &mut backend);
+            if pre.is_some() {
+                rows = rows.in_user_coordinates(problem);
+            }
+            let (outer, inner) = (self.with_options(options), inner.with_options(options));
+            let mut fit = outer.fit_rows(&inner, pre, &mut rows, theta0, start, Some(solver))?;
+            fit.backend.device = format!("cpu f64, EM with the {step} M-step");
+            if let Some(previous) = &previous {
+                fit.continue_trace(previous);
+            }
+            let theta = self.theta_of(&fit.coefficients, fit.intercept);
+            if let Some(exact) =
+                kinks::exact_optimum(problem, intercept, &user_terms, &theta, kernel)
+            {
+                let objective = rows::exact_mean_loss(problem, &exact.theta, intercept)
+                    + user_terms.value(&exact.theta);
+                if objective <= fit.objective + resolution(fit.objective) {
+                    let (coefficients, b0) = self.split_theta(exact.theta);
+                    fit.coefficients = coefficients;
+                    fit.intercept = b0;
+                    fit.objective = objective;
+                    fit.kkt_violation = exact.violation;
+                    fit.termination = if exact.violation <= last.kkt_tol * exact.scale {
+                        Termination::Converged
+                    } else {
+                        Termination::Stalled
+                    };
+                    fit.trace.push(objective);
+                    fit.trace_iterations.push(fit.iterations);
+                    fit.trace_seconds.push(start.elapsed().as_secs_f64());
+                    fit.phases = Phases::backend_only(fit.iterations, objective, fit.termination);
+                    fit.backend.device.push_str(&format!(
+                        " + the exact solve of its {} rows at the kink",
+                        exact.kink_rows
+                    ));
+                    fit.elapsed = start.elapsed();
+                    return Ok(fit);
+                }
+            }
+            theta0 = Some(theta);
+            previous = Some(fit);
+        }
+        Ok(previous.expect("at least the model's own tolerance is a stage"))
+    }
+
     /// The fit record of `solution` (θ in the user's coordinates, with the objective and KKT
     /// violation to report), its trace timed from `start`.
     pub(crate) fn fit_of(
@@ -539,6 +608,24 @@ impl Model {
             phases,
         }
     }
+}
+
+/// The KKT tolerances of a hinge or quantile fit's stages before the model's own
+/// ([`Model::fit_kinked`]): a loose run names the rows at the kink long before SM-EM's
+/// iterations reach them (after 2 to 42 iterations, where the run alone took up to 2 287, on
+/// the problems of docs/sm-em.md §9).
+const KINK_STAGES: [f64; 4] = [1e-1, 1e-2, 1e-3, 1e-6];
+
+/// What every stage of [`Model::fit_kinked`] shares: the user's problem, the one it runs on
+/// (preconditioned, or the same), the model for that one, the mapping between them and the
+/// M-step's solver.
+#[derive(Clone, Copy)]
+struct Stages<'s, 'p> {
+    problem: &'s Problem<'p>,
+    internal: &'s Problem<'p>,
+    inner: &'s Model,
+    pre: Option<&'s Preconditioner>,
+    solver: &'s MatrixFree<'s, 'p>,
 }
 
 /// A problem's preconditioned form ([`Model::preconditioned`]): the mapping, the model for the

@@ -117,6 +117,11 @@ impl Model {
         self.options
     }
 
+    /// The same model with the solver settings `options`.
+    pub(crate) fn with_options(&self, options: SolverOptions) -> Model {
+        Model { options, ..self.clone() }
+    }
+
     /// The first class a multinomial fit moves: 0 in the symmetric parameterization, 1 with the
     /// first class as the reference.
     pub(crate) fn first_free_class(&self) -> usize {

@@ -39,7 +39,7 @@ use nalgebra::DMatrix;
 use crate::data::Problem;
 use crate::family::Family;
 use crate::penalty::PenaltyTerms;
-use crate::solver::{RowWeightedStep, Solution, SolverOptions, Termination};
+use crate::solver::{RowWeightedStep, Solution, SolverOptions, Termination, kinks as kernels};
 
 /// CG iterations per outer iteration at most (the quadratic model's dimension caps them too).
 const MAX_CG_ITERATIONS: usize = 500;
@@ -139,39 +139,10 @@ impl Dual {
     /// X·Λ^(-1/2) multiplied by packed GEMM for a dense design (n²·p/2 multiply-adds), the pairs
     /// of rows within each column for a sparse one (Σⱼ nnzⱼ²/2).
     pub(crate) fn new(problem: &Problem<'_>, ridge: &[f64]) -> Self {
-        let (n, p) = (problem.nrows(), problem.ncols());
+        let p = problem.ncols();
         let inverse_ridge: Vec<f64> = ridge[..p].iter().map(|r| 1.0 / r).collect();
-        let mut kernel = DMatrix::zeros(n, n);
-        let x = &problem.x;
-        if x.is_sparse() {
-            let mut columns: Vec<Vec<(usize, f64)>> = vec![Vec::new(); p];
-            for i in 0..n {
-                x.for_row(i, |j, v| columns[j].push((i, v)));
-            }
-            for (j, column) in columns.iter().enumerate() {
-                for (a, &(i, u)) in column.iter().enumerate() {
-                    let scaled = u * inverse_ridge[j];
-                    for &(k, v) in &column[a..] {
-                        kernel[(k, i)] += scaled * v;
-                    }
-                }
-            }
-            // The lower triangle holds the sums (k ≥ i); mirror it.
-            for i in 0..n {
-                for k in i + 1..n {
-                    kernel[(i, k)] = kernel[(k, i)];
-                }
-            }
-        } else {
-            const BLOCK: usize = 256;
-            for start in (0..p).step_by(BLOCK) {
-                let width = BLOCK.min(p - start);
-                let block = DMatrix::from_fn(n, width, |i, c| {
-                    x.get(i, start + c) * inverse_ridge[start + c].sqrt()
-                });
-                kernel.gemm(1.0, &block, &block.transpose(), 1.0);
-            }
-        }
+        let every_row: Vec<usize> = (0..problem.nrows()).collect();
+        let kernel = kernels::kernel_block(&problem.x, &inverse_ridge, &every_row);
         Self { kernel, inverse_ridge }
     }
 
@@ -327,6 +298,11 @@ impl<'a, 'p> MatrixFree<'a, 'p> {
         *kept = Some(dual.clone());
         self.dual = Some(dual);
         self
+    }
+
+    /// The dual's K = XΛ⁻¹Xᵀ (this problem's X and ridge), where the steps go through it.
+    pub(crate) fn kernel(&self) -> Option<&DMatrix<f64>> {
+        self.dual.as_ref().map(|dual| &dual.kernel)
     }
 
     /// Whether the steps go through the dual.

@@ -27,6 +27,7 @@ pub(crate) mod columns;
 pub(crate) mod conjugate;
 mod coordinate;
 mod em;
+pub(crate) mod kinks;
 mod nesterov;
 mod newton;
 mod options;

@@ -1,0 +1,314 @@
+//! The exact optimum of a hinge or quantile ridge, found from a point near it by solving for
+//! the rows at the kink (docs/sm-em.md §9, "The exact finish of hinge and quantile").
+//!
+//! Both losses are piecewise linear in η with one kink, at tᵢ (hinge: ηᵢ = yᵢ, the margin;
+//! quantile: ηᵢ = yᵢ). With gᵢ = −ℓ'(ηᵢ) — a constant on each side of the kink (g_below where
+//! ηᵢ < tᵢ, g_above where ηᵢ > tᵢ) and anything in [g_above, g_below] on it — the optimum of
+//!
+//! ```text
+//! F = (1/W) Σ wᵢ ℓ(yᵢ, ηᵢ) + ½ Σⱼ ridgeⱼ βⱼ² + ½ ρ₀ b₀²
+//! ```
+//!
+//! is β = Λ⁻¹Xᵀu, ρ₀b₀ = Σ uᵢ with uᵢ = wᵢgᵢ/W. Given which rows sit on the kink (the set S),
+//! their uᵢ and b₀ solve the linear system ηᵢ = tᵢ (i ∈ S) with Σ uᵢ = ρ₀b₀:
+//!
+//! ```text
+//! [ K_SS  1 ] [u_S]   [t_S − o_S − X_S Λ⁻¹ Xᵀ u_rest]
+//! [ 1ᵀ  −ρ₀ ] [b₀ ] = [−Σ u_rest                    ]      K_SS = X_S Λ⁻¹ X_Sᵀ
+//! ```
+//!
+//! and the guess of S is right when every gᵢ on the kink lies in its interval and every other
+//! row lies on the side its gᵢ assumed. SM-EM's iterations on the smoothed loss approach the
+//! kink rows geometrically (thousands of iterations where most rows end on the kink, as on a
+//! separable wide design); their iterate names S long before that, and this solve, an
+//! active-set method on the rows (rows whose gᵢ leaves its interval leave S at the bound they
+//! crossed, rows on the wrong side join it), ends at the optimum of the exact loss itself, to
+//! rounding: no ε smoothing left.
+
+use nalgebra::DMatrix;
+
+use crate::data::{Design, Problem};
+use crate::family::Family;
+use crate::penalty::PenaltyTerms;
+
+/// A row is first taken to be on the kink where |ηᵢ − tᵢ| is below this, relative to
+/// max(1, |tᵢ|); the active-set steps correct the guess.
+const KINK_GUESS: f64 = 1e-4;
+/// gᵢ may leave its interval, and a row cross to the wrong side, by this much (relative to the
+/// interval's width, and to max(1, |tᵢ|)) before the guess of S is changed: rounding.
+const SLACK: f64 = 1e-9;
+/// Active-set steps before the finish gives up (the run's own solution then stands).
+const MAX_STEPS: usize = 50;
+/// Most rows on the kink whose (|S| + 1)² system the finish factors.
+const MAX_KINK_ROWS: usize = 4096;
+
+/// Where a row sits relative to its kink.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Side {
+    /// ηᵢ < tᵢ: gᵢ = g_below.
+    Below,
+    /// ηᵢ > tᵢ: gᵢ = g_above.
+    Above,
+    /// ηᵢ = tᵢ: gᵢ solved for.
+    Kink,
+}
+
+/// The exact finish's result.
+pub(crate) struct KinkSolution {
+    /// (β, b₀), the intercept last where there is one.
+    pub theta: Vec<f64>,
+    /// The largest stationarity residual |ridgeⱼβⱼ − (1/W)Σ wᵢgᵢxᵢⱼ| (and the intercept's),
+    /// recomputed from X with the solved subgradients: the KKT violation of the exact loss.
+    pub violation: f64,
+    /// The scale that violation is measured against: max(1, the largest |(Xᵀu)ⱼ|).
+    pub scale: f64,
+    /// Rows on the kink at the optimum.
+    pub kink_rows: usize,
+}
+
+/// One row's kink: its target tᵢ and the subgradient on either side.
+struct RowKink {
+    target: f64,
+    below: f64,
+    above: f64,
+}
+
+fn row_kink(family: Family, y: f64) -> Option<RowKink> {
+    match family {
+        Family::Hinge => {
+            let s = family.label_as_fitted(y);
+            // ℓ = max(0, 1 − sη): g = s where sη < 1. For s = 1 that is η < 1 (below), for
+            // s = −1 η > −1 (above).
+            Some(if s > 0.0 {
+                RowKink { target: 1.0, below: 1.0, above: 0.0 }
+            } else {
+                RowKink { target: -1.0, below: 0.0, above: -1.0 }
+            })
+        }
+        Family::Quantile { q } => Some(RowKink { target: y, below: q, above: q - 1.0 }),
+        _ => None,
+    }
+}
+
+/// The exact optimum of `problem`'s hinge or quantile loss with the ridge `terms` (every
+/// feature's ridge > 0, no ℓ₁ part), found from `theta` by the active-set solve of the module
+/// docs. `kernel`, where given, is K = XΛ⁻¹Xᵀ over every row for these X and ridge (the n × n
+/// dual's): K_SS is then read from it instead of computed. `None` where the family is another, the penalty does not apply, the kink rows are
+/// more than [`MAX_KINK_ROWS`], a system is singular, or the steps do not settle.
+pub(crate) fn exact_optimum(
+    problem: &Problem<'_>,
+    intercept: bool,
+    terms: &PenaltyTerms,
+    theta: &[f64],
+    kernel: Option<&DMatrix<f64>>,
+) -> Option<KinkSolution> {
+    let (n, p) = (problem.nrows(), problem.ncols());
+    let family = problem.family;
+    if terms.has_lasso() || !terms.ridge[..p].iter().all(|&r| r > 0.0 && r.is_finite()) {
+        return None;
+    }
+    let kinks: Vec<RowKink> =
+        problem.y.iter().map(|&y| row_kink(family, y)).collect::<Option<_>>()?;
+    let inverse_ridge: Vec<f64> = terms.ridge[..p].iter().map(|r| 1.0 / r).collect();
+    let intercept_ridge = if intercept { terms.ridge[p] } else { 0.0 };
+    let x = &problem.x;
+    let inv_w = 1.0 / problem.weight_sum;
+    let scale = |i: usize| kinks[i].target.abs().max(1.0);
+
+    let start_b0 = if intercept { theta[p] } else { 0.0 };
+    let mut eta = linear_predictor(problem, &theta[..p], start_b0);
+    let mut side: Vec<Side> = (0..n)
+        .map(|i| {
+            let gap = eta[i] - kinks[i].target;
+            if problem.weights[i] > 0.0 && gap.abs() <= KINK_GUESS * scale(i) {
+                Side::Kink
+            } else if gap < 0.0 {
+                Side::Below
+            } else {
+                Side::Above
+            }
+        })
+        .collect();
+    let mut g = vec![0.0; n];
+    let mut b0;
+    for _ in 0..MAX_STEPS {
+        let set: Vec<usize> = (0..n).filter(|&i| side[i] == Side::Kink).collect();
+        if set.len() > MAX_KINK_ROWS {
+            return None;
+        }
+        // The fixed rows' u, and their part of the kink rows' η: X_S Λ⁻¹ Xᵀ u_rest.
+        let mut u: Vec<f64> = (0..n)
+            .map(|i| match side[i] {
+                Side::Below => problem.weights[i] * kinks[i].below * inv_w,
+                Side::Above => problem.weights[i] * kinks[i].above * inv_w,
+                Side::Kink => 0.0,
+            })
+            .collect();
+        let beta_rest = ridge_back(x, &inverse_ridge, &u);
+        let k = set.len();
+        let size = k + usize::from(intercept);
+        let mut system = DMatrix::zeros(size, size);
+        match kernel {
+            Some(full) => {
+                for (b, &j) in set.iter().enumerate() {
+                    for (a, &i) in set.iter().enumerate() {
+                        system[(a, b)] = full[(i, j)];
+                    }
+                }
+            }
+            None => {
+                let block = kernel_block(x, &inverse_ridge, &set);
+                system.view_mut((0, 0), (k, k)).copy_from(&block);
+            }
+        }
+        let mut rhs = nalgebra::DVector::zeros(size);
+        for (a, &i) in set.iter().enumerate() {
+            rhs[a] = kinks[i].target - problem.offset_at(i) - x.row_dot(i, &beta_rest);
+        }
+        if intercept {
+            for a in 0..k {
+                system[(a, k)] = 1.0;
+                system[(k, a)] = 1.0;
+            }
+            system[(k, k)] = -intercept_ridge;
+            rhs[k] = -u.iter().sum::<f64>();
+        }
+        let solved = system.lu().solve(&rhs)?;
+        if solved.iter().any(|v| !v.is_finite()) {
+            return None;
+        }
+        b0 = if intercept { solved[k] } else { 0.0 };
+        for (a, &i) in set.iter().enumerate() {
+            u[i] = solved[a];
+        }
+        // Kink rows whose subgradient left its interval leave S at the bound they crossed.
+        let mut changed = false;
+        for &i in &set {
+            let gi = u[i] / (problem.weights[i] * inv_w);
+            let (lo, hi) = (kinks[i].above, kinks[i].below);
+            let slack = SLACK * (hi - lo);
+            if gi > hi + slack {
+                side[i] = Side::Below;
+                changed = true;
+            } else if gi < lo - slack {
+                side[i] = Side::Above;
+                changed = true;
+            }
+            g[i] = gi.clamp(lo, hi);
+        }
+        if changed {
+            continue;
+        }
+        for i in 0..n {
+            match side[i] {
+                Side::Below => g[i] = kinks[i].below,
+                Side::Above => g[i] = kinks[i].above,
+                Side::Kink => {}
+            }
+            u[i] = problem.weights[i] * g[i] * inv_w;
+        }
+        let beta = ridge_back(x, &inverse_ridge, &u);
+        eta = linear_predictor(problem, &beta, b0);
+        // Rows on the wrong side of their kink join S.
+        for i in 0..n {
+            let gap = eta[i] - kinks[i].target;
+            let slack = SLACK * scale(i);
+            let wrong = match side[i] {
+                Side::Below => gap > slack,
+                Side::Above => gap < -slack,
+                Side::Kink => false,
+            };
+            if wrong && problem.weights[i] > 0.0 {
+                side[i] = Side::Kink;
+                changed = true;
+            }
+        }
+        if changed {
+            continue;
+        }
+        let (violation, scale) = stationarity(problem, terms, &beta, b0, intercept, &u);
+        let mut theta = beta;
+        if intercept {
+            theta.push(b0);
+        }
+        let kink_rows = side.iter().filter(|&&s| s == Side::Kink).count();
+        return Some(KinkSolution { theta, violation, scale, kink_rows });
+    }
+    log::debug!("the kink rows' active set did not settle in {MAX_STEPS} steps");
+    None
+}
+
+/// ηᵢ = xᵢᵀβ + b₀ + offsetᵢ.
+fn linear_predictor(problem: &Problem<'_>, beta: &[f64], b0: f64) -> Vec<f64> {
+    let mut eta = problem.x.times(b0, beta);
+    if let Some(offset) = problem.offset() {
+        eta.iter_mut().zip(offset).for_each(|(e, o)| *e += o);
+    }
+    eta
+}
+
+/// Λ⁻¹Xᵀu.
+fn ridge_back(x: &Design<'_>, inverse_ridge: &[f64], u: &[f64]) -> Vec<f64> {
+    let mut beta = vec![0.0; inverse_ridge.len()];
+    x.transpose_times_into(u, &mut beta);
+    beta.iter_mut().zip(inverse_ridge).for_each(|(b, r)| *b *= r);
+    beta
+}
+
+/// The largest |ridgeⱼβⱼ − (Xᵀu)ⱼ| over the features and |ρ₀b₀ − Σu| for the intercept, with
+/// max(1, the largest |(Xᵀu)ⱼ|) as its scale.
+fn stationarity(
+    problem: &Problem<'_>,
+    terms: &PenaltyTerms,
+    beta: &[f64],
+    b0: f64,
+    intercept: bool,
+    u: &[f64],
+) -> (f64, f64) {
+    let p = beta.len();
+    let mut back = vec![0.0; p];
+    problem.x.transpose_times_into(u, &mut back);
+    let features = (0..p).map(|j| (terms.ridge[j] * beta[j] - back[j]).abs()).fold(0.0, f64::max);
+    let at_intercept =
+        if intercept { (terms.ridge[p] * b0 - u.iter().sum::<f64>()).abs() } else { 0.0 };
+    let scale = back.iter().fold(1.0_f64, |a, v| a.max(v.abs()));
+    (features.max(at_intercept), scale)
+}
+
+/// X_S Λ⁻¹ X_Sᵀ for the rows `rows`: column blocks of X_S·Λ^(−1/2) multiplied by packed GEMM
+/// for a dense design (|S|²·p/2 multiply-adds), the pairs of rows within each column for a
+/// sparse one (Σⱼ nnzⱼ(S)²/2). With every row, the n × n dual's kernel.
+pub(crate) fn kernel_block(x: &Design<'_>, inverse_ridge: &[f64], rows: &[usize]) -> DMatrix<f64> {
+    let (k, p) = (rows.len(), inverse_ridge.len());
+    let mut kernel = DMatrix::zeros(k, k);
+    if x.is_sparse() {
+        let mut columns: Vec<Vec<(usize, f64)>> = vec![Vec::new(); p];
+        for (a, &i) in rows.iter().enumerate() {
+            x.for_row(i, |j, v| columns[j].push((a, v)));
+        }
+        for (j, column) in columns.iter().enumerate() {
+            for (c, &(a, u)) in column.iter().enumerate() {
+                let scaled = u * inverse_ridge[j];
+                for &(b, v) in &column[c..] {
+                    kernel[(b, a)] += scaled * v;
+                }
+            }
+        }
+        // The lower triangle holds the sums (b ≥ a); mirror it.
+        for a in 0..k {
+            for b in a + 1..k {
+                kernel[(a, b)] = kernel[(b, a)];
+            }
+        }
+    } else {
+        const BLOCK: usize = 256;
+        for start in (0..p).step_by(BLOCK) {
+            let width = BLOCK.min(p - start);
+            let block = DMatrix::from_fn(k, width, |a, c| {
+                x.get(rows[a], start + c) * inverse_ridge[start + c].sqrt()
+            });
+            kernel.gemm(1.0, &block, &block.transpose(), 1.0);
+        }
+    }
+    kernel
+}
