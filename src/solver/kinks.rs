@@ -39,8 +39,11 @@ const KINK_GUESS: f64 = 1e-4;
 const SLACK: f64 = 1e-9;
 /// Active-set steps before the finish gives up (the run's own solution then stands).
 const MAX_STEPS: usize = 50;
-/// Most rows on the kink whose (|S| + 1)² system the finish factors.
-const MAX_KINK_ROWS: usize = 4096;
+/// Most rows on the kink whose (|S| + 1)² system the finish factors (an LU of 2 048 rows takes
+/// about a second on one core; beyond it the run's own iterations go on).
+const MAX_KINK_ROWS: usize = 2048;
+/// The diagonal loading of K_SS, relative to its largest diagonal entry.
+const LOADING: f64 = 1e-13;
 
 /// Where a row sits relative to its kink.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -173,7 +176,19 @@ pub(crate) fn exact_optimum(
             system[(k, k)] = -intercept_ridge;
             rhs[k] = -u.iter().sum::<f64>();
         }
-        let solved = system.lu().solve(&rhs)?;
+        // Rows with the same entries (short documents) or none make K_SS singular, and their
+        // split of the subgradient is then not unique: a diagonal loading far below the side
+        // checks' slack picks one.
+        let solved = match system.clone().lu().solve(&rhs) {
+            Some(solved) => solved,
+            None => {
+                let largest = (0..k).map(|a| system[(a, a)]).fold(0.0_f64, f64::max).max(1.0);
+                for a in 0..k {
+                    system[(a, a)] += LOADING * largest;
+                }
+                system.lu().solve(&rhs)?
+            }
+        };
         if solved.iter().any(|v| !v.is_finite()) {
             return None;
         }

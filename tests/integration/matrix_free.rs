@@ -240,34 +240,42 @@ proptest! {
     }
 }
 
+/// The row-major n × p matrix `x` in CSR form (its nonzero entries).
+fn csr_of(x: &[f64], n: usize, p: usize) -> CsrMatrix {
+    let (mut indptr, mut indices, mut stored) = (vec![0usize], vec![], vec![]);
+    for row in x.chunks(p) {
+        for (j, &v) in row.iter().enumerate().filter(|(_, v)| **v != 0.0) {
+            indices.push(j);
+            stored.push(v);
+        }
+        indptr.push(stored.len());
+    }
+    CsrMatrix::new(n, p, indptr, indices, stored).unwrap()
+}
+
 /// A well-scaled design for the non-smooth losses (whose subgradient check classifies the rows
 /// at the kink by their residual, which a badly scaled column blurs), about a third of its
-/// entries stored and column 2 empty, in dense and CSR form, with ±1 labels and real responses.
+/// entries stored, column 2 empty and row 1 a copy of row 0, in dense and CSR form, with ±1
+/// labels and real responses.
 fn kinked_problem(n: usize, p: usize, seed: u64) -> (Vec<f64>, CsrMatrix, Vec<f64>, Vec<f64>) {
     let mut rng = StdRng::seed_from_u64(seed);
-    let x: Vec<f64> = (0..n * p)
+    let mut x: Vec<f64> = (0..n * p)
         .map(|k| {
             let stored = k % p != 2 && rng.random::<f64>() < 0.35;
             if stored { rng.random::<f64>() * 2.0 - 1.0 } else { 0.0 }
         })
         .collect();
+    // Row 1 repeats row 0 (so do its response and label): on the kink together they make
+    // K_SS singular, as duplicate documents do in text data.
+    x.copy_within(0..p, p);
     let eta: Vec<f64> = (0..n).map(|i| x[i * p] + x[i * p + 1] - x[i * p + 3]).collect();
-    let signs = eta
+    let mut signs: Vec<f64> = eta
         .iter()
         .map(|&e| if e + 0.3 * (rng.random::<f64>() - 0.5) > 0.0 { 1.0 } else { -1.0 })
         .collect();
-    let values = eta.iter().map(|&e| e + rng.random::<f64>() - 0.5).collect();
-    let (mut indptr, mut indices, mut stored) = (vec![0usize], vec![], vec![]);
-    for i in 0..n {
-        for j in 0..p {
-            if x[i * p + j] != 0.0 {
-                indices.push(j);
-                stored.push(x[i * p + j]);
-            }
-        }
-        indptr.push(stored.len());
-    }
-    let csr = CsrMatrix::new(n, p, indptr, indices, stored).unwrap();
+    let mut values: Vec<f64> = eta.iter().map(|&e| e + rng.random::<f64>() - 0.5).collect();
+    (signs[1], values[1]) = (signs[0], values[0]);
+    let csr = csr_of(&x, n, p);
     (x, csr, signs, values)
 }
 
@@ -389,17 +397,7 @@ fn wide_problem(n: usize, p: usize, seed: u64) -> (Vec<f64>, CsrMatrix, Vec<f64>
             *v = 0.0;
         }
     }
-    let (mut indptr, mut indices, mut stored) = (vec![0usize], vec![], vec![]);
-    for i in 0..n {
-        for j in 0..p {
-            if x[i * p + j] != 0.0 {
-                indices.push(j);
-                stored.push(x[i * p + j]);
-            }
-        }
-        indptr.push(stored.len());
-    }
-    let csr = CsrMatrix::new(n, p, indptr, indices, stored).unwrap();
+    let csr = csr_of(&x, n, p);
     (x, csr, labels, values)
 }
 
