@@ -417,6 +417,15 @@ impl Model {
             // the check a fit over every feature makes, with its estimate.
             self.with_full_matrices().check_memory(problem, 0)?;
         }
+        if self.solves_kinks_exactly(problem) {
+            let preconditioned = self.preconditioned(problem)?;
+            let (internal, inner, pre) = match &preconditioned {
+                Some(p) => (p.problem(problem)?, &p.model, Some(&p.pre)),
+                None => (problem.clone(), self, None),
+            };
+            let stages = Stages { problem, internal: &internal, inner, pre, solver: None };
+            return self.fit_kinked(&stages, theta0, start);
+        }
         let Some(preconditioned) = self.preconditioned(problem)? else {
             let mut backend = self.open(problem)?;
             let mut rows = MemoryRows::new(problem, self.intercept(), &mut *backend);
@@ -456,7 +465,7 @@ impl Model {
             let solver = MatrixFree::em_model(&internal, self.intercept(), &terms, self.options());
             let solver =
                 if self.prefers_dual(problem) { solver.with_dual_kept(kept_dual) } else { solver };
-            let stages = Stages { problem, internal: &internal, inner, pre, solver: &solver };
+            let stages = Stages { problem, internal: &internal, inner, pre, solver: Some(&solver) };
             return self.fit_kinked(&stages, theta0, start);
         }
         let theta0 = match theta0 {
@@ -498,11 +507,11 @@ impl Model {
         Ok(self.fit_of(problem.family, solution, start, info, phases))
     }
 
-    /// Fits a hinge or quantile ridge without S (docs/sm-em.md §9): SM-EM's run on the smoothed
-    /// loss, its backend computing the loss and ∇L alone and each EM update solved from the row
-    /// weights (`stages.solver`), in stages of tightening KKT tolerance ([`KINK_STAGES`], then the
-    /// model's), each followed by the exact finish on the rows at the kink
-    /// ([`kinks::exact_optimum`]): the first that settles ends the fit at the exact loss's
+    /// Fits a hinge or quantile ridge (docs/sm-em.md §9): SM-EM's run on the smoothed loss —
+    /// on the d × d step, or without S where `stages.solver` solves each EM update from the row
+    /// weights — in stages of tightening KKT tolerance ([`KINK_STAGES`], then the model's),
+    /// each followed by the exact finish on the rows at the kink ([`kinks::exact_optimum`], in
+    /// the coordinates the run used): the first that settles ends the fit at the exact loss's
     /// optimum, to rounding. Where none does, the last stage's fit stands.
     fn fit_kinked(
         &self,
@@ -513,13 +522,17 @@ impl Model {
         let Stages { problem, internal, inner, pre, solver } = *stages;
         let intercept = self.intercept();
         let dim = problem.ncols() + usize::from(intercept);
-        let user_terms = self.terms(dim)?;
+        let (user_terms, inner_terms) = (self.terms(dim)?, inner.terms(dim)?);
         let last = self.options();
         let tolerances: Vec<f64> =
             KINK_STAGES.into_iter().filter(|&t| t > last.kkt_tol).chain([last.kkt_tol]).collect();
-        let step = if solver.uses_dual() { "dual n × n" } else { "conjugate-gradient" };
-        // The dual's K = XΛ⁻¹Xᵀ is the user's where the fit runs on the design as given.
-        let kernel = if pre.is_none() { solver.kernel() } else { None };
+        let kernel = solver.and_then(MatrixFree::kernel);
+        // Without S the passes run on the host; the d × d step on the model's backend.
+        let mut backend: Box<dyn Backend + '_> = match solver {
+            Some(_) => Box::new(CpuBackend::new(internal, intercept)),
+            None => inner.open(internal)?,
+        };
+        let row_step = solver.map(|solver| solver as &dyn RowWeightedStep);
         let mut previous: Option<Fit> = None;
         for kkt_tol in tolerances {
             let spent = previous.as_ref().map_or(0, |fit| fit.iterations);
@@ -529,30 +542,53 @@ impl Model {
                 max_iter: last.max_iter.saturating_sub(spent).max(1),
                 ..last
             };
-            let mut backend = CpuBackend::new(internal, intercept);
-            let mut rows = MemoryRows::new(internal, intercept, &mut backend);
+            let mut rows = MemoryRows::new(internal, intercept, &mut *backend);
             if pre.is_some() {
                 rows = rows.in_user_coordinates(problem);
             }
             let (outer, inner) = (self.with_options(options), inner.with_options(options));
-            let mut fit = outer.fit_rows(&inner, pre, &mut rows, theta0, start, Some(solver))?;
-            fit.backend.device = format!("cpu f64, EM with the {step} M-step");
+            let mut fit = outer.fit_rows(&inner, pre, &mut rows, theta0, start, row_step)?;
+            if let Some(solver) = solver {
+                let step = if solver.uses_dual() { "dual n × n" } else { "conjugate-gradient" };
+                fit.backend.device = format!("cpu f64, EM with the {step} M-step");
+            }
             if let Some(previous) = &previous {
                 fit.continue_trace(previous);
             }
             let theta = self.theta_of(&fit.coefficients, fit.intercept);
+            let at = pre.map_or(theta.clone(), |pre| pre.to_internal(&theta));
             if let Some(exact) =
-                kinks::exact_optimum(problem, intercept, &user_terms, &theta, kernel)
+                kinks::exact_optimum(internal, intercept, &inner_terms, &at, kernel)
             {
-                let objective = rows::exact_mean_loss(problem, &exact.theta, intercept)
-                    + user_terms.value(&exact.theta);
+                // The objective and KKT violation the fit reports: the standardized problem's
+                // own where the model standardizes, else the user's (the rows' subgradients are
+                // the same in both coordinates).
+                let (theta, objective, (violation, scale)) = match pre {
+                    Some(pre) if !self.standardizes() => {
+                        let user = pre.to_user(&exact.theta);
+                        let (beta, b0) = (&user[..problem.ncols()], user.get(problem.ncols()));
+                        let objective = rows::exact_mean_loss(problem, &user, intercept)
+                            + user_terms.value(&user);
+                        let u = &exact.row_subgradients;
+                        let b0 = b0.copied().unwrap_or(0.0);
+                        let kkt = kinks::stationarity(problem, &user_terms, beta, b0, intercept, u);
+                        (user, objective, kkt)
+                    }
+                    _ => {
+                        let objective = rows::exact_mean_loss(internal, &exact.theta, intercept)
+                            + inner_terms.value(&exact.theta);
+                        let theta =
+                            pre.map_or(exact.theta.clone(), |pre| pre.to_user(&exact.theta));
+                        (theta, objective, (exact.violation, exact.scale))
+                    }
+                };
                 if objective <= fit.objective + resolution(fit.objective) {
-                    let (coefficients, b0) = self.split_theta(exact.theta);
+                    let (coefficients, b0) = self.split_theta(theta);
                     fit.coefficients = coefficients;
                     fit.intercept = b0;
                     fit.objective = objective;
-                    fit.kkt_violation = exact.violation;
-                    fit.termination = if exact.violation <= last.kkt_tol * exact.scale {
+                    fit.kkt_violation = violation;
+                    fit.termination = if violation <= last.kkt_tol * scale {
                         Termination::Converged
                     } else {
                         Termination::Stalled
@@ -618,14 +654,14 @@ const KINK_STAGES: [f64; 4] = [1e-1, 1e-2, 1e-3, 1e-6];
 
 /// What every stage of [`Model::fit_kinked`] shares: the user's problem, the one it runs on
 /// (preconditioned, or the same), the model for that one, the mapping between them and the
-/// M-step's solver.
+/// M-step's solver where the run goes without S (`None`: the d × d step).
 #[derive(Clone, Copy)]
 struct Stages<'s, 'p> {
     problem: &'s Problem<'p>,
     internal: &'s Problem<'p>,
     inner: &'s Model,
     pre: Option<&'s Preconditioner>,
-    solver: &'s MatrixFree<'s, 'p>,
+    solver: Option<&'s MatrixFree<'s, 'p>>,
 }
 
 /// A problem's preconditioned form ([`Model::preconditioned`]): the mapping, the model for the

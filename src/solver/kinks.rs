@@ -67,6 +67,8 @@ pub(crate) struct KinkSolution {
     pub scale: f64,
     /// Rows on the kink at the optimum.
     pub kink_rows: usize,
+    /// uᵢ = wᵢgᵢ/W per row: the subgradients, the same in any coordinates of the features.
+    pub row_subgradients: Vec<f64>,
 }
 
 /// One row's kink: its target tᵢ and the subgradient on either side.
@@ -179,14 +181,19 @@ pub(crate) fn exact_optimum(
         // Rows with the same entries (short documents) or none make K_SS singular, and their
         // split of the subgradient is then not unique: a diagonal loading far below the side
         // checks' slack picks one.
-        let solved = match system.clone().lu().solve(&rhs) {
-            Some(solved) => solved,
-            None => {
-                let largest = (0..k).map(|a| system[(a, a)]).fold(0.0_f64, f64::max).max(1.0);
-                for a in 0..k {
-                    system[(a, a)] += LOADING * largest;
+        let solved = if size == 0 {
+            // No row on the kink and no intercept: nothing to solve for.
+            nalgebra::DVector::zeros(0)
+        } else {
+            match system.clone().lu().solve(&rhs) {
+                Some(solved) => solved,
+                None => {
+                    let largest = (0..k).map(|a| system[(a, a)]).fold(0.0_f64, f64::max).max(1.0);
+                    for a in 0..k {
+                        system[(a, a)] += LOADING * largest;
+                    }
+                    system.lu().solve(&rhs)?
                 }
-                system.lu().solve(&rhs)?
             }
         };
         if solved.iter().any(|v| !v.is_finite()) {
@@ -247,7 +254,7 @@ pub(crate) fn exact_optimum(
             theta.push(b0);
         }
         let kink_rows = side.iter().filter(|&&s| s == Side::Kink).count();
-        return Some(KinkSolution { theta, violation, scale, kink_rows });
+        return Some(KinkSolution { theta, violation, scale, kink_rows, row_subgradients: u });
     }
     log::debug!("the kink rows' active set did not settle in {MAX_STEPS} steps");
     None
@@ -271,8 +278,9 @@ fn ridge_back(x: &Design<'_>, inverse_ridge: &[f64], u: &[f64]) -> Vec<f64> {
 }
 
 /// The largest |ridgeⱼβⱼ − (Xᵀu)ⱼ| over the features and |ρ₀b₀ − Σu| for the intercept, with
-/// max(1, the largest |(Xᵀu)ⱼ|) as its scale.
-fn stationarity(
+/// max(1, the largest |(Xᵀu)ⱼ|) as its scale: the KKT violation of the exact loss at (β, b₀)
+/// with the rows' subgradients u.
+pub(crate) fn stationarity(
     problem: &Problem<'_>,
     terms: &PenaltyTerms,
     beta: &[f64],

@@ -29,10 +29,11 @@ fn nonsmooth_fixtures_reach_their_optima_on_the_cpu() {
     }
 }
 
-/// The ridge fixture among them (wine, hinge) solved without S (conjugate gradients and the n × n dual
-/// asked for): SM-EM's stages then the exact solve on the rows at the kink, which ends at the
-/// exact loss's optimum, so the gap to the independent optimum is that optimum's own precision
-/// (the smoothing's ε/4 bound that `check_gap` allows is gone) and the KKT violation rounding.
+/// The ridge fixture among them (wine, hinge) on the d × d step and without S (conjugate
+/// gradients and the n × n dual asked for): SM-EM's stages then the exact solve on the rows at
+/// the kink, which ends at the exact loss's optimum, so the gap to the independent optimum is
+/// that optimum's own precision (the smoothing's ε/4 bound that `check_gap` allows is gone)
+/// and the KKT violation rounding.
 #[test]
 fn nonsmooth_ridge_fixtures_are_solved_exactly_on_their_kink_rows() {
     let mut solved = 0;
@@ -43,8 +44,10 @@ fn nonsmooth_ridge_fixtures_are_solved_exactly_on_their_kink_rows() {
             continue;
         }
         solved += 1;
-        for solver in [LinearSolver::ConjugateGradient, LinearSolver::Dual] {
-            let glm = reference_model(&r, Acceleration::Auto).linear_solver(solver);
+        for solver in [LinearSolver::Auto, LinearSolver::ConjugateGradient, LinearSolver::Dual] {
+            let glm = reference_model(&r, Acceleration::Auto)
+                .linear_solver(solver)
+                .backend(BackendChoice::Cpu);
             let fit = fit_with(&r, &glm);
             let f = objective(&r, fit.coefficients(), fit.intercept());
             let gap = (f - r.objective) / r.objective;

@@ -57,12 +57,14 @@ fn streamed_fits_equal_in_memory_fits_on_every_fixture() {
         crate::fixtures::check_gap(&r, &streamed);
         let diff = relative(streamed.objective(), memory.objective());
         eprintln!("{name}: streamed vs in memory {diff:.2e}");
-        assert!(
-            diff <= SAME_OBJECTIVE,
-            "{name}: {} vs {}",
-            streamed.objective(),
-            memory.objective()
-        );
+        // An in-memory hinge or quantile ridge ends with the exact solve of its kink rows; the
+        // streamed fit on the smoothed loss, within the smoothing's bound above it.
+        let exact_in_memory = memory.backend().device.contains("rows at the kink");
+        let same = if exact_in_memory { crate::fixtures::stated_gap(&r) } else { SAME_OBJECTIVE };
+        assert!(diff <= same, "{name}: {} vs {}", streamed.objective(), memory.objective());
+        if exact_in_memory {
+            assert!(memory.objective() <= streamed.objective(), "{name}");
+        }
     }
 }
 
@@ -942,7 +944,14 @@ fn a_fit_on_statistics_computed_elsewhere_equals_the_in_memory_fit() {
                 external.objective(),
                 memory.objective()
             );
-            assert!(external.kkt_violation() <= memory.kkt_violation().max(1e-9));
+            // The in-memory hinge and quantile fits end with the exact solve of their kink rows
+            // (KKT: the exact loss's stationarity residual, ~1e-17), the fit on statistics on
+            // the smoothed loss: its objective is no lower, and within the precision above.
+            if memory.backend().device.contains("rows at the kink") {
+                assert!(memory.objective() <= external.objective(), "{family:?}");
+            } else {
+                assert!(external.kkt_violation() <= memory.kkt_violation().max(1e-9));
+            }
             if device.is_some() {
                 // Hinge and quantile are always finished by f64 passes after f32 ones.
                 let finished = external.backend().device.contains("f64 passes");
