@@ -521,8 +521,6 @@ impl Model {
     ) -> Result<Fit> {
         let Stages { problem, internal, inner, pre, solver } = *stages;
         let intercept = self.intercept();
-        let dim = problem.ncols() + usize::from(intercept);
-        let (user_terms, inner_terms) = (self.terms(dim)?, inner.terms(dim)?);
         let last = self.options();
         let tolerances: Vec<f64> =
             KINK_STAGES.into_iter().filter(|&t| t > last.kkt_tol).chain([last.kkt_tol]).collect();
@@ -555,60 +553,78 @@ impl Model {
             if let Some(previous) = &previous {
                 fit.continue_trace(previous);
             }
-            let theta = self.theta_of(&fit.coefficients, fit.intercept);
-            let at = pre.map_or(theta.clone(), |pre| pre.to_internal(&theta));
-            if let Some(exact) =
-                kinks::exact_optimum(internal, intercept, &inner_terms, &at, kernel)
-            {
-                // The objective and KKT violation the fit reports: the standardized problem's
-                // own where the model standardizes, else the user's (the rows' subgradients are
-                // the same in both coordinates).
-                let (theta, objective, (violation, scale)) = match pre {
-                    Some(pre) if !self.standardizes() => {
-                        let user = pre.to_user(&exact.theta);
-                        let (beta, b0) = (&user[..problem.ncols()], user.get(problem.ncols()));
-                        let objective = rows::exact_mean_loss(problem, &user, intercept)
-                            + user_terms.value(&user);
-                        let u = &exact.row_subgradients;
-                        let b0 = b0.copied().unwrap_or(0.0);
-                        let kkt = kinks::stationarity(problem, &user_terms, beta, b0, intercept, u);
-                        (user, objective, kkt)
-                    }
-                    _ => {
-                        let objective = rows::exact_mean_loss(internal, &exact.theta, intercept)
-                            + inner_terms.value(&exact.theta);
-                        let theta =
-                            pre.map_or(exact.theta.clone(), |pre| pre.to_user(&exact.theta));
-                        (theta, objective, (exact.violation, exact.scale))
-                    }
-                };
-                if objective <= fit.objective + resolution(fit.objective) {
-                    let (coefficients, b0) = self.split_theta(theta);
-                    fit.coefficients = coefficients;
-                    fit.intercept = b0;
-                    fit.objective = objective;
-                    fit.kkt_violation = violation;
-                    fit.termination = if violation <= last.kkt_tol * scale {
-                        Termination::Converged
-                    } else {
-                        Termination::Stalled
-                    };
-                    fit.trace.push(objective);
-                    fit.trace_iterations.push(fit.iterations);
-                    fit.trace_seconds.push(start.elapsed().as_secs_f64());
-                    fit.phases = Phases::backend_only(fit.iterations, objective, fit.termination);
-                    fit.backend.device.push_str(&format!(
-                        " + the exact solve of its {} rows at the kink",
-                        exact.kink_rows
-                    ));
-                    fit.elapsed = start.elapsed();
-                    return Ok(fit);
-                }
+            if self.finish_on_kinks(stages, &mut fit, kernel, start)? {
+                return Ok(fit);
             }
+            let theta = self.theta_of(&fit.coefficients, fit.intercept);
             theta0 = Some(theta);
             previous = Some(fit);
         }
         Ok(previous.expect("at least the model's own tolerance is a stage"))
+    }
+
+    /// The exact finish of a hinge or quantile stage's `fit` ([`Model::fit_kinked`]): the kink
+    /// rows' active-set solve from its coefficients, in the coordinates the run used (K from
+    /// `kernel` where the dual built it). Where it settles at an objective no higher than the
+    /// run's, `fit` becomes that optimum — the objective and the stationarity residual in the
+    /// user's coordinates (the standardized problem's where the model standardizes; the rows'
+    /// subgradients are the same in both), `Converged` where the residual is within
+    /// `kkt_tol` — and the answer is `true`.
+    fn finish_on_kinks(
+        &self,
+        stages: &Stages<'_, '_>,
+        fit: &mut Fit,
+        kernel: Option<&nalgebra::DMatrix<f64>>,
+        start: Instant,
+    ) -> Result<bool> {
+        let Stages { problem, internal, inner, pre, .. } = *stages;
+        let intercept = self.intercept();
+        let dim = problem.ncols() + usize::from(intercept);
+        let (user_terms, inner_terms) = (self.terms(dim)?, inner.terms(dim)?);
+        let theta = self.theta_of(&fit.coefficients, fit.intercept);
+        let at = pre.map_or(theta.clone(), |pre| pre.to_internal(&theta));
+        let Some(exact) = kinks::exact_optimum(internal, intercept, &inner_terms, &at, kernel)
+        else {
+            return Ok(false);
+        };
+        let (theta, objective, (violation, scale)) = match pre {
+            Some(pre) if !self.standardizes() => {
+                let user = pre.to_user(&exact.theta);
+                let (beta, b0) = (&user[..problem.ncols()], user.get(problem.ncols()));
+                let objective =
+                    rows::exact_mean_loss(problem, &user, intercept) + user_terms.value(&user);
+                let u = &exact.row_subgradients;
+                let b0 = b0.copied().unwrap_or(0.0);
+                let kkt = kinks::stationarity(problem, &user_terms, beta, b0, intercept, u);
+                (user, objective, kkt)
+            }
+            _ => {
+                let objective = rows::exact_mean_loss(internal, &exact.theta, intercept)
+                    + inner_terms.value(&exact.theta);
+                let theta = pre.map_or(exact.theta.clone(), |pre| pre.to_user(&exact.theta));
+                (theta, objective, (exact.violation, exact.scale))
+            }
+        };
+        if objective > fit.objective + resolution(fit.objective) {
+            return Ok(false);
+        }
+        (fit.coefficients, fit.intercept) = self.split_theta(theta);
+        fit.objective = objective;
+        fit.kkt_violation = violation;
+        fit.termination = if violation <= self.options().kkt_tol * scale {
+            Termination::Converged
+        } else {
+            Termination::Stalled
+        };
+        fit.trace.push(objective);
+        fit.trace_iterations.push(fit.iterations);
+        fit.trace_seconds.push(start.elapsed().as_secs_f64());
+        fit.phases = Phases::backend_only(fit.iterations, objective, fit.termination);
+        fit.backend
+            .device
+            .push_str(&format!(" + the exact solve of its {} rows at the kink", exact.kink_rows));
+        fit.elapsed = start.elapsed();
+        Ok(true)
     }
 
     /// The fit record of `solution` (θ in the user's coordinates, with the objective and KKT
