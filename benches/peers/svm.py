@@ -1,11 +1,12 @@
 """Linear SVM (hinge loss, ridge) and quantile ridge on wide and sparse designs: scalemix next
 to scikit-learn's exact hinge solvers, in one run.
 
-    python benches/peers/svm.py [--design wide|text] [--n N] [--p P] [--per-row 45] [--C 1.0 0.01]
+    python benches/peers/svm.py [--design wide|text|tall] [--n N] [--p P] [--per-row 45] [--C 1.0 0.01]
                                 [--no-intercept] [--gap 1e-8] [--quantile Q]
 
 `wide` (the default, 200 × 20 000): dense Gaussian features with AR(1) correlation ρ = 0.5 along
-the columns and labels from a sparse linear model with 10% of them flipped. `text` (20 000 ×
+the columns and labels from a sparse linear model with 10% of them flipped; `tall` (100 000 ×
+50) the same generator. `text` (20 000 ×
 50 000): the text-like CSR design of `sparse.py` (Zipf column popularity, about `per-row` stored
 log(1 + count) values a row). The problem, with scikit-learn's C:
 
@@ -100,7 +101,7 @@ def run_hinge(X, y, C, intercept, gap, design):
     lam = 1.0 / (C * n)
     solvers = {"scalemix": [(None, ours(C, intercept))]}
     if intercept:
-        if design == "wide":
+        if design == "wide":  # libsvm's kernel costs n² products: the wide design only
             solvers["scikit-learn SVC (libsvm, linear kernel)"] = [(t, svc(C, t)) for t in LADDER]
         solvers["liblinear (penalized intercept)"] = [(1e-6, liblinear(C, 1e-6, True))]
     else:
@@ -159,7 +160,7 @@ def run_quantile(X, values, C, intercept, q):
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("--design", default="wide", choices=["wide", "text"])
+    parser.add_argument("--design", default="wide", choices=["wide", "text", "tall"])
     parser.add_argument("--n", type=int)
     parser.add_argument("--p", type=int)
     parser.add_argument("--per-row", type=float, default=45.0)
@@ -170,6 +171,8 @@ def main():
     args = parser.parse_args()
     if args.design == "wide":
         X, y, values = wide(args.n or 200, args.p or 20000)
+    elif args.design == "tall":
+        X, y, values = wide(args.n or 100000, args.p or 50)
     else:
         X, labels = text_like(args.n or 20000, args.p or 50000, args.per_row)
         y = 2.0 * labels - 1.0

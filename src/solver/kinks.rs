@@ -122,18 +122,20 @@ pub(crate) fn exact_optimum(
 
     let start_b0 = if intercept { theta[p] } else { 0.0 };
     let mut eta = linear_predictor(problem, &theta[..p], start_b0);
-    let mut side: Vec<Side> = (0..n)
-        .map(|i| {
-            let gap = eta[i] - kinks[i].target;
-            if problem.weights[i] > 0.0 && gap.abs() <= KINK_GUESS * scale(i) {
-                Side::Kink
-            } else if gap < 0.0 {
-                Side::Below
-            } else {
-                Side::Above
-            }
-        })
+    let mut side: Vec<Side> =
+        (0..n).map(|i| if eta[i] < kinks[i].target { Side::Below } else { Side::Above }).collect();
+    // At most d rows are on the kink at an optimum in general position (their equations fix
+    // the d coordinates; more make K_SS singular): the nearest within the guess's reach.
+    let capacity = p + usize::from(intercept);
+    let mut near: Vec<(f64, usize)> = (0..n)
+        .filter(|&i| problem.weights[i] > 0.0)
+        .map(|i| ((eta[i] - kinks[i].target).abs() / scale(i), i))
+        .filter(|&(gap, _)| gap <= KINK_GUESS)
         .collect();
+    near.sort_by(|a, b| a.0.total_cmp(&b.0));
+    for &(_, i) in near.iter().take(capacity) {
+        side[i] = Side::Kink;
+    }
     let mut g = vec![0.0; n];
     let mut b0;
     for _ in 0..MAX_STEPS {
@@ -231,19 +233,24 @@ pub(crate) fn exact_optimum(
         }
         let beta = ridge_back(x, &inverse_ridge, &u);
         eta = linear_predictor(problem, &beta, b0);
-        // Rows on the wrong side of their kink join S.
-        for i in 0..n {
-            let gap = eta[i] - kinks[i].target;
-            let slack = SLACK * scale(i);
-            let wrong = match side[i] {
-                Side::Below => gap > slack,
-                Side::Above => gap < -slack,
-                Side::Kink => false,
-            };
-            if wrong && problem.weights[i] > 0.0 {
-                side[i] = Side::Kink;
-                changed = true;
-            }
+        // Rows on the wrong side of their kink join S, the farthest first, up to d rows.
+        let mut wrong: Vec<(f64, usize)> = (0..n)
+            .filter(|&i| problem.weights[i] > 0.0)
+            .filter_map(|i| {
+                let gap = (eta[i] - kinks[i].target) / scale(i);
+                let beyond = match side[i] {
+                    Side::Below => gap,
+                    Side::Above => -gap,
+                    Side::Kink => 0.0,
+                };
+                (beyond > SLACK).then_some((beyond, i))
+            })
+            .collect();
+        wrong.sort_by(|a, b| b.0.total_cmp(&a.0));
+        let room = capacity.saturating_sub(set.len()).max(1);
+        for &(_, i) in wrong.iter().take(room) {
+            side[i] = Side::Kink;
+            changed = true;
         }
         if changed {
             continue;
