@@ -22,8 +22,9 @@
 //! kink rows geometrically (thousands of iterations where most rows end on the kink, as on a
 //! separable wide design); their iterate names S long before that, and this solve, an
 //! active-set method on the rows (rows whose gᵢ leaves its interval leave S at the bound they
-//! crossed, rows on the wrong side join it), ends at the optimum of the exact loss itself, to
-//! rounding: no ε smoothing left.
+//! crossed, rows on the wrong side join it, the farthest first; S never holds more than the d
+//! coordinates' worth of rows, since more make K_SS singular), ends at the optimum of the exact
+//! loss itself, to rounding: no ε smoothing left.
 
 use nalgebra::DMatrix;
 
@@ -32,7 +33,7 @@ use crate::family::Family;
 use crate::penalty::PenaltyTerms;
 
 /// A row is first taken to be on the kink where |ηᵢ − tᵢ| is below this, relative to
-/// max(1, |tᵢ|); the active-set steps correct the guess.
+/// max(1, |tᵢ|) (the nearest d such rows at most); the active-set steps correct the guess.
 const KINK_GUESS: f64 = 1e-4;
 /// gᵢ may leave its interval, and a row cross to the wrong side, by this much (relative to the
 /// interval's width, and to max(1, |tᵢ|)) before the guess of S is changed: rounding.
