@@ -386,6 +386,43 @@ fn hinge_and_quantile_ridges_of_wide_designs_step_without_the_gram() {
     }
 }
 
+/// A one-vs-rest linear SVM of a wide sparse design (three classes): every class's fit goes
+/// without S and ends on the exact solve of its kink rows, and each class's coefficients meet
+/// the hinge's subgradient conditions for its own ±1 labels, computed here.
+#[test]
+fn one_vs_rest_svms_of_wide_sparse_designs_are_exact_per_class() {
+    let (n, p) = (45, 160);
+    let (x, csr, _, values) = kinked_problem(n, p, 11);
+    let mut sorted = values.clone();
+    sorted.sort_by(f64::total_cmp);
+    let (low, high) = (sorted[n / 3], sorted[2 * n / 3]);
+    let classes: Vec<f64> =
+        values.iter().map(|&v| f64::from(u8::from(v >= low) + u8::from(v >= high))).collect();
+    let lambda = 0.02;
+    let fit = Glm::hinge().penalty(Penalty::ridge(lambda)).fit_multiclass(csr.design(), &classes);
+    let fit = fit.unwrap();
+    assert_eq!(fit.classes(), &[0.0, 1.0, 2.0]);
+    assert_eq!(fit.termination(), Termination::Converged);
+    assert!(fit.backend().device.contains("rows at the kink"), "{}", fit.backend());
+    assert!(fit.kkt_violation() <= 1e-12, "{:e}", fit.kkt_violation());
+    for (c, class) in fit.classes().iter().enumerate() {
+        let signs: Vec<f64> = classes.iter().map(|y| if y == class { 1.0 } else { -1.0 }).collect();
+        let beta: Vec<f64> = fit.coefficients().column(c).iter().copied().collect();
+        subgradient::check(
+            &subgradient::Loss::Hinge,
+            &x,
+            &signs,
+            n,
+            p,
+            lambda,
+            0.0,
+            &beta,
+            Some(fit.intercepts()[c]),
+            fit.kkt_violation(),
+        );
+    }
+}
+
 /// A wide design (n < d) in dense and CSR form, with a column 1000× the others' scale (so the
 /// preconditioner runs too), an empty column in the sparse form and responses for each family.
 fn wide_problem(n: usize, p: usize, seed: u64) -> (Vec<f64>, CsrMatrix, Vec<f64>, Vec<f64>) {
