@@ -141,7 +141,7 @@ impl Glm {
         problem.family = fit.family;
         let intercept = self.fit_intercept;
         let dim = p + usize::from(intercept);
-        let eta = linear_predictors(&problem, fit);
+        let eta = problem.linear_predictor(&fit.coefficients, fit.intercept);
         let information = information(&problem, &eta, intercept, &model.terms(dim)?.ridge)?;
         let rows = problem.weights.iter().filter(|&&w| w > 0.0).count() as f64;
         let df_residual = rows - dim as f64;
@@ -200,13 +200,6 @@ impl Glm {
             theta,
         })
     }
-}
-
-/// ηᵢ = oᵢ + xᵢᵀβ + b₀ at the fit.
-fn linear_predictors(problem: &Problem<'_>, fit: &Fit) -> Vec<f64> {
-    let mut eta = problem.x.times(fit.intercept, &fit.coefficients);
-    eta.iter_mut().enumerate().for_each(|(i, e)| *e += problem.offset_at(i));
-    eta
 }
 
 /// The GLM variance weight vᵢ at η (the expected curvature of the log-likelihood in η).

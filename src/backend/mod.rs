@@ -193,21 +193,33 @@ pub fn open<'p>(
     problem: &Problem<'p>,
     intercept: bool,
 ) -> Result<Box<dyn Backend + 'p>> {
-    if problem.x.is_sparse() && choice == BackendChoice::Auto {
-        // On the GPU a sparse design's E-step and gradient cost O(nnz), but its Gram is tiled
-        // dense (n · d² multiply-adds) where the CPU's costs Σᵢ nnzᵢ²; `auto` keeps sparse
-        // designs on the CPU, and `gpu` runs them there when asked.
-        return Ok(Box::new(CpuBackend::new(problem, intercept)));
-    }
-    let dim = problem.ncols() + usize::from(intercept);
-    let work = problem.nrows() as f64 * (dim * dim) as f64;
-    Ok(match gpu_for(choice, context, work)? {
+    Ok(match device_for(choice, context, problem, intercept)? {
         Some(context) => {
             log::info!("fitting on {}", context.describe());
             Box::new(GpuBackend::new(&context, problem, intercept)?)
         }
         None => Box::new(CpuBackend::new(problem, intercept)),
     })
+}
+
+/// The GPU [`open`] puts `problem` on for `choice` (`None`: the CPU backend).
+///
+/// # Errors
+/// [`crate::Error::Backend`] when a GPU was asked for and none could be opened.
+pub(crate) fn device_for(
+    choice: BackendChoice,
+    context: Option<&GpuContext>,
+    problem: &Problem<'_>,
+    intercept: bool,
+) -> Result<Option<GpuContext>> {
+    if problem.x.is_sparse() && choice == BackendChoice::Auto {
+        // On the GPU a sparse design's E-step and gradient cost O(nnz), but its Gram is tiled
+        // dense (n · d² multiply-adds) where the CPU's costs Σᵢ nnzᵢ²; `auto` keeps sparse
+        // designs on the CPU, and `gpu` runs them there when asked.
+        return Ok(None);
+    }
+    let dim = problem.ncols() + usize::from(intercept);
+    gpu_for(choice, context, problem.nrows() as f64 * (dim * dim) as f64)
 }
 
 /// The GPU `choice` sends work of n · d² = `work` multiply-adds to (`None`: the CPU): `gpu`

@@ -868,6 +868,15 @@ impl<'a> Problem<'a> {
         self.offset.as_deref()
     }
 
+    /// ηᵢ = xᵢᵀβ + b₀ + offsetᵢ for every row, in f64.
+    pub(crate) fn linear_predictor(&self, beta: &[f64], b0: f64) -> Vec<f64> {
+        let mut eta = self.x.times(b0, beta);
+        if let Some(offset) = self.offset() {
+            eta.iter_mut().zip(offset).for_each(|(e, o)| *e += o);
+        }
+        eta
+    }
+
     /// The offset of row `i` (0 without one).
     #[inline]
     pub fn offset_at(&self, i: usize) -> f64 {

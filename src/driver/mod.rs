@@ -538,6 +538,8 @@ impl Model {
         let mut previous: Option<Fit> = None;
         for kkt_tol in tolerances {
             let spent = previous.as_ref().map_or(0, |fit| fit.iterations);
+            // A stage also stops on F's relative change: as loose as its KKT tolerance squared
+            // (F's error at a KKT violation ε is O(ε²)), never tighter than the model's.
             let options = SolverOptions {
                 kkt_tol,
                 tol: last.tol.max(kkt_tol * kkt_tol),
@@ -728,8 +730,8 @@ fn initial_sigma(problem: &Problem<'_>) -> f64 {
 
 /// μᵢ = e^ηᵢ at the fit, ηᵢ = oᵢ + xᵢᵀβ + b₀ (the count families' means).
 pub(crate) fn fitted_means(problem: &Problem<'_>, fit: &Fit) -> Vec<f64> {
-    let eta = problem.x.times(fit.intercept, &fit.coefficients);
-    eta.iter().enumerate().map(|(i, e)| (e + problem.offset_at(i)).exp()).collect()
+    let eta = problem.linear_predictor(&fit.coefficients, fit.intercept);
+    eta.iter().map(|e| e.exp()).collect()
 }
 
 /// σ minimizing the Student-t negative log-likelihood at the fit's residuals, by EM on σ²:

@@ -3,7 +3,7 @@
 //! this module, one file per concern: the fit driver (`mod.rs`), paths (`path.rs`),
 //! cross-validation (`cv.rs`).
 
-use crate::backend::{BackendChoice, GpuContext, available_memory, gpu_for};
+use crate::backend::{BackendChoice, GpuContext, available_memory, device_for};
 use crate::data::Problem;
 use crate::error::{Error, Result};
 use crate::execution::{Execution, LinearSolver};
@@ -334,23 +334,20 @@ impl Model {
     /// part), on an exact (f64) backend — a device that rounds keeps its f64 finish.
     pub(crate) fn solves_kinks_exactly(&self, problem: &Problem<'_>) -> bool {
         let p = problem.ncols();
-        let ridge_everywhere = self
-            .terms_at(1.0, p + usize::from(self.intercept))
-            .is_ok_and(|unit| !unit.has_lasso() && unit.ridge[..p].iter().all(|&r| r > 0.0));
-        let (choice, context) = self.backend();
-        let dim = (p + usize::from(self.intercept)) as f64;
-        let work = problem.nrows() as f64 * dim * dim;
-        let on_the_host = match choice {
-            BackendChoice::Cpu => true,
-            BackendChoice::Gpu => false,
-            BackendChoice::Auto => {
-                problem.x.is_sparse() || matches!(gpu_for(choice, context, work), Ok(None))
-            }
+        let ridge_everywhere = || {
+            self.terms_at(1.0, p + usize::from(self.intercept))
+                .is_ok_and(|unit| !unit.has_lasso() && unit.ridge[..p].iter().all(|&r| r > 0.0))
+        };
+        // The f64 CPU backend, where `open` would put the fit (a device's f64 finish continues
+        // the smoothed run instead).
+        let on_the_host = || {
+            let (choice, context) = self.backend();
+            matches!(device_for(choice, context, problem, self.intercept), Ok(None))
         };
         self.family.has_unbounded_weight()
             && self.penalty.lambda > 0.0
-            && ridge_everywhere
-            && on_the_host
+            && ridge_everywhere()
+            && on_the_host()
     }
 
     /// Whether this model may solve matrix-free (see [`Model::on_matrix_free`]).

@@ -39,7 +39,8 @@ use nalgebra::DMatrix;
 use crate::data::Problem;
 use crate::family::Family;
 use crate::penalty::PenaltyTerms;
-use crate::solver::{RowWeightedStep, Solution, SolverOptions, Termination, kinks as kernels};
+use crate::solver::kinks::kernel_block;
+use crate::solver::{RowWeightedStep, Solution, SolverOptions, Termination};
 
 /// CG iterations per outer iteration at most (the quadratic model's dimension caps them too).
 const MAX_CG_ITERATIONS: usize = 500;
@@ -142,7 +143,7 @@ impl Dual {
         let p = problem.ncols();
         let inverse_ridge: Vec<f64> = ridge[..p].iter().map(|r| 1.0 / r).collect();
         let every_row: Vec<usize> = (0..problem.nrows()).collect();
-        let kernel = kernels::kernel_block(&problem.x, &inverse_ridge, &every_row);
+        let kernel = kernel_block(&problem.x, &inverse_ridge, &every_row);
         Self { kernel, inverse_ridge }
     }
 
@@ -380,11 +381,7 @@ impl<'a, 'p> MatrixFree<'a, 'p> {
     fn linear_predictor(&self, theta: &[f64]) -> Vec<f64> {
         let p = self.problem.ncols();
         let b0 = if self.intercept { theta[p] } else { 0.0 };
-        let mut eta = self.problem.x.times(b0, &theta[..p]);
-        if let Some(offset) = self.problem.offset() {
-            eta.iter_mut().zip(offset).for_each(|(e, o)| *e += o);
-        }
-        eta
+        self.problem.linear_predictor(&theta[..p], b0)
     }
 
     /// out = Xᵀu (the intercept's entry Σ uᵢ last), over the stored entries.

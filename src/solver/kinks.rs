@@ -122,7 +122,7 @@ pub(crate) fn exact_optimum(
     let scale = |i: usize| kinks[i].target.abs().max(1.0);
 
     let start_b0 = if intercept { theta[p] } else { 0.0 };
-    let mut eta = linear_predictor(problem, &theta[..p], start_b0);
+    let mut eta = problem.linear_predictor(&theta[..p], start_b0);
     let mut side: Vec<Side> =
         (0..n).map(|i| if eta[i] < kinks[i].target { Side::Below } else { Side::Above }).collect();
     // At most d rows are on the kink at an optimum in general position (their equations fix
@@ -233,7 +233,7 @@ pub(crate) fn exact_optimum(
             u[i] = problem.weights[i] * g[i] * inv_w;
         }
         let beta = ridge_back(x, &inverse_ridge, &u);
-        eta = linear_predictor(problem, &beta, b0);
+        eta = problem.linear_predictor(&beta, b0);
         // Rows on the wrong side of their kink join S, the farthest first, up to d rows.
         let mut wrong: Vec<(f64, usize)> = (0..n)
             .filter(|&i| problem.weights[i] > 0.0)
@@ -266,15 +266,6 @@ pub(crate) fn exact_optimum(
     }
     log::debug!("the kink rows' active set did not settle in {MAX_STEPS} steps");
     None
-}
-
-/// ηᵢ = xᵢᵀβ + b₀ + offsetᵢ.
-fn linear_predictor(problem: &Problem<'_>, beta: &[f64], b0: f64) -> Vec<f64> {
-    let mut eta = problem.x.times(b0, beta);
-    if let Some(offset) = problem.offset() {
-        eta.iter_mut().zip(offset).for_each(|(e, o)| *e += o);
-    }
-    eta
 }
 
 /// Λ⁻¹Xᵀu.
