@@ -5,6 +5,7 @@
 use crate::data::{check_finite, check_len, check_nonnegative};
 use crate::error::{Error, Input, Result};
 use crate::solver::SolverOptions;
+use crate::solver::conjugate::CompensatedSum;
 
 /// The penalty λ[α Σ|βⱼ|^q + (1−α)/2 ‖β‖²] with per-feature factors applied by [`crate::Glm`].
 ///
@@ -119,11 +120,13 @@ impl PenaltyTerms {
 
     /// The penalty's value at θ.
     pub fn value(&self, theta: &[f64]) -> f64 {
-        theta
-            .iter()
-            .zip(self.ridge.iter().zip(&self.lasso))
-            .map(|(&t, (&r, &l))| 0.5 * r * t * t + l * self.power(t))
-            .sum()
+        // Summed compensated: over hundreds of thousands of coefficients a plain sum's rounding
+        // reaches ten of F's own roundings, and a step that lowers F could read as a rise.
+        let mut sum = CompensatedSum::default();
+        for (&t, (&r, &l)) in theta.iter().zip(self.ridge.iter().zip(&self.lasso)) {
+            sum.add(0.5 * r * t * t + l * self.power(t));
+        }
+        sum.value()
     }
 
     /// |t|^q (exactly |t| for the lasso).
@@ -205,5 +208,25 @@ impl PenaltyTerms {
             q if q < 1.0 => 0.0,
             _ => smooth.abs(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The penalty of many coefficients keeps the bits a plain sum drops: one coefficient's
+    /// term of 1 and 100 000 terms of 2⁻⁵⁴ (each below half an ulp of 1, so a plain sum from
+    /// the first term never moves) sum to 1 + 100 000·2⁻⁵⁴, rounded once.
+    #[test]
+    fn the_penalty_of_many_coefficients_is_summed_without_losing_their_share() {
+        let dim = 100_001;
+        let terms = PenaltyTerms { ridge: vec![2.0; dim], lasso: vec![0.0; dim], exponent: 1.0 };
+        let small = 2f64.powi(-27); // ½·2·small² = 2⁻⁵⁴, exactly
+        let theta: Vec<f64> =
+            std::iter::once(1.0).chain(std::iter::repeat_n(small, dim - 1)).collect();
+        let exact = 1.0 + (dim - 1) as f64 * 2f64.powi(-54);
+        assert!(exact > 1.0);
+        assert_eq!(terms.value(&theta), exact);
     }
 }

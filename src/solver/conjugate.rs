@@ -14,7 +14,9 @@
 //! by preconditioned conjugate gradients (diagonal preconditioner), each product two passes
 //! over the stored entries of X: O(nnz) time, O(n + d) memory, never d × d. CG is started at
 //! δ = 0, so every iterate lowers the quadratic model; truncated at a relative residual that
-//! shrinks with the gradient (a forcing sequence: superlinear convergence near the optimum).
+//! shrinks with the gradient (a forcing sequence: superlinear convergence near the optimum),
+//! and never below what the KKT target needs (the last step's new gradient is about its CG
+//! residual).
 //!
 //! With the EM weights the model majorizes F, so any CG iterate is a generalized EM step and F
 //! cannot rise; with the Hessian, the step is checked by a backtracking (Armijo) line search on
@@ -51,8 +53,13 @@ pub(crate) const ARMIJO: f64 = 1e-4;
 const MAX_STALE_STEPS: usize = 10;
 /// Halvings of a step before the line search gives up.
 const MAX_HALVINGS: usize = 40;
-/// The relative CG residual of a step taken where F's rounding hides its decrease.
+/// The relative CG residual of a step taken where F's rounding hides its decrease, at most.
 const NOISE_FORCING: f64 = 1e-13;
+/// The loosest relative CG residual of a Newton step, far from the optimum (the forcing
+/// sequence min(0.5, √(‖∇F‖/‖∇F₀‖)), as scikit-learn's newton-cg caps its own): 0.1 made the
+/// first steps solve tighter than a step that far out can use (a 13 217 × 374 505 tf-idf
+/// ridge: 95 CG products in 8 Newton steps at 0.1, 64 at 0.5; 1.28 s against 0.68 s).
+const FORCING_CAP: f64 = 0.5;
 
 /// Which weights build the quadratic model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -545,7 +552,12 @@ impl<'a, 'p> MatrixFree<'a, 'p> {
             let gradient: Vec<f64> =
                 (0..dim).map(|j| pass.loss_gradient[j] + self.terms.ridge[j] * theta[j]).collect();
             let rhs: Vec<f64> = gradient.iter().map(|g| -g).collect();
-            let forcing = (self.gradient_norm(&theta, &pass) / first_norm).sqrt().min(0.1);
+            let gradient_norm = self.gradient_norm(&theta, &pass);
+            // The step's new gradient is about the CG residual: a residual of half the KKT
+            // target (‖·‖∞ ≤ ‖·‖₂) is all the last step needs.
+            let enough = 0.5 * kkt_target / gradient_norm.max(f64::MIN_POSITIVE);
+            let forcing =
+                (gradient_norm / first_norm).sqrt().min(FORCING_CAP).max(enough.min(FORCING_CAP));
             let (delta, cg) = self.solve_model(&pass.weights, &rhs, forcing);
             cg_total += cg;
             let mut slope: f64 = gradient.iter().zip(&delta).map(|(g, d)| g * d).sum();
@@ -572,7 +584,8 @@ impl<'a, 'p> MatrixFree<'a, 'p> {
                     termination = Termination::Stalled;
                     break;
                 }
-                let (delta, cg) = self.solve_model(&pass.weights, &rhs, NOISE_FORCING);
+                let (delta, cg) =
+                    self.solve_model(&pass.weights, &rhs, enough.clamp(NOISE_FORCING, FORCING_CAP));
                 cg_total += cg;
                 let candidate: Vec<f64> = theta.iter().zip(&delta).map(|(t, d)| t + d).collect();
                 let candidate_pass = self.pass(&candidate);
