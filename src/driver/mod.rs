@@ -626,9 +626,11 @@ impl Model {
         fit.trace_iterations.push(fit.iterations);
         fit.trace_seconds.push(start.elapsed().as_secs_f64());
         fit.phases = Phases::backend_only(fit.iterations, objective, fit.termination);
-        fit.backend
-            .device
-            .push_str(&format!(" + the exact solve of its {} rows at the kink", exact.kink_rows));
+        let how = if exact.iterative { " (conjugate gradients)" } else { "" };
+        fit.backend.device.push_str(&format!(
+            " + the exact solve of its {} rows at the kink{how}",
+            exact.kink_rows
+        ));
         fit.elapsed = start.elapsed();
         Ok(true)
     }

@@ -24,7 +24,10 @@
 //! active-set method on the rows (rows whose gᵢ leaves its interval leave S at the bound they
 //! crossed, rows on the wrong side join it, the farthest first; S never holds more than the d
 //! coordinates' worth of rows, since more make K_SS singular), ends at the optimum of the exact
-//! loss itself, to rounding: no ε smoothing left.
+//! loss itself, to rounding: no ε smoothing left. Small systems are factored; beyond
+//! [`DIRECT_ROWS`] rows the system is solved by conjugate gradients on products with the kink
+//! rows ([`KinkRows`]), O(nnz(X_S)) a product where the factorization costs |S|³, and factored
+//! only where CG does not reach the products' rounding.
 
 use nalgebra::DMatrix;
 
@@ -40,9 +43,19 @@ const KINK_GUESS: f64 = 1e-4;
 const SLACK: f64 = 1e-9;
 /// Active-set steps before the finish gives up (the run's own solution then stands).
 const MAX_STEPS: usize = 50;
-/// Most rows on the kink whose (|S| + 1)² system the finish factors (an LU of 2 048 rows takes
-/// about a second on one core; beyond it the run's own iterations go on).
+/// Most rows on the kink whose (|S| + 1)² system the finish factors where conjugate gradients
+/// do not solve it (an LU of 2 048 rows takes about a second on one core; beyond it the run's
+/// own iterations go on).
 const MAX_KINK_ROWS: usize = 2048;
+/// Kink systems up to this size are factored (dense LU) without trying conjugate gradients.
+const DIRECT_ROWS: usize = 128;
+/// The kink rows' largest |ηᵢ − tᵢ| (relative to max(1, max |tᵢ|)) at which conjugate gradients
+/// have solved the system: rounding, far inside the side checks' [`SLACK`].
+const KINK_RESIDUAL: f64 = 1e-13;
+/// Roundings of a product with K_SS that its residual may keep (of its terms' magnitude).
+const ROUNDINGS: f64 = 4.0;
+/// Conjugate-gradient iterations on the kink system at most, over its size plus this.
+const CG_EXTRA_ITERATIONS: usize = 50;
 /// The diagonal loading of K_SS, relative to its largest diagonal entry.
 const LOADING: f64 = 1e-13;
 
@@ -70,6 +83,8 @@ pub(crate) struct KinkSolution {
     pub kink_rows: usize,
     /// uᵢ = wᵢgᵢ/W per row: the subgradients, the same in any coordinates of the features.
     pub row_subgradients: Vec<f64>,
+    /// Whether the last system was solved by conjugate gradients on the rows (else factored).
+    pub iterative: bool,
 }
 
 /// One row's kink: its target tᵢ and the subgradient on either side.
@@ -137,13 +152,16 @@ pub(crate) fn exact_optimum(
     for &(_, i) in near.iter().take(capacity) {
         side[i] = Side::Kink;
     }
-    let mut g = vec![0.0; n];
-    let mut b0;
+    // The smoothed loss's subgradients at θ: the kink rows' first guess for the iterative solve.
+    let mut g: Vec<f64> = (0..n)
+        .map(|i| {
+            let g = -family.estep(problem.y[i], eta[i]).derivative;
+            g.clamp(kinks[i].above, kinks[i].below)
+        })
+        .collect();
+    let (mut b0, mut by_cg);
     for _ in 0..MAX_STEPS {
         let set: Vec<usize> = (0..n).filter(|&i| side[i] == Side::Kink).collect();
-        if set.len() > MAX_KINK_ROWS {
-            return None;
-        }
         // The fixed rows' u, and their part of the kink rows' η: X_S Λ⁻¹ Xᵀ u_rest.
         let mut u: Vec<f64> = (0..n)
             .map(|i| match side[i] {
@@ -154,55 +172,26 @@ pub(crate) fn exact_optimum(
             .collect();
         let beta_rest = ridge_back(x, &inverse_ridge, &u);
         let k = set.len();
-        let size = k + usize::from(intercept);
-        let mut system = DMatrix::zeros(size, size);
-        match kernel {
-            Some(full) => {
-                for (b, &j) in set.iter().enumerate() {
-                    for (a, &i) in set.iter().enumerate() {
-                        system[(a, b)] = full[(i, j)];
-                    }
-                }
-            }
-            None => {
-                let block = kernel_block(x, &inverse_ridge, &set);
-                system.view_mut((0, 0), (k, k)).copy_from(&block);
-            }
-        }
-        let mut rhs = nalgebra::DVector::zeros(size);
-        for (a, &i) in set.iter().enumerate() {
-            rhs[a] = kinks[i].target - problem.offset_at(i) - x.row_dot(i, &beta_rest);
-        }
-        if intercept {
-            for a in 0..k {
-                system[(a, k)] = 1.0;
-                system[(k, a)] = 1.0;
-            }
-            system[(k, k)] = -intercept_ridge;
-            rhs[k] = -u.iter().sum::<f64>();
-        }
-        // Rows with the same entries (short documents) or none make K_SS singular, and their
-        // split of the subgradient is then not unique: a diagonal loading far below the side
-        // checks' slack picks one.
-        let solved = if size == 0 {
-            // No row on the kink and no intercept: nothing to solve for.
-            nalgebra::DVector::zeros(0)
-        } else {
-            match system.clone().lu().solve(&rhs) {
-                Some(solved) => solved,
-                None => {
-                    let largest = (0..k).map(|a| system[(a, a)]).fold(0.0_f64, f64::max).max(1.0);
-                    for a in 0..k {
-                        system[(a, a)] += LOADING * largest;
-                    }
-                    system.lu().solve(&rhs)?
-                }
-            }
+        let targets: Vec<f64> = set
+            .iter()
+            .map(|&i| kinks[i].target - problem.offset_at(i) - x.row_dot(i, &beta_rest))
+            .collect();
+        let border = intercept.then(|| (intercept_ridge, -u.iter().sum::<f64>()));
+        let guess: Vec<f64> = set.iter().map(|&i| problem.weights[i] * g[i] * inv_w).collect();
+        let iterative = (kernel.is_none() && k > DIRECT_ROWS)
+            .then(|| KinkRows { x, inverse_ridge: &inverse_ridge, set: &set })
+            .and_then(|rows| rows.solve(&targets, border, guess));
+        by_cg = iterative.is_some();
+        let solved = match iterative {
+            Some(solved) => solved,
+            None if k > MAX_KINK_ROWS => return None,
+            None => direct_solve(x, &inverse_ridge, &set, kernel, &targets, border)?,
         };
-        if solved.iter().any(|v| !v.is_finite()) {
+        let (solved, b0_solved) = solved;
+        if solved.iter().any(|v| !v.is_finite()) || !b0_solved.is_finite() {
             return None;
         }
-        b0 = if intercept { solved[k] } else { 0.0 };
+        b0 = b0_solved;
         for (a, &i) in set.iter().enumerate() {
             u[i] = solved[a];
         }
@@ -262,10 +251,204 @@ pub(crate) fn exact_optimum(
             theta.push(b0);
         }
         let kink_rows = side.iter().filter(|&&s| s == Side::Kink).count();
-        return Some(KinkSolution { theta, violation, scale, kink_rows, row_subgradients: u });
+        return Some(KinkSolution {
+            theta,
+            violation,
+            scale,
+            kink_rows,
+            row_subgradients: u,
+            iterative: by_cg,
+        });
     }
     log::debug!("the kink rows' active set did not settle in {MAX_STEPS} steps");
     None
+}
+
+/// The kink system of the module docs factored whole (LU): K_SS from the dual's `kernel` where
+/// given, else from the rows; `border` = (ρ₀, −Σ u_rest) where the model has an intercept.
+/// Returns (u_S, b₀).
+fn direct_solve(
+    x: &Design<'_>,
+    inverse_ridge: &[f64],
+    set: &[usize],
+    kernel: Option<&DMatrix<f64>>,
+    targets: &[f64],
+    border: Option<(f64, f64)>,
+) -> Option<(Vec<f64>, f64)> {
+    let k = set.len();
+    let size = k + usize::from(border.is_some());
+    if size == 0 {
+        // No row on the kink and no intercept: nothing to solve for.
+        return Some((Vec::new(), 0.0));
+    }
+    let mut system = DMatrix::zeros(size, size);
+    match kernel {
+        Some(full) => {
+            for (b, &j) in set.iter().enumerate() {
+                for (a, &i) in set.iter().enumerate() {
+                    system[(a, b)] = full[(i, j)];
+                }
+            }
+        }
+        None => {
+            let block = kernel_block(x, inverse_ridge, set);
+            system.view_mut((0, 0), (k, k)).copy_from(&block);
+        }
+    }
+    let mut rhs = nalgebra::DVector::zeros(size);
+    rhs.rows_mut(0, k).copy_from_slice(targets);
+    if let Some((ridge, sum)) = border {
+        for a in 0..k {
+            system[(a, k)] = 1.0;
+            system[(k, a)] = 1.0;
+        }
+        system[(k, k)] = -ridge;
+        rhs[k] = sum;
+    }
+    // Rows with the same entries (short documents) or none make K_SS singular, and their split
+    // of the subgradient is then not unique: a diagonal loading far below the side checks'
+    // slack picks one.
+    let solved = match system.clone().lu().solve(&rhs) {
+        Some(solved) => solved,
+        None => {
+            let largest = (0..k).map(|a| system[(a, a)]).fold(0.0_f64, f64::max).max(1.0);
+            for a in 0..k {
+                system[(a, a)] += LOADING * largest;
+            }
+            system.lu().solve(&rhs)?
+        }
+    };
+    let b0 = if border.is_some() { solved[k] } else { 0.0 };
+    Some((solved.rows(0, k).iter().copied().collect(), b0))
+}
+
+/// The rows on the kink, for products with K_SS = X_S Λ⁻¹ X_Sᵀ without forming it: one scatter
+/// and one gather over the rows' stored entries (O(nnz(X_S)) a product, where the LU of K_SS
+/// costs |S|³: a 1 548-row system of a 2 000 × 5 000 text design took 80% of its fit in LU).
+struct KinkRows<'x, 'a> {
+    x: &'x Design<'a>,
+    inverse_ridge: &'x [f64],
+    set: &'x [usize],
+}
+
+impl KinkRows<'_, '_> {
+    /// out = K_SS v, with `scratch` (p entries, zero on entry and on return) for Λ⁻¹X_Sᵀv; with
+    /// `magnitude`, |X_S| Λ⁻¹ |X_S|ᵀ |v| instead: the scale of the product's rounding.
+    fn times(&self, v: &[f64], magnitude: bool, scratch: &mut [f64], out: &mut [f64]) {
+        let term = |value: f64, factor: f64| {
+            if magnitude { (value * factor).abs() } else { value * factor }
+        };
+        for (&i, &va) in self.set.iter().zip(v) {
+            if va != 0.0 {
+                self.x.for_row(i, |j, value| scratch[j] += term(value, va));
+            }
+        }
+        for (o, &i) in out.iter_mut().zip(self.set) {
+            let mut sum = 0.0;
+            self.x.for_row(i, |j, value| sum += term(value, self.inverse_ridge[j] * scratch[j]));
+            *o = sum;
+        }
+        for &i in self.set {
+            self.x.for_row(i, |j, _| scratch[j] = 0.0);
+        }
+    }
+
+    /// The kink system solved by conjugate gradients on K_SS: without an intercept K_SS u = t
+    /// from `guess` (the run's smoothed subgradients); with one, K_SS x₁ = t (from `guess`) and
+    /// K_SS x₂ = 1, then b₀ = (1ᵀx₁ − c)/(1ᵀx₂ + ρ₀) and u = x₁ − b₀x₂ (c = −Σ u_rest: the
+    /// bordered system's Schur complement, two SPD solves rather than one indefinite one).
+    /// `None` where the kink rows' residual |t − K_SS u − b₀1| does not reach
+    /// [`KINK_RESIDUAL`] or the products' rounding: the caller then factors the system.
+    fn solve(
+        &self,
+        targets: &[f64],
+        border: Option<(f64, f64)>,
+        guess: Vec<f64>,
+    ) -> Option<(Vec<f64>, f64)> {
+        let k = self.set.len();
+        let mut scratch = vec![0.0; self.inverse_ridge.len()];
+        let diagonal: Vec<f64> = self
+            .set
+            .iter()
+            .map(|&i| {
+                let mut d = 0.0;
+                self.x.for_row(i, |j, v| d += v * v * self.inverse_ridge[j]);
+                d
+            })
+            .collect();
+        if diagonal.iter().any(|&d| !(d > 0.0 && d.is_finite())) {
+            return None; // an empty row on the kink: the factored system's loading handles it
+        }
+        // The residual CG can reach: KINK_RESIDUAL of the targets, or the rounding of the
+        // products at the guess (each ηᵢ a sum of terms far larger than itself).
+        let mut product = vec![0.0; k];
+        self.times(&guess, true, &mut scratch, &mut product);
+        let rounding =
+            product.iter().fold(0.0_f64, |a, m| a.max(m.abs())) * ROUNDINGS * f64::EPSILON;
+        let scale = targets.iter().fold(1.0_f64, |a, t| a.max(t.abs()));
+        let tolerance = (KINK_RESIDUAL * scale).max(rounding);
+        let mut u = self.conjugate_gradients(targets, guess, &diagonal, tolerance, &mut scratch);
+        let mut b0 = 0.0;
+        if let Some((ridge, c)) = border {
+            let ones = vec![1.0; k];
+            let x2 =
+                self.conjugate_gradients(&ones, vec![0.0; k], &diagonal, tolerance, &mut scratch);
+            b0 = (u.iter().sum::<f64>() - c) / (x2.iter().sum::<f64>() + ridge);
+            u.iter_mut().zip(&x2).for_each(|(u, x)| *u -= b0 * x);
+        }
+        // The true residual, recomputed: the recurrences drift from it.
+        self.times(&u, false, &mut scratch, &mut product);
+        let worst =
+            targets.iter().zip(&product).fold(0.0_f64, |a, (t, p)| a.max((t - p - b0).abs()));
+        // A NaN residual fails too.
+        if worst.is_nan() || worst > tolerance {
+            log::debug!("CG on {k} kink rows ended at residual {worst:e}: factoring instead");
+            return None;
+        }
+        Some((u, b0))
+    }
+
+    /// K_SS u = `rhs` by conjugate gradients with the Jacobi preconditioner `diagonal`, from
+    /// `start`, until the residual's largest entry is below `tolerance` (or the iterations
+    /// run out: the caller checks the result).
+    fn conjugate_gradients(
+        &self,
+        rhs: &[f64],
+        start: Vec<f64>,
+        diagonal: &[f64],
+        tolerance: f64,
+        scratch: &mut [f64],
+    ) -> Vec<f64> {
+        let k = rhs.len();
+        let mut u = start;
+        let mut product = vec![0.0; k];
+        self.times(&u, false, scratch, &mut product);
+        let mut residual: Vec<f64> = rhs.iter().zip(&product).map(|(r, p)| r - p).collect();
+        let mut z: Vec<f64> = residual.iter().zip(diagonal).map(|(r, d)| r / d).collect();
+        let mut direction = z.clone();
+        let mut rz: f64 = residual.iter().zip(&z).map(|(r, z)| r * z).sum();
+        for _ in 0..k + CG_EXTRA_ITERATIONS {
+            if residual.iter().fold(0.0_f64, |a, r| a.max(r.abs())) <= tolerance {
+                break;
+            }
+            self.times(&direction, false, scratch, &mut product);
+            let curvature: f64 = direction.iter().zip(&product).map(|(d, p)| d * p).sum();
+            if !(curvature > 0.0 && curvature.is_finite()) {
+                break;
+            }
+            let step = rz / curvature;
+            for a in 0..k {
+                u[a] += step * direction[a];
+                residual[a] -= step * product[a];
+            }
+            z.iter_mut().zip(&residual).zip(diagonal).for_each(|((z, r), d)| *z = r / d);
+            let rz_next: f64 = residual.iter().zip(&z).map(|(r, z)| r * z).sum();
+            let beta = rz_next / rz;
+            rz = rz_next;
+            direction.iter_mut().zip(&z).for_each(|(d, z)| *d = z + beta * *d);
+        }
+        u
+    }
 }
 
 /// Λ⁻¹Xᵀu.

@@ -94,6 +94,7 @@ pub(crate) mod subgradient {
     /// KKT equations hold to this, relative to the largest gradient term.
     const TOL: f64 = 1e-6;
 
+    #[derive(Debug)]
     pub enum Loss {
         /// Labels ±1.
         Hinge,

@@ -315,6 +315,60 @@ fn hinge_and_quantile_ridges_beyond_memory_step_without_the_gram() {
     }
 }
 
+/// Hinge and quantile ridges of a wide sparse design whose optimum holds hundreds of rows on
+/// the kink (more than the finish factors directly): through conjugate gradients the kink
+/// system is solved by CG on products with those rows, through the dual by LU on the dual's
+/// kernel. With and without an intercept both meet the subgradient conditions computed here,
+/// and their objectives agree to 1e-12.
+#[test]
+fn hundreds_of_kink_rows_are_solved_by_conjugate_gradients_as_exactly_as_by_lu() {
+    let (n, p) = (300, 1200);
+    let (x, csr, signs, values) = kinked_problem(n, p, 12);
+    let lambda = 0.002;
+    for intercept in [true, false] {
+        for (glm, y, loss) in [
+            (Glm::hinge(), &signs, subgradient::Loss::Hinge),
+            (Glm::quantile(0.3), &values, subgradient::Loss::Quantile(0.3)),
+        ] {
+            let glm = glm.penalty(Penalty::ridge(lambda)).fit_intercept(intercept);
+            let what = format!("{loss:?}, intercept {intercept}");
+            let [by_cg, by_dual] = [LinearSolver::ConjugateGradient, LinearSolver::Dual]
+                .map(|solver| glm.clone().linear_solver(solver).fit(&csr, y).unwrap());
+            for fit in [&by_cg, &by_dual] {
+                let device = &fit.backend().device;
+                let rows: usize = device
+                    .split("exact solve of its ")
+                    .nth(1)
+                    .and_then(|rest| rest.split(' ').next())
+                    .and_then(|count| count.parse().ok())
+                    .unwrap_or_else(|| panic!("{what}: no exact finish in {device}"));
+                assert!(rows > 128, "{what}: only {rows} kink rows ({device})");
+                let iterative = device.ends_with("at the kink (conjugate gradients)");
+                assert_eq!(iterative, std::ptr::eq(fit, &by_cg), "{what}: {device}");
+                assert_eq!(fit.termination(), Termination::Converged, "{what}");
+                let b0 = intercept.then(|| fit.intercept());
+                let data = (x.as_slice(), y.as_slice(), n, p);
+                meets_subgradient_conditions(
+                    &loss,
+                    data,
+                    lambda,
+                    fit.coefficients(),
+                    b0,
+                    fit.kkt_violation(),
+                );
+            }
+            // Absolute: F is a mean loss (here near 0.003 for the hinge), and the two solves'
+            // kink rows sit within the rounding of their K_SS products of the kink.
+            assert!(
+                (by_cg.objective() - by_dual.objective()).abs() <= 1e-12,
+                "{what}: {} vs {}",
+                by_cg.objective(),
+                by_dual.objective()
+            );
+        }
+    }
+}
+
 /// Hinge and quantile ridges of wide designs (n < d), dense and CSR, with and without an
 /// intercept: the n × n dual and conjugate gradients reach the d × d fit's objective (all three
 /// end on the exact solve of their kink rows: 1e-12) and the subgradient optimality conditions
