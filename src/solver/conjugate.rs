@@ -239,7 +239,8 @@ impl RowWeightedStep for MatrixFree<'_, '_> {
         }
         let rhs: Vec<f64> =
             (0..from.len()).map(|j| -(gradient[j] + self.terms.ridge[j] * from[j])).collect();
-        let (delta, _) = self.solve_model(&weights, &rhs, EM_STEP_FORCING);
+        let (delta, cg) = self.solve_model(&weights, &rhs, EM_STEP_FORCING);
+        log::trace!("EM update: {cg} CG products");
         for ((n, t), d) in next.iter_mut().zip(from).zip(&delta) {
             *n = t + d;
         }

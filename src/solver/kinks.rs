@@ -54,6 +54,8 @@ const DIRECT_ROWS: usize = 128;
 const KINK_RESIDUAL: f64 = 1e-13;
 /// Roundings of a product with K_SS that its residual may keep (of its terms' magnitude).
 const ROUNDINGS: f64 = 4.0;
+/// Runs of conjugate gradients on one kink system, each from the true residual of the last.
+const CG_RESTARTS: usize = 5;
 /// Conjugate-gradient iterations on the kink system at most, over its size plus this.
 const CG_EXTRA_ITERATIONS: usize = 50;
 /// The diagonal loading of K_SS, relative to its largest diagonal entry.
@@ -400,8 +402,13 @@ impl KinkRows<'_, '_> {
         self.times(&u, false, &mut scratch, &mut product);
         let worst =
             targets.iter().zip(&product).fold(0.0_f64, |a, (t, p)| a.max((t - p - b0).abs()));
+        // Accepted within the rounding of the products at the solution itself (their terms
+        // grow with u) where that is above the tolerance the iterations aimed at.
+        self.times(&u, true, &mut scratch, &mut product);
+        let rounding =
+            product.iter().fold(0.0_f64, |a, m| a.max(m.abs())) * ROUNDINGS * f64::EPSILON;
         // A NaN residual fails too.
-        if worst.is_nan() || worst > tolerance {
+        if worst.is_nan() || worst > tolerance.max(rounding) {
             log::debug!("CG on {k} kink rows ended at residual {worst:e}: factoring instead");
             return None;
         }
@@ -409,8 +416,8 @@ impl KinkRows<'_, '_> {
     }
 
     /// K_SS u = `rhs` by conjugate gradients with the Jacobi preconditioner `diagonal`, from
-    /// `start`, until the residual's largest entry is below `tolerance` (or the iterations
-    /// run out: the caller checks the result).
+    /// `start`, until the residual's largest entry is below `tolerance` (or [`CG_RESTARTS`]
+    /// runs end: the caller checks the result).
     fn conjugate_gradients(
         &self,
         rhs: &[f64],
@@ -422,8 +429,32 @@ impl KinkRows<'_, '_> {
         let k = rhs.len();
         let mut u = start;
         let mut product = vec![0.0; k];
-        self.times(&u, false, scratch, &mut product);
-        let mut residual: Vec<f64> = rhs.iter().zip(&product).map(|(r, p)| r - p).collect();
+        for _ in 0..CG_RESTARTS {
+            // Each restart from the true residual: near the products' rounding the recurrence's
+            // residual has drifted from it, and its directions have lost conjugacy.
+            self.times(&u, false, scratch, &mut product);
+            let residual: Vec<f64> = rhs.iter().zip(&product).map(|(r, p)| r - p).collect();
+            if residual.iter().fold(0.0_f64, |a, r| a.max(r.abs())) <= tolerance {
+                break;
+            }
+            u = self.conjugate_gradient_run(u, residual, diagonal, tolerance, scratch);
+        }
+        u
+    }
+
+    /// One run of preconditioned CG from `u` with its residual `residual`, for at most |S| +
+    /// [`CG_EXTRA_ITERATIONS`] iterations or until the recurrence's residual is below
+    /// `tolerance`.
+    fn conjugate_gradient_run(
+        &self,
+        mut u: Vec<f64>,
+        mut residual: Vec<f64>,
+        diagonal: &[f64],
+        tolerance: f64,
+        scratch: &mut [f64],
+    ) -> Vec<f64> {
+        let k = u.len();
+        let mut product = vec![0.0; k];
         let mut z: Vec<f64> = residual.iter().zip(diagonal).map(|(r, d)| r / d).collect();
         let mut direction = z.clone();
         let mut rz: f64 = residual.iter().zip(&z).map(|(r, z)| r * z).sum();
