@@ -57,7 +57,8 @@ pub const RESIDUAL_FLOOR: f64 = 1e-10;
 #[derive(Debug, Clone, Copy, PartialEq)]
 #[non_exhaustive]
 pub enum Family {
-    /// Logistic regression: ℓ = log(1 + e^η) − yη, labels y ∈ {0, 1}.
+    /// Logistic regression: ℓ = log(1 + e^η) − yη, labels y ∈ {0, 1} (−1 is read as 0, so the
+    /// −1/+1 labels of LIBSVM files work too; one column may not hold both −1 and 0).
     /// Its EM weight is the Pólya–Gamma mean ω̂ = tanh(η/2) / (2η).
     Logistic,
     /// Least squares: ℓ = ½ (y − η)², any real y. Its EM weight is 1, so the M-step is an exact
@@ -146,11 +147,16 @@ impl Family {
         }
     }
 
-    /// A label as the family fits it: hinge reads 0 as −1 (so 0/1 and boolean labels work);
-    /// every other value, and every other family's, is kept.
+    /// A label as the family fits it: hinge reads 0 as −1 (so 0/1 and boolean labels work),
+    /// logistic reads −1 as 0 (so −1/+1 labels work); every other value, and every other
+    /// family's, is kept.
     #[inline]
     pub fn label_as_fitted(self, y: f64) -> f64 {
-        if self == Family::Hinge && y == 0.0 { -1.0 } else { y }
+        match self {
+            Family::Hinge if y == 0.0 => -1.0,
+            Family::Logistic if y == -1.0 => 0.0,
+            _ => y,
+        }
     }
 
     /// The family's name as used in messages and output files.
@@ -196,7 +202,9 @@ impl Family {
     /// [`Error::InvalidLabel`] when the family does not accept `value`.
     pub fn check_label(self, row: usize, value: f64) -> Result<()> {
         let expected = match self {
-            Family::Logistic if value != 0.0 && value != 1.0 => "labels 0 or 1 (or booleans)",
+            Family::Logistic if value != 0.0 && value != 1.0 && value != -1.0 => {
+                "labels 0 or 1 (or booleans; −1/+1 are read as 0/1)"
+            }
             Family::Hinge if value != -1.0 && value != 1.0 && value != 0.0 => {
                 "labels −1 or +1 (0/1 and booleans are read as −1/+1)"
             }
@@ -211,6 +219,21 @@ impl Family {
             _ => return Ok(()),
         };
         Err(Error::InvalidLabel { row, value, family: self.name(), expected })
+    }
+
+    /// Checks the labels of rows 0, 1, … in order, with what [`Family::check_label`] checks
+    /// and, across rows, that a two-class label column keeps to one convention: a logistic
+    /// column holding both −1 and 0 has three classes, not two read two ways.
+    ///
+    /// # Errors
+    /// [`Error::InvalidLabel`] at the first row that breaks either.
+    pub fn check_labels(self, labels: impl IntoIterator<Item = f64>) -> Result<()> {
+        let mut convention = LabelConvention::default();
+        for (row, value) in labels.into_iter().enumerate() {
+            self.check_label(row, value)?;
+            convention.observe(self, row, value)?;
+        }
+        Ok(())
     }
 
     /// Whether ω̂ is unbounded (hinge and quantile at r = 0): their gradient is then sensitive
@@ -581,6 +604,40 @@ impl std::fmt::Display for Family {
     }
 }
 
+/// The label conventions a two-class column has shown so far, row by row (for a check over
+/// rows that arrive in blocks, as a streamed file's).
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct LabelConvention {
+    /// A −1 has appeared.
+    minus_one: bool,
+    /// A 0 has appeared.
+    zero: bool,
+}
+
+impl LabelConvention {
+    /// Notes label `value` of row `row` (checked by [`Family::check_label`] already).
+    ///
+    /// # Errors
+    /// [`Error::InvalidLabel`] where a logistic column now holds both −1 and 0.
+    pub(crate) fn observe(&mut self, family: Family, row: usize, value: f64) -> Result<()> {
+        if family != Family::Logistic {
+            return Ok(());
+        }
+        self.minus_one |= value == -1.0;
+        self.zero |= value == 0.0;
+        if self.minus_one && self.zero {
+            return Err(Error::InvalidLabel {
+                row,
+                value,
+                family: family.name(),
+                expected: "labels of one convention, 0/1 or −1/+1 (this column holds both −1 \
+                           and 0: three classes need the multinomial family)",
+            });
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -600,11 +657,33 @@ mod tests {
     }
 
     #[test]
-    fn hinge_reads_zero_labels_as_minus_one_and_no_other_family_changes_a_label() {
+    fn hinge_reads_zero_labels_as_minus_one_and_gaussian_keeps_its_labels() {
         assert_eq!(Family::Hinge.label_as_fitted(0.0), -1.0);
         assert_eq!(Family::Hinge.label_as_fitted(1.0), 1.0);
         assert_eq!(Family::Logistic.label_as_fitted(0.0), 0.0);
         assert_eq!(Family::Gaussian.label_as_fitted(0.0), 0.0);
+        assert_eq!(Family::Gaussian.label_as_fitted(-1.0), -1.0);
+    }
+
+    #[test]
+    fn logistic_reads_minus_one_as_zero_but_not_both_in_one_column() {
+        assert_eq!(Family::Logistic.label_as_fitted(-1.0), 0.0);
+        assert_eq!(Family::Logistic.label_as_fitted(1.0), 1.0);
+        assert!(Family::Logistic.check_labels([1.0, -1.0, -1.0, 1.0]).is_ok());
+        assert!(Family::Logistic.check_labels([1.0, 0.0, 1.0]).is_ok());
+        let error = Family::Logistic.check_labels([1.0, -1.0, 1.0, 0.0]).unwrap_err();
+        match error {
+            Error::InvalidLabel { row, value, .. } => assert_eq!((row, value), (3, 0.0)),
+            other => panic!("{other}"),
+        }
+        assert!(error_names_three_classes(Family::Logistic.check_labels([0.0, -1.0])));
+        // Other families keep every value they take.
+        assert!(Family::Gaussian.check_labels([-1.0, 0.0, 1.0]).is_ok());
+        assert!(Family::Hinge.check_labels([-1.0, 0.0, 1.0]).is_ok());
+    }
+
+    fn error_names_three_classes(result: Result<()>) -> bool {
+        result.is_err_and(|e| e.to_string().contains("three classes"))
     }
 
     #[test]

@@ -741,10 +741,9 @@ impl<'a> Problem<'a> {
         check_len(Input::Target, n, y.len())?;
         x.check_finite()?;
         check_finite(Input::Target, &y)?;
-        for (row, &value) in y.iter().enumerate() {
-            family.check_label(row, value)?;
-        }
-        // Labels as the family fits them (hinge: 0/1 as −1/+1); a copy only when one changes.
+        family.check_labels(y.iter().copied())?;
+        // Labels as the family fits them (hinge: 0/1 as −1/+1, logistic: −1/+1 as 0/1); a copy
+        // only when one changes.
         let y = if y.iter().any(|&v| family.label_as_fitted(v) != v) {
             Cow::Owned(y.iter().map(|&v| family.label_as_fitted(v)).collect())
         } else {

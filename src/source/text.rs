@@ -239,9 +239,15 @@ const FEATURES_EXPANSION: u64 = 64;
 /// entries (24 bytes each) serves, where a block of the default size could hold the whole file.
 const SCAN_BLOCK_ROWS: usize = 1024;
 
-/// A LIBSVM/svmlight file (`label index:value …`, indices from 1, `qid:` ignored, `#`
-/// comments), plain or gzip. The number of features is the largest index, found by one scan
-/// when the file is opened (or given, for predictions with a model's p).
+/// A LIBSVM/svmlight file (`label index:value …`, `qid:` ignored, `#` comments), plain or
+/// gzip. The number of features is the largest index, found by one scan when the file is
+/// opened (or given, for predictions with a model's p).
+///
+/// Indices count from 1 (LIBSVM's convention) unless the file holds an index 0: then from 0,
+/// as scikit-learn's `dump_svmlight_file` writes them by default and its
+/// `load_svmlight_file(zero_based="auto")` reads them. The features are named by the file's
+/// own indices (`x1`, … or `x0`, …), so a model's names say which convention it was fitted
+/// on, and a file read for its predictions takes the model's.
 pub struct LibsvmSource {
     path: PathBuf,
     name: String,
@@ -255,6 +261,19 @@ pub struct LibsvmSource {
     entries: Vec<(usize, usize, f64)>,
     /// Data rows and stored values, counted by the scan at opening.
     counts: (u64, u64),
+    /// The index of the first feature in the file: 1, or 0 where the file (or the model the
+    /// file is read for) counts from 0.
+    first_index: usize,
+}
+
+/// The index base a model's feature names imply (`x0` first: 0, `x1` first: 1), where they are
+/// a LIBSVM file's names.
+fn index_base_of_names(names: &[String]) -> Option<usize> {
+    match names.first().map(String::as_str) {
+        Some("x0") => Some(0),
+        Some("x1") => Some(1),
+        _ => None,
+    }
 }
 
 impl LibsvmSource {
@@ -293,10 +312,13 @@ impl LibsvmSource {
             next_row: 0,
             entries: Vec::new(),
             counts: (0, 0),
+            // The scan reads the indices as written; the base is decided after it.
+            first_index: 0,
         };
-        let mut p = roles.features.as_ref().map_or(0, Vec::len);
+        let given = roles.features.as_deref().unwrap_or(&[]);
         let mut labels = Vec::new();
         let (mut rows, mut stored) = (0u64, 0u64);
+        let (mut largest, mut smallest) = (None::<usize>, None::<usize>);
         loop {
             source.read_rows(&mut labels, SCAN_BLOCK_ROWS)?;
             if labels.is_empty() {
@@ -304,7 +326,28 @@ impl LibsvmSource {
             }
             rows += labels.len() as u64;
             stored += source.entries.len() as u64;
-            p = p.max(source.entries.iter().map(|e| e.1 + 1).max().unwrap_or(0));
+            for &(_, index, _) in &source.entries {
+                largest = largest.max(Some(index));
+                smallest = Some(smallest.map_or(index, |s: usize| s.min(index)));
+            }
+        }
+        source.first_index = match index_base_of_names(given) {
+            Some(base) => base,
+            None => usize::from(smallest != Some(0)),
+        };
+        if source.first_index == 1 && smallest == Some(0) {
+            return Err(Error::Source {
+                source_name: source.name,
+                row: None,
+                column: None,
+                reason: "index 0 in a file read with indices from 1, as the model's features \
+                         x1, x2, … were fitted"
+                    .into(),
+            });
+        }
+        let mut p = given.len();
+        if let Some(largest) = largest {
+            p = p.max(largest + 1 - source.first_index);
         }
         if p == 0 && rows > 0 {
             return Err(Error::Source {
@@ -327,7 +370,8 @@ impl LibsvmSource {
                 ),
             });
         }
-        source.feature_names = (1..=p).map(|c| format!("x{c}")).collect();
+        let first = source.first_index;
+        source.feature_names = (first..p + first).map(|c| format!("x{c}")).collect();
         source.counts = (rows, stored);
         source.entries = Vec::new();
         source.rewind()?;
@@ -364,11 +408,12 @@ impl LibsvmSource {
     /// more features than the model), in row `row`.
     fn beyond(&self, row: u64, column: usize) -> Error {
         let p = self.feature_names.len();
+        let index = column + self.first_index;
         at(
             &self.name,
             row,
-            Some(&format!("x{}", column + 1)),
-            format!("index {} beyond the {p} features", column + 1),
+            Some(&format!("x{index}")),
+            format!("index {index} beyond the {p} features"),
         )
     }
 
@@ -388,23 +433,33 @@ impl LibsvmSource {
             if key == "qid" {
                 continue;
             }
-            let column: usize = key.parse().ok().filter(|&c| c >= 1).ok_or_else(|| {
+            let index: usize = key.parse().map_err(|_| {
                 at(
                     name,
                     row,
                     None,
-                    format!("index {key:?} is not a positive integer (line {number})"),
+                    format!("index {key:?} is not a non-negative integer (line {number})"),
                 )
             })?;
             let value: f64 = value.parse().map_err(|_| {
                 at(
                     name,
                     row,
-                    Some(&format!("x{column}")),
+                    Some(&format!("x{index}")),
                     format!("{value:?} is not a number (line {number})"),
                 )
             })?;
-            self.entries.push((row_in_block, column - 1, value));
+            // The scan at opening refused an index below the base; one here means the file
+            // changed since.
+            let column = index.checked_sub(self.first_index).ok_or_else(|| {
+                at(
+                    name,
+                    row,
+                    None,
+                    format!("index 0 in a file read with indices from 1 (line {number})"),
+                )
+            })?;
+            self.entries.push((row_in_block, column, value));
         }
         Ok(label)
     }
@@ -469,7 +524,7 @@ impl RowSource for LibsvmSource {
                 return Err(at(
                     &self.name,
                     first + r as u64,
-                    Some(&format!("x{}", c + 1)),
+                    Some(&format!("x{}", c + self.first_index)),
                     "index given twice on one line".into(),
                 ));
             }

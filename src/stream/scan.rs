@@ -6,7 +6,7 @@
 use super::Folds;
 use super::reader::{Prepare, Prepared, Reader};
 use crate::error::{Error, Result};
-use crate::family::Family;
+use crate::family::{Family, LabelConvention};
 use crate::source::SparseRows;
 
 /// A weighted mean and sum of squared deviations, merged block by block (Chan, Golub and
@@ -247,6 +247,8 @@ struct Tally {
     fractions: Vec<f64>,
     /// The most values of X any block stored.
     most_stored: usize,
+    /// The two-class label conventions seen in the blocks so far.
+    convention: LabelConvention,
 }
 
 impl Tally {
@@ -262,6 +264,7 @@ impl Tally {
             weights: Vec::new(),
             fractions: Vec::new(),
             most_stored: 0,
+            convention: LabelConvention::default(),
         }
     }
 
@@ -351,8 +354,10 @@ impl Tally {
                 self.weights[i] *= m;
                 self.fractions.push(if m > 0.0 { y / m } else { 0.0 });
             } else {
+                let at = usize::try_from(row(i)).unwrap_or(usize::MAX);
                 self.family
-                    .check_label(usize::try_from(row(i)).unwrap_or(usize::MAX), y)
+                    .check_label(at, y)
+                    .and_then(|()| self.convention.observe(self.family, at, y))
                     .map_err(|e| bad(name, row(i), "response", e.to_string()))?;
                 self.fractions.push(self.family.label_as_fitted(y));
             }

@@ -273,6 +273,92 @@ fn reads_gzip_and_libsvm_files() {
     assert!(gap <= crate::fixtures::stated_gap(&r), "gap {gap:e}");
 }
 
+/// LIBSVM files as scikit-learn's `dump_svmlight_file` writes them by default: indices from 0
+/// and, for two classes, labels −1/+1. Read from 0 where an index 0 appears (the features named
+/// x0, x1, …), the labels as 0/1: the breast-cancer logistic ridge reaches its reference
+/// optimum in memory and streamed, and the model predicts on a zero-based file. A one-based
+/// model refuses a file with an index 0, and a column of −1, 0 and 1 is refused at its row.
+#[test]
+fn zero_based_libsvm_files_with_minus_one_labels_fit_as_scikit_learn_reads_them() {
+    let dir = scratch("zero-based");
+    let r = reference("breast_cancer_logistic_ridge");
+    let write = |name: &str, base: usize, label: &dyn Fn(usize) -> f64| {
+        let mut text = String::new();
+        for i in 0..r.n {
+            text.push_str(&format!("{}", label(i)));
+            for j in 0..r.p {
+                text.push_str(&format!(" {}:{}", j + base, r.x[i * r.p + j]));
+            }
+            text.push('\n');
+        }
+        let path = dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        path.to_str().unwrap().to_string()
+    };
+    let plus_minus = |i: usize| if r.y[i] == 1.0 { 1.0 } else { -1.0 };
+    let zero_based = write("zero.svm", 0, &plus_minus);
+    let one_based = write("one.svm", 1, &|i| r.y[i]);
+    let lambda = r.lambda.to_string();
+    for stream in [false, true] {
+        let model = dir.join(format!("model-{stream}.json"));
+        let mut args = vec![
+            "fit",
+            "--data",
+            &zero_based,
+            "--lambda",
+            &lambda,
+            "--output",
+            model.to_str().unwrap(),
+        ];
+        if stream {
+            args.push("--stream");
+        }
+        let out = scalemix(&args);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let m = json(&model);
+        let names: Vec<&str> =
+            m["feature_names"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+        assert_eq!((names.len(), names[0], names[r.p - 1]), (r.p, "x0", "x29"), "stream {stream}");
+        let f = objective(&r, &numbers(&m["coef"]), m["intercept"].as_f64().unwrap());
+        let gap = (f - r.objective) / r.objective;
+        assert!(gap <= crate::fixtures::stated_gap(&r), "stream {stream}: gap {gap:e}");
+    }
+    let zero_model = dir.join("model-false.json");
+    let out =
+        scalemix(&["predict", "--model", zero_model.to_str().unwrap(), "--data", &zero_based]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), r.n + 1, "header and rows");
+    // The one-based file names its features x1, …: its model refuses an index 0.
+    let one_model = dir.join("one.json");
+    let out = scalemix(&[
+        "fit",
+        "--data",
+        &one_based,
+        "--lambda",
+        &lambda,
+        "--output",
+        one_model.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(json(&one_model)["feature_names"][0], "x1");
+    let out = scalemix(&["predict", "--model", one_model.to_str().unwrap(), "--data", &zero_based]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && stderr.contains("index 0"), "{stderr}");
+    // Row 5 (zero-based) of −1/+1 labels turned to 0: three classes, refused at that row.
+    let mixed = write("mixed.svm", 0, &|i| if i == 5 { 0.0 } else { plus_minus(i) });
+    for stream in [false, true] {
+        let mut args = vec!["fit", "--data", &mixed, "--lambda", &lambda];
+        if stream {
+            args.push("--stream");
+        }
+        let out = scalemix(&args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "stream {stream}");
+        assert!(stderr.contains("row 5") && stderr.contains("three classes"), "{stderr}");
+        assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    }
+}
+
 /// Each bad input: non-zero exit, one line naming the problem, never a panic.
 #[test]
 fn bad_inputs_end_with_a_one_line_error() {
