@@ -37,7 +37,9 @@ use crate::penalty::PenaltyTerms;
 use crate::precondition::Preconditioner;
 use crate::solver::conjugate::{Dual, MatrixFree, resolution};
 use crate::solver::kinks;
-use crate::solver::{RowWeightedStep, Run, Seed, Solution, SolverOptions, Termination};
+use crate::solver::{
+    Acceleration, RowWeightedStep, Run, Seed, Solution, SolverOptions, Termination,
+};
 
 /// What the driver appends to the device's description when the last iterations ran on the
 /// f64 passes ([`Rows::reference`]).
@@ -522,6 +524,19 @@ impl Model {
         let Stages { problem, internal, inner, pre, solver } = *stages;
         let intercept = self.intercept();
         let last = self.options();
+        // Without S, a fit from nothing starts where coordinate descent on the dual leaves it
+        // (the EM steps approach the kink rows only slowly), and ends there where the exact
+        // finish settles from it; else the stages run from it. A scheme the caller named runs
+        // SM-EM from the start.
+        if theta0.is_none() && solver.is_some() && last.acceleration == Acceleration::Auto {
+            let kernel = solver.and_then(MatrixFree::kernel);
+            if let Some((mut fit, u)) = self.dual_coordinate_fit(stages, start)? {
+                if self.finish_on_kinks(stages, &mut fit, kernel, Some(&u), start)? {
+                    return Ok(fit);
+                }
+                theta0 = Some(self.theta_of(&fit.coefficients, fit.intercept));
+            }
+        }
         // Without S the kink rows are many (up to n) and the run alone slow to reach them: the
         // loosest first guess pays. On the d × d step (at most d kink rows) a guess from the
         // 1e-1 and 1e-2 stages misses more often than it saves.
@@ -559,7 +574,7 @@ impl Model {
             if let Some(previous) = &previous {
                 fit.continue_trace(previous);
             }
-            if self.finish_on_kinks(stages, &mut fit, kernel, start)? {
+            if self.finish_on_kinks(stages, &mut fit, kernel, None, start)? {
                 return Ok(fit);
             }
             let theta = self.theta_of(&fit.coefficients, fit.intercept);
@@ -569,9 +584,52 @@ impl Model {
         Ok(previous.expect("at least the model's own tolerance is a stage"))
     }
 
+    /// The point where coordinate descent on the dual of a hinge or quantile ridge stops
+    /// ([`kinks::dual_coordinate_start`], in the coordinates the run uses), as a fit record
+    /// that has not converged (its KKT violation unmeasured, 0 EM iterations), with the rows'
+    /// dual values there; `None` where the descent does not apply.
+    fn dual_coordinate_fit(
+        &self,
+        stages: &Stages<'_, '_>,
+        start: Instant,
+    ) -> Result<Option<(Fit, Vec<f64>)>> {
+        let Stages { problem, internal, inner, pre, .. } = *stages;
+        let intercept = self.intercept();
+        let terms = inner.terms(problem.ncols() + usize::from(intercept))?;
+        let Some(dual) = kinks::dual_coordinate_start(internal, intercept, &terms) else {
+            return Ok(None);
+        };
+        // F in the run's coordinates: the finish compares its own with it there.
+        let objective =
+            rows::exact_mean_loss(internal, &dual.theta, intercept) + terms.value(&dual.theta);
+        let theta = pre.map_or(dual.theta.clone(), |pre| pre.to_user(&dual.theta));
+        let termination = Termination::MaxIterations;
+        let solution = Solution {
+            theta,
+            objective,
+            iterations: 0,
+            termination,
+            trace: vec![objective],
+            trace_marks: vec![(0, Instant::now())],
+            kkt_violation: f64::INFINITY,
+            restarts: 0,
+            kkt_scale: 1.0,
+            gradient_error: 0.0,
+            final_stats: None,
+            polished: false,
+            handoff: None,
+        };
+        let device = format!("cpu f64, dual coordinate descent ({} epochs)", dual.epochs);
+        let info = BackendInfo { kind: "cpu", device };
+        let phases = Phases::backend_only(0, objective, termination);
+        let fit = self.fit_of(problem.family, solution, start, info, phases);
+        Ok(Some((fit, dual.row_subgradients)))
+    }
+
     /// The exact finish of a hinge or quantile stage's `fit` ([`Model::fit_kinked`]): the kink
     /// rows' active-set solve from its coefficients, in the coordinates the run used (K from
-    /// `kernel` where the dual built it). Where it settles at an objective no higher than the
+    /// `kernel` where the dual built it; the rows' `subgradients` uᵢ, where known, as the
+    /// first guess of the kink rows' values). Where it settles at an objective no higher than the
     /// run's, `fit` becomes that optimum — the objective and the stationarity residual in the
     /// user's coordinates (the standardized problem's where the model standardizes; the rows'
     /// subgradients are the same in both), `Converged` where the residual is within
@@ -581,6 +639,7 @@ impl Model {
         stages: &Stages<'_, '_>,
         fit: &mut Fit,
         kernel: Option<&nalgebra::DMatrix<f64>>,
+        subgradients: Option<&[f64]>,
         start: Instant,
     ) -> Result<bool> {
         let Stages { problem, internal, inner, pre, .. } = *stages;
@@ -589,7 +648,8 @@ impl Model {
         let (user_terms, inner_terms) = (self.terms(dim)?, inner.terms(dim)?);
         let theta = self.theta_of(&fit.coefficients, fit.intercept);
         let at = pre.map_or(theta.clone(), |pre| pre.to_internal(&theta));
-        let Some(exact) = kinks::exact_optimum(internal, intercept, &inner_terms, &at, kernel)
+        let Some(exact) =
+            kinks::exact_optimum(internal, intercept, &inner_terms, &at, kernel, subgradients)
         else {
             return Ok(false);
         };

@@ -12,8 +12,10 @@ pub enum Acceleration {
     /// default"): [`Acceleration::Restart`] for hinge and quantile; for the smooth losses, with
     /// an ℓ₁ or elastic-net penalty the exact ℓ₁ M-step ([`Acceleration::ProximalNewton`] for
     /// logistic, binomial and gaussian, [`Acceleration::ProximalEm`] for Student-t), with a
-    /// bridge penalty [`Acceleration::Squarem`], otherwise [`Acceleration::Newton`]. The
-    /// default.
+    /// bridge penalty [`Acceleration::Squarem`], otherwise [`Acceleration::Newton`]. Hinge and
+    /// quantile ridges fitted without the d × d matrices (wide or sparse designs) start from
+    /// coordinate descent on their dual and end on the exact solve of their kink rows from
+    /// there where it settles, with SM-EM's run only where it does not. The default.
     #[default]
     Auto,
     /// Plain EM: F never increases, linear convergence.
