@@ -121,7 +121,7 @@ def run_hinge(X, y, C, intercept, gap, design):
             # A tolerance that no longer moves F ends the ladder only once it is tight: libsvm
             # stops at the same point for several loose ones.
             settled = len(runs) > 1 and abs(runs[-2][2] - runs[-1][2]) <= 1e-15 * abs(runs[-1][2])
-            if seconds > 300 or (settled and tol is not None and tol <= 1e-8):
+            if seconds > 60 or (settled and tol is not None and tol <= 1e-8):
                 break
         results[name] = runs
     best = min(f for runs in results.values() for (_, _, f) in runs)
