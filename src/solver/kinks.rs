@@ -44,7 +44,7 @@ use crate::penalty::PenaltyTerms;
 const KINK_GUESS: f64 = 1e-4;
 /// gᵢ may leave its interval, and a row cross to the wrong side, by this much (relative to the
 /// interval's width, and to max(1, |tᵢ|)) before the guess of S is changed: rounding.
-const SLACK: f64 = 1e-11;
+const SLACK: f64 = 1e-9;
 /// Active-set steps before the finish gives up (the run's own solution then stands).
 const MAX_STEPS: usize = 50;
 /// Most rows on the kink whose (|S| + 1)² system the finish factors where conjugate gradients
@@ -179,8 +179,9 @@ pub(crate) fn exact_optimum(
             g.clamp(kinks[i].above, kinks[i].below)
         })
         .collect();
-    let (mut b0, mut by_cg);
-    let mut b0_guess = start_b0;
+    // b₀ from θ, then each step's: the next CG solve's guess.
+    let mut b0 = start_b0;
+    let mut by_cg;
     for _ in 0..MAX_STEPS {
         let set: Vec<usize> = (0..n).filter(|&i| side[i] == Side::Kink).collect();
         // The fixed rows' u, and their part of the kink rows' η: X_S Λ⁻¹ Xᵀ u_rest.
@@ -201,7 +202,7 @@ pub(crate) fn exact_optimum(
         let guess: Vec<f64> = set.iter().map(|&i| problem.weights[i] * g[i] * inv_w).collect();
         let iterative = (kernel.is_none() && k > DIRECT_ROWS)
             .then(|| KinkRows { x, inverse_ridge: &inverse_ridge, set: &set })
-            .and_then(|rows| rows.solve(&targets, border, (guess, b0_guess)));
+            .and_then(|rows| rows.solve(&targets, border, (guess, b0)));
         by_cg = iterative.is_some();
         let solved = match iterative {
             Some(solved) => solved,
@@ -213,7 +214,6 @@ pub(crate) fn exact_optimum(
             return None;
         }
         b0 = b0_solved;
-        b0_guess = b0;
         for (a, &i) in set.iter().enumerate() {
             u[i] = solved[a];
         }
@@ -613,14 +613,14 @@ pub(crate) fn dual_coordinate_start(
             x.for_row(i, |j, v| beta[j] += delta * v * inverse_ridge[j]);
             b0 += delta * bias_inverse;
         }
-        if !worst.is_finite() {
-            return None;
-        }
         if worst <= DUAL_GRADIENT || epoch == DUAL_EPOCHS {
             log::debug!("dual coordinate descent: {epoch} epochs, projected gradient {worst:e}");
-
             break;
         }
+    }
+    // An overflow's NaN would not show in `worst` (f64::max passes over it): checked on β.
+    if !(beta.iter().all(|b| b.is_finite()) && b0.is_finite()) {
+        return None;
     }
     if intercept {
         beta.push(b0);

@@ -318,7 +318,7 @@ impl LibsvmSource {
         let given = roles.features.as_deref().unwrap_or(&[]);
         let mut labels = Vec::new();
         let (mut rows, mut stored) = (0u64, 0u64);
-        let (mut largest, mut smallest) = (None::<usize>, None::<usize>);
+        let (mut largest, mut zero) = (None::<usize>, false);
         loop {
             source.read_rows(&mut labels, SCAN_BLOCK_ROWS)?;
             if labels.is_empty() {
@@ -328,14 +328,14 @@ impl LibsvmSource {
             stored += source.entries.len() as u64;
             for &(_, index, _) in &source.entries {
                 largest = largest.max(Some(index));
-                smallest = Some(smallest.map_or(index, |s: usize| s.min(index)));
+                zero |= index == 0;
             }
         }
         source.first_index = match index_base_of_names(given) {
             Some(base) => base,
-            None => usize::from(smallest != Some(0)),
+            None => usize::from(!zero),
         };
-        if source.first_index == 1 && smallest == Some(0) {
+        if source.first_index == 1 && zero {
             return Err(Error::Source {
                 source_name: source.name,
                 row: None,
